@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Set up once, start the services the suite needs, then lint, type-check and run the tests.
+
+Extra arguments go to pytest (``python3 scripts/test.py tests/api -x``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+from _bootstrap import ROOT, ensure_venv
+
+# The commands this machine kind documents for starting its services when they are down.
+SERVICES = {
+    "PostgreSQL": (5432, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"),
+    "Redis": (
+        6379,
+        'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no '
+        "--dir /var/lib/redis --logfile /var/log/redis/ci.log",
+    ),
+}
+DEBIAN_PACKAGES = {"nginx": "/usr/sbin/nginx", "wrk": "/usr/bin/wrk", "chromium": "/usr/bin/chromium"}
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure_services() -> None:
+    for name, (port, command) in SERVICES.items():
+        if _listening(port):
+            continue
+        print(f"starting {name} …", flush=True)
+        subprocess.run(command, shell=True, check=False)
+        for _ in range(50):
+            if _listening(port):
+                break
+            time.sleep(0.2)
+        else:
+            print(f"warning: {name} is not listening on 127.0.0.1:{port}; its tests will fail", file=sys.stderr)
+
+
+def ensure_debian_packages() -> None:
+    missing = [pkg for pkg, path in DEBIAN_PACKAGES.items() if not os.path.exists(path)]
+    if not missing or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print(f"installing Debian packages: {' '.join(missing)} …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=False, env=env, stdout=subprocess.DEVNULL)
+
+
+def main() -> int:
+    bin_dir = ensure_venv(extras="dev")
+    ensure_services()
+    ensure_debian_packages()
+    os.chdir(ROOT)
+    steps = [
+        [str(bin_dir / "ruff"), "check", "src", "tests", "bench", "scripts"],
+        [str(bin_dir / "mypy")],
+        [str(bin_dir / "pytest"), *(sys.argv[1:] or ["-q"])],
+    ]
+    for step in steps:
+        print("$", " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in step), flush=True)
+        code = subprocess.run(step, check=False).returncode
+        if code != 0:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Build the ASGI application from a ``Runtime``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from headway import __version__
+from headway.api import errors
+from headway.api.middleware.request_id import RequestIdMiddleware
+from headway.api.openapi import build_openapi
+from headway.api.responses import JSONResponse
+from headway.api.routes import admin_requests, chat, embeddings, health, models
+from headway.api.runtime import Runtime
+from headway.config.models import HeadwayConfig
+from headway.errors import APIError
+from headway.store.base import Store
+
+
+async def openapi_document(request: Request) -> Response:
+    return JSONResponse(build_openapi(version=__version__))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings.embeddings, methods=["POST"]),
+        Route("/v1/models", models.list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", models.get_model, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/openapi.json", openapi_document, methods=["GET"]),
+        Route("/admin/requests", admin_requests.list_requests, methods=["GET"]),
+        Route("/admin/requests/{request_id}", admin_requests.get_request, methods=["GET"]),
+    ]
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = Starlette(
+        routes=routes(),
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={
+            APIError: errors.api_error,
+            HTTPException: errors.http_error,
+            Exception: errors.unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+def build_app(config: HeadwayConfig, *, store: Store | None = None) -> Starlette:
+    return create_app(Runtime.from_config(config, store=store))

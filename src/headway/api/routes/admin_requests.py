@@ -1,0 +1,51 @@
+"""``GET /admin/requests`` and ``GET /admin/requests/{id}``: the request log."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from headway.api.responses import JSONResponse
+from headway.api.runtime import Runtime
+from headway.errors import InvalidRequestError, NotFoundError
+from headway.store.base import RequestQuery
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequestError(f"'{name}' must be an integer", param=name) from None
+    if not low <= value <= high:
+        raise InvalidRequestError(f"'{name}' must be between {low} and {high}", param=name)
+    return value
+
+
+async def list_requests(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    status = request.query_params.get("status")
+    if status not in (None, "ok", "error"):
+        raise InvalidRequestError("'status' must be 'ok' or 'error'", param="status")
+    query = RequestQuery(
+        limit=_int_param(request, "limit", 50, 1, 1000),
+        model=request.query_params.get("model"),
+        caller=request.query_params.get("caller"),
+        team=request.query_params.get("team"),
+        status=status,
+    )
+    records = await asyncio.to_thread(runtime.store.list_requests, query)
+    return JSONResponse({"object": "list", "data": [r.to_dict() for r in records]})
+
+
+async def get_request(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    request_id = request.path_params["request_id"]
+    record = await asyncio.to_thread(runtime.store.get_request, request_id)
+    if record is None:
+        raise NotFoundError(f"No request {request_id!r} in the log", param="request_id")
+    return JSONResponse(record.to_dict())

@@ -1,0 +1,30 @@
+"""``GET /v1/models`` and ``GET /v1/models/{model}``: the routes clients may name."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from headway.api.responses import JSONResponse
+from headway.api.runtime import Runtime
+from headway.errors import NotFoundError
+from headway.routing.deployments import Route
+
+
+def _describe(route: Route, created: int) -> dict[str, object]:
+    return {"id": route.name, "object": "model", "created": created, "owned_by": "headway", "kind": route.kind}
+
+
+async def list_models(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    created = int(runtime.started_at)
+    return JSONResponse({"object": "list", "data": [_describe(r, created) for r in runtime.routes.values()]})
+
+
+async def get_model(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    name = request.path_params["model"]
+    route = runtime.routes.get(name)
+    if route is None:
+        raise NotFoundError(f"The model {name!r} does not exist", param="model", code="model_not_found")
+    return JSONResponse(_describe(route, int(runtime.started_at)))

@@ -1,0 +1,108 @@
+"""The composition root: everything one gateway process holds, built from the config.
+
+Built once per process and passed explicitly to handlers through ``app.state``; there
+are no module globals. ``start()``/``close()`` run in the ASGI lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from headway.config.models import HeadwayConfig
+from headway.errors import NotFoundError, StoreUnavailableError
+from headway.observe.request_log import RequestLog
+from headway.providers.base import Provider
+from headway.providers.registry import build_providers
+from headway.routing.deployments import Route, build_routes
+from headway.routing.executor import Executor
+from headway.store.base import Store
+from headway.store.sql import open_store
+
+
+@dataclass(slots=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+@dataclass
+class Runtime:
+    config: HeadwayConfig
+    store: Store
+    providers: dict[str, Provider]
+    routes: dict[str, Route]
+    executor: Executor
+    request_log: RequestLog
+    started_at: float = field(default_factory=time.time)
+    _store_checked_at: float = 0.0
+    _store_error: str | None = None
+
+    @classmethod
+    def from_config(cls, config: HeadwayConfig, *, store: Store | None = None) -> Runtime:
+        store = store or open_store(config.store)
+        providers = build_providers(config.providers)
+        log_config = config.request_log
+        return cls(
+            config=config,
+            store=store,
+            providers=providers,
+            routes=build_routes(config, providers),
+            executor=Executor(),
+            request_log=RequestLog(
+                store,
+                capacity=log_config.buffer_size,
+                batch_size=log_config.batch_size,
+                flush_interval=log_config.flush_interval_ms / 1000,
+                spill_dir=log_config.spill_dir,
+            ),
+        )
+
+    async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.migrate)
+        except StoreUnavailableError as exc:
+            # Keep serving: records spill to the journal until the store answers.
+            self._store_error = str(exc)
+        await self.request_log.start()
+
+    async def close(self) -> None:
+        await self.request_log.close()
+        for provider in self.providers.values():
+            await provider.close()
+        await asyncio.to_thread(self.store.close)
+
+    def route(self, name: str, kind: str) -> Route:
+        route = self.routes.get(name)
+        if route is None or route.kind != kind:
+            available = ", ".join(sorted(n for n, r in self.routes.items() if r.kind == kind)) or "none"
+            raise NotFoundError(
+                f"The model {name!r} does not exist or is not a {kind} model here. Available: {available}",
+                param="model",
+                code="model_not_found",
+            )
+        return route
+
+    async def readiness(self) -> Readiness:
+        checks: dict[str, dict[str, object]] = {"config": {"ok": True, "models": len(self.routes)}}
+        # Probe the store at most once a second: readiness probes must stay cheap.
+        now = time.monotonic()
+        if now - self._store_checked_at > 1.0:
+            self._store_checked_at = now
+            try:
+                await asyncio.to_thread(self.store.ping)
+                self._store_error = None
+            except StoreUnavailableError as exc:
+                self._store_error = str(exc)
+        checks["store"] = {"ok": self._store_error is None, **({"error": self._store_error} if self._store_error else {})}
+        health = self.request_log.health()
+        buffer_ok = health.buffered < health.capacity
+        checks["request_log"] = {
+            "ok": buffer_ok,
+            "buffered": health.buffered,
+            "capacity": health.capacity,
+            "spilled_pending": health.spilled_pending,
+            "overflowed": health.overflowed,
+        }
+        return Readiness(ready=all(bool(c["ok"]) for c in checks.values()), checks=checks)

@@ -1,0 +1,194 @@
+"""Validate OpenAI-shaped request bodies before any work is done.
+
+Hand-written checks rather than a model class: the body must survive unchanged (unknown
+fields are forwarded to OpenAI-type providers) and this runs on every request. Each
+failure names the offending parameter the way OpenAI does (``messages[2].role``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headway.errors import InvalidRequestError
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_MAX_N = 128
+
+
+def _fail(message: str, param: str, code: str = "invalid_value") -> InvalidRequestError:
+    return InvalidRequestError(message, param=param, code=code)
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _expect(body: dict[str, Any], key: str, types: tuple[type, ...], label: str) -> Any:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) and bool not in types:
+        raise _fail(f"'{key}' must be {label}, got boolean", key, "invalid_type")
+    if not isinstance(value, types):
+        raise _fail(f"'{key}' must be {label}, got {_type_name(value)}", key, "invalid_type")
+    return value
+
+
+def _number_in(body: dict[str, Any], key: str, low: float, high: float) -> None:
+    value = _expect(body, key, (int, float), "a number")
+    if value is not None and not low <= value <= high:
+        raise _fail(f"'{key}' must be between {low:g} and {high:g}, got {value}", key)
+
+
+def validate_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise _fail("'model' is required", "model", "missing_required_parameter")
+    if not isinstance(model, str) or not model.strip():
+        raise _fail("'model' must be a non-empty string", "model", "invalid_type")
+    return model
+
+
+def _validate_content(content: Any, param: str, role: str) -> None:
+    if content is None:
+        if role in ("assistant", "function"):
+            return
+        raise _fail(f"'{param}' is required for role {role!r}", param, "missing_required_parameter")
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _fail(f"'{param}' must be a string or an array of content parts", param, "invalid_type")
+    for index, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise _fail(f"'{param}[{index}]' must be an object with a 'type'", f"{param}[{index}]", "invalid_type")
+
+
+def validate_messages(messages: Any) -> None:
+    if messages is None:
+        raise _fail("'messages' is required", "messages", "missing_required_parameter")
+    if not isinstance(messages, list):
+        raise _fail(f"'messages' must be an array, got {_type_name(messages)}", "messages", "invalid_type")
+    if not messages:
+        raise _fail("'messages' must contain at least one message", "messages", "empty_array")
+    for index, message in enumerate(messages):
+        param = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise _fail(f"'{param}' must be an object, got {_type_name(message)}", param, "invalid_type")
+        role = message.get("role")
+        if role not in _ROLES:
+            raise _fail(
+                f"'{param}.role' must be one of {', '.join(sorted(_ROLES))}, got {role!r}", f"{param}.role"
+            )
+        content = message.get("content")
+        if role == "assistant" and content is None and not message.get("tool_calls") and not message.get("function_call"):
+            raise _fail(f"'{param}' needs 'content' or 'tool_calls'", f"{param}.content", "missing_required_parameter")
+        _validate_content(content, f"{param}.content", role)
+        if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+            raise _fail(f"'{param}.tool_call_id' is required for role 'tool'", f"{param}.tool_call_id", "missing_required_parameter")
+        tool_calls = message.get("tool_calls")
+        if tool_calls is not None and not isinstance(tool_calls, list):
+            raise _fail(f"'{param}.tool_calls' must be an array", f"{param}.tool_calls", "invalid_type")
+
+
+def _validate_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise _fail("'tools' must be an array", "tools", "invalid_type")
+    for index, tool in enumerate(tools):
+        param = f"tools[{index}]"
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            raise _fail(f"'{param}' must be an object with type 'function'", param, "invalid_type")
+        function = tool.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise _fail(f"'{param}.function.name' is required", f"{param}.function.name", "missing_required_parameter")
+        parameters = function.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise _fail(f"'{param}.function.parameters' must be a JSON Schema object", f"{param}.function.parameters", "invalid_type")
+
+
+def _validate_response_format(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise _fail("'response_format' must be an object", "response_format", "invalid_type")
+    kind = value.get("type")
+    if kind not in ("text", "json_object", "json_schema"):
+        raise _fail(
+            f"'response_format.type' must be text, json_object or json_schema, got {kind!r}", "response_format.type"
+        )
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise _fail(
+                "'response_format.json_schema' must be an object with a 'name'",
+                "response_format.json_schema",
+                "missing_required_parameter",
+            )
+        if "schema" in spec and not isinstance(spec["schema"], dict):
+            raise _fail("'response_format.json_schema.schema' must be an object", "response_format.json_schema.schema", "invalid_type")
+
+
+def validate_chat_request(body: dict[str, Any]) -> str:
+    """Check a chat-completions body; return the model name."""
+    model = validate_model(body)
+    validate_messages(body.get("messages"))
+    _expect(body, "stream", (bool,), "a boolean")
+    options = _expect(body, "stream_options", (dict,), "an object")
+    if options is not None and not isinstance(options.get("include_usage", False), bool):
+        raise _fail("'stream_options.include_usage' must be a boolean", "stream_options.include_usage", "invalid_type")
+    n = _expect(body, "n", (int,), "an integer")
+    if n is not None and not 1 <= n <= _MAX_N:
+        raise _fail(f"'n' must be between 1 and {_MAX_N}, got {n}", "n")
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = _expect(body, key, (int,), "an integer")
+        if value is not None and value < 1:
+            raise _fail(f"'{key}' must be at least 1, got {value}", key)
+    _number_in(body, "temperature", 0, 2)
+    _number_in(body, "top_p", 0, 1)
+    _number_in(body, "presence_penalty", -2, 2)
+    _number_in(body, "frequency_penalty", -2, 2)
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str) and not (
+        isinstance(stop, list) and all(isinstance(s, str) for s in stop)
+    ):
+        raise _fail("'stop' must be a string or an array of strings", "stop", "invalid_type")
+    _validate_tools(body.get("tools"))
+    tool_choice = body.get("tool_choice")
+    if tool_choice is not None and not isinstance(tool_choice, str | dict):
+        raise _fail("'tool_choice' must be a string or an object", "tool_choice", "invalid_type")
+    _validate_response_format(body.get("response_format"))
+    _expect(body, "metadata", (dict,), "an object")
+    _expect(body, "user", (str,), "a string")
+    return model
+
+
+def validate_embeddings_request(body: dict[str, Any]) -> str:
+    model = validate_model(body)
+    value = body.get("input")
+    if value is None:
+        raise _fail("'input' is required", "input", "missing_required_parameter")
+    if isinstance(value, str):
+        if not value:
+            raise _fail("'input' must not be an empty string", "input", "empty_string")
+    elif isinstance(value, list):
+        if not value:
+            raise _fail("'input' must not be an empty array", "input", "empty_array")
+        all_strings = all(isinstance(v, str) for v in value)
+        all_token_ids = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        all_token_lists = all(isinstance(v, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in v) for v in value)
+        if not (all_strings or all_token_ids or all_token_lists):
+            raise _fail("'input' must be a string, an array of strings, or token arrays", "input", "invalid_type")
+        if all_strings and any(not v for v in value):
+            raise _fail("'input' must not contain empty strings", "input", "empty_string")
+    else:
+        raise _fail(f"'input' must be a string or an array, got {_type_name(value)}", "input", "invalid_type")
+    encoding = body.get("encoding_format")
+    if encoding is not None and encoding not in ("float", "base64"):
+        raise _fail("'encoding_format' must be 'float' or 'base64'", "encoding_format")
+    dimensions = _expect(body, "dimensions", (int,), "an integer")
+    if dimensions is not None and dimensions < 1:
+        raise _fail("'dimensions' must be at least 1", "dimensions")
+    return model

@@ -1,0 +1,104 @@
+"""The ``headway`` command: one typer app, one small module per command group."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from headway.cli._common import friendly_errors
+
+app = typer.Typer(help="Headway: the production layer for AI applications.", no_args_is_help=True, add_completion=False)
+config_app = typer.Typer(help="Validate the config file or print its JSON Schema.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]
+
+
+@app.command()
+@friendly_errors
+def serve(
+    config: ConfigOption = "headway.yaml",
+    host: Annotated[str | None, typer.Option(help="Bind address (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Worker processes.")] = None,
+) -> None:
+    """Run the gateway."""
+    from headway.cli.serve import serve as run_serve
+    from headway.config.loader import load_config
+
+    loaded = load_config(config)
+    run_serve(
+        config,
+        loaded,
+        host=host or loaded.server.host,
+        port=port if port is not None else loaded.server.port,
+        workers=workers or loaded.server.workers,
+    )
+
+
+@app.command()
+@friendly_errors
+def demo(
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Gateway port.")] = 8000,
+    sim_port: Annotated[int | None, typer.Option(help="Simulator port (default: a free one).")] = None,
+) -> None:
+    """Start the provider simulator and a gateway on embedded defaults."""
+    from headway.cli.demo import run_demo
+
+    run_demo(host=host, port=port, sim_port=sim_port)
+
+
+@app.command()
+@friendly_errors
+def sim(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    host: str = "127.0.0.1",
+    scenario: Annotated[str | None, typer.Option(help="Scenario YAML: latency, faults, seed.")] = None,
+) -> None:
+    """Run the fault-injecting provider simulator (OpenAI and Anthropic dialects)."""
+    from headway.sim import Scenario, run_sim
+
+    run_sim(Scenario.load(scenario) if scenario else Scenario(), host, port)
+
+
+@app.command()
+@friendly_errors
+def requests(
+    config: ConfigOption = "headway.yaml",
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    model: str | None = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per line.")] = False,
+) -> None:
+    """Show recent requests from the request log."""
+    from headway.cli.requests_cmd import show_requests
+
+    show_requests(config, limit=limit, model=model, as_json=as_json)
+
+
+@config_app.command("check")
+@friendly_errors
+def config_check(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
+    """Validate a config file; exit 2 with the file, key path and expectation on error."""
+    from headway.config.loader import load_config
+
+    loaded = load_config(path)
+    typer.echo(
+        f"{path}: ok — {len(loaded.providers)} providers, {len(loaded.models)} models, store {loaded.store.split(':', 1)[0]}"
+    )
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the config file."""
+    from headway.config.models import HeadwayConfig
+
+    json.dump(HeadwayConfig.model_json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def main() -> None:
+    app()

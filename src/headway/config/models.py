@@ -1,0 +1,119 @@
+"""Typed configuration: the one YAML file operators write.
+
+Every part adds its section here so the schema stays one coherent, documented whole
+(``headway config schema`` prints it). Secrets are never literals in the file: they are
+``${VAR}`` references resolved by ``loader.py``, and fields holding them are ``SecretStr``
+so they never print.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    max_body_bytes: Annotated[int, Field(ge=1024, description="Largest accepted request body.")] = 10 * 1024 * 1024
+    public_url: str | None = Field(None, description="URL clients use to reach Headway; used in status links.")
+
+
+class ProviderConfig(_Section):
+    type: Literal["openai", "anthropic"]
+    base_url: str
+    api_key: SecretStr | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    api_version: str | None = Field(None, description="Anthropic only: the anthropic-version header.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class TimeoutConfig(_Section):
+    """Seconds. ``first_token`` bounds the wait for the response head or first stream chunk."""
+
+    connect: Annotated[float, Field(gt=0)] | None = 5.0
+    first_token: Annotated[float, Field(gt=0)] | None = 30.0
+    idle: Annotated[float, Field(gt=0)] | None = 30.0
+    total: Annotated[float, Field(gt=0)] | None = 120.0
+
+
+class DeploymentConfig(_Section):
+    provider: str
+    model: str
+    weight: Annotated[float, Field(gt=0)] = 1.0
+    timeouts: TimeoutConfig | None = None
+
+
+class PriceConfig(_Section):
+    """USD per million tokens."""
+
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    cache_read: Annotated[float, Field(ge=0)] | None = None
+    reasoning: Annotated[float, Field(ge=0)] | None = None
+
+
+class ModelConfig(_Section):
+    kind: Literal["chat", "embeddings"] = "chat"
+    deployments: Annotated[list[DeploymentConfig], Field(min_length=1)]
+    price: PriceConfig | None = None
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    description: str | None = None
+
+
+class RequestLogConfig(_Section):
+    buffer_size: Annotated[int, Field(ge=10)] = 50_000
+    flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = 200
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    spill_dir: str = ".headway/spill"
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class AuthConfig(_Section):
+    mode: Literal["none", "keys"] = "keys"
+
+
+class HeadwayConfig(_Section):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: str = "sqlite:///./headway.db"
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> HeadwayConfig:
+        for model_name, model in self.models.items():
+            for index, deployment in enumerate(model.deployments):
+                if deployment.provider not in self.providers:
+                    known = ", ".join(sorted(self.providers)) or "none defined"
+                    raise ValueError(
+                        f"models.{model_name}.deployments.{index}.provider: unknown provider "
+                        f"{deployment.provider!r} (known: {known})"
+                    )
+        return self

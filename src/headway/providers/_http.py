@@ -1,0 +1,124 @@
+"""Shared HTTP plumbing for provider adapters: pooled sessions and error classification."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from headway.errors import UpstreamError, UpstreamKind
+
+
+def new_session(*, max_connections: int = 0) -> aiohttp.ClientSession:
+    """A keep-alive pooled session; one per provider so pools and limits stay separate."""
+    connector = aiohttp.TCPConnector(
+        limit=max_connections,  # 0 = unbounded; admission control bounds concurrency instead
+        keepalive_timeout=30,
+        ttl_dns_cache=300,
+        enable_cleanup_closed=False,
+    )
+    # auto_decompress stays on; raise_for_status off: we classify statuses ourselves.
+    return aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` (delta-seconds or HTTP date) or ``retry-after-ms`` value."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def retry_after_from(headers: Any) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    try:
+        return parse_retry_after(headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
+def classify_status(status: int, body: Any) -> UpstreamKind:
+    """Map a provider's non-2xx status (and error body) onto an ``UpstreamKind``."""
+    if status == 429:
+        return "rate_limit"
+    if status >= 500:
+        return "server_error"
+    if status in (401, 403):
+        return "auth"
+    text = orjson.dumps(body).decode().lower() if body is not None else ""
+    if "context_length" in text or "context window" in text or "too many tokens" in text or "prompt is too long" in text:
+        return "context_window"
+    if "content_filter" in text or "content_policy" in text or "safety" in text:
+        return "content_filter"
+    if status == 408:
+        return "timeout"
+    return "client_error"
+
+
+def error_message(body: Any, fallback: str) -> str:
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return fallback
+
+
+def decode_json_body(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def upstream_error_from_response(status: int, headers: Any, raw: bytes) -> UpstreamError:
+    body = decode_json_body(raw)
+    kind = classify_status(status, body)
+    message = error_message(body, raw[:300].decode("utf-8", "replace") or f"HTTP {status}")
+    return UpstreamError(kind, message, status=status, retry_after=retry_after_from(headers), body=body)
+
+
+def upstream_error_from_exception(exc: BaseException, *, phase: str) -> UpstreamError:
+    """Translate a transport exception into an ``UpstreamError``; ``phase`` names where it happened."""
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return UpstreamError("timeout", f"timed out waiting for {phase}")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamError("stream_cut" if phase == "stream" else "bad_response", f"truncated body during {phase}: {exc}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError):
+        kind: UpstreamKind = "stream_cut" if phase == "stream" else "connection"
+        return UpstreamError(kind, f"connection lost during {phase}: {exc.__class__.__name__}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError("connection", f"cannot connect: {exc.os_error or exc}")
+    if isinstance(exc, aiohttp.ClientError):
+        return UpstreamError("connection", f"{exc.__class__.__name__} during {phase}: {exc}")
+    return UpstreamError("connection", f"{exc.__class__.__name__} during {phase}: {exc}")
+
+
+def client_timeout(connect: float | None, first_byte: float | None, total: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=first_byte)
+
+
+def deadline_remaining(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    return max(0.0, deadline - time.monotonic())

@@ -1,0 +1,149 @@
+"""Adapter for any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp, the simulator).
+
+The request is already in OpenAI's shape, so this adapter forwards it with the
+deployment's model name, keeping unknown fields intact. For streams it always asks the
+upstream for usage (``stream_options.include_usage``) so every request can be costed,
+and hides that final chunk from clients that did not ask for it (the API layer decides).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+
+from headway.errors import UpstreamError
+from headway.providers._http import (
+    client_timeout,
+    decode_json_body,
+    new_session,
+    upstream_error_from_exception,
+    upstream_error_from_response,
+)
+from headway.providers.base import ChatResult, StreamEvent, Timeouts
+from headway.types import JSON, Usage
+
+
+class OpenAIProvider:
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._base_url = base_url.rstrip("/")
+        self._headers = {"content-type": "application/json", **(headers or {})}
+        if api_key:
+            self._headers["authorization"] = f"Bearer {api_key}"
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = new_session()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _post_json(self, path: str, payload: JSON, timeouts: Timeouts) -> ChatResult:
+        url = f"{self._base_url}{path}"
+        data = orjson.dumps(payload)
+        try:
+            async with self._http().post(
+                url,
+                data=data,
+                headers=self._headers,
+                timeout=client_timeout(timeouts.connect, timeouts.first_token, timeouts.total),
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise upstream_error_from_response(resp.status, resp.headers, raw)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise upstream_error_from_exception(exc, phase="response") from exc
+        body = decode_json_body(raw)
+        if not isinstance(body, dict):
+            raise UpstreamError("bad_response", "provider returned a body that is not a JSON object", status=resp.status)
+        if "error" in body and "choices" not in body and "data" not in body:
+            raise upstream_error_from_response(502, resp.headers, raw)
+        return ChatResult(body=body, usage=Usage.from_openai(body.get("usage")), status=resp.status)
+
+    async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
+        payload = {**request, "model": model}
+        payload.pop("stream", None)
+        payload.pop("stream_options", None)
+        result = await self._post_json("/chat/completions", payload, timeouts)
+        if not isinstance(result.body.get("choices"), list):
+            raise UpstreamError("bad_response", "provider response has no choices list", status=result.status)
+        return result
+
+    async def embeddings(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
+        result = await self._post_json("/embeddings", {**request, "model": model}, timeouts)
+        if not isinstance(result.body.get("data"), list):
+            raise UpstreamError("bad_response", "provider response has no data list", status=result.status)
+        return result
+
+    async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
+        payload = {**request, "model": model, "stream": True}
+        payload["stream_options"] = {**(request.get("stream_options") or {}), "include_usage": True}
+        url = f"{self._base_url}/chat/completions"
+        deadline = time.monotonic() + timeouts.total if timeouts.total else None
+        phase = "first token"
+        try:
+            async with self._http().post(
+                url,
+                data=orjson.dumps(payload),
+                headers=self._headers,
+                # sock_read bounds the wait for the response head; finer first-token and idle
+                # limits are applied per line below.
+                timeout=client_timeout(timeouts.connect, _max_timeout(timeouts.first_token, timeouts.idle), None),
+            ) as resp:
+                if resp.status >= 400:
+                    raise upstream_error_from_response(resp.status, resp.headers, await resp.read())
+                read_timeout = timeouts.first_token
+                content = resp.content
+                while True:
+                    wait = _min_timeout(read_timeout, deadline)
+                    async with asyncio.timeout(wait):
+                        line = await content.readline()
+                    if not line:
+                        raise UpstreamError("stream_cut", "stream ended before [DONE]")
+                    if not line.startswith(b"data:"):
+                        continue  # blank separators, comments (": keep-alive") and event: lines
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        return
+                    try:
+                        chunk = orjson.loads(data)
+                    except orjson.JSONDecodeError as exc:
+                        raise UpstreamError("bad_response", "stream carried a chunk that is not JSON") from exc
+                    if not isinstance(chunk, dict):
+                        raise UpstreamError("bad_response", "stream carried a chunk that is not a JSON object")
+                    if "error" in chunk and "choices" not in chunk:
+                        err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+                        raise UpstreamError("server_error", str(err.get("message", "error in stream")), body=chunk)
+                    phase, read_timeout = "stream", timeouts.idle
+                    usage = chunk.get("usage")
+                    yield StreamEvent(chunk=chunk, usage=Usage.from_openai(usage) if usage else None)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise upstream_error_from_exception(exc, phase=phase) from exc
+
+
+def _min_timeout(step: float | None, deadline: float | None) -> float | None:
+    if deadline is None:
+        return step
+    remaining = max(0.0, deadline - time.monotonic())
+    return remaining if step is None else min(step, remaining)
+
+
+def _max_timeout(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return max(a, b)

@@ -1,0 +1,84 @@
+"""Deployments and routes: the runtime view of ``models:`` in the config.
+
+A *route* is what clients name as ``model``; it owns one or more *deployments*, each a
+concrete model on a concrete provider. Routes and deployments are built once from the
+config and shared read-only by every request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
+from headway.observe.cost import Price, builtin_price
+from headway.providers.base import Provider, Timeouts
+
+
+@dataclass(slots=True)
+class Deployment:
+    id: str  # "<provider>/<model>", unique within a route
+    provider_name: str
+    provider: Provider
+    model: str
+    weight: float
+    timeouts: Timeouts
+    price: Price | None
+    in_flight: int = 0
+
+
+@dataclass(slots=True)
+class Route:
+    name: str
+    kind: str
+    deployments: list[Deployment]
+    config: ModelConfig
+    price: Price | None = None
+    description: str | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def to_timeouts(config: TimeoutConfig) -> Timeouts:
+    return Timeouts(connect=config.connect, first_token=config.first_token, idle=config.idle, total=config.total)
+
+
+def _merge_timeouts(route: TimeoutConfig, deployment: TimeoutConfig | None) -> Timeouts:
+    if deployment is None:
+        return to_timeouts(route)
+    explicit = deployment.model_fields_set
+    merged = {name: getattr(deployment if name in explicit else route, name) for name in TimeoutConfig.model_fields}
+    return Timeouts(**merged)
+
+
+def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[str, Route]:
+    routes: dict[str, Route] = {}
+    for name, model in config.models.items():
+        route_price = (
+            Price(model.price.input, model.price.output, model.price.cache_read, model.price.reasoning)
+            if model.price
+            else None
+        )
+        deployments = []
+        for index, spec in enumerate(model.deployments):
+            deployment_id = f"{spec.provider}/{spec.model}"
+            if any(d.id == deployment_id for d in deployments):
+                deployment_id = f"{deployment_id}#{index}"
+            deployments.append(
+                Deployment(
+                    id=deployment_id,
+                    provider_name=spec.provider,
+                    provider=providers[spec.provider],
+                    model=spec.model,
+                    weight=spec.weight,
+                    timeouts=_merge_timeouts(model.timeouts, spec.timeouts),
+                    price=route_price or builtin_price(spec.model),
+                )
+            )
+        routes[name] = Route(
+            name=name,
+            kind=model.kind,
+            deployments=deployments,
+            config=model,
+            price=route_price,
+            description=model.description,
+        )
+    return routes

@@ -1,0 +1,95 @@
+"""Protocol types shared across parts.
+
+Chat requests and responses travel through Headway in OpenAI's wire shape as plain
+dicts (``JSON``): that is the format clients send, unknown fields must survive the trip
+to OpenAI-type providers, and re-modelling every field would cost time on the hot path.
+What Headway itself produces and consumes is typed here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+JSON = dict[str, Any]
+
+Outcome = Literal["ok", "error", "skipped"]
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    # Cost reported by the provider itself (USD); wins over the price table when present.
+    provider_cost_usd: float | None = None
+
+    @classmethod
+    def from_openai(cls, usage: JSON | None) -> Usage:
+        if not usage:
+            return cls()
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        cost = usage.get("cost")
+        return cls(
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            cache_read_tokens=int(prompt_details.get("cached_tokens") or 0),
+            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+            provider_cost_usd=float(cost) if isinstance(cost, int | float) else None,
+        )
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One call to one deployment while serving a request."""
+
+    deployment: str  # "<provider>/<model>"
+    provider: str
+    model: str
+    outcome: Outcome
+    latency_ms: float
+    status: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    ttft_ms: float | None = None
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """The durable record of one client request; written off the hot path."""
+
+    request_id: str
+    endpoint: str
+    model: str
+    created_at: float = field(default_factory=time.time)
+    caller: str = "anonymous"
+    team: str | None = None
+    stream: bool = False
+    status_code: int = 0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    served_by: str | None = None
+    deployment: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    metadata: JSON = field(default_factory=dict)
+    quality: JSON = field(default_factory=dict)
+
+    def to_dict(self) -> JSON:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: JSON) -> RequestRecord:
+        data = dict(data)
+        data["attempts"] = [Attempt(**a) for a in data.get("attempts") or []]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
