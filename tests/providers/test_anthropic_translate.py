@@ -401,6 +401,13 @@ def test_response_with_text_and_tool_use() -> None:
     }
 
 
+def test_tool_use_input_that_is_not_an_object_reaches_the_caller_as_raw_arguments() -> None:
+    block = {"type": "tool_use", "id": "toolu_x", "name": "f", "input": '{"city": "Os'}
+    body = {**ANTHROPIC_TOOL_MESSAGE, "content": [block]}
+    call = response_to_openai(body, created=0)["choices"][0]["message"]["tool_calls"][0]
+    assert call["function"]["arguments"] == '{"city": "Os'
+
+
 def test_response_without_text_has_null_content_and_no_tool_calls_key() -> None:
     body = {**ANTHROPIC_TOOL_MESSAGE, "content": [], "stop_reason": "max_tokens"}
     choice = response_to_openai(body, created=0)["choices"][0]

@@ -351,7 +351,10 @@ def response_to_openai(body: JSON, *, created: int) -> JSON:
         elif kind == "tool_use":
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                 raise UpstreamError("bad_response", "Anthropic tool_use block lacks an id or name")
-            arguments = orjson.dumps(block.get("input") or {}).decode()
+            tool_input = block.get("input")
+            # Anthropic sends an object; anything else is passed on as the raw arguments text,
+            # as an OpenAI model's broken arguments would be, so guards see and repair it.
+            arguments = tool_input if isinstance(tool_input, str) else orjson.dumps(tool_input or {}).decode()
             tool_calls.append(
                 {"id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": arguments}}
             )
