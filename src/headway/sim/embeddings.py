@@ -1,0 +1,35 @@
+"""Deterministic embeddings that are meaningful enough for retrieval tests.
+
+Each lower-cased word is feature-hashed (blake2b, so stable across processes) to one
+dimension with a sign, counts are summed and the vector is L2-normalised. Identical
+texts get identical vectors; texts sharing words get a high cosine similarity; texts
+with no word in common are close to orthogonal. The seed plays no part.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import struct
+from hashlib import blake2b
+
+_WORD = re.compile(r"\w+")
+
+
+def embed(text: str, dimensions: int) -> list[float]:
+    vector = [0.0] * dimensions
+    for word in _WORD.findall(text.lower()):
+        digest = int.from_bytes(blake2b(word.encode(), digest_size=8).digest(), "little")
+        vector[(digest & 0xFFFFFFFF) % dimensions] += 1.0 if digest >> 63 else -1.0
+    norm = math.sqrt(sum(value * value for value in vector))
+    if norm == 0.0:
+        # No words: a fixed unit vector, so every consumer can still normalise safely.
+        vector[0] = 1.0
+        return vector
+    return [value / norm for value in vector]
+
+
+def encode_base64(vector: list[float]) -> str:
+    """OpenAI's ``encoding_format: base64``: little-endian float32, base64-encoded."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
