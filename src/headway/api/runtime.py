@@ -36,6 +36,7 @@ class Runtime:
     executor: Executor
     request_log: RequestLog
     started_at: float = field(default_factory=time.time)
+    loop: asyncio.AbstractEventLoop | None = None
     _store_checked_at: float = 0.0
     _store_error: str | None = None
 
@@ -60,6 +61,7 @@ class Runtime:
         )
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         try:
             await asyncio.to_thread(self.store.migrate)
         except StoreUnavailableError as exc:

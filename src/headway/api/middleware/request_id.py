@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import random
 import re
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
-def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
-
-
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Ids need uniqueness, not secrecy: a urandom-seeded PRNG avoids a syscall per request.
+        self._random = random.Random()
+
+    def new_request_id(self) -> str:
+        return f"req_{self._random.getrandbits(128):032x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,7 +31,7 @@ class RequestIdMiddleware:
                     request_id = candidate
                 break
         if request_id is None:
-            request_id = new_request_id()
+            request_id = self.new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
 

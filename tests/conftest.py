@@ -1,0 +1,67 @@
+"""Fixtures shared by the whole suite: a simulator upstream and real gateways on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headway.config.loader import parse_config
+from headway.config.models import HeadwayConfig
+from headway.testing import GatewayThread
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[Any]:
+    from headway.sim import Scenario, start_in_thread
+
+    handle = start_in_thread(Scenario(seed=7), host="127.0.0.1", port=0)
+    yield handle
+    handle.stop()
+
+
+def base_config(sim_url: str, store_url: str, spill_dir: Path, **sections: Any) -> dict[str, Any]:
+    """The config most tests start from: OpenAI and Anthropic dialects of the simulator."""
+    config: dict[str, Any] = {
+        "store": store_url,
+        "auth": {"mode": "none"},
+        "request_log": {"flush_interval_ms": 20, "spill_dir": str(spill_dir)},
+        "providers": {
+            "sim": {"type": "openai", "base_url": f"{sim_url}/v1", "api_key": "${SIM_KEY:-sk-sim-openai}"},
+            "sim-anthropic": {"type": "anthropic", "base_url": sim_url, "api_key": "${SIM_KEY:-sk-sim-anthropic}"},
+        },
+        "models": {
+            "chat": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}], "price": {"input": 0.15, "output": 0.60}},
+            "claude": {
+                "deployments": [{"provider": "sim-anthropic", "model": "claude-haiku-4-5"}],
+                "price": {"input": 1.0, "output": 5.0},
+            },
+            "embed": {
+                "kind": "embeddings",
+                "deployments": [{"provider": "sim", "model": "text-embedding-3-small"}],
+                "price": {"input": 0.02, "output": 0},
+            },
+        },
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+@pytest.fixture
+def make_config(sim: Any, tmp_path: Path) -> Callable[..., HeadwayConfig]:
+    def build(**sections: Any) -> HeadwayConfig:
+        return parse_config(base_config(sim.url, f"sqlite:///{tmp_path}/headway.db", tmp_path / "spill", **sections))
+
+    return build
+
+
+@pytest.fixture
+def gateway(make_config: Callable[..., HeadwayConfig]) -> Iterator[GatewayThread]:
+    with GatewayThread(make_config()) as gw:
+        yield gw
