@@ -25,14 +25,14 @@ WEATHER: dict[str, Any] = {
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
+async def anthropic_sim() -> AsyncIterator[SimServer]:
     async with SimServer(Scenario(require_api_key="sk-ant-sim")) as server:
         yield server
 
 
 @pytest.fixture
-async def provider(sim: SimServer) -> AsyncIterator[AnthropicProvider]:
-    p = AnthropicProvider("claude-sim", base_url=sim.url, api_key="sk-ant-sim")
+async def provider(anthropic_sim: SimServer) -> AsyncIterator[AnthropicProvider]:
+    p = AnthropicProvider("claude-sim", base_url=anthropic_sim.url, api_key="sk-ant-sim")
     yield p
     await p.close()
 
@@ -65,10 +65,10 @@ def streamed_tool_calls(events: list[StreamEvent]) -> dict[int, dict]:
     return calls
 
 
-async def test_chat_against_sim(sim: SimServer, provider: AnthropicProvider) -> None:
+async def test_chat_against_sim(anthropic_sim: SimServer, provider: AnthropicProvider) -> None:
     result = await provider.chat(ask("hello sim", max_tokens=64), model="sim-chat", timeouts=TIMEOUTS)
 
-    received = sim.state.recorder.recent(1)[0]
+    received = anthropic_sim.state.recorder.recent(1)[0]
     assert received["path"] == "/v1/messages"
     assert received["body"]["system"] == [{"type": "text", "text": "be brief"}]
     assert received["body"]["max_tokens"] == 64
@@ -91,10 +91,10 @@ async def test_stream_against_sim_matches_the_non_streaming_answer(provider: Ant
     assert events[-1].usage == whole.usage
 
 
-async def test_tool_call_against_sim(sim: SimServer, provider: AnthropicProvider) -> None:
+async def test_tool_call_against_sim(anthropic_sim: SimServer, provider: AnthropicProvider) -> None:
     result = await provider.chat(tool_request(), model="sim-chat", timeouts=TIMEOUTS)
 
-    body = sim.state.recorder.recent(1)[0]["body"]
+    body = anthropic_sim.state.recorder.recent(1)[0]["body"]
     assert body["tool_choice"] == {"type": "any"}
     assert body["tools"][0]["input_schema"] == WEATHER["function"]["parameters"]
     choice = result.body["choices"][0]
@@ -146,8 +146,8 @@ async def test_sim_stream_faults_are_classified(provider: AnthropicProvider, fau
     assert caught.value.kind == kind
 
 
-async def test_sim_rejects_a_wrong_key_as_auth(sim: SimServer) -> None:
-    provider = AnthropicProvider("claude-sim", base_url=sim.url, api_key="wrong")
+async def test_sim_rejects_a_wrong_key_as_auth(anthropic_sim: SimServer) -> None:
+    provider = AnthropicProvider("claude-sim", base_url=anthropic_sim.url, api_key="wrong")
     try:
         with pytest.raises(UpstreamError) as caught:
             await provider.chat(ask("hi"), model="sim-chat", timeouts=TIMEOUTS)
