@@ -63,7 +63,7 @@ def request_to_anthropic(request: JSON, *, model: str, default_max_tokens: int) 
     if request.get("top_p") is not None:
         payload["top_p"] = request["top_p"]
     stop = request.get("stop")
-    stop_sequences = [stop] if isinstance(stop, str) else list(stop or [])
+    stop_sequences = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     if stop_sequences:
         payload["stop_sequences"] = stop_sequences
     user = request.get("user") or request.get("safety_identifier")
