@@ -14,8 +14,8 @@ import time
 import uvicorn
 
 from headway.api.app import create_app
-from headway.api.runtime import Runtime
 from headway.config.models import HeadwayConfig
+from headway.serving.runtime import Runtime
 from headway.store.base import Store
 from headway.types import RequestRecord
 

@@ -18,9 +18,9 @@ from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
 from headway.api.responses import JSONResponse
 from headway.api.routes import admin_requests, chat, embeddings, health, models
-from headway.api.runtime import Runtime
 from headway.config.models import HeadwayConfig
 from headway.errors import APIError
+from headway.serving.runtime import Runtime
 from headway.store.base import Store
 
 

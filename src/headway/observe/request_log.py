@@ -65,6 +65,8 @@ class RequestLog:
         self._last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Held while a batch is between the buffer and the store, so flush() can wait for it.
+        self._draining = asyncio.Lock()
         self._closing = False
         # Serialises journal appends against a replay claiming the same file.
         self._spill_lock = threading.Lock()
@@ -95,14 +97,16 @@ class RequestLog:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         # Whatever the store would not take goes to the journal for the next start.
-        while self._buffer:
-            batch = self._take(self._batch_size)
-            await self._write_or_spill(batch)
+        await self.flush()
 
     async def flush(self) -> None:
-        """Write everything buffered now (tests and shutdown)."""
-        while self._buffer:
-            await self._write_or_spill(self._take(self._batch_size))
+        """Write everything buffered so far, including a batch already on its way (tests and shutdown)."""
+        await self._drain()
+
+    async def _drain(self) -> None:
+        async with self._draining:
+            while self._buffer:
+                await self._write_or_spill(self._take(self._batch_size))
 
     def health(self) -> RequestLogHealth:
         return RequestLogHealth(
@@ -123,8 +127,8 @@ class RequestLog:
                 async with asyncio.timeout(self._flush_interval):
                     await self._wake.wait()
             self._wake.clear()
-            while self._buffer and not self._closing:
-                await self._write_or_spill(self._take(self._batch_size))
+            if not self._closing:
+                await self._drain()
             now = time.monotonic()
             if self._spilled_pending and now >= next_replay:
                 await asyncio.to_thread(self._replay_spill)

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.responses import JSONResponse
-from headway.api.runtime import Runtime
 from headway.errors import InvalidRequestError, NotFoundError
+from headway.serving.runtime import Runtime
 from headway.store.base import RequestQuery
 
 

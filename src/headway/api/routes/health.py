@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.responses import JSONResponse
-from headway.api.runtime import Runtime
+from headway.serving.runtime import Runtime
 
 
 async def healthz(request: Request) -> Response:

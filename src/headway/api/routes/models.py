@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.responses import JSONResponse
-from headway.api.runtime import Runtime
 from headway.errors import NotFoundError
 from headway.routing.deployments import Route
+from headway.serving.runtime import Runtime
 
 
 def _describe(route: Route, created: int) -> dict[str, object]:

@@ -1,0 +1,161 @@
+"""The chat request path, independent of HTTP: used by the API, background jobs and batches.
+
+``serve_chat`` validates, routes and calls the model, records the outcome, and returns
+either a complete ``Reply`` or a ``StreamReply`` whose chunks are SSE-encoded bytes.
+Errors are raised as ``APIError`` after the request has been recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from headway.api.validation import validate_chat_request, validate_embeddings_request
+from headway.errors import UpstreamError
+from headway.routing.executor import ExhaustedError, OpenedStream
+from headway.serving.context import CallContext
+from headway.serving.outcome import apply_usage, exhausted_to_api_error
+from headway.serving.records import finish, new_record
+from headway.serving.runtime import Runtime
+from headway.types import JSON, RequestRecord, Usage
+
+_DONE = b"data: [DONE]\n\n"
+
+
+@dataclass(slots=True)
+class Reply:
+    body: JSON
+    record: RequestRecord
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StreamReply:
+    chunks: AsyncIterator[bytes]
+    record: RequestRecord
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def served_headers(record: RequestRecord) -> dict[str, str]:
+    headers = {"x-headway-served-by": record.served_by or "primary"}
+    if record.deployment:
+        headers["x-headway-deployment"] = record.deployment
+    return headers
+
+
+async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
+    model = validate_chat_request(body)
+    route = runtime.route(model, "chat")
+    record = new_record(ctx, "chat.completions", model, body)
+    if body.get("stream"):
+        return await _serve_stream(runtime, ctx, body, route_name=model, record=record)
+    try:
+        served = await runtime.executor.chat(route, body, record.attempts)
+    except ExhaustedError as exc:
+        error = exhausted_to_api_error(exc, record.request_id)
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise error from None
+    apply_usage(record, served.result.usage, served.deployment)
+    record.served_by = served.served_by
+    finish(record, ctx, 200)
+    runtime.request_log.record(record)
+    return Reply(body=served.result.body, record=record, headers=served_headers(record))
+
+
+async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply:
+    model = validate_embeddings_request(body)
+    route = runtime.route(model, "embeddings")
+    record = new_record(ctx, "embeddings", model, body)
+    try:
+        served = await runtime.executor.chat(route, body, record.attempts)
+    except ExhaustedError as exc:
+        error = exhausted_to_api_error(exc, record.request_id)
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise error from None
+    apply_usage(record, served.result.usage, served.deployment)
+    record.served_by = served.served_by
+    finish(record, ctx, 200)
+    runtime.request_log.record(record)
+    return Reply(body=served.result.body, record=record, headers=served_headers(record))
+
+
+async def _serve_stream(
+    runtime: Runtime, ctx: CallContext, body: dict[str, Any], *, route_name: str, record: RequestRecord
+) -> StreamReply:
+    route = runtime.route(route_name, "chat")
+    try:
+        opened = await runtime.executor.open_stream(route, body, record.attempts)
+    except ExhaustedError as exc:
+        error = exhausted_to_api_error(exc, record.request_id)
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise error from None
+    record.served_by = opened.served_by
+    record.deployment = opened.deployment.id
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    return StreamReply(
+        chunks=_sse(runtime, ctx, opened, record, include_usage), record=record, headers=served_headers(record)
+    )
+
+
+async def _sse(
+    runtime: Runtime, ctx: CallContext, opened: OpenedStream, record: RequestRecord, include_usage: bool
+) -> AsyncIterator[bytes]:
+    first_at = time.perf_counter()
+    record.ttft_ms = round((first_at - ctx.started) * 1000, 3)
+    usage: Usage | None = None
+    error: UpstreamError | None = None
+    completed = False
+    try:
+        event = opened.first
+        while True:
+            if event.usage is not None:
+                usage = event.usage
+            # Headway always asks upstream for usage; clients that did not ask never see that chunk.
+            if include_usage or event.chunk.get("choices") or event.usage is None:
+                yield b"data: " + orjson.dumps(event.chunk) + b"\n\n"
+            try:
+                event = await opened.rest.__anext__()
+            except StopAsyncIteration:
+                break
+        yield _DONE
+        completed = True
+    except UpstreamError as exc:
+        error = exc
+        # A failure after the first byte cannot fall back: end with an error event the SDK raises on.
+        yield b"data: " + orjson.dumps(stream_error(exc, record.request_id)) + b"\n\n"
+    finally:
+        aclose = getattr(opened.rest, "aclose", None)
+        if aclose is not None and not completed:
+            await aclose()
+        record.attempts.append(runtime.executor.stream_attempt(opened, error=error, first_at=first_at))
+        if usage is not None:
+            apply_usage(record, usage, opened.deployment)
+        # The HTTP status (200) went out with the head; the record keeps the logical outcome.
+        if completed:
+            record.status_code = 200
+        elif error is not None:
+            record.status_code, record.error_type, record.error_message = 502, "stream_interrupted", error.message[:1000]
+        else:
+            record.status_code, record.error_type, record.error_message = 499, "client_disconnected", "client went away mid-stream"
+        record.latency_ms = round((time.perf_counter() - ctx.started) * 1000, 3)
+        runtime.request_log.record(record)
+
+
+def stream_error(exc: UpstreamError, request_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": f"The upstream stream failed after it started ({exc.kind}): {exc.message} (request {request_id})",
+            "type": "upstream_error",
+            "param": None,
+            "code": "stream_interrupted",
+            "request_id": request_id,
+        }
+    }
