@@ -13,7 +13,7 @@ import pytest
 from headway.sim import Scenario, SimServer, start_in_thread
 from headway.sim.tokens import count_tokens
 
-SEARCH_TOOL: dict[str, Any] = {
+SEARCH_TOOL: Any = {
     "name": "search",
     "description": "Search the docs",
     "input_schema": {
@@ -62,7 +62,9 @@ async def test_max_tokens_and_stop_sequences(claude: anthropic.AsyncAnthropic) -
     short = await claude.messages.create(model="c", max_tokens=2, messages=user("hello"))
     assert short.stop_reason == "max_tokens"
     assert short.content[0].type == "text" and short.content[0].text == "Simulated reply"
-    stopped = await claude.messages.create(model="c", max_tokens=50, messages=user("hello"), stop_sequences=["reply"])
+    stopped = await claude.messages.create(
+        model="c", max_tokens=50, messages=user("hello"), stop_sequences=["reply"]
+    )
     assert stopped.stop_reason == "stop_sequence" and stopped.stop_sequence == "reply"
     assert stopped.content[0].type == "text" and stopped.content[0].text == "Simulated "
 
@@ -88,11 +90,19 @@ async def test_tool_use_input_satisfies_input_schema(claude: anthropic.AsyncAnth
     jsonschema.validate(block.input, SEARCH_TOOL["input_schema"])
 
 
-async def test_tool_result_gets_text_and_tool_choice_none_disables_tools(claude: anthropic.AsyncAnthropic) -> None:
+async def test_tool_result_gets_text_and_tool_choice_none_disables_tools(
+    claude: anthropic.AsyncAnthropic,
+) -> None:
     messages: list[Any] = [
         {"role": "user", "content": "find the retry docs"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "search", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "retry.md"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "search", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "retry.md"}],
+        },
     ]
     answer = await claude.messages.create(model="c", max_tokens=100, messages=messages, tools=[SEARCH_TOOL])
     assert answer.stop_reason == "end_turn"

@@ -41,7 +41,9 @@ def user(text: str) -> list[Any]:
 
 
 async def test_completion_has_openai_shape_and_echoes_model(oai: openai.AsyncOpenAI) -> None:
-    reply = await oai.chat.completions.create(model="gpt-test", messages=user("What is the capital of France?"))
+    reply = await oai.chat.completions.create(
+        model="gpt-test", messages=user("What is the capital of France?")
+    )
     assert reply.id.startswith("chatcmpl-")
     assert reply.object == "chat.completion"
     assert reply.model == "gpt-test"
@@ -113,7 +115,10 @@ async def test_stream_matches_non_stream_and_reports_usage(oai: openai.AsyncOpen
     assert last.usage.completion_tokens == plain.usage.completion_tokens
     assert last.usage.prompt_tokens == plain.usage.prompt_tokens
     # One content chunk per token.
-    assert sum(1 for chunk in chunks if chunk.choices and chunk.choices[0].delta.content) == last.usage.completion_tokens
+    assert (
+        sum(1 for chunk in chunks if chunk.choices and chunk.choices[0].delta.content)
+        == last.usage.completion_tokens
+    )
 
 
 async def test_stream_without_include_usage_has_no_usage_chunk(oai: openai.AsyncOpenAI) -> None:
@@ -142,7 +147,8 @@ async def test_tool_call_arguments_satisfy_the_schema(oai: openai.AsyncOpenAI) -
 async def test_tool_choice_auto_calls_first_tool_and_none_answers_text(oai: openai.AsyncOpenAI) -> None:
     auto = await oai.chat.completions.create(model="m", messages=user("go"), tools=TOOLS)
     assert auto.choices[0].message.tool_calls is not None
-    assert auto.choices[0].message.tool_calls[0].function.name == "lookup"
+    first = auto.choices[0].message.tool_calls[0]
+    assert first.type == "function" and first.function.name == "lookup"
     none = await oai.chat.completions.create(model="m", messages=user("go"), tools=TOOLS, tool_choice="none")
     assert none.choices[0].message.tool_calls is None
     assert none.choices[0].finish_reason == "stop"
@@ -198,7 +204,9 @@ class Person(BaseModel):
 
 
 async def test_json_schema_response_parses_into_the_model(oai: openai.AsyncOpenAI) -> None:
-    reply = await oai.chat.completions.parse(model="m", messages=user("describe someone"), response_format=Person)
+    reply = await oai.chat.completions.parse(
+        model="m", messages=user("describe someone"), response_format=Person
+    )
     person = reply.choices[0].message.parsed
     assert isinstance(person, Person)
     assert person.addresses and isinstance(person.addresses[0], Address)

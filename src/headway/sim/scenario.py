@@ -83,7 +83,9 @@ class FaultSettings(_Strict):
     # Probability per request of each fault kind; the sum must not exceed 1.
     rates: dict[FaultKind, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
     retry_after_s: float = Field(default=1.0, ge=0)  # Retry-After sent with a 429
-    hang_max_s: float = Field(default=300.0, gt=0)  # a hung request is dropped after this, so stop stays clean
+    hang_max_s: float = Field(
+        default=300.0, gt=0
+    )  # a hung request is dropped after this, so stop stays clean
     cut_after_chunks: int = Field(default=2, ge=0)  # content chunks sent before a stream is cut
     slow_first_token_ms: float = Field(default=2000.0, ge=0)  # time to first token under slow_first_token
 
