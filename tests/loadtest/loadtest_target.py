@@ -6,9 +6,9 @@ follows a deterministic ``pattern`` of outcomes cycled over the requests it rece
 (``"ok"``, ``"500"``, ``"429"``, ``"cut"``, ``"bad"``, ``"hang"``, ``"drop"``,
 ``"stream_error"``, ``"no_done"``), so tests can predict exact error counts.
 
-Run it alone (zero latency) to measure the generator::
+Run it alone (zero latency unless ``--delay-ms``) to measure the generator::
 
-    python tests/loadtest/loadtest_target.py --port 8081
+    python tests/loadtest/loadtest_target.py --port 8081 [--delay-ms 10]
 """
 
 from __future__ import annotations
@@ -184,6 +184,7 @@ class LoadTarget:
 def main() -> None:
     parser = argparse.ArgumentParser(description="zero-latency OpenAI-compatible target")
     parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer every request this much later")
     args = parser.parse_args()
     try:
         import uvloop
@@ -191,7 +192,7 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    target = LoadTarget(TargetState(keep_bodies=False))
+    target = LoadTarget(TargetState(keep_bodies=False, delay_s=args.delay_ms / 1000))
     web.run_app(target.app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
