@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import headway.loadtest
 from headway.errors import ConfigError
-from headway.loadtest import LoadReport, Slo, evaluate_slos, parse_slo
+from headway.loadtest import METRICS, LoadReport, Slo, evaluate_slos, parse_slo
 from headway.loadtest.recorder import StepRecorder
 from headway.loadtest.report import StepReport, summarise_step
 
@@ -110,3 +113,13 @@ def test_report_passes_only_when_every_slo_passes() -> None:
     assert report.passed
     report.slo_results = evaluate_slos(report, parse_slo("p99_ms=20,p50_ms=5"))
     assert not report.passed
+
+
+def test_every_slo_key_is_documented_with_its_direction() -> None:
+    readme = (Path(headway.loadtest.__file__).parent / "README.md").read_text(encoding="utf-8")
+    for key, metric in METRICS.items():
+        row = next(
+            (line for line in readme.splitlines() if f"`{key}`" in line and line.startswith("|")), None
+        )
+        assert row is not None, f"{key} is not in the README's SLO table"
+        assert f"value {metric.direction} threshold" in row
