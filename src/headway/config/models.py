@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from headway.config.observe import ObserveConfig
+
 
 class _Section(BaseModel):
     # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
@@ -98,6 +100,7 @@ class HeadwayConfig(_Section):
     request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)
 
     @field_validator("store")
     @classmethod
