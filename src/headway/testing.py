@@ -7,6 +7,8 @@ SDK, sync or async) talk to it over real HTTP exactly as an app would.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 import socket
 import threading
 import time
@@ -18,6 +20,8 @@ from headway.config.models import HeadwayConfig
 from headway.serving.runtime import Runtime
 from headway.store.base import Store
 from headway.types import RequestRecord
+
+T = TypeVar("T")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -61,11 +65,9 @@ class GatewayThread:
             time.sleep(0.01)
         return self
 
-    def run(self, coro: object, timeout: float = 30) -> object:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run a coroutine on the gateway's loop (e.g. ``runtime.request_log.flush()``)."""
-        loop = self.runtime_loop()
-        future = asyncio.run_coroutine_threadsafe(coro, loop)  # type: ignore[arg-type]
-        return future.result(timeout)
+        return asyncio.run_coroutine_threadsafe(coro, self.runtime_loop()).result(timeout)
 
     def runtime_loop(self) -> asyncio.AbstractEventLoop:
         if self.runtime.loop is None:

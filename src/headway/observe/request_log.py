@@ -135,7 +135,7 @@ class RequestLog:
                 next_replay = now + (0 if self._store_ok else 1.0)
 
     def _take(self, n: int) -> list[RequestRecord]:
-        batch = []
+        batch: list[RequestRecord] = []
         while self._buffer and len(batch) < n:
             batch.append(self._buffer.popleft())
         return batch

@@ -57,7 +57,7 @@ def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[
             if model.price
             else None
         )
-        deployments = []
+        deployments: list[Deployment] = []
         for index, spec in enumerate(model.deployments):
             deployment_id = f"{spec.provider}/{spec.model}"
             if any(d.id == deployment_id for d in deployments):
