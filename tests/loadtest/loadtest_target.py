@@ -36,6 +36,7 @@ class TargetState:
     max_in_flight: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     keep_bodies: bool = True
 
     def next_outcome(self) -> str:
@@ -111,6 +112,7 @@ class LoadTarget:
             payload = orjson.loads(body)
             if state.keep_bodies:
                 state.bodies.append(payload)
+                state.headers.append(dict(request.headers))
             if state.delay_s:
                 await asyncio.sleep(state.delay_s)
             return await self._answer(request, outcome, payload)

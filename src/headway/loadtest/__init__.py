@@ -4,6 +4,7 @@ The public surface is re-exported here; modules inside are private to this part.
 """
 
 from headway.loadtest.chart import render_html, write_html
+from headway.loadtest.command import load_command
 from headway.loadtest.config import LoadConfig, StepPlan
 from headway.loadtest.report import SCHEMA_VERSION, LoadReport, StepReport
 from headway.loadtest.runner import run_load, run_load_blocking
@@ -24,6 +25,7 @@ __all__ = [
     "StepReport",
     "evaluate_slos",
     "latest_run",
+    "load_command",
     "parse_slo",
     "percentile",
     "render_html",

@@ -19,7 +19,7 @@ from headway.loadtest.report import LoadReport, StepReport
 from headway.loadtest.stats import Distribution
 
 _WIDTH, _HEIGHT = 760, 320
-_LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 40, 48
+_LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 52, 40
 _PERCENTILE_COLOURS = (("p50", "#4e79a7"), ("p90", "#59a14f"), ("p95", "#f28e2b"), ("p99", "#e15759"))
 Series = tuple[str, str, list[float | None]]  # name, colour, one value per category
 
@@ -55,7 +55,7 @@ def render_html(report: LoadReport) -> str:
 <style>
 body{{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}}
 table{{border-collapse:collapse;margin:12px 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}
+th{{background:#f4f4f4}}td:first-child,th:first-child,.text{{text-align:left}}
 .pass{{color:#2a7d2a;font-weight:bold}}.fail{{color:#c0392b;font-weight:bold}}svg{{display:block;margin:16px 0}}
 </style></head><body>
 <h1>Load test: {target}</h1>
@@ -87,7 +87,7 @@ def _nice_ceiling(value: float) -> float:
     if value <= 0:
         return 1.0
     scale = 10 ** math.floor(math.log10(value))
-    return next(m * scale for m in (1, 2, 2.5, 5, 10) if value <= m * scale)
+    return next(m * scale for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if value <= m * scale)
 
 
 def _bar_chart(title: str, categories: Sequence[str], series: Sequence[Series]) -> str:
@@ -125,10 +125,10 @@ def _bar_chart(title: str, categories: Sequence[str], series: Sequence[Series]) 
             f'<text x="{_LEFT + c * group_w + group_w / 2:.1f}" y="{_TOP + plot_h + 16}" text-anchor="middle" '
             f'font-size="11">{html.escape(category)}</text>'
         )
-    for s, (name, colour, _) in enumerate(series):  # legend along the top right
-        x = _WIDTH - _RIGHT - (len(series) - s) * 110
-        parts.append(f'<rect x="{x}" y="8" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14}" y="17" font-size="11">{html.escape(name)}</text>')
+    for s, (name, colour, _) in enumerate(series):  # legend in a row under the title
+        x = _LEFT + s * 110
+        parts.append(f'<rect x="{x}" y="26" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 14}" y="35" font-size="11">{html.escape(name)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -137,13 +137,17 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _cell(content: str, *, text: bool = False) -> str:
+    return f'<td class="text">{content}</td>' if text else f"<td>{content}</td>"
+
+
 def _stat(dist: Distribution | None, name: str) -> float | None:
     return getattr(dist, name) if dist is not None else None
 
 
 def _step_table(steps: Sequence[StepReport]) -> str:
     head = (
-        "<tr><th>step</th><th>sent</th><th>ok</th><th>errors</th><th>error rate</th><th>req/s</th>"
+        '<tr><th>step</th><th>sent</th><th>ok</th><th class="text">errors</th><th>error rate</th><th>req/s</th>'
         "<th>p50 ms</th><th>p90 ms</th><th>p95 ms</th><th>p99 ms</th><th>ttft p95 ms</th><th>cost USD</th></tr>"
     )
     rows = []
@@ -161,7 +165,7 @@ def _step_table(steps: Sequence[StepReport]) -> str:
             _fmt(_stat(ttft, "p95"), 2),
             _fmt(step.cost_usd, 6),
         ]
-        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        rows.append("<tr>" + "".join(_cell(cell, text=i == 3) for i, cell in enumerate(cells)) + "</tr>")
     return f"<h2>Steps</h2><table>{head}{''.join(rows)}</table>"
 
 
@@ -174,7 +178,7 @@ def _slo_table(report: LoadReport) -> str:
         failed = html.escape(", ".join(result.failed_steps)) or "-"
         rows.append(
             f"<tr><td>{html.escape(result.key)}</td><td>{result.direction} {result.threshold:g}</td>"
-            f"<td>{_fmt(result.worst, 3)}</td><td>{verdict}</td><td>{failed}</td></tr>"
+            f'<td>{_fmt(result.worst, 3)}</td><td>{verdict}</td><td class="text">{failed}</td></tr>'
         )
-    head = "<tr><th>SLO</th><th>target</th><th>worst</th><th>verdict</th><th>failed at</th></tr>"
+    head = '<tr><th>SLO</th><th>target</th><th>worst</th><th>verdict</th><th class="text">failed at</th></tr>'
     return f"<h2>SLOs</h2><table>{head}{''.join(rows)}</table>"

@@ -135,6 +135,8 @@ class RequestSender:
             rec.error("bad_body", _describe(exc))
         except (aiohttp.ClientError, OSError) as exc:
             rec.error("connection", _describe(exc))
+        except ValueError as exc:  # e.g. an SSE line longer than the reader's buffer
+            rec.error("bad_body", _describe(exc))
         finally:
             rec.in_flight -= 1
 
