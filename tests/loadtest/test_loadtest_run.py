@@ -58,14 +58,14 @@ async def test_open_loop_poisson_follows_its_seeded_schedule(target: LoadTarget)
 
 
 async def test_open_loop_does_not_wait_for_slow_answers(target: LoadTarget) -> None:
-    target.state.delay_s = 0.3
+    target.state.delay_s = 0.6  # far longer than the 0.2 s of arrivals, even on a busy machine
     report = await run_load(config(target, rates=(100.0,), duration_s=0.2))
     assert report.steps[0].sent == target.state.received == 20
     assert target.state.max_in_flight == 20  # all were sent before the first could answer
 
 
 async def test_open_loop_drops_arrivals_beyond_max_in_flight(target: LoadTarget) -> None:
-    target.state.delay_s = 0.5
+    target.state.delay_s = 0.6  # none of the first five answers before the 0.25 s of arrivals end
     report = await run_load(config(target, rates=(200.0,), duration_s=0.25, max_in_flight=5))
     step = report.steps[0]
     assert step.sent == target.state.received == 5
