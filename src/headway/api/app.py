@@ -18,6 +18,7 @@ from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
 from headway.api.responses import JSONResponse
 from headway.api.routes import admin_requests, chat, embeddings, health, models
+from headway.api.routes import retrieval as data_plane
 from headway.config.models import HeadwayConfig
 from headway.errors import APIError
 from headway.serving.runtime import Runtime
@@ -39,6 +40,12 @@ def routes() -> list[Route]:
         Route("/openapi.json", openapi_document, methods=["GET"]),
         Route("/admin/requests", admin_requests.list_requests, methods=["GET"]),
         Route("/admin/requests/{request_id}", admin_requests.get_request, methods=["GET"]),
+        Route("/v1/retrieve", data_plane.retrieve, methods=["POST"]),
+        Route("/admin/collections", data_plane.list_collections, methods=["GET"]),
+        Route("/admin/pipelines", data_plane.list_pipelines, methods=["GET"]),
+        Route("/admin/pipelines/{name}/runs", data_plane.pipeline_runs, methods=["GET"]),
+        Route("/admin/pipelines/{name}/runs", data_plane.trigger_pipeline, methods=["POST"]),
+        Route("/admin/pipelines/{name}/quarantine", data_plane.pipeline_quarantine, methods=["GET"]),
     ]
 
 

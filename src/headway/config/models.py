@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from headway.config.observe import ObserveConfig
+from headway.config.pipelines import PipelinesConfig
+from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 
 
 class _Section(BaseModel):
@@ -74,6 +76,7 @@ class ModelConfig(_Section):
     price: PriceConfig | None = None
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     description: str | None = None
+    retrieval: ModelRetrievalConfig | None = Field(None, description="RAG: collections every request is augmented from.")
 
 
 class RequestLogConfig(_Section):
@@ -101,6 +104,8 @@ class HeadwayConfig(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
+    pipelines: PipelinesConfig = Field(default_factory=PipelinesConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
 
     @field_validator("store")
     @classmethod

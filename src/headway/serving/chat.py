@@ -16,6 +16,8 @@ import orjson
 
 from headway.api.validation import validate_chat_request, validate_embeddings_request
 from headway.errors import UpstreamError
+from headway.retrieval.rag import HEADER as RETRIEVAL_HEADER
+from headway.retrieval.rag import augment
 from headway.routing.executor import ExhaustedError, OpenedStream
 from headway.serving.context import CallContext
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
@@ -45,6 +47,9 @@ def served_headers(record: RequestRecord) -> dict[str, str]:
     headers = {"x-headway-served-by": record.served_by or "primary"}
     if record.deployment:
         headers["x-headway-deployment"] = record.deployment
+    retrieval = record.quality.get("retrieval")
+    if retrieval:  # RAG outcome: hit | miss | failed
+        headers[RETRIEVAL_HEADER] = str(retrieval.get("status"))
     return headers
 
 
@@ -52,6 +57,7 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     model = validate_chat_request(body)
     route = runtime.route(model, "chat")
     record = new_record(ctx, "chat.completions", model, body)
+    rag = await augment(runtime.retrieval, route, body, record, ctx.attributes.get("allowed_collections"))  # RAG
     if body.get("stream"):
         return await _serve_stream(runtime, ctx, body, route_name=model, record=record)
     try:
@@ -65,7 +71,7 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     record.served_by = served.served_by
     finish(record, ctx, 200)
     runtime.request_log.record(record)
-    return Reply(body=served.result.body, record=record, headers=served_headers(record))
+    return Reply(body=rag.decorate(served.result.body), record=record, headers=served_headers(record))
 
 
 async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply:

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from headway.config.models import HeadwayConfig
 from headway.errors import NotFoundError, StoreUnavailableError
 from headway.observe.request_log import RequestLog
+from headway.pipelines.service import PipelineService
+from headway.pipelines.wiring import build_data_plane
 from headway.providers.base import Provider
 from headway.providers.registry import build_providers
+from headway.retrieval.service import Retriever
 from headway.routing.deployments import Route, build_routes
 from headway.routing.executor import Executor
 from headway.store.base import Store
@@ -37,6 +40,8 @@ class Runtime:
     request_log: RequestLog
     started_at: float = field(default_factory=time.time)
     loop: asyncio.AbstractEventLoop | None = None
+    retrieval: Retriever | None = None  # collections, /v1/retrieve, RAG (headway.retrieval)
+    pipelines: PipelineService | None = None  # scheduler and job workers (headway.pipelines)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
 
@@ -45,7 +50,7 @@ class Runtime:
         store = store or open_store(config.store)
         providers = build_providers(config.providers)
         log_config = config.request_log
-        return cls(
+        runtime = cls(
             config=config,
             store=store,
             providers=providers,
@@ -59,6 +64,8 @@ class Runtime:
                 spill_dir=log_config.spill_dir,
             ),
         )
+        runtime.retrieval, runtime.pipelines = build_data_plane(config, store, runtime.routes, runtime.executor)
+        return runtime
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -68,8 +75,12 @@ class Runtime:
             # Keep serving: records spill to the journal until the store answers.
             self._store_error = str(exc)
         await self.request_log.start()
+        if self.pipelines is not None and self._store_error is None:
+            await self.pipelines.start()
 
     async def close(self) -> None:
+        if self.pipelines is not None:
+            await self.pipelines.close()
         await self.request_log.close()
         for provider in self.providers.values():
             await provider.close()

@@ -1,0 +1,131 @@
+"""Alerts on failed runs, schema changes and tripped checks: a log line, a signed webhook, a counter.
+
+Webhooks follow the Standard Webhooks scheme so receivers can verify them with its
+libraries: headers ``webhook-id``, ``webhook-timestamp`` and
+``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``. A secret
+written ``whsec_<base64>`` is decoded; any other secret is used as its UTF-8 bytes.
+Delivery is retried a few times with backoff and never fails the run that raised it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+log = logging.getLogger("headway.pipelines.alerts")
+
+DELIVERY_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str  # run_failed | run_degraded | schema_changed | check_warn | check_failed
+    pipeline: str
+    run_id: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": f"pipeline.{self.kind}", **asdict(self)}
+
+
+def secret_bytes(secret: str) -> bytes:
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret[len("whsec_") :])
+    return secret.encode()
+
+
+def signature(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def signed_headers(
+    secret: bytes, body: bytes, *, msg_id: str | None = None, now: float | None = None
+) -> dict[str, str]:
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = int(time.time() if now is None else now)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(secret, msg_id, timestamp, body),
+        "content-type": "application/json",
+    }
+
+
+def verify(
+    secret: bytes,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_s: float = 300,
+    now: float | None = None,
+) -> bool:
+    """What a receiver does: any listed v1 signature matches and the timestamp is recent."""
+    try:
+        msg_id, timestamp = headers["webhook-id"], int(headers["webhook-timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = signature(secret, msg_id, timestamp, body)
+    return any(
+        hmac.compare_digest(expected, candidate) for candidate in headers.get("webhook-signature", "").split()
+    )
+
+
+@dataclass
+class Alerter:
+    webhook_url: str | None = None
+    secret: bytes | None = None
+    timeout_s: float = 5.0
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (pipeline, kind) -> alerts raised
+    delivery_failures: int = 0
+
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        for alert in alerts:
+            self.counts[(alert.pipeline, alert.kind)] += 1
+            level = logging.WARNING if alert.kind in ("check_warn", "schema_changed") else logging.ERROR
+            log.log(level, "pipeline alert: %s", alert.message, extra={"alert": alert.to_json()})
+        if self.webhook_url and alerts:
+            await asyncio.gather(*(self._deliver(alert) for alert in alerts))
+
+    async def _deliver(self, alert: Alert) -> None:
+        assert self.webhook_url is not None
+        body = orjson.dumps(alert.to_json())
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        for attempt in range(DELIVERY_ATTEMPTS):
+            # The same id on every attempt lets receivers drop duplicates.
+            headers = (
+                signed_headers(self.secret, body, msg_id=msg_id)
+                if self.secret
+                else {"content-type": "application/json"}
+            )
+            try:
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as session,
+                    session.post(self.webhook_url, data=body, headers=headers) as response,
+                ):
+                    if response.status < 300:
+                        return
+                    problem = f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                problem = exc.__class__.__name__
+            if attempt + 1 < DELIVERY_ATTEMPTS:
+                await asyncio.sleep(0.2 * 2**attempt)
+        self.delivery_failures += 1
+        log.error("alert webhook delivery failed: %s", problem, extra={"alert": alert.to_json()})

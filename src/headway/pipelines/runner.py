@@ -1,0 +1,239 @@
+"""One pipeline run, start to finish: read, evaluate, check, index, publish, alert.
+
+Order matters for cost and safety: checks run before any embedding work, so a run that
+fails its checks spends nothing on embeddings; the index version and the record hashes
+are published in one transaction, so a run that fails at any point leaves the last good
+index serving and the next run sees exactly what the last good run accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from headway.config.pipelines import FolderSource, PipelineConfig
+from headway.errors import ConflictError, HeadwayError
+from headway.pipelines.alerts import Alert, Alerter
+from headway.pipelines.checks import run_checks, worst
+from headway.pipelines.evaluate import Evaluation, evaluate
+from headway.pipelines.indexing import IndexBuild, Progress, build, fingerprint, to_document
+from headway.pipelines.repository import PipelineRepository, RunRecord
+from headway.pipelines.sources import SourceRead, read_source, row_hash
+from headway.retrieval.embedder import Embedder
+
+log = logging.getLogger("headway.pipelines")
+
+EmbedderFactory = Callable[[str, "int | None", int], Embedder]
+
+
+class PipelineBusyError(ConflictError):
+    """Another run of this pipeline holds its lock."""
+
+
+@dataclass
+class RunnerDeps:
+    """What a run needs from outside: the store, alerting and a way to get an embedder."""
+
+    engine: Engine
+    alerter: Alerter
+    embedder_for: EmbedderFactory | None = None
+    lock_ttl_s: float = 3600.0
+
+
+def _alerts(name: str, run: RunRecord, evaluation: Evaluation | None) -> list[Alert]:
+    alerts: list[Alert] = []
+    if evaluation is not None and not evaluation.diff.empty:
+        alerts.append(
+            Alert(
+                "schema_changed",
+                name,
+                run.run_id,
+                f"{name}: source schema changed {evaluation.diff.to_json()}",
+                {"diff": evaluation.diff.to_json(), "policies": evaluation.policies},
+            )
+        )
+    for check in run.checks:
+        if check["level"] in ("warn", "fail"):
+            kind = "check_failed" if check["level"] == "fail" else "check_warn"
+            alerts.append(
+                Alert(
+                    kind,
+                    name,
+                    run.run_id,
+                    f"{name}: {check['check']} check {check['level']}: {check['detail']}",
+                    {"check": check},
+                )
+            )
+    if run.status == "failed":
+        alerts.append(
+            Alert("run_failed", name, run.run_id, f"{name}: run failed: {run.error}", {"counts": run.counts})
+        )
+    elif run.status == "degraded":
+        alerts.append(
+            Alert(
+                "run_degraded",
+                name,
+                run.run_id,
+                f"{name}: run degraded, the last good index keeps serving",
+                {"counts": run.counts},
+            )
+        )
+    return alerts
+
+
+def _quarantine_rows(name: str, run_id: str, evaluation: Evaluation) -> list[dict[str, Any]]:
+    now = time.time()
+    return [
+        {
+            "pipeline": name,
+            "run_id": run_id,
+            "record_key": record.key,
+            "row_number": record.row_number,
+            "reasons": [v.to_json() for v in violations],
+            "row": record.fields,
+            "created_at": now,
+        }
+        for record, violations in evaluation.quarantined
+    ]
+
+
+async def run_pipeline(
+    name: str,
+    config: PipelineConfig,
+    deps: RunnerDeps,
+    *,
+    trigger: str = "manual",
+    attempt: int = 1,
+    progress: Progress | None = None,
+) -> RunRecord:
+    """Run ``name`` once and return its record; never raises for a failed run (see ``status``)."""
+    repository = PipelineRepository(deps.engine)
+    run = RunRecord(run_id=f"run_{uuid.uuid4().hex[:20]}", pipeline=name, trigger=trigger, attempt=attempt)
+    if not await asyncio.to_thread(repository.acquire_lock, name, run.run_id, deps.lock_ttl_s):
+        raise PipelineBusyError(f"pipeline {name!r} is already running")
+    started = time.perf_counter()
+    evaluation: Evaluation | None = None
+    build_result: IndexBuild | None = None
+    try:
+        await asyncio.to_thread(repository.start_run, run)
+        evaluation, build_result = await _execute(name, config, deps, repository, run, progress)
+    except Exception as exc:  # a run records every failure; the caller decides about retries
+        run.status, run.error = "failed", f"{exc.__class__.__name__}: {exc}"[:2000]
+        if not isinstance(exc, HeadwayError | OSError):
+            log.exception("pipeline run crashed", extra={"pipeline": name, "run_id": run.run_id})
+        else:
+            log.error(
+                "pipeline run failed", extra={"pipeline": name, "run_id": run.run_id, "error": run.error}
+            )
+    finally:
+        if build_result is not None and run.status not in ("ok", "warn"):
+            await asyncio.to_thread(build_result.abandon, deps.engine)
+        if run.status == "running":
+            run.status = "failed"
+        run.finished_at = time.time()
+        run.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        await asyncio.to_thread(repository.finish_run, run)
+        await asyncio.to_thread(repository.release_lock, name, run.run_id)
+    await deps.alerter.send(_alerts(name, run, evaluation))
+    return run
+
+
+async def _execute(
+    name: str,
+    config: PipelineConfig,
+    deps: RunnerDeps,
+    repository: PipelineRepository,
+    run: RunRecord,
+    progress: Progress | None,
+) -> tuple[Evaluation, IndexBuild | None]:
+    state = await asyncio.to_thread(repository.state, name)
+    read: SourceRead = await asyncio.to_thread(read_source, config.source, cursor=state.cursor)
+    if progress is not None:
+        progress("read", len(read.records), len(read.records))
+    evaluation = evaluate(config.contract, state.schema, read)
+    run.schema_diff = {**evaluation.diff.to_json(), "policies": evaluation.policies}
+    run.counts = {"read": len(read.records), "quarantined": len(evaluation.quarantined)}
+    await asyncio.to_thread(repository.add_quarantine, _quarantine_rows(name, run.run_id, evaluation))
+    if evaluation.failure is not None:
+        run.status, run.error = "failed", evaluation.failure
+        return evaluation, None
+    history = await asyncio.to_thread(
+        repository.recent_read_counts, name, max((c.window for c in config.checks), default=5) + 1
+    )
+    # This run is stored as 'running', which the query skips: the history is earlier runs only.
+    checks = run_checks(config.checks, evaluation.rows, valid=len(evaluation.accepted), history=history)
+    run.checks = [c.to_json() for c in checks]
+    if worst(checks) == "fail":
+        run.status = "degraded"
+        return evaluation, None
+
+    salt = fingerprint(config.index)
+    previous = await asyncio.to_thread(repository.record_hashes, name)
+    hashes = {
+        r.key: hashlib.sha256((row_hash(r.fields) + salt).encode()).hexdigest() for r in evaluation.accepted
+    }
+    new = [r for r in evaluation.accepted if r.key not in previous]
+    changed = [r for r in evaluation.accepted if r.key in previous and previous[r.key] != hashes[r.key]]
+    present = read.present_keys if read.present_keys is not None else {r.key for r in read.records}
+    # Quarantined records are still present in the source: they keep their last good version.
+    deleted = [key for key in previous if key not in present]
+    run.counts.update(
+        new=len(new),
+        changed=len(changed),
+        deleted=len(deleted),
+        unchanged=len(evaluation.accepted) - len(new) - len(changed),
+    )
+
+    index_build: IndexBuild | None = None
+    if config.index is not None:
+        index = config.index
+        embedder = None
+        if index.embeddings:
+            if deps.embedder_for is None:
+                raise HeadwayError("this process has no embeddings models configured")
+            embedder = deps.embedder_for(index.embeddings, index.dimensions, index.batch_size)
+        folder = isinstance(config.source, FolderSource)
+        documents = [to_document(r, index, folder=folder) for r in [*new, *changed]]
+        index_build = await build(
+            deps.engine,
+            index.collection or name,
+            index,
+            embedder,
+            documents,
+            [r.key for r in changed] + deleted,
+            progress,
+        )
+        run.counts.update(index_build.counts)
+        run.index_version = index_build.version
+    run.status = "warn" if worst(checks) == "warn" else "ok"
+    upserts = {r.key: hashes[r.key] for r in [*new, *changed]}
+
+    def publish() -> None:
+        with deps.engine.begin() as connection:
+            if index_build is not None:
+                index_build.commit(connection)
+            repository.commit_accepted(
+                connection,
+                name,
+                upserts=upserts,
+                deletes=deleted,
+                schema=evaluation.schema,
+                cursor=read.cursor,
+                run_id=run.run_id,
+            )
+            repository.finish_run(run, connection)
+
+    try:
+        await asyncio.to_thread(publish)
+    except Exception:
+        run.status = "failed"
+        raise
+    return evaluation, index_build
