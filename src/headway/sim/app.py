@@ -84,7 +84,7 @@ async def _serve(request: web.Request, dialect: Dialect, entry: LoggedRequest, b
         return dialect.error(401, dialect.default_message(401)), 401
     try:
         prompt = dialect.parse(body)
-        dials = scenario.dials_for(prompt.model)
+        dials = state.dials(prompt.model)
         applicability = Applicability(True, prompt.tool is not None, prompt.wants_json)
         fault, source = choose_fault(
             headers=request.headers,
@@ -155,7 +155,7 @@ async def _record(request: web.Request, dialect: Dialect, endpoint: str) -> web.
         method=request.method,
         path=request.path,
         endpoint=endpoint,
-        headers=request.headers.items(),
+        headers=request.headers,
         body=body,
         model=model,
         stream=bool(fields.get("stream")),
@@ -182,7 +182,7 @@ async def _serve_embeddings(request: web.Request, entry: LoggedRequest, body: An
         return OPENAI.error(401, OPENAI.default_message(401)), 401
     try:
         model, inputs, dimensions, encoding = OPENAI.parse_embeddings(body, scenario.embedding_dimensions)
-        dials = scenario.dials_for(model)
+        dials = state.dials(model)
         directives = parse_directives(inputs[-1])
         fault, source = choose_fault(
             headers=request.headers,
@@ -230,7 +230,7 @@ async def models(request: web.Request) -> web.StreamResponse:
         method=request.method,
         path=request.path,
         endpoint="models",
-        headers=request.headers.items(),
+        headers=request.headers,
         body=None,
         model=None,
         stream=False,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import Any, Literal
 
 import orjson
@@ -81,30 +82,40 @@ class Choice:
 class Completion:
     choices: list[Choice]
     prompt_tokens: int
-
-    @property
-    def completion_tokens(self) -> int:
-        return sum(choice.completion_tokens for choice in self.choices)
+    completion_tokens: int
 
 
 def snippet(text: str) -> str:
     return " ".join(strip_directives(text).split())[:SNIPPET_CHARS]
 
 
-def reply_text(prompt: Prompt, rng: random.Random, output_tokens: int) -> str:
+def filler_words(key: bytes, count: int) -> list[str]:
+    """``count`` words drawn from ``key``'s hash: seeding a ``random.Random`` per answer costs more."""
+    words: list[str] = []
+    block = 0
+    while len(words) < count:
+        digest = blake2b(key + block.to_bytes(4, "little"), digest_size=64).digest()
+        words += [_VOCAB[byte % len(_VOCAB)] for byte in digest[: count - len(words)]]
+        block += 1
+    return words
+
+
+def reply_text(prompt: Prompt, key: bytes, output_tokens: int) -> tuple[str, int]:
+    """The reply and its token count (known without recounting the text)."""
     if prompt.tool_result_text is not None:
         head = f"Simulated reply to tool result: {snippet(prompt.tool_result_text)}"
     elif prompt.last_user_text:
         head = f"Simulated reply to: {snippet(prompt.last_user_text)}"
     else:
         head = "Simulated reply."
-    missing = output_tokens - count_tokens(head)
+    tokens = count_tokens(head)
+    missing = output_tokens - tokens
     if missing <= 0:
-        return head
-    return head + " " + " ".join(rng.choices(_VOCAB, k=missing))
+        return head, tokens
+    return head + " " + " ".join(filler_words(key, missing)), output_tokens
 
 
-def _cut(text: str, prompt: Prompt) -> tuple[str, Finish, str | None]:
+def _cut(text: str, tokens: int, prompt: Prompt) -> tuple[str, int, Finish, str | None]:
     """Apply stop sequences and ``max_tokens`` the way a model stops generating."""
     finish: Finish = "end"
     matched: str | None = None
@@ -113,21 +124,21 @@ def _cut(text: str, prompt: Prompt) -> tuple[str, Finish, str | None]:
         if found:
             index, matched = min(found)
             text, finish = text[:index], "stop_sequence"
-    if prompt.max_tokens is not None:
-        text, truncated = truncate_tokens(text, prompt.max_tokens)
-        if truncated:
-            return text, "length", None
-    return text, finish, matched
+            tokens = count_tokens(text)
+    if prompt.max_tokens is not None and tokens > prompt.max_tokens:
+        text, _ = truncate_tokens(text, prompt.max_tokens)
+        return text, prompt.max_tokens, "length", None
+    return text, tokens, finish, matched
 
 
-def _json_text(prompt: Prompt, rng: random.Random, output_tokens: int, broken: bool) -> str:
+def _json_text(prompt: Prompt, key: bytes, output_tokens: int, broken: bool) -> str:
     if prompt.json_schema is not None:
-        value = schema_value(prompt.json_schema, rng)
+        value = schema_value(prompt.json_schema, random.Random(key))
         if broken:
             # Valid JSON of the wrong top-level type: fails validation, not parsing.
             value = {"value": value} if isinstance(value, list) else [value]
         return orjson.dumps(value).decode()
-    text = orjson.dumps({"reply": reply_text(prompt, rng, output_tokens)}).decode()
+    text = orjson.dumps({"reply": reply_text(prompt, key, output_tokens)[0]}).decode()
     # json_object under the fault: a truncated object, so parsing itself fails.
     return text[: len(text) // 2] if broken else text
 
@@ -147,16 +158,18 @@ def _tool_call(tool: ToolSpec, rng: random.Random, broken: bool) -> ToolCall:
 def generate(prompt: Prompt, *, seed: int, output_tokens: int, fault: FaultKind | None) -> Completion:
     choices: list[Choice] = []
     for index in range(prompt.n):
-        rng = random.Random(f"{seed}:{prompt.fingerprint}:{index}")
+        key = f"{seed}:{prompt.fingerprint}:{index}".encode()
         if prompt.tool is not None:
-            call = _tool_call(prompt.tool, rng, broken=fault == "bad_tool_json")
+            call = _tool_call(prompt.tool, random.Random(key), broken=fault == "bad_tool_json")
             tokens = count_tokens(call.name) + count_tokens(call.arguments)
             choices.append(Choice(index, None, call, "tool", None, tokens))
             continue
         if prompt.wants_json:
-            text = _json_text(prompt, rng, output_tokens, broken=fault == "bad_json_schema")
+            text = _json_text(prompt, key, output_tokens, broken=fault == "bad_json_schema")
+            tokens = count_tokens(text)
         else:
-            text = reply_text(prompt, rng, output_tokens)
-        text, finish, matched = _cut(text, prompt)
-        choices.append(Choice(index, text, None, finish, matched, count_tokens(text)))
-    return Completion(choices, prompt.prompt_tokens)
+            text, tokens = reply_text(prompt, key, output_tokens)
+        text, tokens, finish, matched = _cut(text, tokens, prompt)
+        choices.append(Choice(index, text, None, finish, matched, tokens))
+    completion_tokens = sum(choice.completion_tokens for choice in choices)
+    return Completion(choices, prompt.prompt_tokens, completion_tokens)

@@ -18,16 +18,21 @@ _WORD = re.compile(r"\w+")
 
 
 def embed(text: str, dimensions: int) -> list[float]:
-    vector = [0.0] * dimensions
+    # Built sparse, then spread once: a text touches few of the dimensions.
+    counts: dict[int, float] = {}
     for word in _WORD.findall(text.lower()):
         digest = int.from_bytes(blake2b(word.encode(), digest_size=8).digest(), "little")
-        vector[(digest & 0xFFFFFFFF) % dimensions] += 1.0 if digest >> 63 else -1.0
-    norm = math.sqrt(sum(value * value for value in vector))
+        index = (digest & 0xFFFFFFFF) % dimensions
+        counts[index] = counts.get(index, 0.0) + (1.0 if digest >> 63 else -1.0)
+    vector = [0.0] * dimensions
+    norm = math.sqrt(sum(value * value for value in counts.values()))
     if norm == 0.0:
         # No words: a fixed unit vector, so every consumer can still normalise safely.
         vector[0] = 1.0
         return vector
-    return [value / norm for value in vector]
+    for index, value in counts.items():
+        vector[index] = value / norm
+    return vector
 
 
 def encode_base64(vector: list[float]) -> str:

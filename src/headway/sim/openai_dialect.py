@@ -39,14 +39,16 @@ def content_text(content: Any) -> str:
     return ""
 
 
-def _message_tokens(message: dict[str, Any]) -> int:
-    tokens = count_tokens(content_text(message.get("content")))
-    for call in message.get("tool_calls") or ():
-        function = (call.get("function") or {}) if isinstance(call, dict) else {}
-        tokens += count_tokens(str(function.get("name", ""))) + count_tokens(
-            str(function.get("arguments", ""))
-        )
-    return tokens
+def _prompt_text(messages: list[dict[str, Any]]) -> str:
+    """All text the prompt's tokens are counted over: contents and tool-call names and arguments."""
+    parts: list[str] = []
+    for message in messages:
+        parts.append(content_text(message.get("content")))
+        for call in message.get("tool_calls") or ():
+            function = (call.get("function") or {}) if isinstance(call, dict) else {}
+            parts.append(str(function.get("name", "")))
+            parts.append(str(function.get("arguments", "")))
+    return " ".join(parts)
 
 
 def _pick_tool(tools: list[Any], choice: Any) -> ToolSpec:
@@ -105,7 +107,7 @@ class OpenAIDialect:
             fingerprint=blake2b(
                 orjson.dumps(messages, option=orjson.OPT_SORT_KEYS), digest_size=16
             ).hexdigest(),
-            prompt_tokens=sum(_message_tokens(message) for message in messages),
+            prompt_tokens=count_tokens(_prompt_text(messages)),
             n=n,
             max_tokens=max_tokens,
             stop=stops,
@@ -170,10 +172,21 @@ class OpenAIDialect:
         }
         if prompt.include_usage:
             head["usage"] = None  # as OpenAI does: every chunk but the last carries usage: null
+        # Chunks differ only in their choice: splice it into the serialised head (the hot loop).
+        prefix = b"data: " + orjson.dumps(head)[:-1] + b',"choices":[{"index":'
 
         def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return sse({**head, "choices": [choice]})
+            return b"".join(
+                (
+                    prefix,
+                    str(index).encode(),
+                    b',"delta":',
+                    orjson.dumps(delta),
+                    b',"logprobs":null,"finish_reason":',
+                    orjson.dumps(finish),
+                    b"}]}\n\n",
+                )
+            )
 
         frames: list[Frame] = []
         for choice in completion.choices:
@@ -183,8 +196,8 @@ class OpenAIDialect:
                 frames.append(Frame(b'data: {"id": "chatcmpl-broken", "choices": [{\n\n'))
             deltas: list[dict[str, Any]] = []
             if call is not None:
-                opening = {"index": 0, "id": new_id("call_"), "type": "function"}
-                deltas.append({"tool_calls": [{**opening, "function": {"name": call.name, "arguments": ""}}]})
+                first = {"index": 0, "id": new_id("call_"), "type": "function"}
+                deltas.append({"tool_calls": [{**first, "function": {"name": call.name, "arguments": ""}}]})
                 deltas += [
                     {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
                     for piece in split_pieces(call.arguments)

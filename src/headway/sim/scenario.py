@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from headway.errors import ConfigError
 
@@ -119,8 +119,6 @@ class Scenario(Dials):
     embedding_dimensions: int = Field(default=384, ge=1, le=8192)
     request_log_size: int = Field(default=200, ge=0)
 
-    _resolved: dict[str, Dials] = PrivateAttr(default_factory=dict)
-
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
         """Read a scenario from a YAML (or JSON) file; errors name the file and key path."""
@@ -146,14 +144,8 @@ class Scenario(Dials):
             raise ConfigError(first["msg"], file=file, path=where or None) from exc
 
     def dials_for(self, model: str) -> Dials:
-        """The dials for one model: its overrides on top of the global ones (memoised)."""
-        dials = self._resolved.get(model)
-        if dials is None:
-            dials = self._merge(self.models.get(model))
-            self._resolved[model] = dials
-        return dials
-
-    def _merge(self, override: Dials | None) -> Dials:
+        """The dials for one model: its overrides on top of the global ones."""
+        override = self.models.get(model)
         base = Dials(
             latency_ms=self.latency_ms,
             ttft_ms=self.ttft_ms,

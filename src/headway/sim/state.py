@@ -8,7 +8,7 @@ import random
 from aiohttp import web
 
 from headway.sim.faults import FaultQueue
-from headway.sim.scenario import Scenario
+from headway.sim.scenario import Dials, Scenario
 from headway.sim.stats import Recorder
 
 
@@ -27,14 +27,23 @@ class SimState:
         # Set on shutdown: hung requests wake up and drop their connection.
         self.stopping = asyncio.Event()
         self.scenario = scenario
+        self._dials: dict[str, Dials] = {}
         self.fault_rng = random.Random()
         self.latency_rng = random.Random()
         self.use(scenario)
 
     def use(self, scenario: Scenario) -> None:
         self.scenario = scenario
+        self._dials = {}
         self.recorder.resize(scenario.request_log_size)
         self.reseed()
+
+    def dials(self, model: str) -> Dials:
+        """``scenario.dials_for(model)``, memoised: merging on every request would cost."""
+        dials = self._dials.get(model)
+        if dials is None:
+            dials = self._dials[model] = self.scenario.dials_for(model)
+        return dials
 
     def reseed(self) -> None:
         self.fault_rng.seed(f"faults:{self.scenario.seed}")

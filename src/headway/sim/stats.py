@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ class LoggedRequest:
     path: str
     endpoint: str
     model: str | None
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # as received; masked only when read back
     body: Any
     stream: bool
     fault: str | None = None
@@ -52,7 +52,7 @@ class LoggedRequest:
             "path": self.path,
             "endpoint": self.endpoint,
             "model": self.model,
-            "headers": self.headers,
+            "headers": masked_headers(self.headers.items()),
             "body": self.body,
             "stream": self.stream,
             "fault": self.fault,
@@ -103,15 +103,13 @@ class Recorder:
         method: str,
         path: str,
         endpoint: str,
-        headers: Iterable[tuple[str, str]],
+        headers: Mapping[str, str],
         body: Any,
         model: str | None,
         stream: bool,
     ) -> LoggedRequest:
         self._seq += 1
-        entry = LoggedRequest(
-            self._seq, time.time(), method, path, endpoint, model, masked_headers(headers), body, stream
-        )
+        entry = LoggedRequest(self._seq, time.time(), method, path, endpoint, model, headers, body, stream)
         stats = self.stats
         stats.requests_total += 1
         self._in_flight += 1

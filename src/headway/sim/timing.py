@@ -30,6 +30,9 @@ class Timing:
         return self.latency + self.ttft + self.itl * max(tokens - 1, 0)
 
 
+ZERO = Timing()
+
+
 def draw_ms(delay: Delay, rng: random.Random) -> float:
     """One draw of a delay dial, in milliseconds, never negative."""
     if isinstance(delay, int | float):
@@ -51,6 +54,8 @@ def draw_timing(
     slow_first_token: bool = False,
 ) -> Timing:
     """The timing of one request: ``overrides`` maps dial names to milliseconds."""
+    if not overrides and not slow_first_token and dials.latency_ms == dials.ttft_ms == dials.itl_ms == 0:
+        return ZERO
     values: list[float] = []
     for name in TIMING_DIALS:
         forced = overrides.get(name)
