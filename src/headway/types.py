@@ -9,7 +9,7 @@ What Headway itself produces and consumes is typed here.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 JSON = dict[str, Any]
@@ -85,7 +85,10 @@ class RequestRecord:
     quality: JSON = field(default_factory=dict)
 
     def to_dict(self) -> JSON:
-        return asdict(self)
+        # Field by field rather than dataclasses.asdict: asdict deep-copies, and this runs per record.
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data["attempts"] = [asdict_attempt(a) for a in self.attempts]
+        return data
 
     @classmethod
     def from_dict(cls, data: JSON) -> RequestRecord:
@@ -93,3 +96,11 @@ class RequestRecord:
         data["attempts"] = [Attempt(**a) for a in data.get("attempts") or []]
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+
+
+def asdict_attempt(attempt: Attempt) -> JSON:
+    return {name: getattr(attempt, name) for name in _ATTEMPT_FIELDS}

@@ -6,20 +6,20 @@ dialect's ``INSERT … ON CONFLICT DO NOTHING``), so callers see one behaviour.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 from headway.errors import StoreUnavailableError
 from headway.store import migrate
 from headway.store.base import RequestQuery
 from headway.store.tables import requests
-from headway.types import RequestRecord
+from headway.types import RequestRecord, asdict_attempt
 
 
 def normalise_url(url: str) -> str:
@@ -31,25 +31,57 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    on_disk = bool(path) and path != ":memory:"
+    if on_disk:
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    # Pooled connections: closing the last SQLite connection checkpoints the WAL (~15 ms).
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=4,
+        max_overflow=4,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        # WAL lets readers (console, CLI) run while the request-log writer commits.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+        if on_disk:
+            record.info["inode"] = os.stat(path).st_ino
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        # A pooled connection to a file that was moved or deleted would write into an
+        # unlinked inode and lose the data: treat it as a dead connection instead.
+        if not on_disk:
+            return
+        try:
+            same = os.stat(path).st_ino == record.info.get("inode")
+        except OSError:
+            same = False
+        if not same:
+            raise DisconnectionError("the SQLite database file was moved or removed")
+
+    return engine
+
+
 def create_store_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=NullPool)
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            # WAL lets readers (console, CLI) run while the request-log writer commits.
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
+        return _sqlite_engine(url)
     return create_engine(
         url,
         pool_size=5,
@@ -57,6 +89,8 @@ def create_store_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_recycle=300,
         connect_args={"connect_timeout": 3},
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
     )
 
 
@@ -68,9 +102,19 @@ def _row_to_record(row: Any) -> RequestRecord:
     return RequestRecord.from_dict(data)
 
 
-def _record_to_row(record: RequestRecord) -> dict[str, Any]:
-    data = record.to_dict()
-    return {name: data.get(name) for name in _REQUEST_COLUMNS}
+_JSON_COLUMNS = frozenset(c.name for c in requests.columns if c.type.__class__.__name__ == "JSON")
+
+
+def _record_to_params(record: RequestRecord) -> tuple[Any, ...]:
+    params = []
+    for name in _REQUEST_COLUMNS:
+        value = getattr(record, name)
+        if name == "attempts":
+            value = _json_dumps([asdict_attempt(a) for a in value])
+        elif name in _JSON_COLUMNS:
+            value = _json_dumps(value)
+        params.append(value)
+    return tuple(params)
 
 
 class SqlStore:
@@ -80,6 +124,13 @@ class SqlStore:
         self.url = url
         self.engine = engine or create_store_engine(url)
         self.dialect = self.engine.dialect.name
+        columns = ", ".join(_REQUEST_COLUMNS)
+        if self.dialect == "postgresql":
+            marks = ", ".join(["%s"] * len(_REQUEST_COLUMNS))
+            self._insert_requests_sql = f"INSERT INTO requests ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        else:
+            marks = ", ".join(["?"] * len(_REQUEST_COLUMNS))
+            self._insert_requests_sql = f"INSERT OR IGNORE INTO requests ({columns}) VALUES ({marks})"
 
     def migrate(self) -> None:
         try:
@@ -94,19 +145,16 @@ class SqlStore:
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(f"store unreachable: {exc.__class__.__name__}") from exc
 
-    def _insert_ignore(self, table: Any) -> Any:
-        if self.dialect == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing()
-        return sqlite.insert(table).on_conflict_do_nothing()
-
     def write_requests(self, records: Sequence[RequestRecord]) -> int:
         if not records:
             return 0
-        rows = [_record_to_row(r) for r in records]
+        # The request log's bulk path goes straight to the driver's executemany: SQLAlchemy's
+        # per-row bind processing cost ~10x more than the insert itself.
+        rows = [_record_to_params(r) for r in records]
         try:
             with self.engine.begin() as connection:
-                result = connection.execute(self._insert_ignore(requests), rows)
-                return int(result.rowcount or 0)
+                result = connection.exec_driver_sql(self._insert_requests_sql, rows)
+                return max(int(result.rowcount or 0), 0)
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(f"cannot write request records: {exc.__class__.__name__}") from exc
 
