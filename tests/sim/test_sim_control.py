@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -184,3 +187,24 @@ def test_load_reports_bad_files(tmp_path: Path) -> None:
         Scenario.load(typo)
     with pytest.raises(ConfigError, match="cannot read"):
         Scenario.load(tmp_path / "missing.yaml")
+
+
+def test_run_sim_serves_until_sigterm() -> None:
+    script = (
+        "from headway.sim import Scenario, run_sim\n"
+        "run_sim(Scenario(), '127.0.0.1', 0, on_ready=lambda url: print(url, flush=True))\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        with openai.OpenAI(base_url=f"{url}/v1", api_key="k", max_retries=0) as client:
+            reply = client.chat.completions.create(model="m", messages=user("from the CLI"))
+        assert (reply.choices[0].message.content or "").startswith("Simulated reply to: from the CLI")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -98,6 +98,11 @@ async def test_hang_until_the_client_gives_up(sim: SimServer, http: aiohttp.Clie
         with pytest.raises(openai.APITimeoutError):
             await client.chat.completions.create(**chat(), extra_headers=fault("hang"))
     assert (await stats(http, sim))["by_fault"] == {"hang": 1}
+    for _ in range(500):  # the client left: its handler is cancelled, not kept for hang_max_s
+        if (await stats(http, sim))["in_flight"] == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert (await stats(http, sim))["by_status"] == {"client_closed": 1}
 
 
 async def test_hang_is_bounded_and_stop_wakes_it(start_sim: Any) -> None:
