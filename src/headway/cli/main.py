@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 
 from headway.cli._common import friendly_errors
+from headway.cli.pipeline_cmd import app as pipeline_app
 
 app = typer.Typer(help="Headway: the production layer for AI applications.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Validate the config file or print its JSON Schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(pipeline_app, name="pipeline")
 
 ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]
 
