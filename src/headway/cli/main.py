@@ -64,7 +64,12 @@ def sim(
     """Run the fault-injecting provider simulator (OpenAI and Anthropic dialects)."""
     from headway.sim import Scenario, run_sim
 
-    run_sim(Scenario.load(scenario) if scenario else Scenario(), host, port)
+    run_sim(
+        Scenario.load(scenario) if scenario else Scenario(),
+        host,
+        port,
+        on_ready=lambda url: typer.echo(f"headway sim listening on {url} (OpenAI: {url}/v1, Anthropic: {url}, control: {url}/sim/stats)"),
+    )
 
 
 @app.command()
