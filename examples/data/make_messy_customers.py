@@ -19,12 +19,53 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent
-FIRST = ["Ada", "Ben", "Chloe", "Dev", "Emma", "Farah", "Goran", "Hana", "Ivan", "Jia", "Kofi", "Lena", "Mateo", "Nia", "Omar", "Priya"]
-LAST = ["Smith", "Okafor", "Tanaka", "Garcia", "Novak", "Haddad", "Larsen", "Silva", "Kim", "Weber", "Rossi", "Mensah"]
+FIRST = [
+    "Ada",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Farah",
+    "Goran",
+    "Hana",
+    "Ivan",
+    "Jia",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+]
+LAST = [
+    "Smith",
+    "Okafor",
+    "Tanaka",
+    "Garcia",
+    "Novak",
+    "Haddad",
+    "Larsen",
+    "Silva",
+    "Kim",
+    "Weber",
+    "Rossi",
+    "Mensah",
+]
 COUNTRIES = ["DE", "FR", "GB", "NL", "US"]
 PLANS = ["free", "pro", "enterprise"]
 NOTES = ["prefers email", "annual billing", "VIP", "churn risk"]
-COLUMNS = ["customer_id", "name", "email", "country", "plan", "age", "lifetime_value", "signup_date", "last_updated", "notes"]
+COLUMNS = [
+    "customer_id",
+    "name",
+    "email",
+    "country",
+    "plan",
+    "age",
+    "lifetime_value",
+    "signup_date",
+    "last_updated",
+    "notes",
+]
 
 
 def clean_rows(rng: random.Random, count: int) -> list[dict[str, str]]:
@@ -55,18 +96,31 @@ def main() -> None:
     rng = random.Random(20261125)
     rows = clean_rows(rng, 500)
     targets = rng.sample(range(len(rows)), 37)
-    problems: dict[str, list[int]] = {"null_email": [], "mixed_type_age": [], "mixed_type_value": [], "stale": [], "duplicate_row": [], "duplicate_key": []}
+    problems: dict[str, list[int]] = {
+        "null_email": [],
+        "mixed_type_age": [],
+        "mixed_type_value": [],
+        "stale": [],
+        "duplicate_row": [],
+        "duplicate_key": [],
+    }
     for index in targets[:12]:
         rows[index]["email"] = ""
         problems["null_email"].append(index + 1)
-    for index, word in zip(targets[12:20], ["unknown", "thirty", "n/a", "?", "forty-two", "unknown", "old", "twenty"], strict=True):
+    for index, word in zip(
+        targets[12:20],
+        ["unknown", "thirty", "n/a", "?", "forty-two", "unknown", "old", "twenty"],
+        strict=True,
+    ):
         rows[index]["age"] = word
         problems["mixed_type_age"].append(index + 1)
     for index in targets[20:25]:
         rows[index]["lifetime_value"] = "N/A"
         problems["mixed_type_value"].append(index + 1)
     for index in targets[25:37]:
-        rows[index]["last_updated"] = (dt.datetime(2019, 3, 1) + dt.timedelta(days=rng.randrange(0, 400))).isoformat(timespec="seconds")
+        rows[index]["last_updated"] = (
+            dt.datetime(2019, 3, 1) + dt.timedelta(days=rng.randrange(0, 400))
+        ).isoformat(timespec="seconds")
         problems["stale"].append(index + 1)
     injected = set(targets)
     clean = [i for i in range(len(rows)) if i not in injected]
@@ -87,7 +141,9 @@ def main() -> None:
         "problems": {k: sorted(v) for k, v in problems.items()},
         "injected_rows": sorted(n for v in problems.values() for n in v),
     }
-    (HERE / "messy_customers.manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (HERE / "messy_customers.manifest.json").write_text(
+        json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -70,13 +70,18 @@ async def _run(config: HeadwayConfig, name: str, progress: Progress) -> Any:
 
 def _print_run(console: Console, run: Any) -> None:
     colour = {"ok": "green", "warn": "yellow", "degraded": "yellow", "failed": "red"}.get(run.status, "white")
-    console.print(f"[bold {colour}]{run.status}[/] {run.run_id} in {run.duration_ms or 0:.0f} ms", highlight=False)
+    console.print(
+        f"[bold {colour}]{run.status}[/] {run.run_id} in {run.duration_ms or 0:.0f} ms", highlight=False
+    )
     console.print("counts: " + ", ".join(f"{k} {v}" for k, v in run.counts.items()), highlight=False)
     diff = {k: v for k, v in run.schema_diff.items() if v and k != "policies"}
     if diff:
         console.print(f"schema change: {diff} → {run.schema_diff.get('policies')}", highlight=False)
     for check in run.checks:
-        console.print(f"check {check['check']}({check['field'] or ''}): {check['level']} — {check['detail']}", highlight=False)
+        console.print(
+            f"check {check['check']}({check['field'] or ''}): {check['level']} — {check['detail']}",
+            highlight=False,
+        )
     if run.error:
         console.print(f"[red]error:[/] {run.error}", highlight=False)
 
@@ -115,12 +120,26 @@ def status_command(config: ConfigOption = "headway.yaml", as_json: JsonOption = 
     for name, definition in loaded.pipelines.definitions.items():
         run = latest.get(name)
         cadence = definition.schedule.model_dump(exclude_none=True) if definition.schedule else None
-        rows.append({"pipeline": name, "source": definition.source.type, "schedule": cadence, "last_run": run.to_json() if run else None})
+        rows.append(
+            {
+                "pipeline": name,
+                "source": definition.source.type,
+                "schedule": cadence,
+                "last_run": run.to_json() if run else None,
+            }
+        )
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="Pipelines")
-    for column in ("pipeline", "source", "schedule", "last run", "status", "read/new/changed/deleted/quarantined"):
+    for column in (
+        "pipeline",
+        "source",
+        "schedule",
+        "last run",
+        "status",
+        "read/new/changed/deleted/quarantined",
+    ):
         table.add_column(column)
     for row in rows:
         run = row["last_run"] or {}
@@ -131,7 +150,9 @@ def status_command(config: ConfigOption = "headway.yaml", as_json: JsonOption = 
             json.dumps(row["schedule"]) if row["schedule"] else "-",
             _when(run.get("started_at")),
             run.get("status", "never run"),
-            "/".join(str(counts.get(k, 0)) for k in ("read", "new", "changed", "deleted", "quarantined")) if counts else "-",
+            "/".join(str(counts.get(k, 0)) for k in ("read", "new", "changed", "deleted", "quarantined"))
+            if counts
+            else "-",
         )
     Console().print(table)
 
@@ -139,7 +160,10 @@ def status_command(config: ConfigOption = "headway.yaml", as_json: JsonOption = 
 @app.command("history")
 @friendly_errors
 def history_command(
-    name: str, config: ConfigOption = "headway.yaml", limit: Annotated[int, typer.Option(min=1, max=1000)] = 20, as_json: JsonOption = False
+    name: str,
+    config: ConfigOption = "headway.yaml",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    as_json: JsonOption = False,
 ) -> None:
     """Recent runs of one pipeline: counts, duration, schema changes, checks."""
     from headway.pipelines.repository import PipelineRepository
@@ -156,15 +180,32 @@ def history_command(
             print(orjson.dumps(run.to_json()).decode())
         return
     table = Table(title=f"Runs of {name}")
-    for column in ("started", "status", "trigger", "ms", "read", "new", "changed", "deleted", "quarantined", "schema", "checks"):
+    for column in (
+        "started",
+        "status",
+        "trigger",
+        "ms",
+        "read",
+        "new",
+        "changed",
+        "deleted",
+        "quarantined",
+        "schema",
+        "checks",
+    ):
         table.add_column(column, overflow="fold")
     for run in runs:
         c = run.counts
         schema = ", ".join(f"{k}: {v}" for k, v in run.schema_diff.items() if v and k != "policies") or "-"
         checks = ", ".join(f"{x['check']}={x['level']}" for x in run.checks if x["level"] != "ok") or "ok"
         table.add_row(
-            _when(run.started_at), run.status, run.trigger, f"{run.duration_ms or 0:.0f}",
-            *(str(c.get(k, 0)) for k in ("read", "new", "changed", "deleted", "quarantined")), schema, checks,
+            _when(run.started_at),
+            run.status,
+            run.trigger,
+            f"{run.duration_ms or 0:.0f}",
+            *(str(c.get(k, 0)) for k in ("read", "new", "changed", "deleted", "quarantined")),
+            schema,
+            checks,
         )
     Console().print(table)
 
@@ -174,7 +215,9 @@ def history_command(
 def quarantine_command(
     name: str,
     config: ConfigOption = "headway.yaml",
-    run: Annotated[str | None, typer.Option("--run", help="A run id (default: the latest run that quarantined rows).")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="A run id (default: the latest run that quarantined rows).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
     as_json: JsonOption = False,
 ) -> None:
@@ -197,7 +240,12 @@ def quarantine_command(
         table.add_column(column, overflow="fold")
     for row in rows:
         reasons = "; ".join(f"{r['field']}: {r['rule']}" for r in row.reasons)
-        table.add_row(str(row.row_number or "-"), str(row.record_key)[:40], reasons, json.dumps(row.row, default=str)[:200])
+        table.add_row(
+            str(row.row_number or "-"),
+            str(row.record_key)[:40],
+            reasons,
+            json.dumps(row.row, default=str)[:200],
+        )
     Console().print(table)
 
 
@@ -220,12 +268,18 @@ def _source_for(source: str, query: str | None, key: str | None) -> dict[str, An
 @app.command("profile")
 @friendly_errors
 def profile_command(
-    source: Annotated[str, typer.Argument(help="A folder, a .csv/.jsonl file, or a SQLAlchemy URL (with --query).")],
+    source: Annotated[
+        str, typer.Argument(help="A folder, a .csv/.jsonl file, or a SQLAlchemy URL (with --query).")
+    ],
     query: Annotated[str | None, typer.Option(help="SQL sources: the SELECT to profile.")] = None,
-    key: Annotated[str | None, typer.Option(help="The field identifying a record (default: guessed).")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="The field identifying a record (default: guessed).")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the profile as JSON here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report here.")] = None,
-    contract_out: Annotated[Path, typer.Option("--contract", help="Where to write the proposed contract.")] = Path("contract.proposed.yaml"),
+    contract_out: Annotated[
+        Path, typer.Option("--contract", help="Where to write the proposed contract.")
+    ] = Path("contract.proposed.yaml"),
 ) -> None:
     """Assess a source before building on it; write a proposed starting contract."""
     from pydantic import TypeAdapter, ValidationError
@@ -268,7 +322,9 @@ def worker_command(config: ConfigOption = "headway.yaml") -> None:
         await runtime.start()
         if runtime.pipelines is None:
             raise HeadwayError("pipelines need a SQL store")
-        Console().print(f"pipeline worker {runtime.pipelines.owner}: {len(loaded.pipelines.definitions)} pipelines; Ctrl-C stops")
+        Console().print(
+            f"pipeline worker {runtime.pipelines.owner}: {len(loaded.pipelines.definitions)} pipelines; Ctrl-C stops"
+        )
         try:
             await asyncio.Event().wait()
         finally:

@@ -22,9 +22,20 @@ def _range(value: Any, other: Any) -> str:
 
 
 def print_profile(profile: Profile, console: Console) -> None:
-    console.print(f"[bold]{profile.source}[/]: {profile.rows} rows, {len(profile.fields)} fields", highlight=False)
+    console.print(
+        f"[bold]{profile.source}[/]: {profile.rows} rows, {len(profile.fields)} fields", highlight=False
+    )
     table = Table(show_lines=False)
-    for column in ("field", "type", "consistent", "nulls", "distinct", "range / length", "pattern", "freshest"):
+    for column in (
+        "field",
+        "type",
+        "consistent",
+        "nulls",
+        "distinct",
+        "range / length",
+        "pattern",
+        "freshest",
+    ):
         table.add_column(column, overflow="fold")
     for f in profile.fields:
         consistent = _pct(f.consistency)
@@ -32,7 +43,16 @@ def print_profile(profile: Profile, console: Console) -> None:
             consistent = f"[yellow]{consistent}[/] " + ", ".join(f"{k}:{v}" for k, v in f.types.items())
         nulls = _pct(f.null_rate) if f.nulls == 0 else f"[yellow]{_pct(f.null_rate)}[/] ({f.nulls})"
         age = "-" if f.newest_age_s is None else f"{f.newest_age_s / 86400:.1f} d"
-        table.add_row(f.name, f.type, consistent, nulls, str(f.distinct), _range(f.min, f.max), f.pattern_name or "-", age)
+        table.add_row(
+            f.name,
+            f.type,
+            consistent,
+            nulls,
+            str(f.distinct),
+            _range(f.min, f.max),
+            f.pattern_name or "-",
+            age,
+        )
     console.print(table)
     problems = []
     if profile.key:
@@ -40,11 +60,15 @@ def print_profile(profile: Profile, console: Console) -> None:
     problems.append(f"exact duplicate rows: {profile.duplicate_rows}")
     if profile.unparseable_rows:
         problems.append(f"[red]unparseable rows: {profile.unparseable_rows}[/]")
-    problems.append(f"rows the proposed contract would quarantine: [bold]{profile.anomalous_rows}[/] of {profile.rows}")
+    problems.append(
+        f"rows the proposed contract would quarantine: [bold]{profile.anomalous_rows}[/] of {profile.rows}"
+    )
     for line in problems:
         console.print("• " + line, highlight=False)
     if profile.anomalies:
-        sample = Table(title=f"Sample of anomalous rows ({len(profile.anomalies)} of {profile.anomalous_rows})")
+        sample = Table(
+            title=f"Sample of anomalous rows ({len(profile.anomalies)} of {profile.anomalous_rows})"
+        )
         for column in ("row", "key", "why"):
             sample.add_column(column, overflow="fold")
         for anomaly in profile.anomalies:

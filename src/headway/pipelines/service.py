@@ -122,11 +122,12 @@ class PipelineService:
         """Run one claimed job, keeping its lease alive; requeue with backoff on failure."""
         definition = self.config.definitions.get(job.pipeline)
         queue = self.queue
+        worker = job.worker or self.owner
         if definition is None:
             await asyncio.to_thread(
                 queue.fail,
                 job.job_id,
-                self.owner,
+                worker,
                 error="pipeline no longer configured",
                 run_id=None,
                 backoff_s=0,
@@ -134,7 +135,7 @@ class PipelineService:
             )
             return None
         lease = self.config.scheduler.lease_s
-        heartbeat = asyncio.create_task(self._heartbeat(job, lease))
+        heartbeat = asyncio.create_task(self._heartbeat(job, worker, lease))
         try:
             run = await run_pipeline(
                 job.pipeline,
@@ -147,7 +148,7 @@ class PipelineService:
             await asyncio.to_thread(
                 queue.fail,
                 job.job_id,
-                self.owner,
+                worker,
                 error=str(exc),
                 run_id=None,
                 backoff_s=definition.retry.backoff_s,
@@ -164,7 +165,7 @@ class PipelineService:
             outcome = await asyncio.to_thread(
                 queue.fail,
                 job.job_id,
-                self.owner,
+                worker,
                 error=run.error or "failed",
                 run_id=run.run_id,
                 backoff_s=definition.retry.backoff_s,
@@ -174,13 +175,13 @@ class PipelineService:
                 "pipeline job failed", extra={"pipeline": job.pipeline, "job_id": job.job_id, "next": outcome}
             )
         else:
-            await asyncio.to_thread(queue.complete, job.job_id, self.owner, run.run_id)
+            await asyncio.to_thread(queue.complete, job.job_id, worker, run.run_id)
         return run
 
-    async def _heartbeat(self, job: Job, lease: float) -> None:
+    async def _heartbeat(self, job: Job, worker: str, lease: float) -> None:
         while True:
             await asyncio.sleep(lease / 3)
-            await asyncio.to_thread(self.queue.extend, job.job_id, self.owner, lease)
+            await asyncio.to_thread(self.queue.extend, job.job_id, worker, lease)
 
     async def run_now(self, name: str, *, trigger: str = "api") -> RunRecord:
         self.pipeline(name)
