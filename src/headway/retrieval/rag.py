@@ -89,7 +89,8 @@ def _plan(body: JSON, route: Route) -> _Plan | None:
     k = requested.get("k", 4)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
         raise InvalidRequestError("'retrieval.k' must be an integer between 1 and 50", param="retrieval.k")
-    filters = requested.get("filters") or {}
+    filters = requested.get("filters")
+    filters = {} if filters is None else filters
     if not isinstance(filters, dict):
         raise InvalidRequestError("'retrieval.filters' must be an object", param="retrieval.filters")
     return _Plan(list(dict.fromkeys(collections)), k, filters, explicit=True)

@@ -57,7 +57,8 @@ def _validate(body: dict[str, Any]) -> tuple[str, str, int, dict[str, Any]]:
     k = body.get("k", 5)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 100:
         raise InvalidRequestError("'k' must be an integer between 1 and 100", param="k")
-    filters = body.get("filters") or {}
+    filters = body.get("filters")
+    filters = {} if filters is None else filters
     if not isinstance(filters, dict):
         raise InvalidRequestError("'filters' must be an object", param="filters")
     for name, value in filters.items():
