@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from headway import __version__
 from headway.api import errors
@@ -18,9 +18,13 @@ from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
 from headway.api.responses import JSONResponse
 from headway.api.routes import admin_requests, chat, embeddings, health, models
+from headway.api.routes import feedback as feedback_routes
+from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import retrieval as data_plane
 from headway.config.models import HeadwayConfig
+from headway.console.app import console_routes
 from headway.errors import APIError
+from headway.observe.middleware import ObserveMiddleware
 from headway.serving.runtime import Runtime
 from headway.store.base import Store
 
@@ -29,7 +33,7 @@ async def openapi_document(request: Request) -> Response:
     return JSONResponse(build_openapi(version=__version__))
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
         Route("/v1/chat/completions", chat.chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings.embeddings, methods=["POST"]),
@@ -40,6 +44,13 @@ def routes() -> list[Route]:
         Route("/openapi.json", openapi_document, methods=["GET"]),
         Route("/admin/requests", admin_requests.list_requests, methods=["GET"]),
         Route("/admin/requests/{request_id}", admin_requests.get_request, methods=["GET"]),
+        Route("/metrics", metrics_routes.prometheus, methods=["GET"]),
+        Route("/v1/feedback", feedback_routes.submit_feedback, methods=["POST"]),
+        Route("/admin/feedback", feedback_routes.list_feedback, methods=["GET"]),
+        Route("/admin/feedback/export", feedback_routes.export_feedback, methods=["GET"]),
+        Route("/admin/cost", metrics_routes.cost, methods=["GET"]),
+        Route("/admin/alerts", metrics_routes.alerts, methods=["GET"]),
+        Mount("/console", routes=console_routes()),
         Route("/v1/retrieve", data_plane.retrieve, methods=["POST"]),
         Route("/admin/collections", data_plane.list_collections, methods=["GET"]),
         Route("/admin/pipelines", data_plane.list_pipelines, methods=["GET"]),
@@ -60,7 +71,7 @@ def create_app(runtime: Runtime) -> Starlette:
 
     app = Starlette(
         routes=routes(),
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(ObserveMiddleware)],
         exception_handlers={
             APIError: errors.api_error,
             HTTPException: errors.http_error,

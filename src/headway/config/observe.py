@@ -7,6 +7,7 @@ asked for, records kept 30 days, feedback a year.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -31,7 +32,7 @@ class MetricsConfig(_Section):
     @field_validator("latency_buckets")
     @classmethod
     def _increasing(cls, value: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(value, value[1:], strict=False)) or value[0] <= 0:
+        if any(b <= a for a, b in pairwise(value)) or value[0] <= 0:
             raise ValueError("must be positive and strictly increasing")
         return value
 

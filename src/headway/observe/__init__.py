@@ -1,0 +1,1 @@
+"""Observability: request log, cost, metrics, traces, structured logs, feedback, alerts, retention."""

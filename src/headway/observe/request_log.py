@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,9 +71,19 @@ class RequestLog:
         self._closing = False
         # Serialises journal appends against a replay claiming the same file.
         self._spill_lock = threading.Lock()
+        # Called with every record as it is handed over (metrics, traces, log lines): the one fan-out.
+        self._observers: list[Callable[[RequestRecord], None]] = []
+
+    def add_observer(self, observer: Callable[[RequestRecord], None]) -> None:
+        self._observers.append(observer)
 
     # -- hot path ---------------------------------------------------------------------
     def record(self, record: RequestRecord) -> None:
+        for observer in self._observers:
+            try:
+                observer(record)
+            except Exception:  # observing must never fail the request or lose its record
+                log.exception("request record observer failed")
         if len(self._buffer) >= self._capacity:
             self._overflowed += 1
             if self._overflowed == 1 or self._overflowed % 1000 == 0:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from headway.config.models import HeadwayConfig
 from headway.errors import NotFoundError, StoreUnavailableError
+from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
 from headway.pipelines.service import PipelineService
 from headway.pipelines.wiring import build_data_plane
@@ -38,6 +39,7 @@ class Runtime:
     routes: dict[str, Route]
     executor: Executor
     request_log: RequestLog
+    observability: Observability  # metrics, traces, logs, alerts, feedback (headway.observe)
     started_at: float = field(default_factory=time.time)
     loop: asyncio.AbstractEventLoop | None = None
     retrieval: Retriever | None = None  # collections, /v1/retrieve, RAG (headway.retrieval)
@@ -48,7 +50,8 @@ class Runtime:
     @classmethod
     def from_config(cls, config: HeadwayConfig, *, store: Store | None = None) -> Runtime:
         store = store or open_store(config.store)
-        providers = build_providers(config.providers)
+        observability = Observability(config, store)
+        providers = observability.wrap_providers(build_providers(config.providers), config.providers)
         log_config = config.request_log
         runtime = cls(
             config=config,
@@ -56,6 +59,7 @@ class Runtime:
             providers=providers,
             routes=build_routes(config, providers),
             executor=Executor(),
+            observability=observability,
             request_log=RequestLog(
                 store,
                 capacity=log_config.buffer_size,
@@ -75,6 +79,7 @@ class Runtime:
             # Keep serving: records spill to the journal until the store answers.
             self._store_error = str(exc)
         await self.request_log.start()
+        await self.observability.start(self)
         if self.pipelines is not None and self._store_error is None:
             await self.pipelines.start()
 
@@ -82,6 +87,7 @@ class Runtime:
         if self.pipelines is not None:
             await self.pipelines.close()
         await self.request_log.close()
+        await self.observability.close()
         for provider in self.providers.values():
             await provider.close()
         await asyncio.to_thread(self.store.close)

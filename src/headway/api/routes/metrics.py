@@ -1,0 +1,87 @@
+"""``GET /metrics`` (Prometheus), ``GET /admin/cost`` (cost per caller, team, model) and ``GET /admin/alerts``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import cast
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from headway.api.responses import JSONResponse
+from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from headway.observe.cost_report import GROUP_COLUMNS, GroupBy, cost_by, parse_time, totals
+from headway.observe.metrics import CONTENT_TYPE
+from headway.observe.observability import Observability
+from headway.serving.runtime import Runtime
+
+
+def _observability(request: Request) -> Observability:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.observability
+
+
+async def prometheus(request: Request) -> Response:
+    metrics = _observability(request).metrics
+    if not metrics.enabled:
+        raise NotFoundError("Metrics are off (observe.metrics.enabled: false)", code="metrics_disabled")
+    # Callback gauges may read the store (alert state): render off the event loop.
+    body = await asyncio.to_thread(metrics.render)
+    return Response(body, media_type=CONTENT_TYPE.split(";")[0], headers={"content-type": CONTENT_TYPE})
+
+
+def time_param(request: Request, name: str, now: float) -> float | None:
+    raw = request.query_params.get(name)
+    return parse_time(raw, now=now, param=name) if raw is not None and raw != "" else None
+
+
+async def cost(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    engine = getattr(runtime.store, "engine", None)
+    if engine is None:
+        raise ServiceUnavailableError("Cost reports need the SQL store", code="store_unavailable")
+    group_by = request.query_params.get("group_by", "caller")
+    if group_by not in GROUP_COLUMNS:
+        raise InvalidRequestError(f"'group_by' must be one of {', '.join(GROUP_COLUMNS)}", param="group_by")
+    now = time.time()
+    since = time_param(request, "since", now)
+    until = time_param(request, "until", now)
+    if since is not None and until is not None and until <= since:
+        raise InvalidRequestError("'until' must be after 'since'", param="until")
+    filters = {name: value for name in GROUP_COLUMNS if (value := request.query_params.get(name))}
+    rows = await asyncio.to_thread(cost_by, engine, cast(GroupBy, group_by), since=since, until=until, filters=filters)
+    return JSONResponse(
+        {
+            "object": "cost_report",
+            "group_by": group_by,
+            "since": since,
+            "until": until,
+            "filters": filters,
+            "currency": "USD",
+            "data": [row.to_dict(group_by) for row in rows],
+            "total": totals(rows),
+        }
+    )
+
+
+async def alerts(request: Request) -> Response:
+    observability = _observability(request)
+    store = observability.alert_states
+    if store is None:
+        raise ServiceUnavailableError("Alerts need the SQL store", code="store_unavailable")
+    states = {s.rule: s for s in await asyncio.to_thread(store.states)}
+    incidents = await asyncio.to_thread(store.incidents, limit=50)
+    rules = []
+    for rule in observability.config.alerts.rules:
+        state = states.get(rule.name)
+        rules.append(
+            {
+                **rule.model_dump(),
+                "state": state.state if state else "ok",
+                "since": state.since if state else None,
+                "value": state.value if state else None,
+                "incident_id": state.incident_id if state else None,
+            }
+        )
+    return JSONResponse({"object": "alerts", "rules": rules, "incidents": [i.to_dict() for i in incidents]})

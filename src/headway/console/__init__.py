@@ -1,0 +1,1 @@
+"""The web console served at ``/console``: login, dashboard, request explorer, extensible pages."""

@@ -1,0 +1,215 @@
+"""The web console under ``/console``: login, dashboard, request explorer, and pages other parts add.
+
+``console_routes(pages)`` returns the routes to mount; handlers read the runtime from
+``request.app.state.runtime`` like every other handler. Pages are server-rendered Jinja2
+templates; the dashboard's charts are drawn in the browser by the vendored uPlot from
+``/console/api/dashboard``. No inline scripts, so the Content-Security-Policy can forbid them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from headway.api.responses import JSONResponse
+from headway.console import data
+from headway.console.login import login_for
+from headway.console.pages import ConsolePage
+from headway.console.session import COOKIE, Session, decode, encode
+from headway.errors import NotFoundError
+from headway.store.base import RequestQuery
+
+STATIC = Path(__file__).with_name("static")
+_SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+_MAX_LOGIN_BODY = 8192
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class ConsoleSite:
+    def __init__(self, pages: Sequence[ConsolePage]) -> None:
+        self.pages = sorted(pages, key=lambda p: (p.order, p.title))
+        extra = [FileSystemLoader(str(p.templates)) for p in self.pages if p.templates is not None]
+        self.env = Environment(
+            loader=ChoiceLoader([*extra, PackageLoader("headway.console", "templates")]),
+            autoescape=select_autoescape(["html"]),
+            enable_async=False,
+        )
+        self.env.filters["when"] = _when
+
+    # -- sessions -------------------------------------------------------------------------
+    def _settings(self, request: Request) -> tuple[Any, Any, float]:
+        runtime = request.app.state.runtime
+        return runtime, login_for(runtime), runtime.config.observe.console.session_hours
+
+    def session(self, request: Request) -> Session | None:
+        runtime, login, hours = self._settings(request)
+        session = decode(request.cookies.get(COOKIE), runtime.observability.console_key)
+        if session is None and not login.required:
+            session = login.anonymous(hours=hours)
+        return session
+
+    def render(self, request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> HTMLResponse:
+        session = context.get("session")
+        nav = [p for p in self.pages if p.nav and (session is None or session.may(p.permission))]
+        html = self.env.get_template(template).render(
+            request=request, nav=nav, current=request.url.path, root=request.url_for("console_home").path.rstrip("/"), **context
+        )
+        return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
+
+    def guard(self, request: Request, permission: str) -> Session | Response:
+        """The session, or the response that sends the visitor to log in (or says no)."""
+        session = self.session(request)
+        if session is None:
+            target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
+            return RedirectResponse(f"{request.url_for('console_login').path}?next={target}", status_code=303)
+        if not session.may(permission):
+            return self.render(request, "denied.html", {"session": session, "permission": permission}, status=403)
+        return session
+
+    # -- login ----------------------------------------------------------------------------
+    async def login_form(self, request: Request) -> Response:
+        _, login, _ = self._settings(request)
+        if not login.required:
+            return RedirectResponse(request.url_for("console_home").path, status_code=303)
+        return self.render(request, "login.html", {"session": None, "next": request.query_params.get("next", ""), "error": None})
+
+    async def login_submit(self, request: Request) -> Response:
+        runtime, login, hours = self._settings(request)
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > _MAX_LOGIN_BODY:
+                return self.render(request, "login.html", {"session": None, "next": "", "error": "Form too large."}, status=413)
+        form = parse_qs(raw.decode("utf-8", "replace"))
+        api_key = (form.get("api_key") or [""])[0].strip()
+        target = (form.get("next") or [""])[0]
+        home = request.url_for("console_home").path
+        # Only console paths: never an open redirect to another site.
+        if not target.startswith(home) or target.startswith("//"):
+            target = home
+        session = await login.login(api_key, hours=hours) if api_key else None
+        if session is None:
+            error = "That key is not valid for the console (it needs the requests:read permission)."
+            return self.render(request, "login.html", {"session": None, "next": target, "error": error}, status=401)
+        response = RedirectResponse(target, status_code=303)
+        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        response.set_cookie(
+            COOKIE, encode(session, runtime.observability.console_key), max_age=int(hours * 3600),
+            path=home.rstrip("/") or "/", httponly=True, samesite="strict", secure=secure,
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        home = request.url_for("console_home").path
+        response = RedirectResponse(request.url_for("console_login").path, status_code=303)
+        response.delete_cookie(COOKIE, path=home.rstrip("/") or "/")
+        return response
+
+    # -- pages ----------------------------------------------------------------------------
+    async def dashboard(self, request: Request) -> Response:
+        session = self.guard(request, "requests:read")
+        if not isinstance(session, Session):
+            return session
+        window = request.query_params.get("window", "1h")
+        if window not in data.WINDOWS:
+            window = "1h"
+        return self.render(request, "dashboard.html", {"session": session, "window": window, "windows": list(data.WINDOWS)})
+
+    async def dashboard_api(self, request: Request) -> Response:
+        session = self.session(request)
+        if session is None or not session.may("requests:read"):
+            return JSONResponse({"error": {"message": "log in to the console", "type": "authentication_error"}}, status_code=401)
+        window = request.query_params.get("window", "1h")
+        if window not in data.WINDOWS:
+            return JSONResponse({"error": {"message": f"window must be one of {', '.join(data.WINDOWS)}", "type": "invalid_request_error"}}, status_code=400)
+        engine = request.app.state.runtime.store.engine
+        return JSONResponse(await asyncio.to_thread(data.dashboard, engine, window), headers={"cache-control": "no-store"})
+
+    async def requests_page(self, request: Request) -> Response:
+        session = self.guard(request, "requests:read")
+        if not isinstance(session, Session):
+            return session
+        params = request.query_params
+        status = params.get("status") if params.get("status") in ("ok", "error") else None
+        query = RequestQuery(
+            limit=100,
+            model=params.get("model") or None,
+            caller=params.get("caller") or None,
+            team=params.get("team") or None,
+            status=status,
+        )
+        records = await asyncio.to_thread(request.app.state.runtime.store.list_requests, query)
+        return self.render(request, "requests.html", {"session": session, "records": records, "query": query})
+
+    async def request_page(self, request: Request) -> Response:
+        session = self.guard(request, "requests:read")
+        if not isinstance(session, Session):
+            return session
+        request_id = request.path_params["request_id"]
+        record = await asyncio.to_thread(request.app.state.runtime.store.get_request, request_id)
+        if record is None:
+            return self.render(request, "missing.html", {"session": session, "request_id": request_id}, status=404)
+        slowest = max([a.latency_ms for a in record.attempts] + [record.latency_ms, 1.0])
+        return self.render(request, "request.html", {"session": session, "record": record, "scale": slowest})
+
+    def page_endpoint(self, page: ConsolePage) -> Any:
+        async def endpoint(request: Request) -> Response:
+            session = self.guard(request, page.permission)
+            if not isinstance(session, Session):
+                return session
+            request.state.console_session = session
+            request.state.console = self
+            return await page.endpoint(request)
+
+        return endpoint
+
+
+def core_pages() -> list[ConsolePage]:
+    """The console's own navigation entries (their endpoints are ``ConsoleSite`` methods)."""
+
+    async def unused(request: Request) -> Response:  # pragma: no cover - routes use the site's methods
+        raise NotFoundError("not a page")
+
+    return [
+        ConsolePage("/", "Dashboard", unused, order=10),
+        ConsolePage("/requests", "Requests", unused, order=20),
+    ]
+
+
+def console_routes(pages: Sequence[ConsolePage] = ()) -> list[BaseRoute]:
+    """Routes to mount at ``/console``; ``pages`` are other parts' additions."""
+    site = ConsoleSite([*core_pages(), *pages])
+    routes: list[BaseRoute] = [
+        Route("/", site.dashboard, methods=["GET"], name="console_home"),
+        Route("/login", site.login_form, methods=["GET"], name="console_login"),
+        Route("/login", site.login_submit, methods=["POST"]),
+        Route("/logout", site.logout, methods=["POST"], name="console_logout"),
+        Route("/requests", site.requests_page, methods=["GET"], name="console_requests"),
+        Route("/requests/{request_id}", site.request_page, methods=["GET"], name="console_request"),
+        Route("/api/dashboard", site.dashboard_api, methods=["GET"], name="console_dashboard_api"),
+        Mount("/static", app=StaticFiles(directory=str(STATIC)), name="console_static"),
+    ]
+    for page in pages:
+        routes.append(Route(page.path, site.page_endpoint(page), methods=list(page.methods)))
+    return routes

@@ -1,0 +1,173 @@
+"""Alert rules: measure, decide, transition once, notify.
+
+Each evaluation measures every rule over the request log (or the part that owns the
+signal), then asks ``AlertStateStore`` to move the rule between ``ok`` and ``firing``.
+The store's conditional update lets exactly one replica win each transition, so an
+incident is announced once and resolved once however many replicas evaluate. Winners
+notify the log and the signed webhooks.
+
+A rule with too little data (fewer than ``min_requests``, or a signal whose part is not
+installed) measures ``None`` and counts as not breaching: a firing alert resolves when
+its traffic stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import Engine, and_, case, func, not_, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from headway.config.observe import AlertRuleConfig
+from headway.errors import StoreUnavailableError
+from headway.observe.alert_state import AlertStateStore, Transition
+from headway.store.tables import requests
+
+log = logging.getLogger("headway.alerts")
+
+# Most rows read for a percentile; beyond it the newest rows stand for the window.
+PERCENTILE_ROW_CAP = 100_000
+
+# () -> (items waiting, age in seconds of the oldest) or None when no review part is installed.
+ReviewBacklog = Callable[[], "tuple[int, float | None] | None"]
+Notify = Callable[[Transition, AlertRuleConfig], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    value: float | None  # None: not enough data to judge
+    detail: str
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (the value at rank ceil(q·n)), as Prometheus-free tools report it."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+class AlertMeasurer:
+    def __init__(self, engine: Engine, *, review_backlog: ReviewBacklog | None = None) -> None:
+        self.engine = engine
+        self.review_backlog = review_backlog
+
+    def measure(self, rule: AlertRuleConfig, now: float) -> Measurement:
+        since = now - rule.window_s
+        window = requests.c.created_at >= since
+        if rule.model:
+            window = and_(window, requests.c.model == rule.model)
+        with self.engine.connect() as connection:
+            if rule.kind in ("error_rate", "fallback_rate"):
+                if rule.kind == "error_rate":
+                    bad = requests.c.status_code >= 500
+                else:
+                    served = requests.c.served_by
+                    bad = and_(served.is_not(None), served != "primary", not_(served.like("cache%")))
+                total, flagged = connection.execute(
+                    select(func.count(), func.coalesce(func.sum(case((bad, 1), else_=0)), 0)).where(window)
+                ).one()
+                if total < rule.min_requests:
+                    return Measurement(None, f"{total} requests in {rule.window_s:g}s (< {rule.min_requests})")
+                return Measurement(flagged / total, f"{flagged} of {total} requests in {rule.window_s:g}s")
+            if rule.kind == "latency_p95":
+                rows = connection.execute(
+                    select(requests.c.latency_ms).where(window).order_by(requests.c.created_at.desc()).limit(PERCENTILE_ROW_CAP)
+                ).all()
+                if len(rows) < rule.min_requests:
+                    return Measurement(None, f"{len(rows)} requests in {rule.window_s:g}s (< {rule.min_requests})")
+                p95 = percentile([r[0] for r in rows], 0.95)
+                return Measurement(p95, f"p95 {p95:.1f} ms over {len(rows)} requests in {rule.window_s:g}s")
+            if rule.kind == "cost_per_hour":
+                spent = connection.execute(select(func.coalesce(func.sum(requests.c.cost_usd), 0.0)).where(window)).scalar_one()
+                per_hour = float(spent) * 3600 / rule.window_s
+                return Measurement(per_hour, f"${spent:.4f} in {rule.window_s:g}s = ${per_hour:.4f}/hour")
+            if rule.kind == "pipeline_failures":
+                return self._pipeline_failures(connection, since, rule)
+        if rule.kind == "review_backlog":
+            backlog = self.review_backlog() if self.review_backlog else None
+            if backlog is None:
+                return Measurement(None, "no review queue in this gateway")
+            size, oldest = backlog
+            if rule.measure == "size":
+                return Measurement(float(size), f"{size} review items waiting")
+            return Measurement(oldest or 0.0, f"oldest review item waiting {oldest or 0:.0f}s")
+        raise ValueError(f"unknown alert kind {rule.kind!r}")
+
+    @staticmethod
+    def _pipeline_failures(connection: object, since: float, rule: AlertRuleConfig) -> Measurement:
+        # The pipelines part owns the table; read it by name so this part does not import that one.
+        try:
+            count = connection.execute(  # type: ignore[attr-defined]
+                text("SELECT count(*) FROM pipeline_runs WHERE status = 'failed' AND started_at >= :since"),
+                {"since": since},
+            ).scalar_one()
+        except SQLAlchemyError:
+            return Measurement(None, "no pipeline runs table in this store")
+        return Measurement(float(count), f"{count} failed pipeline runs in {rule.window_s:g}s")
+
+
+class AlertEvaluator:
+    def __init__(
+        self,
+        rules: list[AlertRuleConfig],
+        measurer: AlertMeasurer,
+        states: AlertStateStore,
+        notify: Notify,
+    ) -> None:
+        self.rules = rules
+        self.measurer = measurer
+        self.states = states
+        self.notify = notify
+
+    def decide(self, now: float | None = None) -> list[tuple[Transition, AlertRuleConfig]]:
+        """Measure every rule and apply transitions (synchronous: runs in a worker thread)."""
+        now = time.time() if now is None else now
+        changed = []
+        for rule in self.rules:
+            try:
+                measured = self.measurer.measure(rule, now)
+                breaching = measured.value is not None and measured.value > rule.threshold
+                transition = self.states.apply(rule, breaching=breaching, value=measured.value, detail=measured.detail, now=now)
+            except (SQLAlchemyError, StoreUnavailableError) as exc:
+                log.warning("alert rule %s could not be evaluated: %s", rule.name, exc)
+                continue
+            if transition is not None:
+                changed.append((transition, rule))
+        return changed
+
+    async def run_once(self, now: float | None = None) -> list[Transition]:
+        changed = await asyncio.to_thread(self.decide, now)
+        for transition, rule in changed:
+            await self.notify(transition, rule)
+        return [t for t, _ in changed]
+
+
+def notification_body(transition: Transition, rule: AlertRuleConfig) -> bytes:
+    incident = transition.incident
+    return orjson.dumps(
+        {
+            "type": f"alert.{transition.state}",
+            "timestamp": transition.at,
+            "data": {
+                "incident_id": incident.incident_id,
+                "rule": rule.name,
+                "kind": rule.kind,
+                "severity": rule.severity,
+                "state": transition.state,
+                "value": transition.value,
+                "threshold": rule.threshold,
+                "window_s": rule.window_s,
+                "model": rule.model,
+                "fired_at": incident.fired_at,
+                "resolved_at": incident.resolved_at,
+                "summary": incident.summary,
+            },
+        }
+    )
+

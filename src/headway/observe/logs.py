@@ -1,0 +1,142 @@
+"""Structured logs: every line one JSON object carrying the request id and trace id.
+
+All logging goes through the standard library (``logging.getLogger(...)``, fields via
+``extra=``) and structlog renders it: one handler on the root logger whose formatter runs
+the structlog chain, so uvicorn's, SQLAlchemy's and every part's lines share the format.
+Request and trace ids come from context variables bound per request by
+``ObserveMiddleware``; the current OpenTelemetry span supplies ids when tracing is on.
+A redaction processor (the guards part's, when installed) runs last before rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping, Sequence
+from typing import Any, TextIO
+
+import orjson
+import structlog
+from opentelemetry import trace
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from headway.config.models import LoggingConfig
+
+# Fields that carry identifiers, never personal data: redaction leaves them alone.
+SAFE_FIELDS = frozenset({"timestamp", "level", "logger", "request_id", "trace_id", "span_id", "event"})
+
+
+def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = format(context.trace_id, "032x")
+        event["span_id"] = format(context.span_id, "016x")
+    return event
+
+
+def guards_redaction() -> Processor | None:
+    """The guards part's structlog redaction processor, when that part is installed."""
+    try:
+        from headway.guards.logs import structlog_processor
+        from headway.guards.pii import Redactor
+    except ImportError:
+        return None
+    return structlog_processor(Redactor())
+
+
+def sparing(processor: Processor, safe: frozenset[str] = SAFE_FIELDS) -> Processor:
+    """Run ``processor`` on every field except identifiers (a request id must stay greppable)."""
+
+    def process(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+        kept = {key: event.pop(key) for key in safe if key in event}
+        result = processor(logger, method, event)
+        assert isinstance(result, MutableMapping)
+        result.update(kept)
+        return result
+
+    return process
+
+
+def _render_json(_logger: WrappedLogger, _method: str, event: EventDict) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+def shared_processors(redact: Processor | None) -> list[Processor]:
+    chain: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        add_trace_ids,
+    ]
+    if redact is not None:
+        chain.append(sparing(redact))
+    return chain
+
+
+def configure_logging(
+    config: LoggingConfig,
+    *,
+    stream: TextIO | None = None,
+    redact: Processor | None = None,
+    detect_redaction: bool = True,
+) -> logging.Handler:
+    """Route all logging through structlog to ``stream`` (stderr) at ``config.level``; returns the handler.
+
+    ``redact`` defaults to the guards part's processor when that part is installed.
+    """
+    if redact is None and detect_redaction:
+        redact = guards_redaction()
+    chain = shared_processors(redact)
+    renderer: Processor = _render_json if config.format == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=chain,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    level = getattr(logging, config.level.upper())
+    structlog.configure(
+        processors=[*_native_only(chain), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    handler.set_name("headway")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # uvicorn's own loggers propagate to the root handler (serve passes log_config=None).
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    return handler
+
+
+def _native_only(chain: Sequence[Processor]) -> list[Processor]:
+    # structlog-native events have no LogRecord to lift ``extra`` from; the rest applies to both.
+    return [p for p in chain if not isinstance(p, structlog.stdlib.ExtraAdder)]
+
+
+def reset_logging(handler: logging.Handler) -> None:
+    """Undo ``configure_logging`` (tests)."""
+    logging.getLogger().removeHandler(handler)
+    structlog.reset_defaults()
+
+
+def bind_request(request_id: str, trace_id: str | None = None) -> Any:
+    """Bind ids to every log line of the current request; returns tokens for ``unbind_request``."""
+    if trace_id is None:
+        return structlog.contextvars.bind_contextvars(request_id=request_id)
+    return structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace_id)
+
+
+def unbind_request(tokens: Any) -> None:
+    structlog.contextvars.reset_contextvars(**tokens)

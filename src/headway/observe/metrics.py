@@ -1,0 +1,204 @@
+"""Prometheus metrics, one registry per runtime.
+
+Per-request series come from one place: ``Metrics.observe(record)`` runs once per
+finished ``RequestRecord`` (the request log notifies its observers), so handlers never
+touch metrics. Label children are cached by their label values, which turns the usual
+``counter.labels(...)`` validation and locking into one dict lookup on the hot path.
+
+Other parts report what records cannot carry through small calls
+(``limit_rejected``, ``queue_wait``, ``pipeline_run``) and expose state as callbacks
+read at scrape time (``watch``): breaker states, queue depth, the review backlog.
+The full list of series is documented in ``docs/observability.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from headway import __version__
+from headway.types import RequestRecord
+
+log = logging.getLogger("headway.metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# A callback gauge source yields (label values, value) pairs, in the family's label order.
+GaugeSource = Callable[[], Iterable[tuple[Sequence[str], float]]]
+
+# Gauges read at scrape time: name -> (help, label names). Sources are attached with ``watch``.
+CALLBACK_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "headway_circuit_breaker_state": ("Circuit breaker state per deployment: 0 closed, 1 half-open, 2 open.", ("deployment",)),
+    "headway_deployment_in_flight_requests": ("Upstream calls in flight per deployment.", ("deployment",)),
+    "headway_queue_depth": ("Requests waiting in the admission queue.", ("queue",)),
+    "headway_review_queue_items": ("Review items waiting for a decision.", ()),
+    "headway_review_queue_oldest_age_seconds": ("Age of the oldest review item waiting.", ()),
+    "headway_request_log_buffered_records": ("Request records in memory, not yet in the store.", ()),
+    "headway_request_log_capacity_records": ("Capacity of the request-record buffer.", ()),
+    "headway_request_log_spilled_records": ("Request records in the spill journal awaiting replay.", ()),
+    "headway_request_log_overflowed_records": ("Records that found the buffer full and went to the journal.", ()),
+    "headway_request_log_store_up": ("1 when the last write to the store succeeded.", ()),
+    "headway_alert_firing": ("1 while an alert rule is firing.", ("rule", "severity")),
+}
+
+BREAKER_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "half-open": 1.0, "halfopen": 1.0, "open": 2.0}
+
+
+class _CallbackCollector(Collector):
+    """Reads the watched sources at scrape time; a failing source drops its family, not the scrape."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, list[GaugeSource]] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        for name, sources in self.sources.items():
+            documentation, labels = CALLBACK_GAUGES[name]
+            family = GaugeMetricFamily(name, documentation, labels=list(labels))
+            for source in sources:
+                try:
+                    for label_values, value in source():
+                        family.add_metric([str(v) for v in label_values], float(value))
+                except Exception:  # a broken source must not break every other series
+                    log.exception("metrics source for %s failed", name)
+            yield family
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+
+class Metrics:
+    def __init__(self, *, buckets: Sequence[float], enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self._requests = Counter(
+            "headway_requests_total", "Finished requests.",
+            ("endpoint", "model", "deployment", "status", "served_by"), registry=r,
+        )
+        self._duration = Histogram(
+            "headway_request_duration_seconds", "Request latency, first byte in to last byte out.",
+            ("endpoint", "model"), buckets=buckets, registry=r,
+        )
+        self._ttft = Histogram(
+            "headway_time_to_first_token_seconds", "Time to the first streamed token.",
+            ("model",), buckets=buckets, registry=r,
+        )
+        self._tokens = Counter(
+            "headway_tokens_total", "Tokens by type: input, output, cache_read, reasoning.",
+            ("model", "deployment", "type"), registry=r,
+        )
+        self._cost = Counter("headway_cost_usd_total", "Cost in USD.", ("model", "team"), registry=r)
+        self._cache_hits = Counter("headway_cache_hits_total", "Requests answered from the cache.", ("model", "served_by"), registry=r)
+        self._fallbacks = Counter(
+            "headway_fallbacks_total", "Requests answered by a fallback path (another model, stale cache, degraded).",
+            ("model", "served_by"), registry=r,
+        )
+        self._attempts = Counter(
+            "headway_upstream_attempts_total", "Calls to upstream deployments.",
+            ("deployment", "outcome", "error_type"), registry=r,
+        )
+        self._attempt_duration = Histogram(
+            "headway_upstream_attempt_duration_seconds", "Latency of each upstream call.",
+            ("deployment",), buckets=buckets, registry=r,
+        )
+        self._limit_rejections = Counter("headway_limit_rejections_total", "Requests refused by a limit.", ("limit",), registry=r)
+        self._queue_wait = Histogram(
+            "headway_queue_wait_seconds", "Time requests waited in the admission queue.", ("queue",), buckets=buckets, registry=r
+        )
+        self._pipeline_runs = Counter("headway_pipeline_runs_total", "Pipeline runs by outcome.", ("pipeline", "status"), registry=r)
+        self._feedback = Counter("headway_feedback_total", "User feedback received.", ("kind",), registry=r)
+        self._alerts = Counter("headway_alert_notifications_total", "Alert transitions delivered.", ("rule", "state"), registry=r)
+        build = GaugeMetricFamily("headway_build_info", "Headway version.", labels=["version"])
+        build.add_metric([__version__], 1.0)
+        self._callbacks = _CallbackCollector()
+        r.register(self._callbacks)
+        r.register(_Constant([build]))
+        # One dict of bound children for every labelled series: the hot path does one lookup each.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    # -- per request ---------------------------------------------------------------------
+    def observe(self, record: RequestRecord) -> None:
+        if not self.enabled:
+            return
+        child = self._child
+        model = record.model
+        deployment = record.deployment or ""
+        served_by = record.served_by or ""
+        child(self._requests, record.endpoint, model, deployment, str(record.status_code), served_by).inc()
+        child(self._duration, record.endpoint, model).observe(record.latency_ms / 1000)
+        if record.ttft_ms is not None:
+            child(self._ttft, model).observe(record.ttft_ms / 1000)
+        for kind, count in (
+            ("input", record.input_tokens),
+            ("output", record.output_tokens),
+            ("cache_read", record.cache_read_tokens),
+            ("reasoning", record.reasoning_tokens),
+        ):
+            if count:
+                child(self._tokens, model, deployment, kind).inc(count)
+        if record.cost_usd:
+            child(self._cost, model, record.team or "").inc(record.cost_usd)
+        if served_by.startswith("cache"):
+            child(self._cache_hits, model, served_by).inc()
+        elif served_by and served_by != "primary":
+            child(self._fallbacks, model, served_by).inc()
+        for attempt in record.attempts:
+            child(self._attempts, attempt.deployment, attempt.outcome, attempt.error_type or "").inc()
+            child(self._attempt_duration, attempt.deployment).observe(attempt.latency_ms / 1000)
+
+    # -- reported by other parts -----------------------------------------------------------
+    def limit_rejected(self, limit: str) -> None:
+        """A request was refused by ``limit`` (e.g. ``rpm``, ``tpm``, ``budget``, ``concurrency``, ``queue_full``)."""
+        if self.enabled:
+            self._child(self._limit_rejections, limit).inc()
+
+    def queue_wait(self, seconds: float, queue: str = "default") -> None:
+        """A request left the admission queue after ``seconds``."""
+        if self.enabled:
+            self._child(self._queue_wait, queue).observe(seconds)
+
+    def pipeline_run(self, pipeline: str, status: str) -> None:
+        """A pipeline run finished with ``status`` (ok, warn, degraded, failed)."""
+        if self.enabled:
+            self._child(self._pipeline_runs, pipeline, status).inc()
+
+    def feedback(self, kind: str) -> None:
+        if self.enabled:
+            self._child(self._feedback, kind).inc()
+
+    def alert_notified(self, rule: str, state: str) -> None:
+        if self.enabled:
+            self._child(self._alerts, rule, state).inc()
+
+    def watch(self, name: str, source: GaugeSource) -> None:
+        """Read ``source`` at every scrape for the callback gauge ``name`` (see ``CALLBACK_GAUGES``)."""
+        if name not in CALLBACK_GAUGES:
+            raise KeyError(f"unknown callback gauge {name!r}; declare it in CALLBACK_GAUGES and the docs")
+        self._callbacks.sources.setdefault(name, []).append(source)
+
+    def watch_mapping(self, name: str, source: Callable[[], Mapping[str, float]]) -> None:
+        """``watch`` for one-label gauges whose source returns ``{label value: value}``."""
+        self.watch(name, lambda: (((key,), value) for key, value in source().items()))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Constant(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families)

@@ -1,0 +1,220 @@
+"""Everything the observe part holds for one runtime, and the one fan-out per finished request.
+
+``Observability.on_record`` is registered as an observer of the request log, so every
+record, whichever part finished it, updates metrics, the trace and the request log line
+exactly once. Other parts reach the rest through ``runtime.observability``:
+
+- ``.stage("admission")``: a child span of the current request (a null context when off);
+- ``.metrics.limit_rejected(name)`` / ``.metrics.queue_wait(s)`` / ``.metrics.pipeline_run(p, status)``;
+- ``.metrics.watch(...)`` and ``.watch_review_queue(fn)``: state read at scrape/evaluation time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from headway.config.models import HeadwayConfig, ProviderConfig
+from headway.observe.alert_delivery import WebhookSender, WebhookTarget, secret_bytes
+from headway.observe.alert_state import AlertStateStore, Transition
+from headway.observe.alerts import AlertEvaluator, AlertMeasurer, notification_body
+from headway.observe.feedback import FeedbackStore
+from headway.observe.metrics import BREAKER_STATE_VALUES, Metrics
+from headway.observe.periodic import every
+from headway.observe.retention import Retention
+from headway.observe.tracing import Tracing
+from headway.providers.base import Provider
+from headway.store.base import Store
+from headway.types import RequestRecord
+
+log = logging.getLogger("headway.observe")
+request_log = logging.getLogger("headway.requests")
+alert_log = logging.getLogger("headway.alerts")
+
+ReviewBacklog = Callable[[], "tuple[int, float | None] | None"]
+
+
+def request_fields(record: RequestRecord) -> dict[str, Any]:
+    """The fields of the one log line per request."""
+    return {
+        "request_id": record.request_id,
+        "endpoint": record.endpoint,
+        "model": record.model,
+        "status": record.status_code,
+        "latency_ms": record.latency_ms,
+        "ttft_ms": record.ttft_ms,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "cost_usd": record.cost_usd,
+        "served_by": record.served_by,
+        "deployment": record.deployment,
+        "attempts": len(record.attempts),
+        "caller": record.caller,
+        "team": record.team,
+        "error_type": record.error_type,
+    }
+
+
+class Observability:
+    def __init__(self, config: HeadwayConfig, store: Store, *, environ: Mapping[str, str] | None = None) -> None:
+        observe = config.observe
+        self.config = observe
+        self.metrics = Metrics(buckets=observe.metrics.latency_buckets, enabled=observe.metrics.enabled)
+        self.tracing = Tracing(observe.tracing, environ=environ)
+        engine = getattr(store, "engine", None)
+        self.feedback = FeedbackStore(engine) if engine is not None else None
+        self.alert_states = AlertStateStore(engine) if engine is not None else None
+        self.retention = Retention(engine, observe.retention) if engine is not None else None
+        self.webhooks = WebhookSender(
+            [WebhookTarget(w.url, secret_bytes(w.secret.get_secret_value()), w.timeout_s) for w in observe.alerts.webhooks]
+        )
+        self.alerts = (
+            AlertEvaluator(
+                list(observe.alerts.rules),
+                AlertMeasurer(engine, review_backlog=self._review_backlog),
+                self.alert_states,
+                self._notify,
+            )
+            if engine is not None and self.alert_states is not None
+            else None
+        )
+        # The console's login; None: derived from the runtime's auth part (see headway.console.login).
+        self.console_login: Any = None
+        secret = observe.console.session_secret
+        # Unset: sessions last for this process only (and are not shared between replicas).
+        self.console_key = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
+        self._review_source: ReviewBacklog | None = None
+        self._request_lines = observe.logs.request_lines
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the API other parts call -------------------------------------------------------------
+    def stage(self, name: str, **attributes: Any) -> AbstractContextManager[Span | None]:
+        return self.tracing.stage(name, **attributes)
+
+    def wrap_providers(self, providers: dict[str, Provider], configs: Mapping[str, ProviderConfig]) -> dict[str, Provider]:
+        return self.tracing.wrap_providers(providers, configs)
+
+    def watch_review_queue(self, source: ReviewBacklog) -> None:
+        """``source() -> (items waiting, oldest age in seconds) | None``; feeds metrics and review_backlog alerts."""
+        self._review_source = source
+
+        def items() -> Iterable[tuple[Sequence[str], float]]:
+            backlog = source()
+            return [((), float(backlog[0]))] if backlog else []
+
+        def oldest() -> Iterable[tuple[Sequence[str], float]]:
+            backlog = source()
+            return [((), float(backlog[1] or 0.0))] if backlog else []
+
+        self.metrics.watch("headway_review_queue_items", items)
+        self.metrics.watch("headway_review_queue_oldest_age_seconds", oldest)
+
+    def _review_backlog(self) -> tuple[int, float | None] | None:
+        return self._review_source() if self._review_source is not None else None
+
+    # -- the fan-out ---------------------------------------------------------------------------
+    def on_record(self, record: RequestRecord) -> None:
+        self.metrics.observe(record)
+        self.tracing.on_record(record)
+        if self._request_lines:
+            level = logging.WARNING if record.status_code >= 500 else logging.INFO
+            if request_log.isEnabledFor(level):
+                request_log.log(level, "request", extra=request_fields(record))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, runtime: Any) -> None:
+        runtime.request_log.add_observer(self.on_record)
+        self._watch_runtime(runtime)
+        if self.alerts is not None and self.alerts.rules:
+            interval = self.config.alerts.interval_s
+            self._tasks.append(asyncio.create_task(every(interval, self.alerts.run_once, name="alert evaluation"), name="headway-alerts"))
+        if self.retention is not None:
+            retention = self.retention
+
+            async def prune() -> None:
+                await asyncio.to_thread(retention.prune)
+
+            self._tasks.append(
+                asyncio.create_task(
+                    every(self.config.retention.interval_s, prune, name="retention", first_delay=min(60.0, self.config.retention.interval_s)),
+                    name="headway-retention",
+                )
+            )
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.webhooks.close()
+        await asyncio.to_thread(self.tracing.shutdown)
+
+    def _watch_runtime(self, runtime: Any) -> None:
+        request_log_ = runtime.request_log
+
+        def log_gauge(field: str) -> Callable[[], Iterable[tuple[Sequence[str], float]]]:
+            def read() -> Iterable[tuple[Sequence[str], float]]:
+                return [((), float(getattr(request_log_.health(), field)))]
+
+            return read
+
+        for name, field in (
+            ("headway_request_log_buffered_records", "buffered"),
+            ("headway_request_log_capacity_records", "capacity"),
+            ("headway_request_log_spilled_records", "spilled_pending"),
+            ("headway_request_log_overflowed_records", "overflowed"),
+            ("headway_request_log_store_up", "store_ok"),
+        ):
+            self.metrics.watch(name, log_gauge(field))
+        self.metrics.watch("headway_deployment_in_flight_requests", lambda: _in_flight(runtime))
+        self.metrics.watch("headway_circuit_breaker_state", lambda: _breaker_states(runtime))
+        if self.alert_states is not None:
+            states = self.alert_states
+            severities = {rule.name: rule.severity for rule in self.config.alerts.rules}
+            self.metrics.watch(
+                "headway_alert_firing",
+                lambda: [((s.rule, severities.get(s.rule, "")), 1.0 if s.state == "firing" else 0.0) for s in states.states()],
+            )
+
+    async def _notify(self, transition: Transition, rule: Any) -> None:
+        incident = transition.incident
+        level = logging.INFO if transition.state == "resolved" else (logging.ERROR if rule.severity == "critical" else logging.WARNING)
+        alert_log.log(
+            level,
+            f"alert {transition.state}: {incident.summary}",
+            extra={"alert": rule.name, "alert_state": transition.state, "incident_id": incident.incident_id, "value": transition.value},
+        )
+        self.metrics.alert_notified(rule.name, transition.state)
+        await self.webhooks.send(f"{incident.incident_id}.{transition.state}", notification_body(transition, rule))
+
+
+def _in_flight(runtime: Any) -> Iterable[tuple[Sequence[str], float]]:
+    for route in getattr(runtime, "routes", {}).values():
+        for deployment in route.deployments:
+            yield ((getattr(deployment, "key", "") or f"{route.name}/{deployment.id}",), float(deployment.in_flight))
+
+
+def _breaker_states(runtime: Any) -> Iterable[tuple[Sequence[str], float]]:
+    """Breaker states from the routing part's in-process breakers; nothing when it has none."""
+    breakers = getattr(getattr(runtime, "executor", None), "breakers", None)
+    circuits = getattr(breakers, "circuits", None)
+    if not callable(circuits):
+        return []
+    now = getattr(breakers, "_now", time.monotonic)()
+    samples = []
+    for key, circuit in circuits().items():
+        state = getattr(circuit.snapshot(now), "state", None)
+        value = BREAKER_STATE_VALUES.get(str(getattr(state, "value", state)).lower())
+        if value is not None:
+            samples.append(((key,), value))
+    return samples
