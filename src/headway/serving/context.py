@@ -26,3 +26,7 @@ class CallContext:
     started: float = field(default_factory=time.perf_counter)
     # Where the call came from: "http", "job", "batch".
     origin: str = "http"
+    # Admission class: interactive traffic first, background jobs next, batches fill idle capacity.
+    priority: str = "interactive"  # "interactive" | "background" | "batch"
+    # Absolute deadline (time.monotonic()) by which the call must finish or be shed; None = none.
+    deadline: float | None = None
