@@ -143,3 +143,39 @@ def test_sim_with_a_bad_scenario_file_says_why(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sim", "--scenario", str(bad)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_records_every_request(tmp_path: Path, sim: object) -> None:
+    db = tmp_path / "h.db"
+    config = write_config(
+        tmp_path,
+        f"""
+auth: {{mode: none}}
+store: sqlite:///{db}
+request_log: {{flush_interval_ms: 50, spill_dir: {tmp_path}/spill}}
+providers:
+  sim: {{type: openai, base_url: "{sim.url}/v1"}}
+models:
+  chat: {{deployments: [{{provider: sim, model: gpt-4o-mini}}], price: {{input: 1, output: 2}}}}
+""",  # type: ignore[attr-defined]
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [*HEADWAY, "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/readyz")
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
+        ids = {
+            client.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": f"n{i}"}]).headers["x-request-id"]
+            for i in range(20)
+        }
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # graceful: each worker flushes its buffer on the way out
+        proc.communicate(timeout=30)
+    store = open_store(f"sqlite:///{db}")
+    from headway.store import RequestQuery
+
+    assert {r.request_id for r in store.list_requests(RequestQuery(limit=100))} == ids
