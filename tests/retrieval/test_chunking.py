@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from headway.retrieval.chunking import chunk_text, sections
 
 
@@ -28,7 +30,7 @@ def test_long_sections_split_by_size_with_overlap() -> None:
     chunks = chunk_text("Doc", " ".join(sentences), chunk_chars=300, overlap_chars=60)
     assert len(chunks) > 5
     assert all(len(c.text) <= 300 for c in chunks)
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         # The start of each chunk repeats the end of the one before it.
         assert current.text[:20] in previous.text
     joined = " ".join(c.text for c in chunks)

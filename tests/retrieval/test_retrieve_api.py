@@ -49,7 +49,7 @@ def test_retrieve_ranks_and_filters(gateway_with_products: GatewayThread) -> Non
     reply = post_json(url, {"collection": "products", "query": "running shoe for marathons", "k": 2})
     assert reply.status == 200
     data = reply.json()["data"]
-    assert [d["doc_key"] for d in data][0] == "A2" and len(data) == 2
+    assert data[0]["doc_key"] == "A2" and len(data) == 2
     assert data[0]["title"] == "Road shoe" and data[0]["metadata"] == {"category": "shoes"}
     filtered = post_json(
         url, {"collection": "products", "query": "running", "k": 5, "filters": {"category": "jackets"}}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from headway.api.routes import retrieval as data_plane
+
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -57,6 +59,7 @@ CHAT_REQUEST = {
         "tool_choice": {"anyOf": [{"type": "string"}, {"type": "object"}]},
         "response_format": {"type": "object"},
         "metadata": {"type": "object"},
+        "retrieval": data_plane.CHAT_RETRIEVAL_SCHEMA,
         "user": {"type": "string"},
     },
 }
@@ -131,5 +134,6 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
                 "responses": _responses("One request record", 401, 403, 404),
             }
         },
+        **data_plane.OPENAPI_PATHS,
     }
     return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths}

@@ -116,7 +116,7 @@ def status_command(config: ConfigOption = "headway.yaml", as_json: JsonOption = 
         latest = PipelineRepository(store.engine).latest_runs()
     finally:
         store.close()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, definition in loaded.pipelines.definitions.items():
         run = latest.get(name)
         cadence = definition.schedule.model_dump(exclude_none=True) if definition.schedule else None
@@ -142,14 +142,14 @@ def status_command(config: ConfigOption = "headway.yaml", as_json: JsonOption = 
     ):
         table.add_column(column)
     for row in rows:
-        run = row["last_run"] or {}
-        counts = run.get("counts") or {}
+        last: dict[str, Any] = row["last_run"] or {}
+        counts = last.get("counts") or {}
         table.add_row(
-            row["pipeline"],
-            row["source"],
+            str(row["pipeline"]),
+            str(row["source"]),
             json.dumps(row["schedule"]) if row["schedule"] else "-",
-            _when(run.get("started_at")),
-            run.get("status", "never run"),
+            _when(last.get("started_at")),
+            str(last.get("status", "never run")),
             "/".join(str(counts.get(k, 0)) for k in ("read", "new", "changed", "deleted", "quarantined"))
             if counts
             else "-",

@@ -158,8 +158,7 @@ def _rule_for(profile: FieldProfile, values: list[Any], is_key: bool) -> dict[st
     elif profile.type == "datetime":
         fences = _fences([t for t in (epoch(v) for v in typed) if t is not None])
         if fences is not None:
-            low = dt.datetime.fromtimestamp(fences[0], dt.UTC).date()
-            rule["min"] = low.isoformat()
+            rule["min"] = dt.datetime.fromtimestamp(fences[0], dt.UTC).date().isoformat()
     elif profile.type == "string":
         if profile.pattern:
             rule["pattern"] = profile.pattern

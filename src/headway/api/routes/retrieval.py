@@ -179,3 +179,89 @@ async def trigger_pipeline(request: Request) -> Response:
             {"queued": False, "reason": "a run is already queued or running"}, status_code=200
         )
     return JSONResponse({"queued": True, "job": job.to_json()}, status_code=202)
+
+
+def _reply(ok: str, *codes: int) -> dict[str, Any]:
+    error = {
+        "description": "Error in OpenAI's shape",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["error"]}}},
+    }
+    return {
+        "200": {"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}},
+        **{str(c): error for c in codes},
+    }
+
+
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer"}}
+
+CHAT_RETRIEVAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RAG: collections to retrieve from; removed before the request goes upstream.",
+    "required": ["collections"],
+    "properties": {
+        "collections": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+        "k": {"type": "integer", "minimum": 1, "maximum": 50},
+        "filters": {"type": "object"},
+    },
+    "additionalProperties": False,
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/retrieve": {
+        "post": {
+            "operationId": "retrieve",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["collection", "query"],
+                            "properties": {
+                                "collection": {"type": "string"},
+                                "query": {"type": "string"},
+                                "k": {"type": "integer", "minimum": 1, "maximum": 100},
+                                "filters": {"type": "object"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": _reply("Ranked passages", 400, 401, 403, 404, 413, 415, 502, 503, 504),
+        }
+    },
+    "/admin/collections": {
+        "get": {"operationId": "listCollections", "responses": _reply("Collections", 401, 403, 503)}
+    },
+    "/admin/pipelines": {
+        "get": {
+            "operationId": "listPipelines",
+            "responses": _reply("Pipelines and their last runs", 401, 403, 503),
+        }
+    },
+    "/admin/pipelines/{name}/runs": {
+        "get": {
+            "operationId": "listPipelineRuns",
+            "parameters": [_NAME, _LIMIT],
+            "responses": _reply("Runs, newest first", 400, 401, 403, 404, 503),
+        },
+        "post": {
+            "operationId": "runPipeline",
+            "parameters": [_NAME],
+            "responses": {
+                **_reply("A run is already queued or running", 401, 403, 404, 503),
+                "202": {"description": "Queued"},
+            },
+        },
+    },
+    "/admin/pipelines/{name}/quarantine": {
+        "get": {
+            "operationId": "listQuarantine",
+            "parameters": [_NAME, _LIMIT, {"name": "run_id", "in": "query", "schema": {"type": "string"}}],
+            "responses": _reply(
+                "Quarantined rows of a run (default: the latest that set rows aside)", 400, 401, 403, 404, 503
+            ),
+        }
+    },
+}
