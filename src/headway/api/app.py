@@ -18,7 +18,6 @@ from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
 from headway.api.responses import JSONResponse
 from headway.api.routes import admin_requests, chat, embeddings, health, models
-from headway.api.routes import retrieval as data_plane
 from headway.api.routes import feedback as feedback_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import retrieval as data_plane
@@ -45,12 +44,6 @@ def routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi_document, methods=["GET"]),
         Route("/admin/requests", admin_requests.list_requests, methods=["GET"]),
         Route("/admin/requests/{request_id}", admin_requests.get_request, methods=["GET"]),
-        Route("/v1/retrieve", data_plane.retrieve, methods=["POST"]),
-        Route("/admin/collections", data_plane.list_collections, methods=["GET"]),
-        Route("/admin/pipelines", data_plane.list_pipelines, methods=["GET"]),
-        Route("/admin/pipelines/{name}/runs", data_plane.pipeline_runs, methods=["GET"]),
-        Route("/admin/pipelines/{name}/runs", data_plane.trigger_pipeline, methods=["POST"]),
-        Route("/admin/pipelines/{name}/quarantine", data_plane.pipeline_quarantine, methods=["GET"]),
         Route("/metrics", metrics_routes.prometheus, methods=["GET"]),
         Route("/v1/feedback", feedback_routes.submit_feedback, methods=["POST"]),
         Route("/admin/feedback", feedback_routes.list_feedback, methods=["GET"]),

@@ -79,8 +79,6 @@ class Runtime:
             # Keep serving: records spill to the journal until the store answers.
             self._store_error = str(exc)
         await self.request_log.start()
-        if self.pipelines is not None and self._store_error is None:
-            await self.pipelines.start()
         await self.observability.start(self)
         if self.pipelines is not None and self._store_error is None:
             await self.pipelines.start()
