@@ -1,0 +1,37 @@
+"""Spend so far in a budget period, read from the request log: the durable ledger of budgets.
+
+Backends keep budgets as fast counters; when one holds no figure for a period (the
+period just began, Redis restarted, or a degraded replica refreshes its local view), the
+figure is the sum of ``cost_usd`` the request log holds for that key or team since the
+period began. Records still buffered in a replica (at most a flush interval old) are
+not in the sum.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from headway.errors import StoreUnavailableError
+from headway.store.tables import requests
+
+
+class SpendLedger:
+    def __init__(self, store: Any) -> None:
+        # Any store with a SQLAlchemy ``engine`` (``SqlStore``); without one, spend starts at zero.
+        self._engine = getattr(store, "engine", None)
+
+    def spent_usd(self, scope: Literal["key", "team"], name: str, since: float) -> float:
+        if self._engine is None:
+            return 0.0
+        column = requests.c.caller if scope == "key" else requests.c.team
+        statement = select(func.coalesce(func.sum(requests.c.cost_usd), 0.0)).where(
+            column == name, requests.c.created_at >= since
+        )
+        try:
+            with self._engine.connect() as connection:
+                return float(connection.execute(statement).scalar() or 0.0)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(f"cannot read spend for {scope} {name!r}: {exc.__class__.__name__}") from exc

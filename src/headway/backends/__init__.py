@@ -1,0 +1,49 @@
+"""Shared state behind one interface: in process (one replica) or Redis (many). See ``README.md``."""
+
+from __future__ import annotations
+
+from headway.backends.base import (
+    NANO_USD,
+    Backend,
+    BackendUnavailableError,
+    BudgetCharge,
+    BudgetDecision,
+    BudgetState,
+    Subscription,
+    WindowCharge,
+    WindowDecision,
+    WindowState,
+    to_nano,
+)
+from headway.backends.failover import FailoverBackend
+from headway.backends.local import LocalBackend
+from headway.backends.redis import RedisBackend
+from headway.config.scale import RedisConfig
+
+
+def open_backend(config: RedisConfig | None, *, local_share: float = 1.0) -> LocalBackend | FailoverBackend:
+    """In process without ``redis:``; otherwise Redis with an in-process fallback."""
+    if config is None:
+        return LocalBackend()
+    probe_s = config.probe_interval_ms / 1000
+    primary = RedisBackend(config.url, key_prefix=config.key_prefix, timeout_s=config.timeout_ms / 1000, reconnect_s=probe_s)
+    return FailoverBackend(primary, share=local_share, probe_interval_s=probe_s)
+
+
+__all__ = [
+    "NANO_USD",
+    "Backend",
+    "BackendUnavailableError",
+    "BudgetCharge",
+    "BudgetDecision",
+    "BudgetState",
+    "FailoverBackend",
+    "LocalBackend",
+    "RedisBackend",
+    "Subscription",
+    "WindowCharge",
+    "WindowDecision",
+    "WindowState",
+    "open_backend",
+    "to_nano",
+]

@@ -1,0 +1,256 @@
+"""Redis first, in-process state while Redis is unreachable, and back by itself.
+
+The first failed command flips the replica to *degraded*: from then on no request waits
+on Redis (decisions go straight to the local backend, rate limits scaled by ``share``)
+and a probe pings Redis every ``probe_interval_s``. When it answers, the spend settled
+during the outage is added to Redis's budgets, the local windows are dropped, and the
+replica is *connected* again. While degraded, local budget figures are re-read from the
+request log every ``refresh_s`` so replicas see one another's spend with that lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from headway.backends.base import (
+    BackendUnavailableError,
+    BudgetCharge,
+    BudgetDecision,
+    Subscription,
+    WindowCharge,
+    WindowDecision,
+)
+from headway.backends.local import LocalBackend
+from headway.backends.redis import RedisBackend
+
+log = logging.getLogger("headway.backends")
+
+
+@dataclass(slots=True)
+class FailoverStats:
+    failovers: int = 0  # connected -> degraded transitions
+    recoveries: int = 0
+    fallback_decisions: int = 0  # limit and budget decisions taken locally
+    replayed_spend_nano: int = 0
+
+
+class FailoverBackend:
+    """``Backend`` that keeps answering when Redis does not; see the module docstring."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        primary: RedisBackend,
+        fallback: LocalBackend | None = None,
+        *,
+        share: float = 1.0,
+        probe_interval_s: float = 1.0,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback or LocalBackend()
+        self.share = share
+        self.stats = FailoverStats()
+        self.degraded_since: float | None = None
+        self.last_error: str | None = None
+        self._probe_interval_s = probe_interval_s
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._refresh_at = 0.0
+        self._pending_spend: dict[str, int] = {}
+        self._probe: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.degraded_since is None
+
+    def describe(self) -> dict[str, Any]:
+        """The state ``/readyz`` and metrics show; never fails."""
+        return {
+            "ok": True,  # degraded still serves: on local limits
+            "backend": "redis",
+            "state": "connected" if self.healthy else "degraded",
+            "degraded": not self.healthy,
+            "degraded_for_s": round(time.time() - self.degraded_since, 3) if self.degraded_since else None,
+            "last_error": self.last_error,
+            "failovers": self.stats.failovers,
+            "recoveries": self.stats.recoveries,
+            "fallback_decisions": self.stats.fallback_decisions,
+        }
+
+    async def start(self) -> None:
+        try:
+            await self.primary.ping()
+        except BackendUnavailableError as exc:
+            self._degrade(exc)
+
+    # -- transitions ----------------------------------------------------------------------
+    def _degrade(self, exc: BackendUnavailableError) -> None:
+        self.last_error = str(exc)
+        if not self.healthy:
+            return
+        self.degraded_since = time.time()
+        self.stats.failovers += 1
+        self._refresh_at = self._clock() + self._refresh_s
+        log.warning("redis unreachable, serving on local limits until it answers: %s", exc)
+        if not self._closing and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.create_task(self._probe_until_back(), name="headway-redis-probe")
+
+    async def _probe_until_back(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self._probe_interval_s)
+            try:
+                await self.primary.ping()
+                await self._replay_spend()
+            except BackendUnavailableError as exc:
+                self.last_error = str(exc)
+                continue
+            outage = time.time() - (self.degraded_since or time.time())
+            self.degraded_since = None
+            self.stats.recoveries += 1
+            # Outage-time windows and budget figures must not outlive the outage.
+            self.fallback = LocalBackend(clock=self.fallback.clock, wall_clock=self.fallback.wall_clock)
+            log.warning("redis reachable again after %.1fs; limits are global again", outage)
+            return
+
+    async def _replay_spend(self) -> None:
+        while self._pending_spend:
+            key, spent = next(iter(self._pending_spend.items()))
+            await self.primary.add_spend(key, spent)
+            del self._pending_spend[key]
+            self.stats.replayed_spend_nano += spent
+
+    def _local(self) -> LocalBackend:
+        self.stats.fallback_decisions += 1
+        now = self._clock()
+        if now >= self._refresh_at:
+            # Re-read budgets from the request log: other replicas' spend shows up there.
+            self.fallback.forget_budgets()
+            self._refresh_at = now + self._refresh_s
+        return self.fallback
+
+    def _scaled(self, charges: Sequence[WindowCharge]) -> list[WindowCharge]:
+        if self.share >= 1.0:
+            return list(charges)
+        return [
+            WindowCharge(c.key, max(1, math.floor(c.limit * self.share)), c.window_s, c.cost) for c in charges
+        ]
+
+    # -- rate-limit windows -------------------------------------------------------------
+    async def take_window(self, charges: Sequence[WindowCharge], member: str) -> WindowDecision:
+        if self.healthy:
+            try:
+                return await self.primary.take_window(charges, member)
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        return await self._local().take_window(self._scaled(charges), member)
+
+    async def adjust_window(self, charges: Sequence[WindowCharge], member: str, costs: Sequence[int]) -> None:
+        # The member lives where it was admitted; the other side ignores it.
+        await self.fallback.adjust_window(self._scaled(charges), member, costs)
+        if self.healthy:
+            try:
+                await self.primary.adjust_window(charges, member, costs)
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+
+    # -- budgets --------------------------------------------------------------------------
+    async def reserve_budget(self, charges: Sequence[BudgetCharge], member: str, ttl_s: float) -> BudgetDecision:
+        if self.healthy:
+            try:
+                return await self.primary.reserve_budget(charges, member, ttl_s)
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        return await self._local().reserve_budget(charges, member, ttl_s)
+
+    async def settle_budget(self, charges: Sequence[BudgetCharge], member: str, spent: int) -> None:
+        await self.fallback.settle_budget(charges, member, spent)
+        if self.healthy:
+            try:
+                await self.primary.settle_budget(charges, member, spent)
+                return
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        # Redis has not seen this spend: add it when Redis is back.
+        for charge in charges:
+            self._pending_spend[charge.key] = self._pending_spend.get(charge.key, 0) + spent
+
+    async def seed_budget(self, key: str, spent: int, expires_at: float | None) -> None:
+        if self.healthy:
+            try:
+                await self.primary.seed_budget(key, spent, expires_at)
+                return
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        await self.fallback.seed_budget(key, spent, expires_at)
+
+    # -- publish / subscribe --------------------------------------------------------------
+    async def publish(self, channel: str, message: bytes) -> None:
+        if self.healthy:
+            try:
+                await self.primary.publish(channel, message)
+                return
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        # Other replicas miss this one; this replica's own waiters still wake.
+        self.primary.deliver_local(channel, message)
+
+    def subscribe(self, channel: str) -> Subscription:
+        return self.primary.subscribe(channel)
+
+    # -- keys -----------------------------------------------------------------------------
+    async def get(self, key: str) -> bytes | None:
+        if self.healthy:
+            try:
+                return await self.primary.get(key)
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        return await self.fallback.get(key)
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        if self.healthy:
+            try:
+                await self.primary.set(key, value, ttl_s)
+                return
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        await self.fallback.set(key, value, ttl_s)
+
+    async def delete(self, key: str) -> None:
+        await self.fallback.delete(key)
+        if self.healthy:
+            try:
+                await self.primary.delete(key)
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        if self.healthy:
+            try:
+                return await self.primary.incr(key, amount, ttl_s)
+            except BackendUnavailableError as exc:
+                self._degrade(exc)
+        return await self.fallback.incr(key, amount, ttl_s)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def ping(self) -> None:
+        await self.primary.ping()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        await self.fallback.close()
+        await self.primary.close()
