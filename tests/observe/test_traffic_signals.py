@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -197,8 +198,13 @@ def test_fallback_is_counted_and_traced(traffic: Traffic) -> None:
 
 
 def _tree(traffic: Traffic, request_id: str) -> tuple[ReadableSpan, list[ReadableSpan]]:
-    spans = traffic.spans()
-    roots = [s for s in spans if s.attributes.get("headway.request_id") == request_id and s.parent is None]
+    deadline = time.monotonic() + 5
+    while True:  # a request span ends just after its last byte went out
+        spans = traffic.spans()
+        roots = [s for s in spans if s.attributes.get("headway.request_id") == request_id and s.parent is None]
+        if roots or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert len(roots) == 1, [s.name for s in spans if s.attributes.get("headway.request_id") == request_id]
     root = roots[0]
     children = sorted(

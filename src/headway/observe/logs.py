@@ -23,7 +23,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from headway.config.models import LoggingConfig
 
 # Fields that carry identifiers, never personal data: redaction leaves them alone.
-SAFE_FIELDS = frozenset({"timestamp", "level", "logger", "request_id", "trace_id", "span_id", "event"})
+SAFE_FIELDS = frozenset({"timestamp", "level", "logger", "request_id", "trace_id", "span_id"})
 
 
 def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
