@@ -9,15 +9,21 @@
     return n === null || n === undefined ? "-" : Number(n).toFixed(digits);
   }
 
+  // Small values (cost) need significant digits, not fixed decimals.
+  function tick(u, values) {
+    return values.map(function (v) { return v === 0 ? "0" : Math.abs(v) < 0.01 ? v.toPrecision(2) : String(v); });
+  }
+
   function chart(id, data, series) {
     var el = document.getElementById(id);
     var width = Math.max(320, el.clientWidth || 600);
+    series.forEach(function (s) { s.points = { show: true, size: 5 }; });
     var opts = {
       width: width,
       height: 220,
       scales: { x: { time: true } },
       series: [{}].concat(series),
-      axes: [{}, { size: 60 }],
+      axes: [{}, { size: 70, values: tick }],
     };
     return new uPlot(opts, data, el);
   }
