@@ -14,10 +14,20 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from headway import __version__
 from headway.api import errors
+from headway.api.middleware.auth import AuthMiddleware
 from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
 from headway.api.responses import JSONResponse
-from headway.api.routes import admin_requests, chat, embeddings, health, models
+from headway.api.routes import (
+    admin_audit,
+    admin_keys,
+    admin_records,
+    admin_requests,
+    chat,
+    embeddings,
+    health,
+    models,
+)
 from headway.api.routes import feedback as feedback_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import retrieval as data_plane
@@ -44,6 +54,15 @@ def routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi_document, methods=["GET"]),
         Route("/admin/requests", admin_requests.list_requests, methods=["GET"]),
         Route("/admin/requests/{request_id}", admin_requests.get_request, methods=["GET"]),
+        Route("/admin/whoami", admin_keys.whoami, methods=["GET"]),
+        Route("/admin/keys", admin_keys.list_keys, methods=["GET"]),
+        Route("/admin/keys", admin_keys.create_key, methods=["POST"]),
+        Route("/admin/keys/{key_id}", admin_keys.get_key, methods=["GET"]),
+        Route("/admin/keys/{key_id}", admin_keys.revoke_key, methods=["DELETE"]),
+        Route("/admin/keys/{key_id}/rotate", admin_keys.rotate_key, methods=["POST"]),
+        Route("/admin/audit", admin_audit.list_audit, methods=["GET"]),
+        Route("/admin/audit/verify", admin_audit.verify_audit, methods=["GET"]),
+        Route("/admin/records/erase", admin_records.erase_records, methods=["POST"]),
         Route("/metrics", metrics_routes.prometheus, methods=["GET"]),
         Route("/v1/feedback", feedback_routes.submit_feedback, methods=["POST"]),
         Route("/admin/feedback", feedback_routes.list_feedback, methods=["GET"]),
@@ -69,9 +88,15 @@ def create_app(runtime: Runtime) -> Starlette:
         finally:
             await runtime.close()
 
+    app_routes = routes()
     app = Starlette(
-        routes=routes(),
-        middleware=[Middleware(RequestIdMiddleware), Middleware(ObserveMiddleware)],
+        routes=app_routes,
+        # Request ids first, so even a refused request carries one; access control innermost.
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(ObserveMiddleware),
+            Middleware(AuthMiddleware, auth=runtime.auth, routes=app_routes),
+        ],
         exception_handlers={
             APIError: errors.api_error,
             HTTPException: errors.http_error,

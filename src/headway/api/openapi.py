@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from headway.api.middleware.auth import with_security
+from headway.api.routes import admin_audit, admin_keys, admin_records
+
 from headway.api.routes import retrieval as data_plane
 
 _ERROR = {
@@ -136,4 +139,6 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
         },
         **data_plane.OPENAPI_PATHS,
     }
-    return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths}
+    for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):
+        paths.update(admin)
+    return with_security({"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths})

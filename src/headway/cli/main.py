@@ -9,11 +9,17 @@ from typing import Annotated
 import typer
 
 from headway.cli._common import friendly_errors
+from headway.cli.audit_cmd import app as audit_app
+from headway.cli.keys_cmd import app as keys_app
 from headway.cli.pipeline_cmd import app as pipeline_app
+from headway.cli.records_cmd import app as records_app
 
 app = typer.Typer(help="Headway: the production layer for AI applications.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Validate the config file or print its JSON Schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(records_app, name="records")
 app.add_typer(pipeline_app, name="pipeline")
 
 ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from headway.config.auth import AuthConfig, auth_section_not_written
+from headway.config.guards import GuardsConfig
 from headway.config.observe import ObserveConfig
 from headway.config.pipelines import PipelinesConfig
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
@@ -59,6 +61,8 @@ class DeploymentConfig(_Section):
     model: str
     weight: Annotated[float, Field(gt=0)] = 1.0
     timeouts: TimeoutConfig | None = None
+    region: str | None = Field(None, description="Where this deployment processes data (residency), e.g. au-east.")
+    data_classes: list[str] | None = Field(None, description="Data classes this deployment is approved for.")
 
 
 class PriceConfig(_Section):
@@ -91,10 +95,6 @@ class LoggingConfig(_Section):
     format: Literal["json", "console"] = "json"
 
 
-class AuthConfig(_Section):
-    mode: Literal["none", "keys"] = "keys"
-
-
 class HeadwayConfig(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: str = "sqlite:///./headway.db"
@@ -102,7 +102,8 @@ class HeadwayConfig(_Section):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     request_log: RequestLogConfig = Field(default_factory=RequestLogConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    auth: AuthConfig = Field(default_factory=AuthConfig)
+    auth: AuthConfig = Field(default_factory=auth_section_not_written, validate_default=True)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
     pipelines: PipelinesConfig = Field(default_factory=PipelinesConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)

@@ -16,6 +16,7 @@ import orjson
 
 from headway.api.validation import validate_chat_request, validate_embeddings_request
 from headway.errors import UpstreamError
+from headway.guards.stage import guard_chat, guard_embeddings
 from headway.retrieval.rag import HEADER as RETRIEVAL_HEADER
 from headway.retrieval.rag import augment
 from headway.routing.executor import ExhaustedError, OpenedStream
@@ -55,8 +56,10 @@ def served_headers(record: RequestRecord) -> dict[str, str]:
 
 async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
     model = validate_chat_request(body)
+    runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "chat")
     record = new_record(ctx, "chat.completions", model, body)
+    body = guard_chat(runtime, ctx, body, record)  # limits, injection heuristics, upstream PII redaction
     rag = await augment(runtime.retrieval, route, body, record, ctx.attributes.get("allowed_collections"))  # RAG
     if body.get("stream"):
         return await _serve_stream(runtime, ctx, body, route_name=model, record=record)
@@ -76,8 +79,10 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
 
 async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply:
     model = validate_embeddings_request(body)
+    runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "embeddings")
     record = new_record(ctx, "embeddings", model, body)
+    body = guard_embeddings(runtime, ctx, body, record)
     try:
         served = await runtime.executor.chat(route, body, record.attempts)
     except ExhaustedError as exc:

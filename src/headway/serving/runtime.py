@@ -10,8 +10,13 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from headway.auth.audit_trail import AuditTrail
+from headway.auth.erasure import ErasureRegistry
+from headway.auth.service import AuthService
 from headway.config.models import HeadwayConfig
 from headway.errors import NotFoundError, StoreUnavailableError
+from headway.guards.inspect import Guards
+from headway.guards.recording import RedactingRequestLog
 from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
 from headway.pipelines.service import PipelineService
@@ -39,6 +44,7 @@ class Runtime:
     routes: dict[str, Route]
     executor: Executor
     request_log: RequestLog
+    auth: AuthService  # access control, audit trail, erasure, guards (headway.auth)
     observability: Observability  # metrics, traces, logs, alerts, feedback (headway.observe)
     started_at: float = field(default_factory=time.time)
     loop: asyncio.AbstractEventLoop | None = None
@@ -50,6 +56,7 @@ class Runtime:
     @classmethod
     def from_config(cls, config: HeadwayConfig, *, store: Store | None = None) -> Runtime:
         store = store or open_store(config.store)
+        auth = AuthService(config, store)
         observability = Observability(config, store)
         providers = observability.wrap_providers(build_providers(config.providers), config.providers)
         log_config = config.request_log
@@ -60,8 +67,10 @@ class Runtime:
             routes=build_routes(config, providers),
             executor=Executor(),
             observability=observability,
-            request_log=RequestLog(
+            auth=auth,
+            request_log=RedactingRequestLog(
                 store,
+                guards=auth.guards,
                 capacity=log_config.buffer_size,
                 batch_size=log_config.batch_size,
                 flush_interval=log_config.flush_interval_ms / 1000,
@@ -79,6 +88,7 @@ class Runtime:
             # Keep serving: records spill to the journal until the store answers.
             self._store_error = str(exc)
         await self.request_log.start()
+        await self.auth.start()
         await self.observability.start(self)
         if self.pipelines is not None and self._store_error is None:
             await self.pipelines.start()
@@ -86,11 +96,26 @@ class Runtime:
     async def close(self) -> None:
         if self.pipelines is not None:
             await self.pipelines.close()
+        await self.auth.close()
         await self.request_log.close()
         await self.observability.close()
         for provider in self.providers.values():
             await provider.close()
         await asyncio.to_thread(self.store.close)
+
+    @property
+    def audit(self) -> AuditTrail:
+        """``runtime.audit.append(AuditEvent(...))``: the hash-chained audit trail."""
+        return self.auth.audit
+
+    @property
+    def erasure(self) -> ErasureRegistry:
+        """Parts that store personal data ``register`` an erasure hook here."""
+        return self.auth.erasure
+
+    @property
+    def guards(self) -> Guards:
+        return self.auth.guards
 
     def route(self, name: str, kind: str) -> Route:
         route = self.routes.get(name)

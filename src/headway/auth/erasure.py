@@ -1,0 +1,78 @@
+"""Erasure of a data subject's stored records, across every part that stores any.
+
+Each part that keeps personal data registers a hook (``runtime.erasure.register``): a
+synchronous function given the ``Subject`` that deletes what it holds about them and
+returns how many items it removed. The request log's hook is built in; cache and review
+register theirs when they land. ``AuthService.erase`` runs every hook and audits it.
+
+A subject is matched by its identifier and by its pseudonym (``guards.pii.Pseudonyms``),
+because records store a subject that is itself personal data (an email) only as that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, or_
+from sqlalchemy.exc import SQLAlchemyError
+
+from headway.errors import StoreUnavailableError
+from headway.store.tables import requests
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    id: str
+    pseudonym: str
+
+    @property
+    def identifiers(self) -> tuple[str, str]:
+        return (self.id, self.pseudonym)
+
+    @property
+    def digest(self) -> str:
+        """What the audit trail records instead of the identifier itself."""
+        return hashlib.sha256(self.id.encode("utf-8")).hexdigest()
+
+
+ErasureHook = Callable[[Subject], int]
+
+
+class ErasureRegistry:
+    def __init__(self) -> None:
+        self._hooks: dict[str, ErasureHook] = {}
+
+    def register(self, name: str, hook: ErasureHook) -> None:
+        if name in self._hooks:
+            raise ValueError(f"an erasure hook named {name!r} is already registered")
+        self._hooks[name] = hook
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._hooks)
+
+    def erase(self, subject: Subject) -> dict[str, int]:
+        """Run every hook (synchronously; call from a worker thread)."""
+        return {name: hook(subject) for name, hook in self._hooks.items()}
+
+
+def request_log_hook(engine: Engine) -> ErasureHook:
+    def erase_requests(subject: Subject) -> int:
+        metadata = requests.c["metadata"]
+        ids = list(subject.identifiers)
+        statement = delete(requests).where(
+            or_(
+                requests.c.caller.in_(ids),
+                metadata["subject"].as_string().in_(ids),
+                metadata["user"].as_string().in_(ids),
+            )
+        )
+        try:
+            with engine.begin() as connection:
+                return int(connection.execute(statement).rowcount or 0)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(f"cannot erase request records: {exc.__class__.__name__}") from exc
+
+    return erase_requests

@@ -1,0 +1,187 @@
+"""Every endpoint × every role: allowed → 2xx, forbidden → 403, no credential → 401.
+
+Generated from the route table (``headway.api.app.routes()``): a new endpoint without a
+permission entry (``ROUTE_PERMISSIONS``) or without a sample request here fails the
+suite, so none can escape access control.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from headway.api.app import routes
+from headway.auth.permissions import AUTHENTICATED, PUBLIC, ROLE_PERMISSIONS, ROUTE_PERMISSIONS
+from headway.config.loader import parse_config
+from headway.testing import GatewayThread
+from tests.auth.conftest import ADMIN, ROLES, bearer, create_key, secure_auth
+from tests.conftest import base_config
+from tests.http import Reply, request
+
+
+def route_table() -> list[tuple[str, str]]:
+    """(METHOD, path template) of every route; a mount is ("*", its path)."""
+    table: set[tuple[str, str]] = set()
+    for route in routes():
+        methods = getattr(route, "methods", None)
+        table |= {(m, route.path) for m in methods if m != "HEAD"} if methods else {("*", route.path)}  # type: ignore[attr-defined]
+    return sorted(table)
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any = None
+    ok: frozenset[int] = field(default_factory=lambda: frozenset({200}))
+
+    def send(self, gw: GatewayThread, headers: dict[str, str]) -> Reply:
+        data = json.dumps(self.body).encode() if self.body is not None else None
+        extra = {"content-type": "application/json"} if data is not None else {}
+        return request(self.method, gw.url + self.path, data, {**extra, **headers})
+
+
+@dataclass
+class World:
+    """What samples need: a running gateway with data to point at."""
+
+    gw: GatewayThread
+    keys: dict[str, str]
+    request_id: str
+
+    def fresh_key(self) -> str:
+        return create_key(self.gw, principal="matrix-spare", roles=["app"])[0]
+
+    def own_request(self, token: str) -> str:
+        """A request made with ``token`` (feedback may only be given on one's own), else the admin's."""
+        reply = request("POST", self.gw.url + "/v1/chat/completions", json.dumps(CHAT).encode(),
+                        {**bearer(token), "content-type": "application/json"})
+        return reply.headers["x-request-id"] if reply.status == 200 else self.request_id
+
+
+CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
+CREATED = frozenset({201})
+
+# One request per route that a caller allowed to make it gets a 2xx for.
+SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
+    ("POST", "/v1/chat/completions"): lambda w, t: Call("POST", "/v1/chat/completions", CHAT),
+    ("POST", "/v1/embeddings"): lambda w, t: Call("POST", "/v1/embeddings", {"model": "embed", "input": "hello"}),
+    ("GET", "/v1/models"): lambda w, t: Call("GET", "/v1/models"),
+    ("GET", "/v1/models/{model:path}"): lambda w, t: Call("GET", "/v1/models/chat"),
+    ("POST", "/v1/retrieve"): lambda w, t: Call("POST", "/v1/retrieve", {"collection": "docs", "query": "hello"}),
+    ("GET", "/healthz"): lambda w, t: Call("GET", "/healthz"),
+    ("GET", "/readyz"): lambda w, t: Call("GET", "/readyz"),
+    ("GET", "/openapi.json"): lambda w, t: Call("GET", "/openapi.json"),
+    ("GET", "/admin/requests"): lambda w, t: Call("GET", "/admin/requests"),
+    ("GET", "/admin/requests/{request_id}"): lambda w, t: Call("GET", f"/admin/requests/{w.request_id}"),
+    ("GET", "/admin/whoami"): lambda w, t: Call("GET", "/admin/whoami"),
+    ("GET", "/admin/keys"): lambda w, t: Call("GET", "/admin/keys"),
+    ("POST", "/admin/keys"): lambda w, t: Call("POST", "/admin/keys", {"principal": "matrix-made", "roles": ["app"]}, CREATED),
+    ("GET", "/admin/keys/{key_id}"): lambda w, t: Call("GET", f"/admin/keys/{w.keys['app']}"),
+    ("DELETE", "/admin/keys/{key_id}"): lambda w, t: Call("DELETE", f"/admin/keys/{w.fresh_key()}"),
+    ("POST", "/admin/keys/{key_id}/rotate"): lambda w, t: Call("POST", f"/admin/keys/{w.fresh_key()}/rotate", None, CREATED),
+    ("GET", "/admin/audit"): lambda w, t: Call("GET", "/admin/audit"),
+    ("GET", "/admin/audit/verify"): lambda w, t: Call("GET", "/admin/audit/verify"),
+    ("POST", "/admin/records/erase"): lambda w, t: Call("POST", "/admin/records/erase", {"subject": "nobody-at-all"}),
+    ("GET", "/admin/collections"): lambda w, t: Call("GET", "/admin/collections"),
+    ("GET", "/admin/pipelines"): lambda w, t: Call("GET", "/admin/pipelines"),
+    ("GET", "/admin/pipelines/{name}/runs"): lambda w, t: Call("GET", "/admin/pipelines/docs/runs"),
+    ("POST", "/admin/pipelines/{name}/runs"): lambda w, t: Call("POST", "/admin/pipelines/docs/runs", None, frozenset({200, 202})),
+    ("GET", "/admin/pipelines/{name}/quarantine"): lambda w, t: Call("GET", "/admin/pipelines/docs/quarantine"),
+    ("GET", "/metrics"): lambda w, t: Call("GET", "/metrics"),
+    ("POST", "/v1/feedback"): lambda w, t: Call("POST", "/v1/feedback", {"request_id": w.own_request(t), "score": 1}, CREATED),
+    ("GET", "/admin/feedback"): lambda w, t: Call("GET", "/admin/feedback"),
+    ("GET", "/admin/feedback/export"): lambda w, t: Call("GET", "/admin/feedback/export"),
+    ("GET", "/admin/cost"): lambda w, t: Call("GET", "/admin/cost"),
+    ("GET", "/admin/alerts"): lambda w, t: Call("GET", "/admin/alerts"),
+    ("*", "/console"): lambda w, t: Call("GET", "/console/login"),
+}
+
+
+@pytest.fixture(scope="module")
+def world(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("matrix")
+    source = tmp / "docs.jsonl"
+    source.write_text(json.dumps({"id": "1", "text": "hello world"}) + "\n")
+    raw = base_config(
+        sim.url, f"sqlite:///{tmp}/headway.db", tmp / "spill",
+        auth=secure_auth(),
+        pipelines={
+            "definitions": {"docs": {"source": {"type": "jsonl", "path": str(source), "key": "id"},
+                                     "index": {"text_fields": ["text"]}}},
+            "scheduler": {"workers": 0},
+        },
+    )
+    with GatewayThread(parse_config(raw)) as gw:
+        keys = {role: create_key(gw, principal=f"matrix-{role}", roles=[role])[1] for role in ROLES}
+        ids = {role: create_key(gw, principal=f"matrix-{role}-id", roles=[role])[0] for role in ROLES}
+        reply = request("POST", gw.url + "/v1/chat/completions", json.dumps(CHAT).encode(), {**ADMIN, "content-type": "application/json"})
+        assert reply.status == 200
+        gw.flush()
+        world = World(gw, {**{f"token:{r}": t for r, t in keys.items()}, **ids}, reply.headers["x-request-id"])
+        yield world
+
+
+def test_every_route_has_a_permission_and_a_sample() -> None:
+    table = route_table()
+    assert len(table) >= 20
+    unmapped = [f"{m} {p}" for m, p in table if (m, p) not in ROUTE_PERMISSIONS]
+    assert unmapped == [], f"add these routes to headway.auth.permissions.ROUTE_PERMISSIONS: {unmapped}"
+    unsampled = [f"{m} {p}" for m, p in table if (m, p) not in SAMPLES]
+    assert unsampled == [], f"add a sample request for these routes to SAMPLES: {unsampled}"
+
+
+def allowed(role: str, permission: str) -> bool:
+    return permission in (PUBLIC, AUTHENTICATED) or permission in ROLE_PERMISSIONS[role]
+
+
+@pytest.mark.parametrize(("method", "path"), route_table())
+def test_route_answers_each_role_by_its_permissions(world: World, method: str, path: str) -> None:
+    permission = ROUTE_PERMISSIONS[(method, path)]
+    sample = SAMPLES[(method, path)]
+
+    anonymous = sample(world, "").send(world.gw, {})
+    if permission == PUBLIC:
+        assert 200 <= anonymous.status < 300, anonymous.body
+    else:
+        assert anonymous.status == 401, anonymous.body
+        assert anonymous.json()["error"]["type"] == "authentication_error"
+
+    for role in ROLES:
+        token = world.keys[f"token:{role}"]
+        call = sample(world, token)
+        reply = call.send(world.gw, bearer(token))
+        if allowed(role, permission):
+            assert reply.status in call.ok, f"{role} {method} {path}: {reply.status} {reply.body[:300]!r}"
+        else:
+            assert reply.status == 403, f"{role} {method} {path}: {reply.status} {reply.body[:300]!r}"
+            error = reply.json()["error"]
+            assert error["type"] == "permission_error" and permission in error["message"]
+
+
+def test_a_wrong_key_is_401_and_every_refusal_is_audited(world: World) -> None:
+    reply = request("GET", world.gw.url + "/v1/models", headers=bearer("hw_live_" + "x" * 48))
+    assert reply.status == 401 and reply.headers.get("www-authenticate", "").startswith("Bearer")
+    denied = request("GET", world.gw.url + "/admin/keys", headers=bearer(world.keys["token:app"]))
+    assert denied.status == 403
+    audit = request("GET", world.gw.url + "/admin/audit?action=request.denied&limit=1000", headers=ADMIN).json()["data"]
+    assert any(r["detail"].get("status") == 401 and r["target"] == "GET /v1/models" for r in audit)
+    assert any(r["actor"] == "matrix-app" and r["target"] == "GET /admin/keys" and r["outcome"] == "denied" for r in audit)
+
+
+def test_unmapped_routes_default_to_admin_only() -> None:
+    from headway.auth.permissions import UNMAPPED, permissions_for, required_permission
+
+    assert required_permission("POST", "/admin/some-new-thing") == UNMAPPED
+    assert UNMAPPED in permissions_for(frozenset({"admin"}))
+    assert all(UNMAPPED not in permissions_for(frozenset({r})) for r in ROLES if r != "admin")
+
+
+def test_unknown_paths_need_a_credential_before_they_404(world: World) -> None:
+    assert request("GET", world.gw.url + "/v1/nothing-here").status == 401
+    assert request("GET", world.gw.url + "/v1/nothing-here", headers=ADMIN).status == 404
+
