@@ -28,7 +28,10 @@ from headway.api.routes import (
     health,
     models,
 )
+from headway.api.routes import batches as batch_routes
 from headway.api.routes import feedback as feedback_routes
+from headway.api.routes import files as file_routes
+from headway.api.routes import jobs as job_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import retrieval as data_plane
 from headway.config.models import HeadwayConfig
@@ -76,6 +79,18 @@ def routes() -> list[BaseRoute]:
         Route("/admin/pipelines/{name}/runs", data_plane.pipeline_runs, methods=["GET"]),
         Route("/admin/pipelines/{name}/runs", data_plane.trigger_pipeline, methods=["POST"]),
         Route("/admin/pipelines/{name}/quarantine", data_plane.pipeline_quarantine, methods=["GET"]),
+        Route("/v1/jobs", job_routes.list_jobs, methods=["GET"]),
+        Route("/v1/jobs/{job_id}", job_routes.get_job, methods=["GET"]),
+        Route("/v1/jobs/{job_id}/cancel", job_routes.cancel_job, methods=["POST"]),
+        Route("/v1/files", file_routes.upload_file, methods=["POST"]),
+        Route("/v1/files", file_routes.list_files, methods=["GET"]),
+        Route("/v1/files/{file_id}", file_routes.get_file, methods=["GET"]),
+        Route("/v1/files/{file_id}", file_routes.delete_file, methods=["DELETE"]),
+        Route("/v1/files/{file_id}/content", file_routes.file_content, methods=["GET"]),
+        Route("/v1/batches", batch_routes.create_batch, methods=["POST"]),
+        Route("/v1/batches", batch_routes.list_batches, methods=["GET"]),
+        Route("/v1/batches/{batch_id}", batch_routes.get_batch, methods=["GET"]),
+        Route("/v1/batches/{batch_id}/cancel", batch_routes.cancel_batch, methods=["POST"]),
     ]
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from headway.config.auth import AuthConfig, auth_section_not_written
 from headway.config.guards import GuardsConfig
+from headway.config.jobs import JobsConfig
 from headway.config.observe import ObserveConfig
 from headway.config.pipelines import PipelinesConfig
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
@@ -107,6 +108,7 @@ class HeadwayConfig(_Section):
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
     pipelines: PipelinesConfig = Field(default_factory=PipelinesConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
 
     @field_validator("store")
     @classmethod

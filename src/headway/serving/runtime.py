@@ -17,6 +17,7 @@ from headway.config.models import HeadwayConfig
 from headway.errors import NotFoundError, StoreUnavailableError
 from headway.guards.inspect import Guards
 from headway.guards.recording import RedactingRequestLog
+from headway.jobs.service import JobService
 from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
 from headway.pipelines.service import PipelineService
@@ -50,6 +51,7 @@ class Runtime:
     loop: asyncio.AbstractEventLoop | None = None
     retrieval: Retriever | None = None  # collections, /v1/retrieve, RAG (headway.retrieval)
     pipelines: PipelineService | None = None  # scheduler and job workers (headway.pipelines)
+    jobs: JobService | None = None  # background requests, batches, files, the worker (headway.jobs)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
 
@@ -78,6 +80,7 @@ class Runtime:
             ),
         )
         runtime.retrieval, runtime.pipelines = build_data_plane(config, store, runtime.routes, runtime.executor)
+        runtime.jobs = JobService.build(runtime)
         return runtime
 
     async def start(self) -> None:
@@ -92,8 +95,12 @@ class Runtime:
         await self.observability.start(self)
         if self.pipelines is not None and self._store_error is None:
             await self.pipelines.start()
+        if self.jobs is not None:
+            await self.jobs.start()
 
     async def close(self) -> None:
+        if self.jobs is not None:  # first: running jobs still need providers and the request log
+            await self.jobs.close()
         if self.pipelines is not None:
             await self.pipelines.close()
         await self.auth.close()

@@ -1,0 +1,1 @@
+"""Asynchronous work: background requests, the Batch API, files and the worker. See ``README.md``."""

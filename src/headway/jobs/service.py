@@ -1,0 +1,227 @@
+"""``JobService``: background requests, the Batch API and the worker, for one process.
+
+Built by the runtime from ``jobs:`` and the store's engine; the HTTP handlers call it
+with the caller's ``CallContext``. Only the submitter (same caller and team) may read or
+cancel what they submitted; anyone else gets a 404, as for an id that does not exist.
+Cross-replica wake-ups go over the shared backend (``runtime.backend``) on one channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from headway.config.jobs import JobsConfig
+from headway.errors import InvalidRequestError, NotFoundError
+from headway.jobs.batch_service import BatchService, in_store
+from headway.jobs.batch_store import BatchStore
+from headway.jobs.execute import CHAT
+from headway.jobs.file_store import FileStore
+from headway.jobs.gate import BatchGate
+from headway.jobs.job_store import JobStore
+from headway.jobs.models import Job, new_id, owned_by
+from headway.jobs.prefer import check_webhook_url, upstream_body, webhook_of
+from headway.jobs.principal import encode_context
+from headway.jobs.webhooks import JobWebhooks
+from headway.jobs.worker import Worker
+from headway.serving.context import CallContext
+from headway.types import JSON
+
+if TYPE_CHECKING:
+    from headway.backends.base import Subscription
+    from headway.serving.runtime import Runtime
+
+log = logging.getLogger("headway.jobs")
+
+CHANNEL = "jobs"
+_WAIT_POLL_S = 0.5  # a waiter re-reads the store this often: wake-ups are hints
+
+
+def upstream_in_flight(runtime: Runtime) -> int:
+    """Upstream calls in flight in this process, over every deployment (each counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for route in runtime.routes.values():
+        for deployment in route.deployments:
+            if id(deployment) not in seen:
+                seen.add(id(deployment))
+                total += deployment.in_flight
+    return total
+
+
+class JobService:
+    def __init__(self, runtime: Runtime, config: JobsConfig, engine: Engine) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.jobs = JobStore(engine)
+        self.files = FileStore(engine)
+        self.batch_store = BatchStore(engine)
+        self.webhooks = JobWebhooks(config)
+        self.gate = BatchGate(config.batch.max_concurrency, config.batch.yield_at_interactive, lambda: upstream_in_flight(runtime))
+        self.batches = BatchService(runtime, config, batches=self.batch_store, files=self.files, notify=self._notify_new)
+        self.worker: Worker | None = None
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._subscription: Subscription | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(cls, runtime: Runtime) -> JobService | None:
+        engine = getattr(runtime.store, "engine", None)
+        if not isinstance(engine, Engine):
+            return None  # jobs need the SQL store
+        return cls(runtime, runtime.config.jobs, engine)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self, *, worker: bool | None = None) -> None:
+        try:
+            self._subscription = self.runtime.backend.subscribe(CHANNEL)
+            self._listener = asyncio.create_task(self._listen(self._subscription), name="headway-jobs-signals")
+        except Exception as exc:  # no wake-ups: workers and waiters still poll
+            log.warning("job wake-ups unavailable: %s", exc)
+        if self.config.worker if worker is None else worker:
+            self.start_worker()
+
+    def start_worker(self) -> Worker:
+        if self.worker is None:
+            self.worker = Worker(
+                self.runtime,
+                self.config,
+                jobs=self.jobs,
+                batches=self.batch_store,
+                files=self.files,
+                gate=self.gate,
+                webhooks=self.webhooks,
+                announce=self._announce_done,
+            )
+            self.worker.start()
+        return self.worker
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            await self.worker.close()
+            self.worker = None
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        if self._subscription is not None:
+            self._subscription.close()
+        await self.webhooks.close()
+
+    # -- wake-ups -------------------------------------------------------------------------
+    async def _listen(self, subscription: Subscription) -> None:
+        async for raw in subscription:
+            message = raw.decode("utf-8", "replace")
+            if message.startswith("done:"):
+                self._wake_waiters(message.removeprefix("done:"))
+            elif self.worker is not None:
+                self.worker.on_signal(message)
+
+    async def signal(self, message: str) -> None:
+        # The local worker hears it at once; other replicas through the backend.
+        if self.worker is not None:
+            self.worker.on_signal(message)
+        with contextlib.suppress(Exception):
+            await self.runtime.backend.publish(CHANNEL, message.encode())
+
+    async def _notify_new(self) -> None:
+        await self.signal("new")
+
+    async def _announce_done(self, object_id: str) -> None:
+        self._wake_waiters(object_id)
+        with contextlib.suppress(Exception):
+            await self.runtime.backend.publish(CHANNEL, f"done:{object_id}".encode())
+
+    def _wake_waiters(self, object_id: str) -> None:
+        for event in self._waiters.get(object_id, ()):
+            event.set()
+
+    # -- background requests --------------------------------------------------------------
+    async def submit(self, ctx: CallContext, body: JSON, *, status_url_base: str) -> Job:
+        """Store a chat request as a job (validated first: a bad request is refused now, not later)."""
+        from headway.api.validation import validate_chat_request
+
+        if body.get("stream"):
+            raise InvalidRequestError("a background request cannot stream; poll, wait or use a webhook instead", param="stream")
+        webhook_url = webhook_of(body)
+        if webhook_url is not None:
+            check_webhook_url(webhook_url, self.config.webhook_hosts)
+            if not self.webhooks.enabled:
+                raise InvalidRequestError(
+                    "webhooks need a signing secret (jobs.webhook_secret) on this gateway", param="webhook", code="webhooks_disabled"
+                )
+        request = upstream_body(body)
+        model = validate_chat_request(request)
+        self.runtime.route(model, "chat")
+        self.runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
+        now = time.time()
+        job_id = new_id("job_")
+        metadata = request.get("metadata") if isinstance(request.get("metadata"), dict) else {}
+        job = Job(
+            id=job_id,
+            status="queued",
+            endpoint=CHAT,
+            model=model,
+            caller=ctx.caller,
+            team=ctx.team,
+            principal=encode_context(ctx),
+            body=request,
+            max_attempts=self.config.max_attempts,
+            run_after=now,
+            created_at=now,
+            metadata=dict(metadata or {}),
+            request_id=ctx.request_id,
+            status_url=f"{status_url_base.rstrip('/')}/v1/jobs/{job_id}",
+            webhook_url=webhook_url,
+            webhook_status="pending" if webhook_url else None,
+        )
+        await in_store(self.jobs.insert, job)
+        await self._notify_new()
+        return job
+
+    async def job(self, ctx: CallContext, job_id: str) -> Job:
+        job = await in_store(self.jobs.get, job_id)
+        if job is None or not owned_by(job.caller, job.team, ctx.caller, ctx.team):
+            raise NotFoundError(f"No job with id {job_id!r}.", param="job_id", code="job_not_found")
+        return job
+
+    async def wait(self, ctx: CallContext, job_id: str, timeout_s: float) -> Job:
+        """The job once it is finished, or as it is when ``timeout_s`` (capped by ``jobs.max_wait_s``) runs out."""
+        deadline = time.monotonic() + min(max(0.0, timeout_s), self.config.max_wait_s)
+        event = asyncio.Event()
+        self._waiters.setdefault(job_id, set()).add(event)
+        try:
+            while True:
+                job = await self.job(ctx, job_id)
+                remaining = deadline - time.monotonic()
+                if job.done or remaining <= 0:
+                    return job
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), min(remaining, _WAIT_POLL_S))
+        finally:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[job_id]
+
+    async def cancel(self, ctx: CallContext, job_id: str) -> Job:
+        job = await self.job(ctx, job_id)
+        if job.done:
+            raise InvalidRequestError(f"job {job_id!r} is already {job.status}", code="job_not_cancellable")
+        cancelled = await in_store(self.jobs.request_cancel, job_id)
+        await self.signal(f"cancel:job:{job_id}")
+        if cancelled is not None and cancelled.done:
+            await self._announce_done(job_id)
+            if cancelled.webhook_status == "pending":
+                await self._notify_new()  # a worker delivers the job.cancelled webhook
+        return cancelled or job
+
+    async def list_jobs(self, ctx: CallContext, *, limit: int, status: str | None = None) -> list[Job]:
+        return await in_store(self.jobs.list_owned, ctx.caller, ctx.team, limit=limit, status=status)
