@@ -1,0 +1,1 @@
+"""The response cache: exact and semantic, scoped per caller or team, with stale-if-error. See ``README.md``."""

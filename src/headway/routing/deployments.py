@@ -2,7 +2,8 @@
 
 A *route* is what clients name as ``model``; it owns one or more *deployments*, each a
 concrete model on a concrete provider. Routes and deployments are built once from the
-config and shared read-only by every request.
+config and shared by every request; the only fields that change are a deployment's
+live load and latency (``in_flight``, ``ewma_ms``), written by the executor.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass, field
 from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.observe.cost import Price, builtin_price
 from headway.providers.base import Provider, Timeouts
+
+# Weight of the newest latency sample in the moving average: ~the last 10 samples matter.
+EWMA_ALPHA = 0.2
 
 
 @dataclass(slots=True)
@@ -23,7 +27,17 @@ class Deployment:
     weight: float
     timeouts: Timeouts
     price: Price | None
+    key: str = ""  # "<route>/<id>": unique across routes; names the circuit breaker
     in_flight: int = 0
+    ewma_ms: float = 0.0  # time to answer (streams: to the first token); 0 until sampled
+    samples: int = 0
+
+    def observe_latency(self, ms: float) -> None:
+        if self.samples == 0:
+            self.ewma_ms = ms
+        else:
+            self.ewma_ms += EWMA_ALPHA * (ms - self.ewma_ms)
+        self.samples += 1
 
 
 @dataclass(slots=True)
@@ -35,6 +49,10 @@ class Route:
     price: Price | None = None
     description: str | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    # Derived once from ``config`` so the hot path reads plain attributes.
+    retry_on: frozenset[str] = frozenset()
+    hedge_after_s: float | None = None
+    deadline_s: float | None = None
 
 
 def to_timeouts(config: TimeoutConfig) -> Timeouts:
@@ -71,6 +89,7 @@ def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[
                     weight=spec.weight,
                     timeouts=_merge_timeouts(model.timeouts, spec.timeouts),
                     price=route_price or builtin_price(spec.model),
+                    key=f"{name}/{deployment_id}",
                 )
             )
         routes[name] = Route(
@@ -80,5 +99,8 @@ def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[
             config=model,
             price=route_price,
             description=model.description,
+            retry_on=frozenset(model.retries.on),
+            hedge_after_s=model.hedge.after_ms / 1000 if model.hedge else None,
+            deadline_s=model.deadline_s or model.timeouts.total,
         )
     return routes

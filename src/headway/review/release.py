@@ -1,0 +1,172 @@
+"""What the caller of a held request gets, in every state: pure functions.
+
+- open (pending, claimed, escalated): ``202 Accepted``, ``{id, object: "review", status,
+  status_url, …}``, ``Location`` and ``Retry-After`` headers;
+- approved / edited: ``200`` with exactly the released ``chat.completion`` (the model's
+  answer, or the reviewer's edit of it);
+- rejected: ``403`` ``review_rejected``; expired (nobody decided in time, default
+  reject): ``403`` ``review_expired``. Both in OpenAI's error shape, with the review id.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from headway.errors import InvalidRequestError, PermissionDeniedError
+from headway.review.items import ReviewItem
+from headway.routing import synthetic
+from headway.types import JSON
+
+STATUS_HEADER = "x-headway-review-status"
+ID_HEADER = "x-headway-review-id"
+RETRY_AFTER_S = 2
+MAX_OUTPUT_CHARS = 200_000
+
+
+class ReviewRejectedError(PermissionDeniedError):
+    """The held answer was not released: a reviewer rejected it, or nobody decided in time."""
+
+    code = "review_rejected"
+
+
+@dataclass(slots=True)
+class Answer:
+    body: JSON
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: AsyncIterator[bytes] | None = None  # set when a caller that asked to stream gets the released answer
+
+
+def status_path(review_id: str) -> str:
+    return f"/v1/reviews/{review_id}"
+
+
+def status_url(review_id: str, *, public_url: str | None, headers: Mapping[str, str]) -> str:
+    """Absolute when the host is known (``server.public_url``, else the request's Host); else a path."""
+    path = status_path(review_id)
+    if public_url:
+        return public_url.rstrip("/") + path
+    host = headers.get("x-forwarded-host") or headers.get("host")
+    if not host:
+        return path
+    scheme = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
+    return f"{scheme}://{host.split(',')[0].strip()}{path}"
+
+
+def ticket(item: ReviewItem) -> JSON:
+    return {
+        "id": item.review_id,
+        "object": "review",
+        "status": item.status,
+        "status_url": item.status_url,
+        "request_id": item.request_id,
+        "policy": item.policy,
+        "created_at": item.created_at,
+        "deadline_at": item.deadline_at,
+    }
+
+
+def answer(item: ReviewItem) -> Answer:
+    """The response for ``item`` in its current state; raises ``ReviewRejectedError`` when refused."""
+    headers = {ID_HEADER: item.review_id, STATUS_HEADER: item.status}
+    if item.open:
+        return Answer(ticket(item), 202, {**headers, "location": item.status_url, "retry-after": str(RETRY_AFTER_S)})
+    released = item.released
+    if released is not None:
+        return Answer(released, 200, headers)
+    raise refusal(item)
+
+
+def refusal(item: ReviewItem) -> ReviewRejectedError:
+    extra: JSON = {"review_id": item.review_id, "request_id": item.request_id, "review_status": item.status}
+    headers = {ID_HEADER: item.review_id, STATUS_HEADER: item.status}
+    if item.status == "expired":
+        return ReviewRejectedError(
+            f"The answer to request {item.request_id} was held for human review ({item.review_id}) and nobody "
+            "approved it before its deadline, so it was not released.",
+            code="review_expired", headers=headers, extra=extra,
+        )
+    why = f" Reviewer's comment: {item.comment}" if item.comment else ""
+    return ReviewRejectedError(
+        f"The answer to request {item.request_id} was rejected in human review ({item.review_id}).{why}",
+        code="review_rejected", headers=headers, extra=extra,
+    )
+
+
+def decision_payload(item: ReviewItem) -> JSON:
+    """The webhook's ``data``: the decision and what the caller gets, exactly as the status URL answers."""
+    data: JSON = {
+        **ticket(item),
+        "decided_by": item.decided_by,
+        "decided_at": item.decided_at,
+        "comment": item.comment,
+        "response": item.released,
+        "error": None if item.released is not None else refusal(item).to_body()["error"],
+    }
+    return data
+
+
+def edited_completion(original: JSON | None, text: str, model: str) -> JSON:
+    """The reviewer's answer: the original with the first choice's content replaced (other choices dropped)."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidRequestError("'output' must be the non-empty text of the edited answer", param="output")
+    if len(text) > MAX_OUTPUT_CHARS:
+        raise InvalidRequestError(f"'output' is at most {MAX_OUTPUT_CHARS} characters", param="output")
+    if not original or not original.get("choices"):
+        return synthetic.fixed_completion(model, text)
+    body = copy.deepcopy(original)
+    choice = body["choices"][0]
+    message = dict(choice.get("message") or {"role": "assistant"})
+    message["content"] = text
+    message.pop("tool_calls", None)
+    choice.update(message=message, finish_reason="stop", index=0)
+    body["choices"] = [choice]
+    return body
+
+
+def answer_text(body: JSON | None) -> str:
+    """The first choice's text, for reviewers and datasets."""
+    if not body:
+        return ""
+    choices = body.get("choices") or [{}]
+    message = choices[0].get("message") or {}
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    calls = message.get("tool_calls")
+    return orjson.dumps(calls).decode() if calls else ""
+
+
+async def as_sse(body: JSON, include_usage: bool) -> AsyncIterator[bytes]:
+    """A released answer for a caller that asked to stream (and waited for the decision)."""
+    for chunk in synthetic.completion_chunks(body):
+        if chunk.get("choices") or include_usage:
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+def parse_wait(prefer: str | None, cap: float) -> float | None:
+    """Seconds from ``Prefer: wait=N`` (RFC 7240), capped; None when not asked."""
+    if not prefer:
+        return None
+    for preference in prefer.split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() != "wait":
+            continue
+        try:
+            seconds = float(value.strip().strip('"').split(";")[0])
+        except ValueError:
+            return None
+        if seconds != seconds or seconds <= 0:  # NaN or not positive
+            return None
+        return min(seconds, cap)
+    return None
+
+
+def preference_applied(wait: float | None) -> dict[str, Any]:
+    return {"preference-applied": f"wait={wait:g}"} if wait else {}

@@ -1,0 +1,373 @@
+"""``ReviewService``: everything the review part holds for one runtime (``runtime.review``).
+
+It screens requests against the policies, creates items, answers callers (at once or
+after a wait), applies reviewers' transitions with access checks, and runs the sweeper:
+lease expiry, SLAs (escalation, default action), webhook delivery and record sync. Every
+transition, whoever applied it, ends in ``_moved``: metrics, the audit trail, a wake-up
+for waiting callers on every replica, and a nudge to the sweeper to deliver and sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from headway.auth.audit import AuditEvent
+from headway.auth.erasure import Subject
+from headway.backends.base import Backend
+from headway.config.review import ReviewConfig
+from headway.errors import HeadwayError, InvalidRequestError, NotFoundError
+from headway.observe.feedback import FeedbackStore
+from headway.review.access import Reviewer
+from headway.review.items import (
+    OUTCOME_STATUS,
+    Escalation,
+    ReviewEvent,
+    ReviewItem,
+    ReviewQuery,
+    new_review_id,
+)
+from headway.review.metrics import AGREEMENT_WINDOW_S, ReviewMetrics
+from headway.review.notify import DecisionWebhooks, caller_webhook
+from headway.review.policy import Match, Policies, facts_of, findings_of, review_requested
+from headway.review.quality import RecordSync
+from headway.review.release import edited_completion, status_url
+from headway.review.repository import ReviewRepository
+from headway.review.waiters import Waiters
+from headway.types import JSON, RequestRecord
+
+log = logging.getLogger("headway.review")
+
+MAX_COMMENT_CHARS = 10_000
+SYNC_HORIZON_S = 86_400  # a record that has not arrived after a day never will
+_FINDING_KEYS = ("injection", "contract", "contract_error", "contract_repairs", "pii_redacted_upstream")
+
+
+class _Audit(Protocol):
+    def append(self, event: AuditEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """Which policy a request falls under before the model answers (``None``: none yet)."""
+
+    match: Match | None = None
+
+    @property
+    def holds(self) -> bool:
+        return self.match is not None and self.match.holds
+
+
+NOT_SCREENED = Screening()
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    leases_expired: int = 0
+    escalated: int = 0
+    defaulted: int = 0
+    webhooks: int = 0
+    synced: int = 0
+
+
+class ReviewService:
+    def __init__(
+        self,
+        config: ReviewConfig,
+        engine: Engine,
+        *,
+        public_url: str | None = None,
+        redact: Callable[[Any], Any] = lambda value: value,
+        audit: _Audit | None = None,
+        feedback: FeedbackStore | None = None,
+        metrics_registry: Any | None = None,
+        metrics_enabled: bool = True,
+    ) -> None:
+        self.config = config
+        self.policies = Policies(config)
+        self.repository = ReviewRepository(engine)
+        self.public_url = public_url
+        self.metrics = ReviewMetrics(metrics_registry, enabled=metrics_enabled)
+        self.waiters = Waiters(self._read, poll_interval=config.poll_interval_ms / 1000)
+        self.webhooks = DecisionWebhooks(config)
+        self._redact = redact
+        self._audit = audit
+        self._sync = RecordSync(engine, feedback)
+        self._kick = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self, backend: Backend | None) -> None:
+        self._kick = asyncio.Event()
+        await self.waiters.start(backend)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="headway-review-sweeper")
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.waiters.close()
+        await self.webhooks.close()
+
+    def backlog(self) -> tuple[int, float | None] | None:
+        """``(items waiting, age of the oldest)`` as of the last sweep (``watch_review_queue`` source)."""
+        count, oldest = self.metrics.backlog
+        return count, (time.time() - oldest if oldest is not None else None)
+
+    def erase(self, subject: Subject) -> int:
+        """The erasure hook: a subject's items go, whoever's queue they are in."""
+        return self.repository.erase(subject.identifiers)
+
+    # -- the request path ---------------------------------------------------------------------
+    def screen(self, request_id: str, model: str, team: str | None, body: JSON, quality: Mapping[str, Any]) -> Screening:
+        match = self.policies.match(facts_of(request_id, model, team, body, quality))
+        if match is None:
+            return NOT_SCREENED
+        metadata = body.get("metadata")
+        if isinstance(metadata, Mapping):
+            caller_webhook(metadata, self.config)  # refuse a bad webhook URL before the model is paid for
+        return Screening(match)
+
+    def rescreen(self, record: RequestRecord, body: JSON) -> Match | None:
+        """The policy now that the answer (and its output contract's outcome) is known."""
+        return self.policies.match(facts_of(record.request_id, record.model, record.team, body, record.quality))
+
+    def new_item(
+        self,
+        record: RequestRecord,
+        body: JSON,
+        answer: JSON | None,
+        match: Match,
+        *,
+        caller: str,
+        headers: Mapping[str, str],
+        review_id: str | None = None,
+    ) -> ReviewItem:
+        now = time.time()
+        review_id = review_id or new_review_id()
+        config = match.config
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+        assert isinstance(metadata, Mapping)
+        webhook_url, source = (config.webhook.url, "policy") if config.webhook is not None else (None, None)
+        if webhook_url is None and (url := caller_webhook(metadata, self.config)) is not None:
+            webhook_url, source = url, "caller"
+        findings = {k: record.quality[k] for k in _FINDING_KEYS if k in record.quality}
+        findings["guard_findings"] = sorted(findings_of(record.quality))
+        findings["review_requested"] = review_requested(record.quality)
+        escalation = config.escalation
+        subject = metadata.get("subject") or metadata.get("user") or body.get("user")
+        return ReviewItem(
+            review_id=review_id,
+            request_id=record.request_id,
+            policy=match.policy,
+            action=config.action,
+            status="pending",
+            level=0,
+            team=config.reviewers.team,
+            roles=tuple(config.reviewers.roles),
+            reason=match.reason,
+            caller=caller,
+            caller_team=record.team,
+            subject=str(subject)[:200] if subject is not None else None,
+            model=record.model,
+            created_at=now,
+            deadline_at=now + config.sla_s,
+            request=self._redact({k: v for k, v in body.items() if k != "stream_options"}),
+            context=self._redact({"citations": (answer or {}).get("citations"), "retrieval": record.quality.get("retrieval")}),
+            findings=self._redact(findings),
+            original=answer,
+            default_action=config.default_action,
+            escalation=None if escalation is None else Escalation(escalation.team, tuple(escalation.roles), escalation.sla_s),
+            status_url=status_url(review_id, public_url=self.public_url, headers=headers),
+            webhook_url=webhook_url,
+            webhook_source=source,
+        )
+
+    async def create(self, item: ReviewItem, *, actor: str) -> ReviewItem:
+        await asyncio.to_thread(self.repository.create, item, actor=actor)
+        self.metrics.created(item)
+        return item
+
+    def create_later(self, item: ReviewItem, *, actor: str) -> None:
+        """An ``audit`` item: the answer is already on its way, so the write stays off the hot path."""
+
+        async def create() -> None:
+            try:
+                await self.create(item, actor=actor)
+            except HeadwayError as exc:
+                log.error("could not store audit review item %s for request %s: %s", item.review_id, item.request_id, exc)
+
+        task = asyncio.create_task(create(), name=f"headway-review-audit-{item.review_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- reading --------------------------------------------------------------------------------
+    async def _read(self, review_id: str) -> ReviewItem | None:
+        return await asyncio.to_thread(self.repository.get, review_id)
+
+    async def visible(self, review_id: str, reviewer: Reviewer) -> ReviewItem:
+        item = await self._read(review_id)
+        if item is None or not reviewer.sees(item):
+            raise NotFoundError(f"No review {review_id!r}", param="review_id", code="review_not_found")
+        return item
+
+    async def events(self, review_id: str) -> list[ReviewEvent]:
+        return await asyncio.to_thread(self.repository.events, review_id)
+
+    async def find(self, query: ReviewQuery, reviewer: Reviewer) -> list[ReviewItem]:
+        return await asyncio.to_thread(self.repository.find, query, reviewer)
+
+    async def for_caller(self, review_id: str, *, caller: str, viewer: Reviewer | None, wait: float | None) -> ReviewItem:
+        """The item as its caller (or a reviewer who sees it) may read it, after waiting up to ``wait`` s."""
+        item = await self._read(review_id)
+        if item is None or not (item.caller == caller or (viewer is not None and viewer.sees(item))):
+            raise NotFoundError(f"No review {review_id!r}", param="review_id", code="review_not_found")
+        if wait and item.open:
+            item = await self.waiters.wait(review_id, wait) or item
+        return item
+
+    # -- reviewers' transitions ----------------------------------------------------------------
+    async def claim(self, review_id: str, reviewer: Reviewer) -> ReviewItem:
+        item = await self.visible(review_id, reviewer)
+        reviewer.check_decide(item)
+        fresh = await asyncio.to_thread(
+            self.repository.claim, item, reviewer.name, lease_s=self.config.lease_s, now=time.time()
+        )
+        self._record_audit("review.claim", reviewer.name, fresh)
+        return fresh
+
+    async def release(self, review_id: str, reviewer: Reviewer) -> ReviewItem:
+        item = await self.visible(review_id, reviewer)
+        reviewer.check_decide(item)
+        fresh = await asyncio.to_thread(self.repository.release, item, reviewer.name, now=time.time(), force=reviewer.admin)
+        self._record_audit("review.release", reviewer.name, fresh)
+        return fresh
+
+    async def decide(
+        self, review_id: str, reviewer: Reviewer, outcome: str, *, comment: str | None = None, output: str | None = None
+    ) -> ReviewItem:
+        if outcome not in OUTCOME_STATUS:
+            raise InvalidRequestError("'decision' must be one of approve, edit, reject", param="decision")
+        if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
+            raise InvalidRequestError(f"'comment' must be a string of at most {MAX_COMMENT_CHARS} characters", param="comment")
+        item = await self.visible(review_id, reviewer)
+        reviewer.check_decide(item)
+        edited: JSON | None = None
+        if outcome == "edit":
+            edited = edited_completion(item.original, output or "", item.model)
+        elif output is not None:
+            raise InvalidRequestError("'output' is only for the edit decision", param="output")
+        if outcome == "approve" and item.original is None:
+            raise InvalidRequestError(
+                "There is no model answer to approve (it broke its output contract): edit it or reject it.",
+                param="decision", code="review_nothing_to_approve",
+            )
+        fresh = await asyncio.to_thread(
+            self.repository.decide, item, reviewer.name, outcome, now=time.time(), comment=comment or None, edited=edited
+        )
+        await self._moved(fresh, actor=reviewer.name)
+        return fresh
+
+    # -- after every transition that matters to callers -----------------------------------------
+    async def _moved(self, item: ReviewItem, *, actor: str) -> None:
+        self.metrics.moved(item)
+        self._record_audit("review.escalate" if item.status == "escalated" else "review.decision", actor, item)
+        if item.final:
+            await self.waiters.announce(item.review_id)
+            self._kick.set()
+
+    def _record_audit(self, action: str, actor: str, item: ReviewItem) -> None:
+        if self._audit is None:
+            return
+        detail = {"policy": item.policy, "status": item.status, "action": item.action}
+        if item.comment and item.final:
+            detail["comment"] = item.comment[:500]
+        self._audit.append(AuditEvent(action, actor, target=f"review:{item.review_id}", request_id=item.request_id, detail=detail))
+
+    # -- the sweeper -------------------------------------------------------------------------------
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one failed sweep (store down) must not end the sweeper
+                log.exception("review sweep failed; retrying in %.1fs", self.config.sweep_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.config.sweep_interval_s)
+            self._kick.clear()
+
+    async def sweep_once(self, now: float | None = None) -> SweepReport:
+        """One pass; safe on every replica at once (each transition applies once). ``now`` for tests."""
+        now = time.time() if now is None else now
+        expired = await asyncio.to_thread(self.repository.expire_leases, now)
+        moved = await asyncio.to_thread(self.repository.breach_slas, now)
+        for item in moved:
+            await self._moved(item, actor="system:sla")
+        webhooks = await self._deliver_webhooks(now)
+        synced = await self._sync_records(now)
+        self.metrics.backlog = await asyncio.to_thread(self.repository.backlog)
+        self.metrics.set_agreement(await asyncio.to_thread(self.repository.decisions_since, now - AGREEMENT_WINDOW_S))
+        escalated = sum(1 for i in moved if i.status == "escalated")
+        return SweepReport(len(expired), escalated, len(moved) - escalated, webhooks, synced)
+
+    async def _deliver_webhooks(self, now: float) -> int:
+        lease = self.config.webhook_max_attempts * (self.config.webhook_timeout_s + 30.0)
+        due = await asyncio.to_thread(self.repository.claim_webhooks, now, lease_s=lease)
+        for item in due:
+            task = asyncio.create_task(self._deliver(item), name=f"headway-review-webhook-{item.review_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(due)
+
+    async def _deliver(self, item: ReviewItem) -> None:
+        try:
+            delivery = await self.webhooks.deliver(item)
+        except HeadwayError as exc:
+            log.warning("review webhook for %s failed: %s", item.review_id, exc)
+            delivery = None
+        ok = delivery is not None and delivery.ok
+        if not ok:
+            log.warning("review webhook for %s was not accepted: %s", item.review_id, getattr(delivery, "error", "no sender"))
+        await asyncio.to_thread(self.repository.finish_webhook, item.review_id, ok=ok)
+
+    async def _sync_records(self, now: float) -> int:
+        synced = 0
+        for item in await asyncio.to_thread(self.repository.unsynced, now - SYNC_HORIZON_S):
+            if await asyncio.to_thread(self._sync.sync, item):
+                await asyncio.to_thread(self.repository.mark_synced, item.review_id)
+                synced += 1
+        return synced
+
+
+def build_review_service(config: Any, store: Any, *, auth: Any, observability: Any) -> ReviewService | None:
+    """The runtime's review service (None without a SQL store); registers its erasure hook."""
+    engine = getattr(store, "engine", None)
+    if engine is None:
+        return None
+    metrics = observability.metrics
+    service = ReviewService(
+        config.review,
+        engine,
+        public_url=config.server.public_url,
+        redact=auth.guards.redactor.value,
+        audit=auth.audit,
+        feedback=observability.feedback,
+        metrics_registry=metrics.registry,
+        metrics_enabled=metrics.enabled,
+    )
+    auth.erasure.register("reviews", service.erase)
+    observability.watch_review_queue(service.backlog)
+    return service

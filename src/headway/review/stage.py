@@ -1,0 +1,196 @@
+"""The review stage of the request path, as ``serving.chat`` calls it.
+
+- ``screen`` runs after the input guards: a request a ``hold`` policy covers skips the
+  cache (an unreviewed answer must never be stored or served from it) and, when it asked
+  to stream, is answered whole (``upstream_body`` drops ``stream``);
+- ``review_answer`` runs after the model answered and the output contract was checked:
+  ``hold`` stores the item, records the request (status 202) and answers the caller with
+  a ticket, or with the decision when ``Prefer: wait=N`` saw one in time; ``audit`` lets
+  the answer go and stores the item off the hot path;
+- ``review_contract_failure``: an answer that broke its output contract under a policy
+  matching ``contract_failed`` is held with no answer, for a reviewer to write or reject;
+- ``audited_stream``: a streamed answer under ``audit`` is assembled as it passes and
+  stored once the stream has ended cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import orjson
+
+from headway.errors import ServiceUnavailableError, StoreUnavailableError
+from headway.review.items import ReviewItem, new_review_id
+from headway.review.policy import Match
+from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied
+from headway.review.service import NOT_SCREENED, ReviewService, Screening
+from headway.serving.context import CallContext
+from headway.serving.records import finish
+from headway.types import JSON, RequestRecord
+
+_STREAM_KEYS = ("stream", "stream_options")
+
+
+class _RequestLog(Protocol):
+    def record(self, record: RequestRecord) -> None: ...
+
+
+class _Runtime(Protocol):
+    @property
+    def review(self) -> ReviewService | None: ...
+    @property
+    def request_log(self) -> _RequestLog: ...
+
+
+def screen(runtime: _Runtime, ctx: CallContext, model: str, body: JSON, record: RequestRecord) -> Screening:
+    if runtime.review is None:
+        return NOT_SCREENED
+    return runtime.review.screen(ctx.request_id, model, ctx.team, body, record.quality)
+
+
+def upstream_body(body: JSON, screening: Screening) -> JSON:
+    """A held request is answered whole, even when it asked to stream."""
+    if screening.holds and body.get("stream"):
+        return {k: v for k, v in body.items() if k not in _STREAM_KEYS}
+    return body
+
+
+async def review_answer(
+    runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord, result: JSON, screening: Screening
+) -> Answer | None:
+    """The caller's answer when the request is held; None when the answer goes out now."""
+    service = runtime.review
+    if service is None:
+        return None
+    match = service.rescreen(record, body)
+    if screening.holds and (match is None or not match.holds):
+        match = screening.match  # never release what was going to be held
+    if match is None:
+        return None
+    if not match.holds:
+        item = service.new_item(record, body, result, match, caller=ctx.caller, headers=ctx.headers)
+        record.quality["review"] = item.quality()
+        service.create_later(item, actor=ctx.caller)
+        return None
+    return await _hold(service, runtime, ctx, body, record, result, match)
+
+
+async def review_contract_failure(runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord) -> Answer | None:
+    service = runtime.review
+    match = service.rescreen(record, body) if service is not None else None
+    if service is None or match is None or not match.holds or not match.config.match.contract_failed:
+        return None
+    return await _hold(service, runtime, ctx, body, record, None, match)
+
+
+async def _hold(
+    service: ReviewService,
+    runtime: _Runtime,
+    ctx: CallContext,
+    body: JSON,
+    record: RequestRecord,
+    result: JSON | None,
+    match: Match,
+) -> Answer:
+    item = service.new_item(record, body, result, match, caller=ctx.caller, headers=ctx.headers)
+    try:
+        await service.create(item, actor=ctx.caller)
+    except StoreUnavailableError:
+        # Fail closed: an answer that needs review is never released without a durable item.
+        error = ServiceUnavailableError(
+            "This answer must be reviewed before release, and the review queue cannot be reached; retry later.",
+            code="review_unavailable",
+            headers={"retry-after": "5"},
+        )
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise error from None
+    record.quality["review"] = item.quality()
+    finish(record, ctx, 202)
+    runtime.request_log.record(record)
+    wait = parse_wait(ctx.headers.get("prefer"), service.config.max_wait_s)
+    current: ReviewItem = item
+    if wait:
+        current = await service.waiters.wait(item.review_id, wait) or item
+    reply = answer(current)  # raises ReviewRejectedError when rejected or expired
+    reply.headers.update(preference_applied(wait))
+    if reply.status == 200 and body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        reply.chunks = as_sse(reply.body, include_usage)
+    return reply
+
+
+class _Assembler:
+    """Rebuilds a ``chat.completion`` from the SSE chunks a client was sent (text content only)."""
+
+    def __init__(self) -> None:
+        self.head: JSON = {}
+        self.choices: dict[int, JSON] = {}
+        self.usage: Any = None
+        self.done = False
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        self._pending += data
+        while b"\n\n" in self._pending:
+            event, self._pending = self._pending.split(b"\n\n", 1)
+            for line in event.split(b"\n"):
+                if line.startswith(b"data: "):
+                    self._line(line[6:])
+
+    def _line(self, payload: bytes) -> None:
+        if payload.strip() == b"[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if "error" in chunk:
+            return
+        self.head = self.head or {k: chunk.get(k) for k in ("id", "created", "model")}
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            index = int(choice.get("index") or 0)
+            entry = self.choices.setdefault(index, {"index": index, "content": [], "finish_reason": None})
+            content = (choice.get("delta") or {}).get("content")
+            if isinstance(content, str):
+                entry["content"].append(content)
+            if choice.get("finish_reason"):
+                entry["finish_reason"] = choice["finish_reason"]
+
+    def completion(self) -> JSON:
+        choices = [
+            {
+                "index": c["index"],
+                "message": {"role": "assistant", "content": "".join(c["content"])},
+                "logprobs": None,
+                "finish_reason": c["finish_reason"] or "stop",
+            }
+            for c in sorted(self.choices.values(), key=lambda c: c["index"])
+        ]
+        body: JSON = {**self.head, "object": "chat.completion", "choices": choices}
+        if self.usage is not None:
+            body["usage"] = self.usage
+        return body
+
+
+async def audited_stream(
+    runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord, chunks: AsyncIterator[bytes], screening: Screening
+) -> AsyncIterator[bytes]:
+    match, service = screening.match, runtime.review
+    assert match is not None and service is not None
+    # The id goes on the record now: the stream's record is written as the stream ends, before the item.
+    review_id = new_review_id()
+    record.quality["review"] = {"id": review_id, "policy": match.policy, "action": "audit", "status": "pending"}
+    assembler = _Assembler()
+    async for chunk in chunks:
+        assembler.feed(chunk)
+        yield chunk
+    if assembler.done:
+        item = service.new_item(
+            record, body, assembler.completion(), match, caller=ctx.caller, headers=ctx.headers, review_id=review_id
+        )
+        service.create_later(item, actor=ctx.caller)
