@@ -34,10 +34,12 @@ from headway.api.routes import files as file_routes
 from headway.api.routes import jobs as job_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import retrieval as data_plane
+from headway.api.routes import reviews as review_routes
 from headway.config.models import HeadwayConfig
 from headway.console.app import console_routes
 from headway.errors import APIError
 from headway.observe.middleware import ObserveMiddleware
+from headway.review.console import console_pages as review_console_pages
 from headway.serving.runtime import Runtime
 from headway.store.base import Store
 
@@ -72,13 +74,19 @@ def routes() -> list[BaseRoute]:
         Route("/admin/feedback/export", feedback_routes.export_feedback, methods=["GET"]),
         Route("/admin/cost", metrics_routes.cost, methods=["GET"]),
         Route("/admin/alerts", metrics_routes.alerts, methods=["GET"]),
-        Mount("/console", routes=console_routes()),
+        Mount("/console", routes=console_routes(pages=review_console_pages())),
         Route("/v1/retrieve", data_plane.retrieve, methods=["POST"]),
         Route("/admin/collections", data_plane.list_collections, methods=["GET"]),
         Route("/admin/pipelines", data_plane.list_pipelines, methods=["GET"]),
         Route("/admin/pipelines/{name}/runs", data_plane.pipeline_runs, methods=["GET"]),
         Route("/admin/pipelines/{name}/runs", data_plane.trigger_pipeline, methods=["POST"]),
         Route("/admin/pipelines/{name}/quarantine", data_plane.pipeline_quarantine, methods=["GET"]),
+        Route("/admin/reviews", review_routes.list_reviews, methods=["GET"]),
+        Route("/admin/reviews/{review_id}", review_routes.get_review, methods=["GET"]),
+        Route("/admin/reviews/{review_id}/claim", review_routes.claim_review, methods=["POST"]),
+        Route("/admin/reviews/{review_id}/release", review_routes.release_review, methods=["POST"]),
+        Route("/admin/reviews/{review_id}/decide", review_routes.decide_review, methods=["POST"]),
+        Route("/v1/reviews/{review_id}", review_routes.review_status, methods=["GET"]),
         Route("/v1/jobs", job_routes.list_jobs, methods=["GET"]),
         Route("/v1/jobs/{job_id}", job_routes.get_job, methods=["GET"]),
         Route("/v1/jobs/{job_id}/cancel", job_routes.cancel_job, methods=["POST"]),

@@ -8,6 +8,7 @@ from headway.api.middleware.auth import with_security
 from headway.api.routes import admin_audit, admin_keys, admin_records
 
 from headway.api.routes import retrieval as data_plane
+from headway.api.routes import reviews as review_routes
 
 _ERROR = {
     "type": "object",
@@ -141,4 +142,5 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
     }
     for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):
         paths.update(admin)
+    paths.update(review_routes.OPENAPI_PATHS)
     return with_security({"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths})

@@ -18,6 +18,7 @@ from headway.config.jobs import JobsConfig
 from headway.config.observe import ObserveConfig
 from headway.config.pipelines import PipelinesConfig
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
+from headway.config.review import ReviewConfig
 
 
 class _Section(BaseModel):
@@ -109,6 +110,7 @@ class HeadwayConfig(_Section):
     pipelines: PipelinesConfig = Field(default_factory=PipelinesConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
 
     @field_validator("store")
     @classmethod
