@@ -62,14 +62,18 @@ def main() -> int:
     ensure_services()
     ensure_debian_packages()
     os.chdir(ROOT)
-    steps = [
-        [str(bin_dir / "ruff"), "check", "src", "tests", "bench", "scripts"],
-        [str(bin_dir / "mypy")],
-        [str(bin_dir / "pytest"), *(sys.argv[1:] or ["-q"])],
+    steps: list[tuple[dict[str, str], list[str]]] = [
+        ({}, [str(bin_dir / "ruff"), "check", "src", "tests", "bench", "scripts"]),
+        ({}, [str(bin_dir / "mypy")]),
+        ({}, [str(bin_dir / "pytest"), *(sys.argv[1:] or ["-q"])]),
     ]
-    for step in steps:
-        print("$", " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in step), flush=True)
-        code = subprocess.run(step, check=False).returncode
+    if not sys.argv[1:]:
+        # Every test that touches the store again, on PostgreSQL (one cloned database per test).
+        steps.append(({"HEADWAY_TEST_STORE": "postgresql"}, [str(bin_dir / "pytest"), "-q", "-m", "store"]))
+    for env, step in steps:
+        shown = " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in step)
+        print("$", *(f"{k}={v}" for k, v in env.items()), shown, flush=True)
+        code = subprocess.run(step, check=False, env={**os.environ, **env}).returncode
         if code != 0:
             return code
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,10 +55,58 @@ def base_config(sim_url: str, store_url: str, spill_dir: Path, **sections: Any) 
     return config
 
 
+# HEADWAY_TEST_STORE=postgresql runs every test that uses ``make_config`` on PostgreSQL: each
+# test gets a database cloned from one migrated template (cheap), dropped after the test.
+STORE_ENV = "HEADWAY_TEST_STORE"
+POSTGRES_SERVER = os.environ.get("HEADWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+STORE_FIXTURES = frozenset({"make_config", "gateway", "store_url"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "store: uses the store through make_config (rerun on PostgreSQL by scripts/test.py)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if STORE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.store)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str | None]:
+    """The name of a migrated template database when the suite runs on PostgreSQL, else ``None``."""
+    if os.environ.get(STORE_ENV, "sqlite") != "postgresql":
+        yield None
+        return
+    from headway.cli.replicas import create_database, drop_database
+    from headway.store.sql import SqlStore
+
+    name = f"hw_test_tpl_{uuid.uuid4().hex[:10]}"
+    store = SqlStore(create_database(POSTGRES_SERVER, name))
+    try:
+        store.migrate()
+        store.close()  # a template must have no open connections
+        yield name
+    finally:
+        store.close()
+        drop_database(POSTGRES_SERVER, name)
+
+
 @pytest.fixture
-def make_config(sim: Any, tmp_path: Path) -> Callable[..., HeadwayConfig]:
+def store_url(tmp_path: Path, postgres_template: str | None) -> Iterator[str]:
+    if postgres_template is None:
+        yield f"sqlite:///{tmp_path}/headway.db"
+        return
+    from headway.cli.replicas import scratch_database
+
+    with scratch_database(POSTGRES_SERVER, prefix="hw_test_", template=postgres_template) as url:
+        yield url
+
+
+@pytest.fixture
+def make_config(sim: Any, tmp_path: Path, store_url: str) -> Callable[..., HeadwayConfig]:
     def build(**sections: Any) -> HeadwayConfig:
-        return parse_config(base_config(sim.url, f"sqlite:///{tmp_path}/headway.db", tmp_path / "spill", **sections))
+        return parse_config(base_config(sim.url, store_url, tmp_path / "spill", **sections))
 
     return build
 

@@ -1,0 +1,104 @@
+"""Redis goes away: decisions fall back to local state at once, and return to Redis by themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from headway.backends import BudgetCharge, FailoverBackend, RedisBackend, WindowCharge
+from headway.cli.replicas import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+async def eventually(check: Callable[[], bool], within_s: float = 15.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def backend_on(server: RedisServer, share: float = 1.0) -> FailoverBackend:
+    primary = RedisBackend(server.url, key_prefix="hw:", timeout_s=0.2, reconnect_s=0.1)
+    return FailoverBackend(primary, share=share, probe_interval_s=0.1)
+
+
+async def test_decisions_fall_back_to_local_limits_and_return_to_redis(private_redis: RedisServer) -> None:
+    backend = backend_on(private_redis, share=0.5)
+    await backend.start()
+    charge = WindowCharge("rl:model:chat:requests", limit=10, window_s=60, cost=1)
+    assert (await backend.take_window([charge], "before")).admitted
+    assert backend.healthy
+
+    private_redis.stop()
+    # Half of the limit while alone: five requests, the sixth refused, and no error raised.
+    outcomes = [(await backend.take_window([charge], f"down-{i}")).admitted for i in range(6)]
+    assert outcomes == [True] * 5 + [False]
+    state = backend.describe()
+    assert state["state"] == "degraded" and state["ok"] is True and backend.stats.failovers == 1
+    assert "redis" in (state["last_error"] or "")
+
+    private_redis.start()
+    await eventually(lambda: backend.healthy)
+    after = await backend.take_window([charge], "after")
+    # Back on Redis, which restarted empty: the outage's local counts did not follow.
+    assert after.admitted and after.states[0].used == 1
+    assert backend.stats.recoveries == 1
+    await backend.close()
+
+
+async def test_spend_settled_during_an_outage_reaches_redis_when_it_returns(private_redis: RedisServer) -> None:
+    backend = backend_on(private_redis)
+    await backend.start()
+    charge = BudgetCharge("budget:team:ml:2026-11", cap=1_000, amount=100, expires_at=None)
+    await backend.seed_budget(charge.key, 0, None)
+    assert (await backend.reserve_budget([charge], "r1", 60)).admitted
+
+    # Redis stays up but stops answering in time: a pause, not a restart, so it keeps its data.
+    pause = await asyncio.create_subprocess_exec(
+        "redis-cli", "-p", str(private_redis.port), "CLIENT", "PAUSE", "1500", "ALL",
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    await pause.wait()
+    await backend.settle_budget([charge], "r1", 70)
+    assert not backend.healthy
+    await eventually(lambda: backend.healthy)
+    await backend.seed_budget(charge.key, 0, None)  # already seeded: a no-op
+    check = await backend.reserve_budget([BudgetCharge(charge.key, 1_000, 930, None)], "r2", 60)
+    # 70 replayed as spend; r1's reservation of 100 still counts until it lapses.
+    assert check.states[0].spent == 70 and not check.admitted
+    assert backend.stats.replayed_spend_nano == 70
+    await backend.close()
+
+
+async def test_subscriptions_resume_after_redis_restarts(private_redis: RedisServer) -> None:
+    backend = backend_on(private_redis)
+    await backend.start()
+    subscription = backend.subscribe("wake")
+    await asyncio.sleep(0.3)
+    private_redis.stop()
+    await backend.publish("wake", b"local-only")  # degraded: delivered on this replica only
+    assert await asyncio.wait_for(subscription.get(), 5) == b"local-only"
+    private_redis.start()
+    await eventually(lambda: backend.healthy)
+    deadline = time.monotonic() + 15
+    received = None
+    while received is None and time.monotonic() < deadline:
+        # Re-subscription happens in the background: publish until it is back.
+        await backend.publish("wake", b"global")
+        try:
+            received = await asyncio.wait_for(subscription.get(), 0.3)
+        except TimeoutError:
+            continue
+    assert received == b"global"
+    subscription.close()
+    await backend.close()
