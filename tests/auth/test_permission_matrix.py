@@ -38,11 +38,29 @@ class Call:
     path: str
     body: Any = None
     ok: frozenset[int] = field(default_factory=lambda: frozenset({200}))
+    headers: dict[str, str] = field(default_factory=dict)
 
     def send(self, gw: GatewayThread, headers: dict[str, str]) -> Reply:
-        data = json.dumps(self.body).encode() if self.body is not None else None
-        extra = {"content-type": "application/json"} if data is not None else {}
-        return request(self.method, gw.url + self.path, data, {**extra, **headers})
+        if isinstance(self.body, bytes):
+            data: bytes | None = self.body
+            extra = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+        else:
+            data = json.dumps(self.body).encode() if self.body is not None else None
+            extra = {"content-type": "application/json"} if data is not None else {}
+        return request(self.method, gw.url + self.path, data, {**extra, **self.headers, **headers})
+
+
+BOUNDARY = "matrix-boundary-7f3a"
+BATCH_LINE = {"custom_id": "1", "method": "POST", "url": "/v1/chat/completions",
+              "body": {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}}
+
+
+def multipart_file(content: bytes, purpose: str = "batch") -> bytes:
+    return (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n"
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n"
+        f"Content-Type: application/jsonl\r\n\r\n"
+    ).encode() + content + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 @dataclass
@@ -55,6 +73,21 @@ class World:
 
     def fresh_key(self) -> str:
         return create_key(self.gw, principal="matrix-spare", roles=["app"])[0]
+
+    def own(self, token: str, call: Call, fallback: str = "missing") -> str:
+        """Make ``call`` with ``token`` and return the id it created (owner-scoped objects need one's own)."""
+        reply = call.send(self.gw, bearer(token))
+        return str(reply.json()["id"]) if 200 <= reply.status < 300 else fallback
+
+    def own_file(self, token: str) -> str:
+        return self.own(token, Call("POST", "/v1/files", multipart_file(json.dumps(BATCH_LINE).encode() + b"\n")))
+
+    def own_batch(self, token: str) -> str:
+        body = {"input_file_id": self.own_file(token), "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+        return self.own(token, Call("POST", "/v1/batches", body))
+
+    def own_job(self, token: str) -> str:
+        return self.own(token, Call("POST", "/v1/chat/completions", CHAT, headers={"prefer": "respond-async"}))
 
     def own_request(self, token: str) -> str:
         """A request made with ``token`` (feedback may only be given on one's own), else the admin's."""
@@ -99,6 +132,19 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/admin/cost"): lambda w, t: Call("GET", "/admin/cost"),
     ("GET", "/admin/alerts"): lambda w, t: Call("GET", "/admin/alerts"),
     ("*", "/console"): lambda w, t: Call("GET", "/console/login"),
+    ("GET", "/v1/jobs"): lambda w, t: Call("GET", "/v1/jobs"),
+    ("GET", "/v1/jobs/{job_id}"): lambda w, t: Call("GET", f"/v1/jobs/{w.own_job(t)}"),
+    ("POST", "/v1/jobs/{job_id}/cancel"): lambda w, t: Call("POST", f"/v1/jobs/{w.own_job(t)}/cancel"),
+    ("POST", "/v1/files"): lambda w, t: Call("POST", "/v1/files", multipart_file(json.dumps(BATCH_LINE).encode())),
+    ("GET", "/v1/files"): lambda w, t: Call("GET", "/v1/files"),
+    ("GET", "/v1/files/{file_id}"): lambda w, t: Call("GET", f"/v1/files/{w.own_file(t)}"),
+    ("DELETE", "/v1/files/{file_id}"): lambda w, t: Call("DELETE", f"/v1/files/{w.own_file(t)}"),
+    ("GET", "/v1/files/{file_id}/content"): lambda w, t: Call("GET", f"/v1/files/{w.own_file(t)}/content"),
+    ("POST", "/v1/batches"): lambda w, t: Call(
+        "POST", "/v1/batches", {"input_file_id": w.own_file(t), "endpoint": "/v1/chat/completions", "completion_window": "24h"}),
+    ("GET", "/v1/batches"): lambda w, t: Call("GET", "/v1/batches"),
+    ("GET", "/v1/batches/{batch_id}"): lambda w, t: Call("GET", f"/v1/batches/{w.own_batch(t)}"),
+    ("POST", "/v1/batches/{batch_id}/cancel"): lambda w, t: Call("POST", f"/v1/batches/{w.own_batch(t)}/cancel"),
 }
 
 
