@@ -98,6 +98,7 @@ def test_cli_run_history_status_and_quarantine(tmp_path: Path, sim: Any) -> None
     config.write_text(
         f"""
 store: sqlite:///{tmp_path}/h.db
+auth: {{mode: none}}
 providers: {{sim: {{type: openai, base_url: "{sim.url}/v1"}}}}
 pipelines:
   definitions:

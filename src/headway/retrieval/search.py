@@ -25,6 +25,55 @@ from headway.retrieval.tables import retrieval_chunks
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 32
+# Words that match nearly every passage: OR-ing them in only makes the lexical ranker score more rows.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "should",
+        "so",
+        "that",
+        "the",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
 
 
 @dataclass(slots=True)
@@ -56,7 +105,8 @@ class Passage:
 def query_terms(query: str) -> list[str]:
     seen: dict[str, None] = {}
     for term in _TERM.findall(query.lower()):
-        seen.setdefault(term, None)
+        if term not in _STOPWORDS:
+            seen.setdefault(term, None)
     return list(seen)[:_MAX_TERMS]
 
 
@@ -201,9 +251,14 @@ def fetch_passages(connection: Connection, collection: str, ids: Sequence[int]) 
     if not ids:
         return {}
     c = retrieval_chunks.c
+    # By primary key only: adding the collection lets SQLite pick the collection index and scan it.
     rows = connection.execute(
-        select(c.id, c.doc_key, c.title, c.source, c.text, c.metadata).where(
-            c.collection == collection, c.id.in_(list(ids))
+        select(c.id, c.collection, c.doc_key, c.title, c.source, c.text, c.metadata).where(
+            c.id.in_(list(ids))
         )
     )
-    return {row[0]: Passage(row[0], collection, row[1], row[2], row[3], row[4], row[5] or {}) for row in rows}
+    return {
+        row[0]: Passage(row[0], collection, row[2], row[3], row[4], row[5], row[6] or {})
+        for row in rows
+        if row[1] == collection
+    }

@@ -87,47 +87,66 @@ class Retriever:
             raise NotFoundError(
                 f"No collection {collection!r}", param="collection", code="collection_not_found"
             )
-        query_vector = None
-        if current.embedding_model:
-            embedder = self.embedder(current.embedding_model, current.dimensions)
-            query_vector = (await embedder.embed([query]))[0]
-        return await asyncio.to_thread(self._rank, current, query, query_vector, k, dict(filters or {}))
-
-    def _rank(
-        self, current: Collection, query: str, query_vector: Any, k: int, filters: dict[str, Any]
-    ) -> RetrievalResult:
         depth = max(self.config.candidates, k)
-        assert self._cache is not None
-        try:
-            with self.engine.connect() as connection:
-                rankings: dict[str, list[int]] = {}
-                # Filters are applied after lexical ranking, so fetch deeper when there are any.
-                lexical = lexical_ranking(
-                    connection, current.name, current.active_version, query, depth * (4 if filters else 1)
-                )
-                if query_vector is not None:
-                    vectors = self._cache.get(connection, current.name, current.active_version)
-                    rankings["vector"] = vectors.ranking(
-                        query_vector, depth, filters, self.config.min_similarity
-                    )
-                passages = fetch_passages(
-                    connection, current.name, list({*lexical, *rankings.get("vector", [])})
-                )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(
-                f"cannot search collection {current.name!r}: {exc.__class__.__name__}"
-            ) from exc
-        if filters:
-            lexical = [i for i in lexical if i in passages and _passes(passages[i], filters)][:depth]
+        wanted = dict(filters or {})
+        # The lexical ranking runs in the store while the query is being embedded and ranked:
+        # the three overlap instead of adding up.
+        lexical, vector = await asyncio.gather(
+            asyncio.to_thread(self._lexical, current, query, depth * (4 if wanted else 1)),
+            self._vector(current, query, depth, wanted),
+        )
+        passages = await asyncio.to_thread(self._fetch, current, [*lexical, *(vector or [])])
+        rankings: dict[str, list[int]] = {}
+        if vector is not None:
+            rankings["vector"] = vector
+        if wanted:
+            lexical = [i for i in lexical if i in passages and _passes(passages[i], wanted)][:depth]
         rankings["lexical"] = lexical
         chosen: list[Passage] = []
         for chunk_id, score, ranks in fuse(rankings, self.config.rrf_k)[:k]:
             passage = passages[chunk_id]
             passage.score, passage.ranks = score, ranks
             chosen.append(passage)
-        return RetrievalResult(
-            current.name, current.active_version, chosen, lexical_only=query_vector is None
-        )
+        return RetrievalResult(current.name, current.active_version, chosen, lexical_only=vector is None)
+
+    def _lexical(self, current: Collection, query: str, limit: int) -> list[int]:
+        try:
+            with self.engine.connect() as connection:
+                return lexical_ranking(connection, current.name, current.active_version, query, limit)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(
+                f"cannot search collection {current.name!r}: {exc.__class__.__name__}"
+            ) from exc
+
+    async def _vector(
+        self, current: Collection, query: str, depth: int, filters: dict[str, Any]
+    ) -> list[int] | None:
+        if not current.embedding_model:
+            return None
+        embedder = self.embedder(current.embedding_model, current.dimensions)
+        query_vector = (await embedder.embed([query]))[0]
+
+        def rank() -> list[int]:
+            assert self._cache is not None
+            try:
+                with self.engine.connect() as connection:
+                    vectors = self._cache.get(connection, current.name, current.active_version)
+            except SQLAlchemyError as exc:
+                raise StoreUnavailableError(
+                    f"cannot load vectors of {current.name!r}: {exc.__class__.__name__}"
+                ) from exc
+            return vectors.ranking(query_vector, depth, filters, self.config.min_similarity)
+
+        return await asyncio.to_thread(rank)
+
+    def _fetch(self, current: Collection, ids: list[int]) -> dict[int, Passage]:
+        try:
+            with self.engine.connect() as connection:
+                return fetch_passages(connection, current.name, list(dict.fromkeys(ids)))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(
+                f"cannot read passages of {current.name!r}: {exc.__class__.__name__}"
+            ) from exc
 
 
 def _passes(passage: Passage, filters: Mapping[str, Any]) -> bool:
