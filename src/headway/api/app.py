@@ -20,6 +20,7 @@ from headway.api.openapi import build_openapi
 from headway.api.responses import JSONResponse
 from headway.api.routes import (
     admin_audit,
+    admin_deployments,
     admin_keys,
     admin_records,
     admin_requests,
@@ -59,6 +60,7 @@ def routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi_document, methods=["GET"]),
         Route("/admin/requests", admin_requests.list_requests, methods=["GET"]),
         Route("/admin/requests/{request_id}", admin_requests.get_request, methods=["GET"]),
+        Route("/admin/deployments", admin_deployments.list_deployments, methods=["GET"]),
         Route("/admin/whoami", admin_keys.whoami, methods=["GET"]),
         Route("/admin/keys", admin_keys.list_keys, methods=["GET"]),
         Route("/admin/keys", admin_keys.create_key, methods=["POST"]),

@@ -138,6 +138,13 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
                 "responses": _responses("One request record", 401, 403, 404),
             }
         },
+        "/admin/deployments": {
+            "get": {
+                "operationId": "listDeployments",
+                "parameters": [{"name": "model", "in": "query", "schema": {"type": "string"}}],
+                "responses": _responses("Per model, per deployment: breaker state, failure ratio, load, latency", 401, 403, 404),
+            }
+        },
         **data_plane.OPENAPI_PATHS,
     }
     for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):

@@ -16,6 +16,7 @@ from headway.config.auth import AuthConfig, auth_section_not_written
 from headway.config.guards import GuardsConfig
 from headway.config.jobs import JobsConfig
 from headway.config.observe import ObserveConfig
+from headway.config.resilience import CacheConfig, ModelResilience, check_resilience_references
 from headway.config.pipelines import PipelinesConfig
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 from headway.config.review import ReviewConfig
@@ -76,7 +77,7 @@ class PriceConfig(_Section):
     reasoning: Annotated[float, Field(ge=0)] | None = None
 
 
-class ModelConfig(_Section):
+class ModelConfig(ModelResilience):
     kind: Literal["chat", "embeddings"] = "chat"
     deployments: Annotated[list[DeploymentConfig], Field(min_length=1)]
     price: PriceConfig | None = None
@@ -106,6 +107,7 @@ class HeadwayConfig(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     auth: AuthConfig = Field(default_factory=auth_section_not_written, validate_default=True)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
     pipelines: PipelinesConfig = Field(default_factory=PipelinesConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
@@ -129,4 +131,5 @@ class HeadwayConfig(_Section):
                         f"models.{model_name}.deployments.{index}.provider: unknown provider "
                         f"{deployment.provider!r} (known: {known})"
                     )
+        check_resilience_references(self)
         return self

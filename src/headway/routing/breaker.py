@@ -174,7 +174,7 @@ class InProcessBreakers:
     def __init__(self, configs: dict[str, BreakerConfig] | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._configs = dict(configs or {})
         self._circuits: dict[str, Circuit] = {}
-        self._clock = clock
+        self.clock = clock  # monotonic seconds; tests may move it
 
     def configure(self, key: str, config: BreakerConfig) -> None:
         self._configs[key] = config
@@ -190,7 +190,7 @@ class InProcessBreakers:
         return self._circuits
 
     def _now(self) -> float:
-        return self._clock()
+        return self.clock()
 
     async def admit(self, key: str) -> Admission:
         return self.circuit(key).admit(self._now())

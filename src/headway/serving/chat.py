@@ -15,10 +15,12 @@ from typing import Any
 import orjson
 
 from headway.api.validation import validate_chat_request, validate_embeddings_request
-from headway.errors import UpstreamError
+from headway.cache.stage import Lookup
+from headway.errors import APIError, UpstreamError
 from headway.guards.stage import guard_chat, guard_embeddings
 from headway.retrieval.rag import HEADER as RETRIEVAL_HEADER
 from headway.retrieval.rag import augment
+from headway.routing import synthetic
 from headway.routing.executor import ExhaustedError, OpenedStream
 from headway.serving.context import CallContext
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
@@ -48,6 +50,8 @@ def served_headers(record: RequestRecord) -> dict[str, str]:
     headers = {"x-headway-served-by": record.served_by or "primary"}
     if record.deployment:
         headers["x-headway-deployment"] = record.deployment
+    if record.served_by == "stale-cache":
+        headers["x-headway-stale"] = "true"
     retrieval = record.quality.get("retrieval")
     if retrieval:  # RAG outcome: hit | miss | failed
         headers[RETRIEVAL_HEADER] = str(retrieval.get("status"))
@@ -60,20 +64,28 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     route = runtime.route(model, "chat")
     record = new_record(ctx, "chat.completions", model, body)
     body = guard_chat(runtime, ctx, body, record)  # limits, injection heuristics, upstream PII redaction
+    lookup = await runtime.cache.lookup(ctx, route, body)  # cache: exact, then semantic; a hit answers now
+    if lookup is not None and lookup.hit is not None:
+        return _cached_reply(runtime, ctx, body, record, lookup)
     rag = await augment(runtime.retrieval, route, body, record, ctx.attributes.get("allowed_collections"))  # RAG
     if body.get("stream"):
-        return await _serve_stream(runtime, ctx, body, route_name=model, record=record)
+        return await _serve_stream(runtime, ctx, body, route_name=model, record=record, lookup=lookup)
     try:
-        served = await runtime.executor.chat(route, body, record.attempts)
+        served = await runtime.executor.complete(route, body, record, stale=lookup)
     except ExhaustedError as exc:
         error = exhausted_to_api_error(exc, record.request_id)
         finish(record, ctx, error.status, error)
         runtime.request_log.record(record)
         raise error from None
+    except APIError as error:  # e.g. an invalid JSON schema in response_format
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise
     apply_usage(record, served.result.usage, served.deployment)
     record.served_by = served.served_by
     finish(record, ctx, 200)
     runtime.request_log.record(record)
+    await runtime.cache.remember(lookup, served)
     return Reply(body=rag.decorate(served.result.body), record=record, headers=served_headers(record))
 
 
@@ -84,7 +96,7 @@ async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, A
     record = new_record(ctx, "embeddings", model, body)
     body = guard_embeddings(runtime, ctx, body, record)
     try:
-        served = await runtime.executor.chat(route, body, record.attempts)
+        served = await runtime.executor.complete(route, body, record)
     except ExhaustedError as exc:
         error = exhausted_to_api_error(exc, record.request_id)
         finish(record, ctx, error.status, error)
@@ -98,18 +110,24 @@ async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, A
 
 
 async def _serve_stream(
-    runtime: Runtime, ctx: CallContext, body: dict[str, Any], *, route_name: str, record: RequestRecord
+    runtime: Runtime,
+    ctx: CallContext,
+    body: dict[str, Any],
+    *,
+    route_name: str,
+    record: RequestRecord,
+    lookup: Lookup | None = None,
 ) -> StreamReply:
     route = runtime.route(route_name, "chat")
     try:
-        opened = await runtime.executor.open_stream(route, body, record.attempts)
+        opened = await runtime.executor.open(route, body, record, stale=lookup)
     except ExhaustedError as exc:
         error = exhausted_to_api_error(exc, record.request_id)
         finish(record, ctx, error.status, error)
         runtime.request_log.record(record)
         raise error from None
     record.served_by = opened.served_by
-    record.deployment = opened.deployment.id
+    record.deployment = opened.deployment.id if opened.deployment else None
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     return StreamReply(
         chunks=_sse(runtime, ctx, opened, record, include_usage), record=record, headers=served_headers(record)
@@ -146,7 +164,9 @@ async def _sse(
         aclose = getattr(opened.rest, "aclose", None)
         if aclose is not None and not completed:
             await aclose()
-        record.attempts.append(runtime.executor.stream_attempt(opened, error=error, first_at=first_at))
+        attempt = await runtime.executor.end_stream(opened, error=error, first_at=first_at)
+        if attempt is not None:
+            record.attempts.append(attempt)
         if usage is not None:
             apply_usage(record, usage, opened.deployment)
         # The HTTP status (200) went out with the head; the record keeps the logical outcome.
@@ -158,6 +178,24 @@ async def _sse(
             record.status_code, record.error_type, record.error_message = 499, "client_disconnected", "client went away mid-stream"
         record.latency_ms = round((time.perf_counter() - ctx.started) * 1000, 3)
         runtime.request_log.record(record)
+
+
+def _cached_reply(
+    runtime: Runtime, ctx: CallContext, body: dict[str, Any], record: RequestRecord, lookup: Lookup
+) -> Reply | StreamReply:
+    """A cache hit: no upstream attempt, no cost; streams get the answer replayed as chunks."""
+    assert lookup.hit is not None
+    cached = lookup.hit.entry.body
+    record.quality["cache"] = lookup.quality()
+    record.served_by, record.cost_usd = "cache", 0.0
+    if body.get("stream"):
+        opened = synthetic.replayed_stream(cached, "cache")
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunks = _sse(runtime, ctx, opened, record, include_usage)
+        return StreamReply(chunks=chunks, record=record, headers=served_headers(record))
+    finish(record, ctx, 200)
+    runtime.request_log.record(record)
+    return Reply(body=cached, record=record, headers=served_headers(record))
 
 
 def stream_error(exc: UpstreamError, request_id: str) -> dict[str, Any]:

@@ -15,11 +15,14 @@ from headway.routing.executor import ExhaustedError
 from headway.types import RequestRecord, Usage
 
 
-def apply_usage(record: RequestRecord, usage: Usage, deployment: Deployment) -> None:
+def apply_usage(record: RequestRecord, usage: Usage, deployment: Deployment | None) -> None:
     record.input_tokens = usage.input_tokens
     record.output_tokens = usage.output_tokens
     record.cache_read_tokens = usage.cache_read_tokens
     record.reasoning_tokens = usage.reasoning_tokens
+    if deployment is None:  # answered by Headway itself (cache, stale cache, fixed degraded text)
+        record.cost_usd = 0.0
+        return
     record.cost_usd = cost_usd(usage, deployment.price)
     record.deployment = deployment.id
 
@@ -27,10 +30,24 @@ def apply_usage(record: RequestRecord, usage: Usage, deployment: Deployment) -> 
 def exhausted_to_api_error(exc: ExhaustedError, request_id: str) -> APIError:
     """The clear error after every path failed: it names the request and lists the attempts."""
     attempts = [
-        {"deployment": a.deployment, "error": a.error_type, "status": a.status, "message": a.error_message}
+        {
+            "deployment": a.deployment,
+            "outcome": a.outcome,
+            "error": a.error_type,
+            "status": a.status,
+            "message": a.error_message,
+        }
         for a in exc.attempts
     ]
     extra = {"request_id": request_id, "attempts": attempts}
+    if exc.contract_error is not None:
+        return APIError(
+            f"No answer met the output contract after repairs and fallbacks (request {request_id}): {exc.contract_error}",
+            status=422,
+            type="invalid_response_error",
+            code="output_contract_failed",
+            extra=extra,
+        )
     last = exc.last
     summary = "; ".join(f"{a.deployment}: {a.error_type}" for a in exc.attempts) or "no deployment was available"
     if last is None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from headway.auth.audit_trail import AuditTrail
 from headway.auth.erasure import ErasureRegistry
 from headway.auth.service import AuthService
+from headway.cache.stage import CacheStage
 from headway.config.models import HeadwayConfig
 from headway.errors import NotFoundError, StoreUnavailableError
 from headway.guards.inspect import Guards
@@ -51,6 +52,7 @@ class Runtime:
     loop: asyncio.AbstractEventLoop | None = None
     retrieval: Retriever | None = None  # collections, /v1/retrieve, RAG (headway.retrieval)
     pipelines: PipelineService | None = None  # scheduler and job workers (headway.pipelines)
+    cache: CacheStage = field(default_factory=CacheStage.disabled)  # response cache (headway.cache)
     jobs: JobService | None = None  # background requests, batches, files, the worker (headway.jobs)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
@@ -62,12 +64,14 @@ class Runtime:
         observability = Observability(config, store)
         providers = observability.wrap_providers(build_providers(config.providers), config.providers)
         log_config = config.request_log
+        routes = build_routes(config, providers)
+        executor = Executor(routes)
         runtime = cls(
             config=config,
             store=store,
             providers=providers,
-            routes=build_routes(config, providers),
-            executor=Executor(),
+            routes=routes,
+            executor=executor,
             observability=observability,
             auth=auth,
             request_log=RedactingRequestLog(
@@ -80,6 +84,8 @@ class Runtime:
             ),
         )
         runtime.retrieval, runtime.pipelines = build_data_plane(config, store, runtime.routes, runtime.executor)
+        runtime.cache = CacheStage.build(config, store, routes, executor)
+        runtime.cache.register_erasure(runtime)
         runtime.jobs = JobService.build(runtime)
         return runtime
 
@@ -91,6 +97,7 @@ class Runtime:
             # Keep serving: records spill to the journal until the store answers.
             self._store_error = str(exc)
         await self.request_log.start()
+        await self.cache.start()
         await self.auth.start()
         await self.observability.start(self)
         if self.pipelines is not None and self._store_error is None:
@@ -104,6 +111,7 @@ class Runtime:
         if self.pipelines is not None:
             await self.pipelines.close()
         await self.auth.close()
+        await self.cache.close()
         await self.request_log.close()
         await self.observability.close()
         for provider in self.providers.values():
