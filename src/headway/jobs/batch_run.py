@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from headway.config.jobs import BatchConfig
 from headway.errors import StoreUnavailableError
 from headway.jobs import outputs
 from headway.jobs.batch_store import BatchStore
-from headway.jobs.execute import execute, new_request_id
+from headway.jobs.execute import Answer, execute, new_request_id
 from headway.jobs.file_store import FileStore
 from headway.jobs.gate import BatchGate
 from headway.jobs.models import Batch, FileObject, ItemResult, PendingItem
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from headway.serving.runtime import Runtime
 
 log = logging.getLogger("headway.jobs")
+T = TypeVar("T")
 
 CHUNK = 200  # lines read from the store at a time
 _RETRY_BASE_S = 0.5
@@ -71,13 +72,15 @@ class BatchRun:
         self.on_done = on_done
         self.stop_reason: str | None = None
         self._lines: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Task[Any]] = set()  # requests (and retry pauses) of lines in flight
 
     def stop(self, reason: str) -> None:
-        """End the run early; lines in flight are cancelled (they stay pending)."""
+        """End the run early: requests in flight are cancelled (their lines stay pending);
+        a line whose answer is already in still commits, so the files agree with the counts."""
         if self.stop_reason is None:
             self.stop_reason = reason
-        for task in list(self._lines):
-            task.cancel()
+        for call in list(self._calls):
+            call.cancel()
 
     async def run(self) -> None:
         batch = self.batch
@@ -122,15 +125,37 @@ class BatchRun:
         if not task.cancelled() and task.exception() is not None:
             log.error("batch %s: a line failed to commit: %s", self.batch.id, task.exception())
 
-    async def _line(self, item: PendingItem) -> None:
+    async def _unless_stopped(self, work: Coroutine[Any, Any, T]) -> T | None:
+        """``work``'s result, or ``None`` when the run stops first (``stop`` cancels it)."""
+        call = asyncio.create_task(work)
+        self._calls.add(call)
+        try:
+            return await call
+        except asyncio.CancelledError:
+            if call.cancelled() and self.stop_reason is not None:
+                return None
+            raise
+        finally:
+            self._calls.discard(call)
+
+    async def _answer(self, item: PendingItem) -> Answer | None:
+        """The line's final answer, retrying sheds and rate limits; ``None`` when the run stops first."""
         batch = self.batch
         for attempt in range(self.config.item_attempts):
             ctx = decode_context(batch.principal, request_id=new_request_id(), origin="batch", priority="batch")
-            answer = await execute(self.runtime, ctx, batch.endpoint, item.body)
-            if not answer.retryable or attempt + 1 == self.config.item_attempts:
-                break
+            answer = await self._unless_stopped(execute(self.runtime, ctx, batch.endpoint, item.body))
+            if answer is None or not answer.retryable or attempt + 1 == self.config.item_attempts:
+                return answer
             # Shed or rate limited: the capacity is someone else's now; try again later.
-            await asyncio.sleep(min(_RETRY_MAX_S, _RETRY_BASE_S * 2**attempt))
+            if await self._unless_stopped(asyncio.sleep(min(_RETRY_MAX_S, _RETRY_BASE_S * 2**attempt), True)) is None:
+                return None
+        return None
+
+    async def _line(self, item: PendingItem) -> None:
+        batch = self.batch
+        answer = await self._answer(item)
+        if answer is None:
+            return  # stopped: the line stays pending
         line = outputs.answered(item.item_id, item.custom_id, answer.status_code, answer.request_id, answer.body)
         result = ItemResult(
             item.line,

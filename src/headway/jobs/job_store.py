@@ -55,6 +55,14 @@ class JobStore:
         with transaction(self.engine, "list jobs") as connection:
             return [Job.from_row(row._mapping) for row in connection.execute(statement)]
 
+    def list_all(self, *, status: str | None = None, limit: int = 50) -> list[Job]:
+        """Every caller's jobs, newest first (operators' CLI)."""
+        statement = select(jobs).order_by(c.created_at.desc()).limit(limit)
+        if status is not None:
+            statement = statement.where(c.status == status)
+        with transaction(self.engine, "list jobs") as connection:
+            return [Job.from_row(row._mapping) for row in connection.execute(statement)]
+
     def claim(self, owner: str, lease_s: float) -> Job | None:
         """Take one job to run (or whose webhook to deliver); ``None`` when there is none."""
         now = time.time()
