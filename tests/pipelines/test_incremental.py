@@ -151,7 +151,7 @@ async def test_a_failed_embedding_leaves_the_last_good_index(
     assert (await plane.run("docs")).status == "ok"
     (folder / "a.md").write_text("Replacement narwhal text.")
     request(
-        "POST", f"{sim.url}/sim/faults", b'{"fault": "500", "model": "text-embedding-3-small", "count": 5}'
+        "POST", f"{sim.url}/sim/faults", b'{"fault": "500", "model": "text-embedding-3-small", "count": 50}'
     )
     try:
         failed = await plane.run("docs")

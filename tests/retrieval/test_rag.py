@@ -96,14 +96,15 @@ def test_request_names_collections_and_the_key_is_not_forwarded(rag_gateway: Gat
     assert "x-headway-retrieval" not in plain.headers and "citations" not in plain.json()
 
 
-@pytest.mark.parametrize(("fault", "error"), [("500", "Embedding"), ("hang", "timeout")])
+# Enough faults to outlast the executor's retries; a retry backoff past the budget reads as a timeout.
+@pytest.mark.parametrize(("fault", "errors"), [("500", ("Embedding", "timeout")), ("hang", ("timeout",))])
 def test_retrieval_failure_still_answers_flagged(
-    rag_gateway: GatewayThread, sim: Any, fault: str, error: str
+    rag_gateway: GatewayThread, sim: Any, fault: str, errors: tuple[str, ...]
 ) -> None:
     request(
         "POST",
         f"{sim.url}/sim/faults",
-        f'{{"fault": "{fault}", "model": "text-embedding-3-small", "count": 1}}'.encode(),
+        f'{{"fault": "{fault}", "model": "text-embedding-3-small", "count": 20}}'.encode(),
     )
     try:
         reply = post_json(
@@ -118,10 +119,8 @@ def test_retrieval_failure_still_answers_flagged(
     assert [m["role"] for m in upstream] == ["user"], "no context is injected after a failure"
     rag_gateway.flush()
     record = request("GET", f"{rag_gateway.url}/admin/requests/{reply.headers['x-request-id']}").json()
-    assert (
-        record["quality"]["retrieval"]["status"] == "failed"
-        and error in record["quality"]["retrieval"]["error"]
-    )
+    assert record["quality"]["retrieval"]["status"] == "failed"
+    assert any(e in record["quality"]["retrieval"]["error"] for e in errors)
 
 
 def test_bad_and_unknown_collections_are_client_errors(rag_gateway: GatewayThread) -> None:
