@@ -6,6 +6,8 @@ from typing import Any
 
 from headway.api.middleware.auth import with_security
 from headway.api.routes import admin_audit, admin_keys, admin_records
+from headway.api.routes import feedback as feedback_routes
+from headway.api.routes import metrics as metrics_routes
 
 from headway.api.routes import retrieval as data_plane
 from headway.api.routes import reviews as review_routes
@@ -147,6 +149,8 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
         },
         **data_plane.OPENAPI_PATHS,
     }
+    paths.update(metrics_routes.OPENAPI_PATHS)
+    paths.update(feedback_routes.OPENAPI_PATHS)
     for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):
         paths.update(admin)
     paths.update(review_routes.OPENAPI_PATHS)

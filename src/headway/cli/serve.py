@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import uvicorn
@@ -11,15 +10,14 @@ from starlette.applications import Starlette
 from headway.api.app import build_app
 from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
+from headway.observe.logs import configure_logging as configure_structured_logging
 
 CONFIG_ENV = "HEADWAY_CONFIG"
 
 
 def configure_logging(config: HeadwayConfig) -> None:
-    logging.basicConfig(
-        level=config.logging.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """JSON lines (or console lines) through structlog, every line with request and trace ids."""
+    configure_structured_logging(config.logging)
 
 
 def app_factory() -> Starlette:
@@ -41,6 +39,7 @@ def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, work
         http="httptools",
         access_log=False,
         log_level=config.logging.level,
+        log_config=None,  # uvicorn's lines go through the root handler configure_logging set up
         timeout_graceful_shutdown=10,
         server_header=False,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -13,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.responses import JSONResponse
-from headway.api.routes.metrics import time_param
+from headway.api.routes.metrics import TIME_HELP, openapi_reply, query, time_param
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.observe.feedback import FeedbackStore, parse_feedback
 from headway.serving.runtime import Runtime
@@ -105,3 +106,50 @@ async def _chunks(lines: Iterator[JSON]) -> AsyncIterator[bytes]:
     # The store is synchronous: pull a chunk at a time in a worker thread.
     while chunk := await asyncio.to_thread(_take, lines):
         yield chunk
+
+
+FEEDBACK_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "required": ["request_id"],
+    "additionalProperties": False,
+    "properties": {
+        "request_id": {"type": "string", "maxLength": 64, "description": "The x-request-id of the rated request."},
+        "score": {"type": "number", "description": "A score on the application's scale; score or label is required."},
+        "label": {"type": "string", "maxLength": 200},
+        "comment": {"type": "string", "maxLength": 10_000},
+        "metadata": {"type": "object"},
+    },
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/feedback": {
+        "post": {
+            "operationId": "createFeedback",
+            "tags": ["observe"],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_REQUEST}}},
+            "responses": openapi_reply("The stored feedback", 400, 401, 403, 404, 413, 415, 503, ok="201"),
+        }
+    },
+    "/admin/feedback": {
+        "get": {
+            "operationId": "listFeedback",
+            "tags": ["observe"],
+            "parameters": [
+                query("request_id", "Feedback on this request"),
+                query("since", TIME_HELP),
+                query("until", TIME_HELP),
+                query("label", "Only this label"),
+                query("limit", "At most this many (1-1000)", {"type": "integer"}),
+            ],
+            "responses": openapi_reply("Feedback, newest first", 400, 401, 403, 503),
+        }
+    },
+    "/admin/feedback/export": {
+        "get": {
+            "operationId": "exportFeedback",
+            "tags": ["observe"],
+            "parameters": [query("since", TIME_HELP), query("until", TIME_HELP), query("label", "Only this label")],
+            "responses": openapi_reply("JSON Lines: feedback joined with its request record", 400, 401, 403, 503, media="application/x-ndjson"),
+        }
+    },
+}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import cast
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -85,3 +85,57 @@ async def alerts(request: Request) -> Response:
             }
         )
     return JSONResponse({"object": "alerts", "rules": rules, "incidents": [i.to_dict() for i in incidents]})
+
+
+# -- OpenAPI ------------------------------------------------------------------------------------
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["message", "type"], "properties": {"message": {"type": "string"}, "type": {"type": "string"}}}},
+}
+
+
+def openapi_reply(description: str, *codes: int, ok: str = "200", media: str = "application/json") -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"} if media != "application/json" else {"type": "object"}
+    out: dict[str, Any] = {ok: {"description": description, "content": {media: {"schema": schema}}}}
+    for code in codes:
+        out[str(code)] = {"description": "Error in OpenAI's shape", "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    return out
+
+
+def query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema or {"type": "string"}}
+
+
+TIME_HELP = "Epoch seconds, ISO 8601, or a duration back from now (30m, 24h, 7d)."
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/metrics": {
+        "get": {
+            "operationId": "prometheusMetrics",
+            "tags": ["observe"],
+            "responses": openapi_reply("Prometheus text exposition format", 401, 404, media="text/plain"),
+        }
+    },
+    "/admin/cost": {
+        "get": {
+            "operationId": "costReport",
+            "tags": ["observe"],
+            "parameters": [
+                query("group_by", "Group totals by", {"type": "string", "enum": list(GROUP_COLUMNS)}),
+                query("since", TIME_HELP),
+                query("until", TIME_HELP),
+                *(query(name, f"Only this {name}") for name in GROUP_COLUMNS),
+            ],
+            "responses": openapi_reply("Cost, requests and tokens per group", 400, 401, 403, 503),
+        }
+    },
+    "/admin/alerts": {
+        "get": {
+            "operationId": "listAlerts",
+            "tags": ["observe"],
+            "responses": openapi_reply("Alert rules with their state, and recent incidents", 401, 403, 503),
+        }
+    },
+}
