@@ -12,15 +12,17 @@ Rules
   class implies approval for every less sensitive one. A deployment that declares no
   classes is never eligible for a classified request.
 
-``eligible`` is pure; routing calls ``filter_deployments``, which also records every
-skipped deployment as an ``Attempt(outcome="skipped", error_type="residency")``.
+``eligible`` is pure; routing calls ``restrict`` (via ``filter_deployments``) on every route it
+may use, which records each skipped deployment as an
+``Attempt(outcome="skipped", error_type="residency")``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from headway.errors import PermissionDeniedError
 from headway.types import Attempt
@@ -181,3 +183,23 @@ def no_eligible_deployment(route: str, attempts: Sequence[Attempt], constraint: 
         param="model",
         code="residency_no_eligible_deployment",
     )
+
+
+class _HasDeployments(Protocol):
+    deployments: list[Any]
+
+
+R = TypeVar("R", bound=_HasDeployments)
+
+
+def restrict(route: R, constraint: Residency | None, attempts: list[Attempt]) -> R:
+    """``route`` narrowed to the deployments ``constraint`` allows (the others recorded as skipped).
+
+    A shallow copy: deployments are shared, so their breakers, load and latency stay one.
+    """
+    if constraint is None or constraint.unconstrained:
+        return route
+    allowed = filter_deployments(route.deployments, constraint, attempts)
+    if len(allowed) == len(route.deployments):
+        return route
+    return dataclasses.replace(route, deployments=allowed)  # type: ignore[type-var]

@@ -31,6 +31,8 @@ class Deployment:
     in_flight: int = 0
     ewma_ms: float = 0.0  # time to answer (streams: to the first token); 0 until sampled
     samples: int = 0
+    region: str | None = None  # residency (headway.auth.residency)
+    data_classes: tuple[str, ...] | None = None  # data classes it is approved for
 
     def observe_latency(self, ms: float) -> None:
         if self.samples == 0:
@@ -90,6 +92,8 @@ def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[
                     timeouts=_merge_timeouts(model.timeouts, spec.timeouts),
                     price=route_price or builtin_price(spec.model),
                     key=f"{name}/{deployment_id}",
+                    region=spec.region,
+                    data_classes=tuple(spec.data_classes) if spec.data_classes is not None else None,
                 )
             )
         routes[name] = Route(

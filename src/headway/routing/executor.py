@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
+from headway.auth.residency import Residency, restrict
 from headway.errors import UpstreamError
 from headway.guards.contracts import ContractBook, OutputContract
 from headway.providers.base import ChatResult
@@ -77,10 +78,18 @@ class Executor:
 
     # -- the whole chain ----------------------------------------------------------------
     async def complete(
-        self, route: Route, request: JSON, record: RequestRecord, *, stale: StaleSource | None = None
+        self,
+        route: Route,
+        request: JSON,
+        record: RequestRecord,
+        *,
+        stale: StaleSource | None = None,
+        residency: Residency | None = None,
     ) -> Served:
         """Answer a non-streaming request (chat or embeddings) through the chain above."""
         attempts = record.attempts
+        # Data residency: every route below is narrowed to the deployments allowed to see the data.
+        route = restrict(route, residency, attempts)
         deadline = _deadline(route)
         contract = self.contracts.for_request(route.config.contract, request) if route.kind == "chat" else None
         try:
@@ -90,7 +99,7 @@ class Executor:
         cause = failure.cause
         for name in route.config.fallback_chain(cause):
             try:
-                served = await self._model(self.routes[name], request, record, deadline, contract)
+                served = await self._model(restrict(self.routes[name], residency, attempts), request, record, deadline, contract)
             except ExhaustedError as exc:
                 failure = exc
                 continue
@@ -105,7 +114,7 @@ class Executor:
                 return Served(None, ChatResult(synthetic.fixed_completion(route.name, degraded.message), Usage()), "degraded")
             if degraded is not None and degraded.model is not None:
                 try:
-                    served = await self.runner.chat(self.routes[degraded.model], request, attempts, deadline)
+                    served = await self.runner.chat(restrict(self.routes[degraded.model], residency, attempts), request, attempts, deadline)
                 except ExhaustedError as exc:
                     failure = exc
                 else:
@@ -114,10 +123,17 @@ class Executor:
         raise ExhaustedError(failure.last, attempts, contract_error=failure.contract_error)
 
     async def open(
-        self, route: Route, request: JSON, record: RequestRecord, *, stale: StaleSource | None = None
+        self,
+        route: Route,
+        request: JSON,
+        record: RequestRecord,
+        *,
+        stale: StaleSource | None = None,
+        residency: Residency | None = None,
     ) -> OpenedStream:
         """Open a stream through the chain; output contracts are not checked on streams."""
         attempts = record.attempts
+        route = restrict(route, residency, attempts)
         deadline = _deadline(route)
         try:
             return await self.runner.open_stream(route, request, attempts, deadline)
@@ -126,7 +142,7 @@ class Executor:
         cause = failure.cause
         for name in route.config.fallback_chain(cause):
             try:
-                opened = await self.runner.open_stream(self.routes[name], request, attempts, deadline)
+                opened = await self.runner.open_stream(restrict(self.routes[name], residency, attempts), request, attempts, deadline)
             except ExhaustedError as exc:
                 failure = exc
                 continue
@@ -141,7 +157,7 @@ class Executor:
                 return synthetic.replayed_stream(synthetic.fixed_completion(route.name, degraded.message), "degraded")
             if degraded is not None and degraded.model is not None:
                 try:
-                    opened = await self.runner.open_stream(self.routes[degraded.model], request, attempts, deadline)
+                    opened = await self.runner.open_stream(restrict(self.routes[degraded.model], residency, attempts), request, attempts, deadline)
                 except ExhaustedError as exc:
                     failure = exc
                 else:

@@ -71,9 +71,11 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     if body.get("stream"):
         return await _serve_stream(runtime, ctx, body, route_name=model, record=record, lookup=lookup)
     try:
-        served = await runtime.executor.complete(route, body, record, stale=lookup)
+        served = await runtime.executor.complete(route, body, record, stale=lookup, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        error = exhausted_to_api_error(exc, record.request_id)
+        error = runtime.auth.explain_residency(
+            route.name, exhausted_to_api_error(exc, record.request_id), exc.attempts, ctx.attributes
+        )
         finish(record, ctx, error.status, error)
         runtime.request_log.record(record)
         raise error from None
@@ -96,9 +98,11 @@ async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, A
     record = new_record(ctx, "embeddings", model, body)
     body = guard_embeddings(runtime, ctx, body, record)
     try:
-        served = await runtime.executor.complete(route, body, record)
+        served = await runtime.executor.complete(route, body, record, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        error = exhausted_to_api_error(exc, record.request_id)
+        error = runtime.auth.explain_residency(
+            route.name, exhausted_to_api_error(exc, record.request_id), exc.attempts, ctx.attributes
+        )
         finish(record, ctx, error.status, error)
         runtime.request_log.record(record)
         raise error from None
@@ -120,9 +124,11 @@ async def _serve_stream(
 ) -> StreamReply:
     route = runtime.route(route_name, "chat")
     try:
-        opened = await runtime.executor.open(route, body, record, stale=lookup)
+        opened = await runtime.executor.open(route, body, record, stale=lookup, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        error = exhausted_to_api_error(exc, record.request_id)
+        error = runtime.auth.explain_residency(
+            route.name, exhausted_to_api_error(exc, record.request_id), exc.attempts, ctx.attributes
+        )
         finish(record, ctx, error.status, error)
         runtime.request_log.record(record)
         raise error from None
