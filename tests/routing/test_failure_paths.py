@@ -6,6 +6,7 @@ counters (``GET /sim/stats``) tell exactly which deployment got how much traffic
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -219,7 +220,7 @@ def test_output_repaired_by_a_re_ask(gw: GatewayThread, sim: Any) -> None:
         "where?",
         response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema}},
     )
-    assert isinstance(__import__("json").loads(raw.parse().choices[0].message.content)["city"], str)
+    assert isinstance(json.loads(raw.parse().choices[0].message.content)["city"], str)
     assert received(sim.url, U["contract"]) == 2
     record = gw.record(raw.headers["x-request-id"])
     assert record.quality["contract"] == "repaired" and record.quality["contract_repairs"] == 1
@@ -230,7 +231,7 @@ def test_tool_arguments_repaired_by_a_re_ask(gw: GatewayThread, sim: Any) -> Non
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]
     raw = ask(gw, "contract", "look it up", tools=tools)
     call = raw.parse().choices[0].message.tool_calls[0]
-    assert isinstance(__import__("json").loads(call.function.arguments)["q"], str)
+    assert isinstance(json.loads(call.function.arguments)["q"], str)
     record = gw.record(raw.headers["x-request-id"])
     assert record.quality["contract"] == "repaired"
 

@@ -35,7 +35,7 @@ def test_defaults_are_safe_and_complete() -> None:
     model = config({"m": chat()}).models["m"]
     assert model.balancing == "weighted"
     assert model.retries.max_retries == 2
-    assert "rate_limit" in model.retries.on and "client_error" not in model.retries.on  # type: ignore[comparison-overlap]
+    assert "rate_limit" in model.retries.on and "client_error" not in model.retries.on
     assert model.breaker.enabled and model.hedge is None and model.degraded is None
     assert model.fallback_chain("timeout") == []
 

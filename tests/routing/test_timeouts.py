@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -30,10 +31,8 @@ def blackhole() -> Iterator[int]:
     for _ in range(4):
         filler = socket.socket()
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     yield port
     for filler in fillers:
@@ -92,7 +91,8 @@ def test_connect_timeout_moves_on_to_the_fallback(gw: GatewayThread) -> None:
     reply = chat(gw, "connect")
     assert reply.status == 200 and reply.headers["x-headway-served-by"] == "fallback:rescue"
     record = gw.record(reply.headers["x-request-id"])
-    assert [(a.deployment, a.error_type) for a in record.attempts][0] == ("blackhole/x", "timeout")
+    first = record.attempts[0]
+    assert (first.deployment, first.error_type) == ("blackhole/x", "timeout")
 
 
 def test_first_token_timeout_on_a_hung_upstream(gw: GatewayThread, sim: Any) -> None:

@@ -1,0 +1,74 @@
+"""The embedded backend: entries survive a restart through the store, and erasure reaches both copies."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from headway.auth.erasure import Subject
+from headway.cache.base import CacheEntry
+from headway.cache.embedded import EmbeddedCache
+from headway.cache.persist import CacheRepository
+from headway.cache.stage import CacheStage, ModelCache
+from headway.config.resilience import CacheConfig
+from headway.store.sql import SqlStore
+
+
+def store(tmp_path: Path) -> SqlStore:
+    sql = SqlStore(f"sqlite:///{tmp_path}/cache.db")
+    sql.migrate()
+    return sql
+
+
+def entry(key: str, caller: str, *, now: float = 1e12, vector: bytes | None = None) -> CacheEntry:
+    return CacheEntry(key, f"caller:{caller}", "p", "chat", caller, None, {"id": key}, now, now + 60, now + 120, vector)
+
+
+def backend(sql: SqlStore) -> EmbeddedCache:
+    return EmbeddedCache(max_entries=100, max_candidates=10, repository=CacheRepository(sql.engine), flush_interval=3600)
+
+
+async def test_entries_written_behind_are_loaded_by_the_next_process(tmp_path: Path) -> None:
+    sql = store(tmp_path)
+    first = backend(sql)
+    await first.start()
+    await first.put(entry("k1", "alice"))
+    await first.put(entry("k2", "bob", vector=b"\x00\x00\x80?"))
+    await first.close()  # flushes what is queued
+    second = backend(sql)
+    await second.start()
+    loaded = await second.get("k2", 1e12)
+    assert loaded is not None and loaded.body == {"id": "k2"} and loaded.vector == b"\x00\x00\x80?"
+    assert await second.get("k1", 1e12) is not None
+    await second.close()
+
+
+async def test_expired_entries_are_purged_at_start(tmp_path: Path) -> None:
+    sql = store(tmp_path)
+    old = backend(sql)
+    await old.start()
+    await old.put(entry("gone", "alice", now=1.0))  # stale_until long past
+    await old.close()
+    fresh = backend(sql)
+    await fresh.start()
+    assert await fresh.get("gone", 1e12) is None
+    assert CacheRepository(sql.engine).load(0.0, 10) == []
+    await fresh.close()
+
+
+async def test_erasure_hook_removes_a_subjects_entries_everywhere(tmp_path: Path) -> None:
+    sql = store(tmp_path)
+    cache = backend(sql)
+    stage = CacheStage(CacheConfig(enabled=True), cache, {"chat": ModelCache(ttl_s=60, semantic=False)})
+    await stage.start()
+    await cache.put(entry("a1", "alice"))
+    await cache.put(entry("b1", "bob"))
+    await cache.flush()
+    await cache.put(entry("a2", "alice"))  # still queued for the store
+    erased = await asyncio.to_thread(stage.erasure_hook(), Subject(id="alice", pseudonym="pseudo-alice"))
+    assert erased == 2
+    assert await cache.get("a1", 1e12) is None and await cache.get("a2", 1e12) is None
+    assert await cache.get("b1", 1e12) is not None
+    await stage.close()
+    callers = {e.caller for e in CacheRepository(sql.engine).load(0.0, 10)}
+    assert callers == {"bob"}  # nothing of alice's reached or stayed in the store
