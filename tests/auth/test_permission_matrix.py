@@ -18,7 +18,7 @@ from headway.api.app import routes
 from headway.auth.permissions import AUTHENTICATED, PUBLIC, ROLE_PERMISSIONS, ROUTE_PERMISSIONS
 from headway.config.loader import parse_config
 from headway.testing import GatewayThread
-from tests.auth.conftest import ADMIN, ROLES, bearer, create_key, secure_auth
+from tests.auth.conftest import ADMIN, ADMIN_KEY, ROLES, bearer, create_key, secure_auth
 from tests.conftest import base_config
 from tests.http import Reply, request
 
@@ -89,6 +89,20 @@ class World:
     def own_job(self, token: str) -> str:
         return self.own(token, Call("POST", "/v1/chat/completions", CHAT, headers={"prefer": "respond-async"}))
 
+    def held(self, token: str) -> str:
+        """A review item held for ``token``'s caller (the admin's when that caller may not chat)."""
+        body = {**CHAT, "metadata": {"consequential": True}}
+        for credential in (token, ADMIN_TOKEN):
+            reply = Call("POST", "/v1/chat/completions", body).send(self.gw, bearer(credential))
+            if reply.status == 202:
+                return str(reply.json()["id"])
+        raise AssertionError("no review item was held")
+
+    def claimed(self, token: str) -> str:
+        review_id = self.held(ADMIN_TOKEN)
+        Call("POST", f"/admin/reviews/{review_id}/claim").send(self.gw, bearer(token))
+        return review_id
+
     def own_request(self, token: str) -> str:
         """A request made with ``token`` (feedback may only be given on one's own), else the admin's."""
         reply = request("POST", self.gw.url + "/v1/chat/completions", json.dumps(CHAT).encode(),
@@ -97,6 +111,7 @@ class World:
 
 
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
+ADMIN_TOKEN = ADMIN_KEY
 CREATED = frozenset({201})
 
 # One request per route that a caller allowed to make it gets a 2xx for.
@@ -131,6 +146,7 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/admin/feedback/export"): lambda w, t: Call("GET", "/admin/feedback/export"),
     ("GET", "/admin/cost"): lambda w, t: Call("GET", "/admin/cost"),
     ("GET", "/admin/alerts"): lambda w, t: Call("GET", "/admin/alerts"),
+    ("GET", "/admin/deployments"): lambda w, t: Call("GET", "/admin/deployments"),
     ("*", "/console"): lambda w, t: Call("GET", "/console/login"),
     ("GET", "/v1/jobs"): lambda w, t: Call("GET", "/v1/jobs"),
     ("GET", "/v1/jobs/{job_id}"): lambda w, t: Call("GET", f"/v1/jobs/{w.own_job(t)}"),
@@ -145,6 +161,13 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/v1/batches"): lambda w, t: Call("GET", "/v1/batches"),
     ("GET", "/v1/batches/{batch_id}"): lambda w, t: Call("GET", f"/v1/batches/{w.own_batch(t)}"),
     ("POST", "/v1/batches/{batch_id}/cancel"): lambda w, t: Call("POST", f"/v1/batches/{w.own_batch(t)}/cancel"),
+    ("GET", "/admin/reviews"): lambda w, t: Call("GET", "/admin/reviews"),
+    ("GET", "/admin/reviews/{review_id}"): lambda w, t: Call("GET", f"/admin/reviews/{w.held(ADMIN_TOKEN)}"),
+    ("POST", "/admin/reviews/{review_id}/claim"): lambda w, t: Call("POST", f"/admin/reviews/{w.held(ADMIN_TOKEN)}/claim"),
+    ("POST", "/admin/reviews/{review_id}/release"): lambda w, t: Call("POST", f"/admin/reviews/{w.claimed(t)}/release"),
+    ("POST", "/admin/reviews/{review_id}/decide"): lambda w, t: Call(
+        "POST", f"/admin/reviews/{w.held(ADMIN_TOKEN)}/decide", {"decision": "approve"}),
+    ("GET", "/v1/reviews/{review_id}"): lambda w, t: Call("GET", f"/v1/reviews/{w.held(t)}", ok=frozenset({200, 202})),
 }
 
 
@@ -161,6 +184,9 @@ def world(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
                                      "index": {"text_fields": ["text"]}}},
             "scheduler": {"workers": 0},
         },
+        # Answers to consequential requests wait for a reviewer (or an operator) to decide.
+        review={"policies": {"held": {"match": {"metadata": {"consequential": True}}, "action": "hold",
+                                      "reviewers": {"roles": ["reviewer", "operator"]}}}},
     )
     with GatewayThread(parse_config(raw)) as gw:
         keys = {role: create_key(gw, principal=f"matrix-{role}", roles=[role])[1] for role in ROLES}

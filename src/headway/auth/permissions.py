@@ -75,6 +75,7 @@ ROUTE_PERMISSIONS: Mapping[tuple[str, str], str] = {
     ("GET", "/admin/feedback/export"): "observe:read",
     ("GET", "/admin/cost"): "observe:read",
     ("GET", "/admin/alerts"): "observe:read",
+    ("GET", "/admin/deployments"): "observe:read",
     # Background jobs, files and batches are /v1 calls; their handlers scope them to the owner.
     ("GET", "/v1/jobs"): "inference",
     ("GET", "/v1/jobs/{job_id}"): "inference",
@@ -88,6 +89,13 @@ ROUTE_PERMISSIONS: Mapping[tuple[str, str], str] = {
     ("GET", "/v1/batches"): "inference",
     ("GET", "/v1/batches/{batch_id}"): "inference",
     ("POST", "/v1/batches/{batch_id}/cancel"): "inference",
+    # Human review: the queue for reviewers; a held answer's status for the caller who asked.
+    ("GET", "/admin/reviews"): "reviews:read",
+    ("GET", "/admin/reviews/{review_id}"): "reviews:read",
+    ("POST", "/admin/reviews/{review_id}/claim"): "reviews:decide",
+    ("POST", "/admin/reviews/{review_id}/release"): "reviews:decide",
+    ("POST", "/admin/reviews/{review_id}/decide"): "reviews:decide",
+    ("GET", "/v1/reviews/{review_id}"): "inference",
     # The console signs its visitors in itself (an API key through this part's authenticator,
     # then a signed session cookie) and checks each page's permission; no bearer header here.
     ("*", "/console"): PUBLIC,
