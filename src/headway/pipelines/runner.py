@@ -45,7 +45,7 @@ class RunnerDeps:
     engine: Engine
     alerter: Alerter
     embedder_for: EmbedderFactory | None = None
-    lock_ttl_s: float = 3600.0
+    lock_ttl_s: float = 60.0  # renewed every third of it while the run lives; a crashed run's lock lapses
 
 
 def _alerts(name: str, run: RunRecord, evaluation: Evaluation | None) -> list[Alert]:
@@ -120,6 +120,7 @@ async def run_pipeline(
     if not await asyncio.to_thread(repository.acquire_lock, name, run.run_id, deps.lock_ttl_s):
         raise PipelineBusyError(f"pipeline {name!r} is already running")
     started = time.perf_counter()
+    keeper = asyncio.create_task(_keep_lock(repository, name, run.run_id, deps.lock_ttl_s))
     evaluation: Evaluation | None = None
     build_result: IndexBuild | None = None
     try:
@@ -134,6 +135,7 @@ async def run_pipeline(
                 "pipeline run failed", extra={"pipeline": name, "run_id": run.run_id, "error": run.error}
             )
     finally:
+        keeper.cancel()
         if build_result is not None and run.status not in ("ok", "warn"):
             await asyncio.to_thread(build_result.abandon, deps.engine)
         if run.status == "running":
@@ -144,6 +146,15 @@ async def run_pipeline(
         await asyncio.to_thread(repository.release_lock, name, run.run_id)
     await deps.alerter.send(_alerts(name, run, evaluation))
     return run
+
+
+async def _keep_lock(repository: PipelineRepository, name: str, owner: str, ttl_s: float) -> None:
+    while True:
+        await asyncio.sleep(ttl_s / 3)
+        try:
+            await asyncio.to_thread(repository.acquire_lock, name, owner, ttl_s)
+        except HeadwayError:
+            log.warning("could not renew the pipeline lock", extra={"pipeline": name, "run_id": owner})
 
 
 async def _execute(

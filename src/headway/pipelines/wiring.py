@@ -34,7 +34,7 @@ def runner_deps(
         engine=engine,
         alerter=build_alerter(config),
         embedder_for=embedder_for,
-        lock_ttl_s=config.pipelines.scheduler.lease_s * 30,
+        lock_ttl_s=config.pipelines.scheduler.lease_s,
     )
 
 
