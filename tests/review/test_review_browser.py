@@ -1,0 +1,105 @@
+"""Headless Chromium: a reviewer logs in, claims a held answer, edits and approves it; the waiting client gets the edit.
+
+Drives the Debian ``/usr/bin/chromium`` through Playwright (no browser download).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from openai.types.chat import ChatCompletion
+
+from headway.console.session import Session
+from headway.testing import GatewayThread
+from tests.review.conftest import CONSEQUENTIAL, admin, eventually, item, review_config
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REVIEWER_KEY = "hw_test_review_console_key"
+EDITED = "Your refund of 42.00 EUR was approved; expect it within 3 business days."
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed"),
+]
+
+
+class ReviewerLogin:
+    """Stands in for the auth part's key check: one key, a reviewer of team risk."""
+
+    required = True
+
+    async def login(self, api_key: str, *, hours: float) -> Session | None:
+        if api_key != REVIEWER_KEY:
+            return None
+        return Session("rita", "risk", ("reviewer",), ("reviews:decide", "reviews:read"), expires=time.time() + hours * 3600)
+
+    def anonymous(self, *, hours: float) -> Session | None:
+        return None
+
+
+def test_reviewer_claims_edits_and_approves_and_the_waiting_client_gets_the_edit(sim: Any, tmp_path: Path) -> None:
+    with GatewayThread(review_config(sim.url, tmp_path)) as gw, ThreadPoolExecutor(1) as pool:
+        gw.runtime.observability.console_login = ReviewerLogin()
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0, timeout=90)
+
+        def ask() -> ChatCompletion:
+            return client.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "May I get a refund for order 1182?"}],
+                metadata=CONSEQUENTIAL, extra_headers={"Prefer": "wait=60"},
+            )
+
+        waiting = pool.submit(ask)
+        review_id = eventually(lambda: admin(gw, "GET", "/admin/reviews?status=pending").json()["data"], what="the held item")[0]["id"]
+
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(gw.url + "/console/reviews")
+                assert page.url.startswith(gw.url + "/console/login")
+                page.fill("#api_key", REVIEWER_KEY)
+                page.click("button[type=submit]")
+                page.wait_for_url(gw.url + "/console/reviews")
+                assert page.inner_text(f"tr[data-review-id='{review_id}'] td.status") == "pending"
+
+                page.click(f"a:has-text('{review_id}')")
+                page.wait_for_url(f"{gw.url}/console/reviews/{review_id}")
+                assert "May I get a refund for order 1182?" in page.inner_text("#conversation")
+                stored = item(gw, review_id)["original"]
+                original = stored["choices"][0]["message"]["content"]
+                assert page.inner_text("#original") == original
+                assert page.input_value("#output") == original
+
+                page.click("#claim")
+                page.wait_for_selector("#release")
+                assert page.inner_text("#status") == "claimed" and page.inner_text("#claimed-by").startswith("rita")
+
+                page.fill("#output", EDITED)
+                page.fill("#comment", "currency and timing made explicit")
+                page.click("#edit")
+                page.wait_for_selector("#decided")
+                assert page.inner_text("#status") == "edited"
+                assert page.inner_text("#released") == EDITED
+                assert "rita" in page.inner_text("#decided")
+            finally:
+                browser.close()
+
+        completion = waiting.result(timeout=60)
+    assert completion.choices[0].message.content == EDITED
+    assert completion.id == stored["id"] and completion.usage is not None  # the model's answer, with the reviewer's text

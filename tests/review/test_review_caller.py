@@ -1,0 +1,180 @@
+"""A held request approved, edited and rejected; the caller gets exactly the decision by poll, by wait and by webhook."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import openai
+import pytest
+
+from headway.observe.webhooks import WebhookVerificationError, verify
+from headway.testing import GatewayThread
+from tests.http import request
+from tests.review.conftest import (
+    CONSEQUENTIAL,
+    WEBHOOK_SECRET,
+    WebhookReceiver,
+    admin,
+    chat,
+    decide,
+    eventually,
+    hold,
+    item,
+)
+
+EDITED = "Refund approved for order 1182, credited within 3 business days."
+
+
+def expected_release(gw: GatewayThread, review_id: str, decision: str) -> dict[str, Any]:
+    """What the caller must get: the model's answer as stored, or it with the reviewer's text."""
+    original = item(gw, review_id)["original"]
+    if decision == "approve":
+        return dict(original)
+    edited = dict(original)
+    edited["choices"] = [{**original["choices"][0], "message": {**original["choices"][0]["message"], "content": EDITED},
+                          "finish_reason": "stop"}]
+    return edited
+
+
+def apply(gw: GatewayThread, review_id: str, decision: str) -> None:
+    fields = {"output": EDITED} if decision == "edit" else {}
+    reply = decide(gw, review_id, decision, comment=f"{decision} in test", **fields)
+    assert reply.status == 200, reply.body
+    assert reply.json()["status"] == {"approve": "approved", "edit": "edited", "reject": "rejected"}[decision]
+
+
+@pytest.mark.parametrize("decision", ["approve", "edit", "reject"])
+def test_poll_sees_202_then_exactly_the_decision(review_gateway: GatewayThread, decision: str) -> None:
+    review_id, held = hold(review_gateway, f"poll me ({decision})")
+    ticket = held.json()
+    assert ticket["object"] == "review" and ticket["status"] == "pending"
+    assert held.headers["location"] == ticket["status_url"] == f"{review_gateway.url}/v1/reviews/{review_id}"
+    pending = request("GET", ticket["status_url"])
+    assert pending.status == 202 and pending.json()["status"] == "pending" and pending.headers["retry-after"]
+
+    apply(review_gateway, review_id, decision)
+    polled = request("GET", ticket["status_url"])
+    if decision == "reject":
+        assert polled.status == 403
+        error = polled.json()["error"]
+        assert error["code"] == "review_rejected" and error["review_id"] == review_id
+        assert "reject in test" in error["message"]
+    else:
+        assert polled.status == 200
+        assert polled.json() == expected_release(review_gateway, review_id, decision)
+        assert polled.headers["x-headway-review-status"] == {"approve": "approved", "edit": "edited"}[decision]
+
+
+@pytest.mark.parametrize("decision", ["approve", "edit", "reject"])
+def test_prefer_wait_on_the_original_request_returns_the_decision(review_gateway: GatewayThread, decision: str) -> None:
+    client = openai.OpenAI(base_url=review_gateway.url + "/v1", api_key="unused", max_retries=0)
+    prompt = f"wait for me ({decision})"
+
+    def call() -> Any:
+        return client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": prompt}], metadata=CONSEQUENTIAL,
+            extra_headers={"Prefer": "wait=30"},
+        )
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(call)
+        found = eventually(
+            lambda: admin(review_gateway, "GET", "/admin/reviews?status=pending&limit=500").json()["data"],
+            what="the held item",
+        )
+        review_id = next(r["id"] for r in found if item(review_gateway, r["id"])["request"]["messages"][0]["content"] == prompt)
+        apply(review_gateway, review_id, decision)
+        if decision == "reject":
+            with pytest.raises(openai.PermissionDeniedError) as refused:
+                waiting.result(timeout=30)
+            assert refused.value.code == "review_rejected"
+            return
+        completion = waiting.result(timeout=30)
+    assert completion.model_dump(exclude_unset=True) == expected_release(review_gateway, review_id, decision)
+
+
+def test_prefer_wait_on_the_status_url(review_gateway: GatewayThread) -> None:
+    review_id, held = hold(review_gateway, "wait on the status url")
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(request, "GET", held.json()["status_url"], None, {"prefer": "wait=30"})
+        eventually(lambda: review_gateway.runtime.review is not None and review_gateway.runtime.review.waiters.stats.waiting,
+                   what="the caller to start waiting")
+        apply(review_gateway, review_id, "edit")
+        reply = waiting.result(timeout=30)
+    assert reply.status == 200 and reply.headers["preference-applied"] == "wait=30"
+    assert reply.json()["choices"][0]["message"]["content"] == EDITED
+
+
+def test_a_wait_that_runs_out_answers_202(review_gateway: GatewayThread) -> None:
+    review_id, held = hold(review_gateway, "nobody decides this in time", headers={"prefer": "wait=0.2"})
+    assert held.headers["preference-applied"] == "wait=0.2"
+    assert held.json()["status"] == "pending" and held.json()["id"] == review_id
+
+
+@pytest.mark.parametrize("decision", ["approve", "edit", "reject"])
+def test_signed_webhook_carries_the_decision(
+    review_gateway: GatewayThread, webhooks: WebhookReceiver, decision: str
+) -> None:
+    review_id, held = hold(review_gateway, f"tell my webhook ({decision})", metadata={"review_webhook": webhooks.url})
+    apply(review_gateway, review_id, decision)
+    delivery = webhooks.for_review(review_id)
+    verify(WEBHOOK_SECRET, delivery.headers, delivery.body)  # raises unless signed with the secret, recently
+    with pytest.raises(WebhookVerificationError):
+        verify("whsec_" + "A" * 44, delivery.headers, delivery.body)
+    event = delivery.json()
+    assert event["type"] == "review.decided" and delivery.headers["webhook-id"] == f"{review_id}.{event['data']['status']}"
+    polled = request("GET", held.json()["status_url"])
+    if decision == "reject":
+        assert event["data"]["response"] is None and event["data"]["error"]["code"] == "review_rejected"
+        assert polled.status == 403
+    else:
+        assert event["data"]["error"] is None
+        assert event["data"]["response"] == polled.json() == expected_release(review_gateway, review_id, decision)
+    eventually(lambda: item(review_gateway, review_id)["webhook"]["state"] == "sent", what="the delivery to be recorded")
+
+
+def test_a_webhook_url_outside_the_allowed_list_is_refused(review_gateway: GatewayThread) -> None:
+    reply = chat(review_gateway, "hi", metadata={**CONSEQUENTIAL, "review_webhook": "http://198.51.100.7/hook"})
+    assert reply.status == 400 and reply.json()["error"]["code"] == "review_webhook_not_allowed"
+
+
+def test_a_held_stream_is_answered_202_or_replayed_once_approved(review_gateway: GatewayThread) -> None:
+    held = chat(review_gateway, "stream me", metadata=CONSEQUENTIAL, stream=True)
+    assert held.status == 202 and held.headers["content-type"].startswith("application/json")
+    review_id = held.json()["id"]
+    assert item(review_gateway, review_id)["original"]["object"] == "chat.completion"
+
+    client = openai.OpenAI(base_url=review_gateway.url + "/v1", api_key="unused", max_retries=0)
+    texts: list[str] = []
+
+    def stream_and_wait() -> None:
+        stream = client.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "stream and wait"}], metadata=CONSEQUENTIAL,
+            stream=True, extra_headers={"Prefer": "wait=30"},
+        )
+        texts.extend(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+    waiter = threading.Thread(target=stream_and_wait)
+    waiter.start()
+    found = eventually(
+        lambda: [r for r in admin(review_gateway, "GET", "/admin/reviews?status=pending&limit=500").json()["data"]
+                 if item(review_gateway, r["id"])["request"]["messages"][0]["content"] == "stream and wait"],
+        what="the held stream",
+    )
+    apply(review_gateway, found[0]["id"], "approve")
+    waiter.join(30)
+    assert "".join(texts) == item(review_gateway, found[0]["id"])["original"]["choices"][0]["message"]["content"]
+
+
+def test_a_request_no_policy_covers_is_answered_at_once(review_gateway: GatewayThread) -> None:
+    reply = chat(review_gateway, "ordinary question")
+    assert reply.status == 200 and reply.json()["object"] == "chat.completion"
+    assert "x-headway-review-id" not in reply.headers
+
+
+def test_an_unknown_review_is_404_in_openai_shape(review_gateway: GatewayThread) -> None:
+    for path in ("/v1/reviews/rev_0123456789abcdef", "/v1/reviews/not-an-id", "/admin/reviews/rev_00"):
+        reply = request("GET", review_gateway.url + path)
+        assert reply.status == 404 and set(reply.json()["error"]) >= {"message", "type", "param", "code"}
