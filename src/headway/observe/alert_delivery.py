@@ -1,113 +1,59 @@
-"""Deliver alert notifications to webhooks signed the Standard Webhooks way.
+"""Deliver alert notifications to every configured webhook, signed by ``headway.observe.webhooks``.
 
-Headers: ``webhook-id`` (unique per message, the receiver's idempotency key),
-``webhook-timestamp`` (epoch seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of
-"{id}.{timestamp}.{body}">``. A secret written ``whsec_<base64>`` is base64-decoded;
-any other secret is used as its UTF-8 bytes.
-
-Written here because the shared signer (``headway.observe.webhooks``, owned by the
-security part) did not exist yet; switch to it once it lands.
+The signing scheme (Standard Webhooks: ``webhook-id``, ``webhook-timestamp``,
+``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``) and the
+retrying sender belong to the shared webhook module; this module only fans one alert
+out to several receivers and logs the ones that could not be reached.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import logging
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiohttp
+from headway.errors import ConfigError
+from headway.observe.webhooks import WebhookSender, WebhookVerificationError, secret_key
 
 log = logging.getLogger("headway.alerts")
 
-# Delays before the 2nd and 3rd tries: a brief blip at the receiver should not lose an alert.
-RETRY_DELAYS = (0.5, 2.0)
-
-
-def secret_bytes(secret: str) -> bytes:
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret[len("whsec_") :])
-    return secret.encode()
-
-
-def sign(secret: bytes, message_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret, signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def signed_headers(secret: bytes, message_id: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    return {
-        "content-type": "application/json",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, message_id, timestamp, body),
-    }
-
-
-def verify(secret: bytes, headers: Mapping[str, str], body: bytes, *, tolerance_s: float = 300, now: float | None = None) -> bool:
-    """A receiver's check: one listed ``v1`` signature matches and the timestamp is recent."""
-    try:
-        message_id = headers["webhook-id"]
-        timestamp = int(headers["webhook-timestamp"])
-    except (KeyError, ValueError):
-        return False
-    now = time.time() if now is None else now
-    if abs(now - timestamp) > tolerance_s:
-        return False
-    expected = sign(secret, message_id, timestamp, body)
-    return any(hmac.compare_digest(expected, given) for given in headers.get("webhook-signature", "").split())
+# A brief blip at a receiver should not lose an alert; a dead one should not hold the evaluator long.
+MAX_ATTEMPTS = 3
+BACKOFF_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
     url: str
-    secret: bytes
+    secret: str
     timeout_s: float = 5.0
 
 
-class WebhookSender:
+class AlertWebhooks:
     def __init__(self, targets: Sequence[WebhookTarget]) -> None:
-        self.targets = tuple(targets)
-        self._session: aiohttp.ClientSession | None = None
+        for target in targets:
+            try:
+                secret_key(target.secret)
+            except WebhookVerificationError as exc:
+                raise ConfigError(str(exc), path="observe.alerts.webhooks") from None
+        self._senders = [
+            (t.url, WebhookSender(t.secret, max_attempts=MAX_ATTEMPTS, backoff_s=BACKOFF_S, timeout_s=t.timeout_s)) for t in targets
+        ]
 
     async def send(self, message_id: str, body: bytes) -> int:
-        """Deliver to every target, retrying each a few times; returns how many accepted it."""
-        if not self.targets:
+        """Deliver to every receiver (the same ``webhook-id`` on retries); returns how many accepted it."""
+        if not self._senders:
             return 0
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        results = await asyncio.gather(*(self._send_one(t, message_id, body) for t in self.targets))
-        return sum(results)
-
-    async def _send_one(self, target: WebhookTarget, message_id: str, body: bytes) -> bool:
-        assert self._session is not None
-        problem = ""
-        for attempt in range(len(RETRY_DELAYS) + 1):
-            if attempt:
-                await asyncio.sleep(RETRY_DELAYS[attempt - 1])
-            # Re-signed per try: the timestamp must be fresh for the receiver's tolerance window.
-            headers = signed_headers(target.secret, message_id, body)
-            try:
-                async with self._session.post(
-                    target.url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=target.timeout_s)
-                ) as response:
-                    if 200 <= response.status < 300:
-                        return True
-                    problem = f"HTTP {response.status}"
-                    if 400 <= response.status < 500 and response.status not in (408, 429):
-                        break  # the receiver refuses this message; trying again will not change that
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-        log.error("alert webhook delivery failed", extra={"url": target.url, "webhook_id": message_id, "problem": problem})
-        return False
+        deliveries = await asyncio.gather(*(sender.send(url, body, msg_id=message_id) for url, sender in self._senders))
+        for (url, _), delivery in zip(self._senders, deliveries, strict=True):
+            if not delivery.ok:
+                log.error(
+                    "alert webhook delivery failed",
+                    extra={"url": url, "webhook_id": message_id, "attempts": delivery.attempts, "problem": delivery.error},
+                )
+        return sum(1 for d in deliveries if d.ok)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for _, sender in self._senders:
+            await sender.close()

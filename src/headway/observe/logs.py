@@ -22,8 +22,15 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from headway.config.models import LoggingConfig
 
-# Fields that carry identifiers, never personal data: redaction leaves them alone.
-SAFE_FIELDS = frozenset({"timestamp", "level", "logger", "request_id", "trace_id", "span_id"})
+# Fields that carry identifiers, never personal data: redaction leaves them alone. The request
+# line's fields come from the request record, which the request log has already redacted.
+SAFE_FIELDS = frozenset(
+    {
+        "timestamp", "level", "logger", "request_id", "trace_id", "span_id",
+        "endpoint", "model", "status", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd",
+        "served_by", "deployment", "attempts", "caller", "team", "error_type",
+    }
+)
 
 
 def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
@@ -48,7 +55,7 @@ def sparing(processor: Processor, safe: frozenset[str] = SAFE_FIELDS) -> Process
     """Run ``processor`` on every field except identifiers (a request id must stay greppable)."""
 
     def process(logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
-        kept = {key: event.pop(key) for key in safe if key in event}
+        kept = {key: event.pop(key) for key in safe.intersection(event)}
         result = processor(logger, method, event)
         assert isinstance(result, MutableMapping)
         result.update(kept)

@@ -23,7 +23,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from headway.config.models import HeadwayConfig, ProviderConfig
-from headway.observe.alert_delivery import WebhookSender, WebhookTarget, secret_bytes
+from headway.observe.alert_delivery import AlertWebhooks, WebhookTarget
 from headway.observe.alert_state import AlertStateStore, Transition
 from headway.observe.alerts import AlertEvaluator, AlertMeasurer, notification_body
 from headway.observe.feedback import FeedbackStore
@@ -73,8 +73,8 @@ class Observability:
         self.feedback = FeedbackStore(engine) if engine is not None else None
         self.alert_states = AlertStateStore(engine) if engine is not None else None
         self.retention = Retention(engine, observe.retention) if engine is not None else None
-        self.webhooks = WebhookSender(
-            [WebhookTarget(w.url, secret_bytes(w.secret.get_secret_value()), w.timeout_s) for w in observe.alerts.webhooks]
+        self.webhooks = AlertWebhooks(
+            [WebhookTarget(w.url, w.secret.get_secret_value(), w.timeout_s) for w in observe.alerts.webhooks]
         )
         self.alerts = (
             AlertEvaluator(
