@@ -109,18 +109,36 @@ def test_the_console_shows_and_decides_only_assigned_items(gateway: GatewayThrea
     assert decided["status"] == "approved" and decided["decided_by"] == "rita" and decided["comment"] == "fine"
 
 
-def test_with_access_control_on_apps_cannot_reach_the_queue(sim: Any, tmp_path: Path) -> None:
-    config = review_config(sim.url, tmp_path, auth=secure_auth())
+def test_with_access_control_on_keys_get_exactly_their_reviews(sim: Any, tmp_path: Path) -> None:
+    config = review_config(sim.url, tmp_path, auth=secure_auth(teams={"risk": {}, "support": {}, "shop": {}}))
     with GatewayThread(config) as gw:
-        app_key = create_key(gw, principal="shop-app", roles=["app"])[1]
-        review_id, _ = hold(gw, "held with auth on", headers=ADMIN)
+        app_key = create_key(gw, principal="shop-app", roles=["app"], team="shop")[1]
+        other_app = create_key(gw, principal="other-app", roles=["app"], team="shop")[1]
+        rita = bearer(create_key(gw, principal="rita", roles=["reviewer"], team="risk")[1])
+        sam = bearer(create_key(gw, principal="sam", roles=["reviewer"], team="support")[1])
+        review_id, held = hold(gw, "held with auth on", headers=bearer(app_key))
+        status_path = f"/v1/reviews/{review_id}"
+
+        assert admin(gw, "GET", status_path, headers=bearer(app_key)).status == 202  # the caller polls its own
+        assert admin(gw, "GET", status_path, headers=bearer(other_app)).status == 404  # nobody else's
         for method, path in (("GET", "/admin/reviews"), ("GET", f"/admin/reviews/{review_id}"),
                              ("POST", f"/admin/reviews/{review_id}/decide")):
-            assert admin(gw, method, path, {"decision": "approve"} if method == "POST" else None, bearer(app_key)).status == 403
-            assert admin(gw, method, path, {"decision": "approve"} if method == "POST" else None).status == 401
-        listed = admin(gw, "GET", "/admin/reviews", headers=ADMIN)
-        assert listed.status == 200 and [r["id"] for r in listed.json()["data"]] == [review_id]
-        assert item_as(gw, review_id, ADMIN)["status"] == "pending"
+            body = {"decision": "approve"} if method == "POST" else None
+            assert admin(gw, method, path, body, bearer(app_key)).status == 403  # apps hold no review permission
+            assert admin(gw, method, path, body).status == 401
+
+        assert admin(gw, "GET", "/admin/reviews", headers=sam).json()["data"] == []
+        assert admin(gw, "GET", f"/admin/reviews/{review_id}", headers=sam).status == 404
+        assert admin(gw, "POST", f"/admin/reviews/{review_id}/claim", headers=sam).status == 404
+        assert admin(gw, "POST", f"/admin/reviews/{review_id}/decide", {"decision": "approve"}, sam).status == 404
+
+        assert [r["id"] for r in admin(gw, "GET", "/admin/reviews", headers=rita).json()["data"]] == [review_id]
+        assert admin(gw, "POST", f"/admin/reviews/{review_id}/claim", headers=rita).status == 200
+        decided = admin(gw, "POST", f"/admin/reviews/{review_id}/decide", {"decision": "approve"}, rita)
+        assert decided.status == 200 and decided.json()["decided_by"] == "rita"
+        released = admin(gw, "GET", status_path, headers=bearer(app_key))
+        assert released.status == 200 and released.json() == item_as(gw, review_id, ADMIN)["original"]
+        assert held.json()["status_url"].endswith(status_path)
 
 
 def item_as(gw: GatewayThread, review_id: str, headers: dict[str, str]) -> dict[str, Any]:
