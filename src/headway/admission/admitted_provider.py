@@ -53,10 +53,14 @@ class AdmittedProvider:
             priority, deadline, request_id = 0, time.perf_counter() + queue.timeout_s, None
         else:
             priority, deadline, request_id = ticket.priority, ticket.deadline(queue.timeout_s), ticket.request_id
+        waited_from = time.perf_counter()
         try:
             await queue.acquire(priority, deadline)
         except Shed as shed:
             raise shed_error(shed, request_id) from None
+        finally:
+            if ticket is not None:
+                ticket.queued_s += time.perf_counter() - waited_from
 
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
         await self._acquire()

@@ -202,7 +202,15 @@ class Admission:
         self._grants[request_id] = grant
 
     def observe_record(self, record: RequestRecord) -> None:
-        """Request-log observer: a request's record is final, so settle what it was granted."""
+        """Request-log observer: a request's record is final, so settle what it was granted.
+
+        Runs in the task that served the request, so its ticket is at hand: time spent in
+        deployment queues goes on the record as ``quality["queue_ms"]``.
+        """
+        if self.queues:
+            ticket = current_ticket.get()
+            if ticket is not None and ticket.request_id == record.request_id and ticket.queued_s:
+                record.quality["queue_ms"] = round(ticket.queued_s * 1000, 3)
         if self._grants:
             grant = self._grants.pop(record.request_id, None)
             if grant is not None:

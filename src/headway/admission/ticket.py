@@ -13,12 +13,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ticket:
     request_id: str
     priority: int
     arrived: float  # time.perf_counter() when the request arrived
     max_wait_s: float | None = None  # the client's own bound on queueing (may only shorten the queue's)
+    queued_s: float = 0.0  # time spent waiting in deployment queues so far (all attempts)
 
     def deadline(self, queue_timeout_s: float) -> float:
         wait = queue_timeout_s if self.max_wait_s is None else min(queue_timeout_s, self.max_wait_s)

@@ -12,9 +12,11 @@ from headway.cli._common import friendly_errors
 from headway.cli.audit_cmd import app as audit_app
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app
+from headway.cli.load_cmd import load as load_command
 from headway.cli.observe_cmd import cost_command, feedback_app
 from headway.cli.pipeline_cmd import app as pipeline_app
 from headway.cli.records_cmd import app as records_app
+from headway.cli.replicas import replicas_command
 
 app = typer.Typer(help="Headway: the production layer for AI applications.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Validate the config file or print its JSON Schema.", no_args_is_help=True)
@@ -25,6 +27,8 @@ app.add_typer(records_app, name="records")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(feedback_app, name="feedback")
 app.command("cost")(cost_command)
+app.command("load")(load_command)
+app.command("replicas")(replicas_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(batches_app, name="batches")
 app.command("worker")(worker_command)

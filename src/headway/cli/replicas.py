@@ -27,10 +27,12 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import yaml
 
+from headway.cli._common import friendly_errors
 from headway.errors import HeadwayError
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
@@ -298,3 +300,14 @@ def run_replicas(config_path: str, *, replicas: int, port: int | None, keepalive
         # Blocked only now: children started earlier keep their own signals.
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         signal.sigwait(stop_signals)
+
+
+@friendly_errors
+def replicas_command(
+    config: Annotated[str, typer.Option("--config", "-c", help="Config every replica loads (use a postgresql:// store and redis:).")] = "headway.yaml",
+    replicas: Annotated[int, typer.Option("--replicas", "-n", min=1, max=16, help="How many headway serve processes.")] = 3,
+    port: Annotated[int | None, typer.Option(help="nginx port (default: a free one).")] = None,
+    keepalive: Annotated[int, typer.Option(help="Idle keep-alive connections nginx holds to each replica (0: none).")] = 32,
+) -> None:
+    """Serve one config from N replicas behind nginx on this machine, until Ctrl-C."""
+    run_replicas(config, replicas=replicas, port=port, keepalive=keepalive)

@@ -20,6 +20,7 @@ from headway.config.resilience import CacheConfig, ModelResilience, check_resili
 from headway.config.pipelines import PipelinesConfig
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 from headway.config.review import ReviewConfig
+from headway.config.scale import AdmissionConfig, RedisSetting
 
 
 class _Section(BaseModel):
@@ -111,6 +112,8 @@ class HeadwayConfig(_Section):
     observe: ObserveConfig = Field(default_factory=ObserveConfig)
     pipelines: PipelinesConfig = Field(default_factory=PipelinesConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    redis: RedisSetting = None
+    admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from headway.admission.stage import admit, with_grant
 from headway.api.validation import validate_chat_request, validate_embeddings_request
 from headway.cache.stage import Lookup
 from headway.errors import APIError, UpstreamError
@@ -63,13 +64,15 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "chat")
     record = new_record(ctx, "chat.completions", model, body)
+    admitting = admit(runtime, ctx, route, body, record)  # rate/token limits, budgets, queue ticket; 429s
+    grant = await admitting if admitting is not None else None
     body = guard_chat(runtime, ctx, body, record)  # limits, injection heuristics, upstream PII redaction
     lookup = await runtime.cache.lookup(ctx, route, body)  # cache: exact, then semantic; a hit answers now
     if lookup is not None and lookup.hit is not None:
-        return _cached_reply(runtime, ctx, body, record, lookup)
+        return with_grant(_cached_reply(runtime, ctx, body, record, lookup), grant)
     rag = await augment(runtime.retrieval, route, body, record, ctx.attributes.get("allowed_collections"))  # RAG
     if body.get("stream"):
-        return await _serve_stream(runtime, ctx, body, route_name=model, record=record, lookup=lookup)
+        return with_grant(await _serve_stream(runtime, ctx, body, route_name=model, record=record, lookup=lookup), grant)
     try:
         served = await runtime.executor.complete(route, body, record, stale=lookup, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
@@ -88,7 +91,7 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     finish(record, ctx, 200)
     runtime.request_log.record(record)
     await runtime.cache.remember(lookup, served)
-    return Reply(body=rag.decorate(served.result.body), record=record, headers=served_headers(record))
+    return with_grant(Reply(body=rag.decorate(served.result.body), record=record, headers=served_headers(record)), grant)
 
 
 async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply:
@@ -96,6 +99,8 @@ async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, A
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "embeddings")
     record = new_record(ctx, "embeddings", model, body)
+    admitting = admit(runtime, ctx, route, body, record)
+    grant = await admitting if admitting is not None else None
     body = guard_embeddings(runtime, ctx, body, record)
     try:
         served = await runtime.executor.complete(route, body, record, residency=ctx.attributes.get("residency"))
@@ -106,11 +111,15 @@ async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, A
         finish(record, ctx, error.status, error)
         runtime.request_log.record(record)
         raise error from None
+    except APIError as error:  # e.g. shed by a deployment queue (503)
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise
     apply_usage(record, served.result.usage, served.deployment)
     record.served_by = served.served_by
     finish(record, ctx, 200)
     runtime.request_log.record(record)
-    return Reply(body=served.result.body, record=record, headers=served_headers(record))
+    return with_grant(Reply(body=served.result.body, record=record, headers=served_headers(record)), grant)
 
 
 async def _serve_stream(
@@ -132,6 +141,10 @@ async def _serve_stream(
         finish(record, ctx, error.status, error)
         runtime.request_log.record(record)
         raise error from None
+    except APIError as error:  # e.g. shed by a deployment queue (503)
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise
     record.served_by = opened.served_by
     record.deployment = opened.deployment.id if opened.deployment else None
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

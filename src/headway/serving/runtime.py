@@ -10,9 +10,11 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from headway.admission import Admission
 from headway.auth.audit_trail import AuditTrail
 from headway.auth.erasure import ErasureRegistry
 from headway.auth.service import AuthService
+from headway.backends.base import Backend
 from headway.cache.stage import CacheStage
 from headway.config.models import HeadwayConfig
 from headway.errors import NotFoundError, StoreUnavailableError
@@ -53,6 +55,7 @@ class Runtime:
     retrieval: Retriever | None = None  # collections, /v1/retrieve, RAG (headway.retrieval)
     pipelines: PipelineService | None = None  # scheduler and job workers (headway.pipelines)
     cache: CacheStage = field(default_factory=CacheStage.disabled)  # response cache (headway.cache)
+    admission: Admission = field(default_factory=Admission.disabled)  # limits, budgets, queues (headway.admission)
     jobs: JobService | None = None  # background requests, batches, files, the worker (headway.jobs)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
@@ -86,6 +89,8 @@ class Runtime:
         runtime.retrieval, runtime.pipelines = build_data_plane(config, store, runtime.routes, runtime.executor)
         runtime.cache = CacheStage.build(config, store, routes, executor)
         runtime.cache.register_erasure(runtime)
+        runtime.admission = Admission.from_config(config, store, runtime.routes)
+        runtime.request_log.add_observer(runtime.admission.observe_record)  # settles limits and budgets
         runtime.jobs = JobService.build(runtime)
         return runtime
 
@@ -97,6 +102,7 @@ class Runtime:
             # Keep serving: records spill to the journal until the store answers.
             self._store_error = str(exc)
         await self.request_log.start()
+        await self.admission.start()
         await self.cache.start()
         await self.auth.start()
         await self.observability.start(self)
@@ -112,11 +118,17 @@ class Runtime:
             await self.pipelines.close()
         await self.auth.close()
         await self.cache.close()
+        await self.admission.close()
         await self.request_log.close()
         await self.observability.close()
         for provider in self.providers.values():
             await provider.close()
         await asyncio.to_thread(self.store.close)
+
+    @property
+    def backend(self) -> Backend:
+        """Shared state (in process, or Redis with ``redis:``): limits, wake-ups, keys with a TTL."""
+        return self.admission.backend
 
     @property
     def audit(self) -> AuditTrail:
@@ -164,4 +176,6 @@ class Runtime:
             "spilled_pending": health.spilled_pending,
             "overflowed": health.overflowed,
         }
+        if self.config.redis is not None:
+            checks["redis"] = self.admission.backend_health()
         return Readiness(ready=all(bool(c["ok"]) for c in checks.values()), checks=checks)

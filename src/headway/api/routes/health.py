@@ -1,4 +1,5 @@
-"""``/healthz`` (the process is alive) and ``/readyz`` (it can serve: config loaded, store reachable)."""
+"""``/healthz`` (the process is alive) and ``/readyz`` (it can serve: config loaded, store reachable;
+shared state reachable or, while it is not, serving on its local fallback)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ async def readyz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     readiness = await runtime.readiness()
     reasons = [f"{name}: {check.get('error', 'not ok')}" for name, check in readiness.checks.items() if not check["ok"]]
+    # Serving, but on a fallback (e.g. local limits while Redis is away): ready, and says so.
+    degraded = [name for name, check in readiness.checks.items() if check.get("degraded")]
+    status = "not_ready" if not readiness.ready else ("degraded" if degraded else "ready")
     return JSONResponse(
-        {"status": "ready" if readiness.ready else "not_ready", "checks": readiness.checks, "reasons": reasons},
+        {"status": status, "checks": readiness.checks, "reasons": reasons, "degraded": degraded},
         status_code=200 if readiness.ready else 503,
     )
