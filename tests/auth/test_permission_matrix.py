@@ -86,8 +86,11 @@ class World:
         body = {"input_file_id": self.own_file(token), "endpoint": "/v1/chat/completions", "completion_window": "24h"}
         return self.own(token, Call("POST", "/v1/batches", body))
 
-    def own_job(self, token: str) -> str:
-        return self.own(token, Call("POST", "/v1/chat/completions", CHAT, headers={"prefer": "respond-async"}))
+    def own_job(self, token: str, *, slow: bool = False) -> str:
+        """A background job; ``slow`` keeps it running (the simulator waits) so it can still be cancelled."""
+        text = "[sim:latency_ms=5000] hello" if slow else "hello"
+        body = {"model": "chat", "messages": [{"role": "user", "content": text}]}
+        return self.own(token, Call("POST", "/v1/chat/completions", body, headers={"prefer": "respond-async"}))
 
     def held(self, token: str) -> str:
         """A review item held for ``token``'s caller (the admin's when that caller may not chat)."""
@@ -150,7 +153,7 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("*", "/console"): lambda w, t: Call("GET", "/console/login"),
     ("GET", "/v1/jobs"): lambda w, t: Call("GET", "/v1/jobs"),
     ("GET", "/v1/jobs/{job_id}"): lambda w, t: Call("GET", f"/v1/jobs/{w.own_job(t)}"),
-    ("POST", "/v1/jobs/{job_id}/cancel"): lambda w, t: Call("POST", f"/v1/jobs/{w.own_job(t)}/cancel"),
+    ("POST", "/v1/jobs/{job_id}/cancel"): lambda w, t: Call("POST", f"/v1/jobs/{w.own_job(t, slow=True)}/cancel"),
     ("POST", "/v1/files"): lambda w, t: Call("POST", "/v1/files", multipart_file(json.dumps(BATCH_LINE).encode())),
     ("GET", "/v1/files"): lambda w, t: Call("GET", "/v1/files"),
     ("GET", "/v1/files/{file_id}"): lambda w, t: Call("GET", f"/v1/files/{w.own_file(t)}"),
