@@ -17,7 +17,9 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -65,6 +67,7 @@ def fill(engine: object, chunks: int, seed: int = 3) -> None:
             }
         )
         if len(rows) == 5000:
+            print(f"filled {number + 1}", file=sys.stderr, flush=True)
             with engine.begin() as connection:  # type: ignore[attr-defined]
                 index.add_chunks(connection, rows)
             rows = []
@@ -134,6 +137,8 @@ def main() -> None:
         "--postgres", action="store_true", help="use a fresh PostgreSQL database on 127.0.0.1:5432"
     )
     args = parser.parse_args()
+    # A timeout's SIGTERM must still run the finally blocks below (the PostgreSQL database is dropped there).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as tmp:
         if not args.postgres:
             result = asyncio.run(

@@ -155,3 +155,15 @@ async def test_only_collections_the_caller_may_read(rag_gateway: GatewayThread) 
         await augment(
             runtime.retrieval, runtime.route("chat", "chat"), explicit, record, allowed=frozenset({"other"})
         )
+
+
+def test_streamed_answers_carry_the_retrieval_header(rag_gateway: GatewayThread, sim: Any) -> None:
+    client = openai.OpenAI(base_url=rag_gateway.url + "/v1", api_key="unused")
+    with client.chat.completions.with_streaming_response.create(
+        model="rag", stream=True, messages=[{"role": "user", "content": "Search returns deleted products"}]
+    ) as response:
+        assert response.headers["x-headway-retrieval"] == "hit"
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in response.parse() if chunk.choices)
+    assert text
+    upstream = last_upstream_chat(sim)["messages"]
+    assert upstream[0]["role"] == "system" and "Cedar" in upstream[0]["content"]
