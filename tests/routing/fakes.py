@@ -46,7 +46,7 @@ class FakeProvider:
         queue = self.scripts.get(model)
         return queue.pop(0) if queue else None
 
-    async def _play(self, model: str, request: JSON) -> str:
+    async def _play(self, model: str, request: JSON, limit: float | None = None) -> str:
         self.calls[model] += 1
         self.requests.append((model, request))
         outcome = self._next(model)
@@ -54,7 +54,12 @@ class FakeProvider:
             raise outcome
         if outcome is not None and outcome[0] == "slow":
             try:
-                await asyncio.sleep(outcome[1])
+                # Like a real adapter, the fake enforces the timeouts it is handed.
+                async with asyncio.timeout(limit):
+                    await asyncio.sleep(outcome[1])
+            except TimeoutError:
+                self.cancelled[model] += 1
+                raise UpstreamError("timeout", "timed out waiting for response") from None
             except asyncio.CancelledError:
                 self.cancelled[model] += 1
                 raise
@@ -63,11 +68,11 @@ class FakeProvider:
         return f"answer from {model}"
 
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
-        text = await self._play(model, request)
+        text = await self._play(model, request, timeouts.total)
         return ChatResult(completion(model, text), Usage(3, 2))
 
     async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
-        text = await self._play(model, request)
+        text = await self._play(model, request, timeouts.first_token)
         head = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model}
         yield StreamEvent({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]})
         yield StreamEvent({**head, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}, Usage(3, 2))

@@ -271,3 +271,16 @@ async def test_contract_failure_after_the_chain_is_an_error_not_a_degraded_answe
     assert caught.value.contract_error is not None and "JSON object" in caught.value.contract_error
     assert rec.quality["contract"] == "failed" and rec.quality["contract_repairs"] == 1
     assert provider.calls["a"] == 2
+
+
+async def test_a_degraded_message_that_breaks_the_contract_is_not_served() -> None:
+    routes, provider = build({"m": one("a", retries={"max_retries": 0}, degraded={"message": "busy, sorry"})})
+    provider.script("a", UpstreamError("server_error", "boom", status=500))
+    request = {**REQUEST, "response_format": {"type": "json_object"}}
+    with pytest.raises(ExhaustedError) as caught:
+        await executor(routes).complete(routes["m"], request, record())
+    assert caught.value.last is not None and caught.value.last.kind == "server_error"
+    json_routes, json_provider = build({"m": one("a", retries={"max_retries": 0}, degraded={"message": '{"status": "busy"}'})})
+    json_provider.script("a", UpstreamError("server_error", "boom", status=500))
+    served = await executor(json_routes).complete(json_routes["m"], request, record())
+    assert served.served_by == "degraded"

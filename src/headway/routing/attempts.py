@@ -24,7 +24,7 @@ from typing import Any
 
 from headway.config.resilience import FallbackCause
 from headway.errors import UpstreamError
-from headway.providers.base import ChatResult, StreamEvent
+from headway.providers.base import ChatResult, StreamEvent, Timeouts
 from headway.routing.balancing import Picker, picker
 from headway.routing.breaker import BreakerBackend, Verdict
 from headway.routing.deployments import Deployment, Route
@@ -125,6 +125,7 @@ def _deadline_error() -> UpstreamError:
     return UpstreamError("timeout", "the request's deadline passed before an answer")
 
 
+_DEADLINE_SLACK_S = 0.05  # a deadline this close to a timeout leaves the timeout as it is
 _MAX_HEAD = 8  # chunks read while waiting for the first token before giving up the wait
 
 
@@ -162,7 +163,30 @@ async def _close(stream: AsyncIterator[StreamEvent]) -> None:
 
 
 # What one call to a deployment returns: a ChatResult, or (first event, rest, started) for a stream.
-Call = Callable[[Deployment], Awaitable[Any]]
+Call = Callable[[Deployment, Timeouts], Awaitable[Any]]
+
+
+def within_deadline(timeouts: Timeouts, remaining: float | None, *, stream: bool) -> Timeouts:
+    """The deployment's timeouts, tightened so an attempt cannot outlive the request's deadline.
+
+    The provider enforces them with the timers it arms anyway, so the deadline costs no timer
+    of its own. For a stream the deadline bounds the wait for the first token; once tokens
+    flow, the stream's own ``total`` and ``idle`` apply.
+    """
+    if remaining is None:
+        return timeouts
+    first = timeouts.first_token
+    total = timeouts.total
+    tight_first = first is None or remaining < first - _DEADLINE_SLACK_S
+    tight_total = not stream and (total is None or remaining < total - _DEADLINE_SLACK_S)
+    if not tight_first and not tight_total:
+        return timeouts  # the common case: a first attempt under the default deadline
+    return Timeouts(
+        connect=timeouts.connect,
+        first_token=remaining if tight_first else first,
+        idle=timeouts.idle,
+        total=remaining if tight_total else total,
+    )
 
 
 class RouteRunner:
@@ -179,8 +203,7 @@ class RouteRunner:
 
     # -- the two kinds of call --------------------------------------------------------
     async def chat(self, route: Route, request: JSON, attempts: list[Attempt], deadline: float | None) -> Served:
-        async def call(deployment: Deployment) -> ChatResult:
-            timeouts = deployment.timeouts
+        async def call(deployment: Deployment, timeouts: Timeouts) -> ChatResult:
             if route.kind == "embeddings":
                 return await deployment.provider.embeddings(request, model=deployment.model, timeouts=timeouts)
             return await deployment.provider.chat(request, model=deployment.model, timeouts=timeouts)
@@ -191,15 +214,15 @@ class RouteRunner:
     async def open_stream(
         self, route: Route, request: JSON, attempts: list[Attempt], deadline: float | None
     ) -> OpenedStream:
-        async def call(deployment: Deployment) -> tuple[StreamEvent, AsyncIterator[StreamEvent], float]:
+        async def call(deployment: Deployment, timeouts: Timeouts) -> tuple[StreamEvent, AsyncIterator[StreamEvent], float]:
             started = time.perf_counter()
-            stream = deployment.provider.chat_stream(request, model=deployment.model, timeouts=deployment.timeouts)
+            stream = deployment.provider.chat_stream(request, model=deployment.model, timeouts=timeouts)
             iterator = stream.__aiter__()
             head: list[StreamEvent] = []
             try:
                 # The first *token* bounds the wait, whatever the response head did; a role-only
                 # opening chunk says nothing about speed.
-                async with asyncio.timeout(deployment.timeouts.first_token):
+                async with asyncio.timeout(timeouts.first_token):
                     while not head or (len(head) < _MAX_HEAD and not _carries_output(head[-1])):
                         try:
                             head.append(await iterator.__anext__())
@@ -209,7 +232,7 @@ class RouteRunner:
                             raise UpstreamError("stream_cut", "stream ended before its first chunk") from None
             except TimeoutError:
                 await _close(iterator)
-                raise UpstreamError("timeout", f"no first token within {deployment.timeouts.first_token:g}s") from None
+                raise UpstreamError("timeout", f"no first token within {timeouts.first_token:g}s") from None
             if len(head) == 1:
                 return head[0], iterator, started
             return head[0], _replay_then(head[1:], iterator), started
@@ -314,16 +337,8 @@ class RouteRunner:
         started = time.perf_counter()
         deployment.in_flight += 1
         try:
-            total = deployment.timeouts.total
             remaining = deadline - time.monotonic() if deadline is not None else None
-            if remaining is not None and (total is None or remaining < total):
-                try:
-                    async with asyncio.timeout(remaining):
-                        value = await call(deployment)
-                except TimeoutError:
-                    raise _deadline_error() from None
-            else:
-                value = await call(deployment)
+            value = await call(deployment, within_deadline(deployment.timeouts, remaining, stream=stream))
         except UpstreamError as exc:
             attempts.append(attempt_record(deployment, started, error=exc))
             if exc.kind == "timeout":  # slowness must show in the latency balancer

@@ -178,6 +178,7 @@ class InProcessBreakers:
 
     def configure(self, key: str, config: BreakerConfig) -> None:
         self._configs[key] = config
+        self._circuits[key] = Circuit(config)  # listed (metrics, admin) before its first request
 
     def circuit(self, key: str) -> Circuit:
         circuit = self._circuits.get(key)
@@ -189,14 +190,17 @@ class InProcessBreakers:
         """Live circuits by key (read-only use: metrics exporters)."""
         return self._circuits
 
-    def _now(self) -> float:
+    def now(self) -> float:
+        """The clock circuits are driven by (for ``Circuit.snapshot`` by readers such as metrics)."""
         return self.clock()
 
+    _now = now  # the name the metrics exporter reads
+
     async def admit(self, key: str) -> Admission:
-        return self.circuit(key).admit(self._now())
+        return self.circuit(key).admit(self.now())
 
     async def record(self, key: str, verdict: Verdict, *, trial: bool) -> None:
-        self.circuit(key).record(verdict, self._now(), trial=trial)
+        self.circuit(key).record(verdict, self.now(), trial=trial)
 
     async def snapshot(self, key: str) -> BreakerSnapshot:
-        return self.circuit(key).snapshot(self._now())
+        return self.circuit(key).snapshot(self.now())

@@ -111,10 +111,14 @@ class Executor:
                 return Served(None, ChatResult(body, Usage()), "stale-cache")
             degraded = route.config.degraded
             if degraded is not None and degraded.message is not None:
-                return Served(None, ChatResult(synthetic.fixed_completion(route.name, degraded.message), Usage()), "degraded")
+                fixed = synthetic.fixed_completion(route.name, degraded.message)
+                # A stand-in must keep the request's contract too (a JSON message can).
+                if contract is None or contract.violation(fixed) is None:
+                    return Served(None, ChatResult(fixed, Usage()), "degraded")
             if degraded is not None and degraded.model is not None:
                 try:
-                    served = await self.runner.chat(restrict(self.routes[degraded.model], residency, attempts), request, attempts, deadline)
+                    target = restrict(self.routes[degraded.model], residency, attempts)
+                    served = await self._model(target, request, record, deadline, contract)
                 except ExhaustedError as exc:
                     failure = exc
                 else:
