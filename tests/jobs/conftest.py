@@ -32,15 +32,17 @@ def jobs_sim() -> Iterator[Any]:
     handle.stop()
 
 
-def jobs_raw_config(sim_url: str, tmp: Path, **sections: Any) -> dict[str, Any]:
+def jobs_raw_config(sim_url: str, store_url: str, tmp: Path, **sections: Any) -> dict[str, Any]:
     jobs = {"poll_interval_s": 0.1, "webhook_secret": "${JOBS_WEBHOOK_SECRET}", **sections.pop("jobs", {})}
-    return base_config(sim_url, f"sqlite:///{tmp}/headway.db", tmp / "spill", jobs=jobs, **sections)
+    return base_config(sim_url, store_url, tmp / "spill", jobs=jobs, **sections)
 
 
 @pytest.fixture
-def jobs_config(jobs_sim: Any, tmp_path: Path) -> Callable[..., HeadwayConfig]:
+def jobs_config(jobs_sim: Any, tmp_path: Path, store_url: str) -> Callable[..., HeadwayConfig]:
+    """Configs on the suite's store (SQLite, or PostgreSQL when the suite is rerun there)."""
+
     def build(**sections: Any) -> HeadwayConfig:
-        return parse_config(jobs_raw_config(jobs_sim.url, tmp_path, **sections), env=ENV)
+        return parse_config(jobs_raw_config(jobs_sim.url, store_url, tmp_path, **sections), env=ENV)
 
     return build
 

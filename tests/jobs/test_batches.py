@@ -134,7 +134,7 @@ def test_completion_window_expires_with_partial_results(jobs_config: Callable[..
     with GatewayThread(jobs_config(jobs={"batch": {"max_concurrency": 1}})) as gw:
         sdk = client(gw)
         file_id = upload(sdk, [chat_line(f"e{i}", f"expiring {i} [sim:latency_ms=150]") for i in range(40)])
-        created = sdk.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="1s")  # type: ignore[arg-type]
+        created = sdk.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="3s")  # type: ignore[arg-type]
         batch = finished_batch(sdk, created.id)
         assert batch.status == "expired" and batch.expired_at is not None
         assert batch.request_counts is not None and 0 < batch.request_counts.completed < 40

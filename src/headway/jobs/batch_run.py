@@ -123,7 +123,10 @@ class BatchRun:
         self._lines.discard(task)
         self.gate.release()
         if not task.cancelled() and task.exception() is not None:
-            log.error("batch %s: a line failed to commit: %s", self.batch.id, task.exception())
+            # Never finish a batch around a line that failed unexpectedly: stop, keep the lease
+            # until it runs out, and let a later claim (counted, bounded) try again.
+            log.error("batch %s: line failed unexpectedly: %r", self.batch.id, task.exception())
+            self.stop(LOST)
 
     async def _unless_stopped(self, work: Coroutine[Any, Any, T]) -> T | None:
         """``work``'s result, or ``None`` when the run stops first (``stop`` cancels it)."""

@@ -68,10 +68,11 @@ class BatchStore:
         with transaction(self.engine, "list batches") as connection:
             return [Batch.from_row(row._mapping) for row in connection.execute(statement)]
 
-    def claim(self, owner: str, lease_s: float) -> Batch | None:
+    def claim(self, owner: str, lease_s: float, *, running: Sequence[str] = ()) -> Batch | None:
+        """Take a batch to run; ``running``: those this worker runs already (its lease may have lapsed)."""
         now = time.time()
         with transaction(self.engine, "claim a batch") as connection:
-            candidate = select(b.id, b.attempts).where(_claimable(now)).order_by(b.created_at).limit(1)
+            candidate = select(b.id, b.attempts).where(_claimable(now), b.id.not_in(running)).order_by(b.created_at).limit(1)
             if skip_locked(connection):
                 candidate = candidate.with_for_update(skip_locked=True)
             row = connection.execute(candidate).first()

@@ -57,7 +57,10 @@ def _error_answer(error: APIError, request_id: str) -> Answer:
 
 
 async def execute(runtime: Runtime, ctx: CallContext, endpoint: str, body: JSON) -> Answer:
-    # Imported here: serving imports the runtime, which builds the job service.
+    # Imported here: serving imports the runtime, which builds the job service. The API package
+    # first: serving.chat imports headway.api.validation, and that package imports the app,
+    # which imports serving.chat; in a worker process nothing has imported the app yet.
+    import headway.api  # noqa: F401
     from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
 
     reply: Reply | StreamReply

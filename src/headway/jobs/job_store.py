@@ -63,11 +63,17 @@ class JobStore:
         with transaction(self.engine, "list jobs") as connection:
             return [Job.from_row(row._mapping) for row in connection.execute(statement)]
 
-    def claim(self, owner: str, lease_s: float) -> Job | None:
-        """Take one job to run (or whose webhook to deliver); ``None`` when there is none."""
+    def claim(self, owner: str, lease_s: float, *, running: Sequence[str] = ()) -> Job | None:
+        """Take one job to run (or whose webhook to deliver); ``None`` when there is none.
+        ``running``: jobs this worker runs already (a lapsed lease must not start them twice)."""
         now = time.time()
         with transaction(self.engine, "claim a job") as connection:
-            candidate = select(c.id, c.status, c.attempts, c.max_attempts).where(_claimable(now)).order_by(c.run_after).limit(1)
+            candidate = (
+                select(c.id, c.status, c.attempts, c.max_attempts)
+                .where(_claimable(now), c.id.not_in(running))
+                .order_by(c.run_after)
+                .limit(1)
+            )
             if skip_locked(connection):
                 candidate = candidate.with_for_update(skip_locked=True)
             row = connection.execute(candidate).first()

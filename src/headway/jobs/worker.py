@@ -118,12 +118,12 @@ class Worker:
             self._wake.clear()
             try:
                 while len(self.running) < self.config.max_running:
-                    job = await asyncio.to_thread(self.jobs.claim, self.owner, self.config.lease_s)
+                    job = await asyncio.to_thread(self.jobs.claim, self.owner, self.config.lease_s, running=list(self.running))
                     if job is None:
                         break
                     self._spawn_job(job)
                 while len(self.runs) < self.config.batch.max_batches:
-                    batch = await asyncio.to_thread(self.batches.claim, self.owner, self.config.lease_s)
+                    batch = await asyncio.to_thread(self.batches.claim, self.owner, self.config.lease_s, running=list(self.runs))
                     if batch is None:
                         break
                     self._spawn_batch(batch)
