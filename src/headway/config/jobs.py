@@ -31,9 +31,6 @@ class BatchConfig(_Section):
         "starting; between zero and this, batch concurrency shrinks linearly.",
     )
     max_batches: Annotated[int, Field(ge=1, le=64)] = Field(4, description="Batches one worker runs at once.")
-    item_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
-        5, description="Tries per line when it is shed or rate limited (429/503) before it fails."
-    )
     max_completion_window_s: Annotated[float, Field(gt=0)] = Field(
         7 * 86400, description="Longest completion_window accepted (OpenAI's is 24h)."
     )

@@ -142,17 +142,23 @@ class BatchRun:
             self._calls.discard(call)
 
     async def _answer(self, item: PendingItem) -> Answer | None:
-        """The line's final answer, retrying sheds and rate limits; ``None`` when the run stops first."""
+        """The line's final answer; ``None`` when the run stops first.
+
+        A line that is shed or rate limited (a retryable 429/503: the caller's own limits, a
+        full deployment queue, every deployment rate limited upstream) is not failed: the
+        capacity belongs to someone else now, so it waits and tries again until the batch
+        stops (its completion window ends, or it is cancelled)."""
         batch = self.batch
-        for attempt in range(self.config.item_attempts):
+        attempt = 0
+        while True:
             ctx = decode_context(batch.principal, request_id=new_request_id(), origin="batch", priority="batch")
             answer = await self._unless_stopped(execute(self.runtime, ctx, batch.endpoint, item.body))
-            if answer is None or not answer.retryable or attempt + 1 == self.config.item_attempts:
+            if answer is None or not answer.retryable:
                 return answer
-            # Shed or rate limited: the capacity is someone else's now; try again later.
-            if await self._unless_stopped(asyncio.sleep(min(_RETRY_MAX_S, _RETRY_BASE_S * 2**attempt), True)) is None:
+            pause = max(answer.retry_after_s or 0.0, min(_RETRY_MAX_S, _RETRY_BASE_S * 2**attempt))
+            attempt += 1
+            if await self._unless_stopped(asyncio.sleep(pause, True)) is None:
                 return None
-        return None
 
     async def _line(self, item: PendingItem) -> None:
         batch = self.batch

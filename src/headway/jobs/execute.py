@@ -43,6 +43,7 @@ class Answer:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     retryable: bool = False  # shed or rate limited: another try later may succeed
+    retry_after_s: float | None = None  # the answer's Retry-After, when it said
 
     @property
     def ok(self) -> bool:
@@ -53,7 +54,14 @@ def _error_answer(error: APIError, request_id: str) -> Answer:
     body = error.to_body()
     body["error"].setdefault("request_id", request_id)
     retryable = error.status in _RETRY_STATUS and error.headers.get("x-should-retry") != "false"
-    return Answer(error.status, body, request_id, retryable=retryable)
+    return Answer(error.status, body, request_id, retryable=retryable, retry_after_s=_seconds(error.headers.get("retry-after")))
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 async def execute(runtime: Runtime, ctx: CallContext, endpoint: str, body: JSON) -> Answer:

@@ -247,7 +247,7 @@ class Worker:
         finally:
             self.cancellable.pop(job.id, None)
         if answer.retryable and job.attempts < job.max_attempts:
-            delay = _RETRY_BASE_S * 2 ** max(0, job.attempts - 1)
+            delay = max(answer.retry_after_s or 0.0, _RETRY_BASE_S * 2 ** max(0, job.attempts - 1))
             error = answer.body.get("error")
             await asyncio.to_thread(self.jobs.requeue, job, self.owner, run_after=time.time() + delay, error=error)
             return None

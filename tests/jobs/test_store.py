@@ -1,0 +1,163 @@
+"""Durability rules in the store: one claimant per lease, fenced writes, lines answered once, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from headway.config.jobs import BatchConfig
+from headway.jobs import batch_run as batch_run_module
+from headway.jobs.batch_run import BatchRun
+from headway.jobs.batch_store import MAX_CLAIMS, BatchStore
+from headway.jobs.execute import Answer
+from headway.jobs.file_store import FileStore
+from headway.jobs.gate import BatchGate
+from headway.jobs.job_store import JobStore
+from headway.jobs.models import Batch, ItemResult, Job
+from headway.store.sql import SqlStore
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Any]:
+    store = SqlStore(store_url)
+    store.migrate()
+    yield store.engine
+    store.close()
+
+
+def a_job(job_id: str = "job_1", **extra: Any) -> Job:
+    now = time.time()
+    return Job(id=job_id, status="queued", endpoint="/v1/chat/completions", model="chat", caller="alice", team=None,
+               principal={"caller": "alice"}, body={"model": "chat", "messages": []}, max_attempts=2, run_after=now,
+               created_at=now, **extra)
+
+
+def a_batch(batch_id: str, lines: int, *, window_s: float = 3600) -> tuple[Batch, list[dict[str, Any]]]:
+    now = time.time()
+    batch = Batch(id=batch_id, status="validating", endpoint="/v1/chat/completions", input_file_id="file-x", completion_window="1h",
+                  caller="alice", team=None, principal={"caller": "alice"}, created_at=now, expires_at=now + window_s, total=lines)
+    items = [{"batch_id": batch_id, "line": i, "item_id": f"batch_req_{i}", "custom_id": f"c{i}", "status": "pending",
+              "body": {"model": "chat", "messages": [{"role": "user", "content": str(i)}]}, "output": None,
+              "cost_usd": None, "finished_at": None} for i in range(1, lines + 1)]
+    return batch, items
+
+
+def test_one_worker_wins_a_job_and_a_lapsed_lease_is_taken_again(engine: Any) -> None:
+    jobs = JobStore(engine)
+    jobs.insert(a_job())
+    first = jobs.claim("w1", lease_s=30)
+    assert first is not None and first.attempts == 1 and first.lease_owner == "w1"
+    assert jobs.claim("w2", lease_s=30) is None  # leased
+    jobs.release(["job_1"], "w1")  # as if the lease ran out
+    assert jobs.claim("w1", lease_s=30, running=["job_1"]) is None  # never twice in one worker
+    second = jobs.claim("w2", lease_s=30)
+    assert second is not None and second.attempts == 2
+    # The first worker's late outcome is refused: the second attempt owns it.
+    assert jobs.finish(first, "w1", status="completed", status_code=200, result={"x": 1}) is False
+    assert jobs.finish(second, "w2", status="completed", status_code=200, result={"x": 2}) is True
+    stored = jobs.get("job_1")
+    assert stored is not None and stored.result == {"x": 2} and stored.lease_owner is None
+
+
+def test_a_job_out_of_attempts_fails_instead_of_looping(engine: Any) -> None:
+    jobs = JobStore(engine)
+    jobs.insert(a_job())
+    for owner in ("w1", "w2"):
+        assert jobs.claim(owner, lease_s=30) is not None
+        jobs.release(["job_1"], owner)
+    assert jobs.claim("w3", lease_s=30) is None
+    stored = jobs.get("job_1")
+    assert stored is not None and stored.status == "failed" and stored.error is not None
+    assert stored.error["code"] == "worker_lost"
+
+
+def test_a_line_is_counted_once(engine: Any) -> None:
+    batches = BatchStore(engine)
+    batch, items = a_batch("batch_1", 2)
+    batches.create(batch, items)
+    result = ItemResult(1, True, {"id": "batch_req_1"}, cost_usd=0.5, input_tokens=3, output_tokens=4)
+    assert batches.commit("batch_1", result) is True
+    assert batches.commit("batch_1", result) is False  # a second worker finishing the same line
+    stored = batches.get("batch_1")
+    assert stored is not None
+    assert (stored.completed, stored.failed, stored.cost_usd, stored.input_tokens) == (1, 0, 0.5, 3)
+    assert [item.line for item in batches.pending("batch_1", after_line=0, limit=10)] == [2]
+
+
+def test_a_batch_whose_worker_keeps_dying_fails(engine: Any) -> None:
+    batches = BatchStore(engine)
+    batch, items = a_batch("batch_2", 1)
+    batches.create(batch, items)
+    for attempt in range(MAX_CLAIMS):
+        claimed = batches.claim(f"w{attempt}", lease_s=30)
+        assert claimed is not None and claimed.attempts == attempt + 1
+        assert batches.claim("other", lease_s=30) is None
+        batches.release(["batch_2"], f"w{attempt}")
+    assert batches.claim("last", lease_s=30) is None
+    stored = batches.get("batch_2")
+    assert stored is not None and stored.status == "failed" and stored.errors is not None
+
+
+def _run(engine: Any, batch: Batch, config: BatchConfig | None = None) -> BatchRun:
+    return BatchRun(
+        None,  # type: ignore[arg-type]  # execute is replaced below; the runtime is never touched
+        batch,
+        owner="w1",
+        store=BatchStore(engine),
+        files=FileStore(engine),
+        gate=BatchGate(2, 8, lambda: 0),
+        config=config or BatchConfig(),
+        retention_s=3600,
+        on_done=lambda _: None,
+    )
+
+
+async def test_shed_lines_wait_and_try_again(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = BatchStore(engine)
+    batch, items = a_batch("batch_3", 2)
+    batches.create(batch, items)
+    calls: list[str] = []
+
+    async def fake_execute(runtime: Any, ctx: Any, endpoint: str, body: dict[str, Any]) -> Answer:
+        calls.append(body["messages"][0]["content"])
+        if calls.count("1") == 1 and body["messages"][0]["content"] == "1":
+            return Answer(503, {"error": {"message": "shed"}}, ctx.request_id, retryable=True, retry_after_s=0.0)
+        return Answer(200, {"object": "chat.completion"}, ctx.request_id, cost_usd=0.25)
+
+    monkeypatch.setattr(batch_run_module, "execute", fake_execute)
+    monkeypatch.setattr(batch_run_module, "_RETRY_BASE_S", 0.0)
+    claimed = batches.claim("w1", lease_s=30)
+    assert claimed is not None
+    await _run(engine, claimed).run()
+    stored = batches.get("batch_3")
+    assert stored is not None and stored.status == "completed"
+    assert (stored.completed, stored.failed, stored.cost_usd) == (2, 0, 0.5)
+    assert sorted(calls) == ["1", "1", "2"]  # line 1 was shed once, then answered
+
+
+async def test_stopping_leaves_lines_pending_and_writes_no_files(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = BatchStore(engine)
+    batch, items = a_batch("batch_4", 3)
+    batches.create(batch, items)
+    started = asyncio.Event()
+
+    async def hanging_execute(runtime: Any, ctx: Any, endpoint: str, body: dict[str, Any]) -> Answer:
+        started.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("never answered")
+
+    monkeypatch.setattr(batch_run_module, "execute", hanging_execute)
+    claimed = batches.claim("w1", lease_s=30)
+    assert claimed is not None
+    run = _run(engine, claimed)
+    task = asyncio.create_task(run.run())
+    await started.wait()
+    run.stop(batch_run_module.LOST)
+    await task
+    stored = batches.get("batch_4")
+    assert stored is not None and stored.status == "in_progress" and stored.output_file_id is None
+    assert len(batches.pending("batch_4", after_line=0, limit=10)) == 3
