@@ -37,7 +37,12 @@ def stored_text(gw: GatewayThread) -> str:
 
 def test_erasure_removes_every_record_of_the_subject_and_is_audited(secure_gateway: GatewayThread) -> None:
     seen: list[Subject] = []
-    secure_gateway.runtime.erasure.register("test-store", lambda subject: seen.append(subject) or 7)
+
+    def erase_test_store(subject: Subject) -> int:
+        seen.append(subject)
+        return 7
+
+    secure_gateway.runtime.erasure.register("test-store", erase_test_store)
     _, ann = create_key(secure_gateway, principal=SUBJECT, kind="user", roles=["app"])
     _, service = create_key(secure_gateway, principal="support-bot", roles=["app"])
     theirs = [
