@@ -32,6 +32,7 @@ from headway.api.routes import (
 from headway.api.routes import batches as batch_routes
 from headway.api.routes import feedback as feedback_routes
 from headway.api.routes import files as file_routes
+from headway.api.routes import gate as gate_routes
 from headway.api.routes import jobs as job_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import retrieval as data_plane
@@ -40,6 +41,7 @@ from headway.config.models import HeadwayConfig
 from headway.console.app import console_routes
 from headway.errors import APIError
 from headway.observe.middleware import ObserveMiddleware
+from headway.gate.console import console_pages as gate_console_pages
 from headway.review.console import console_pages as review_console_pages
 from headway.serving.runtime import Runtime
 from headway.store.base import Store
@@ -76,7 +78,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/feedback/export", feedback_routes.export_feedback, methods=["GET"]),
         Route("/admin/cost", metrics_routes.cost, methods=["GET"]),
         Route("/admin/alerts", metrics_routes.alerts, methods=["GET"]),
-        Mount("/console", routes=console_routes(pages=review_console_pages())),
+        Mount("/console", routes=console_routes(pages=[*review_console_pages(), *gate_console_pages()])),
         Route("/v1/retrieve", data_plane.retrieve, methods=["POST"]),
         Route("/admin/collections", data_plane.list_collections, methods=["GET"]),
         Route("/admin/pipelines", data_plane.list_pipelines, methods=["GET"]),
@@ -101,6 +103,12 @@ def routes() -> list[BaseRoute]:
         Route("/v1/batches", batch_routes.list_batches, methods=["GET"]),
         Route("/v1/batches/{batch_id}", batch_routes.get_batch, methods=["GET"]),
         Route("/v1/batches/{batch_id}/cancel", batch_routes.cancel_batch, methods=["POST"]),
+        Route("/admin/gate/facts", gate_routes.get_facts, methods=["GET"]),
+        Route("/admin/gate/reports", gate_routes.list_reports, methods=["GET"]),
+        Route("/admin/gate/reports", gate_routes.create_report, methods=["POST"]),
+        Route("/admin/gate/reports/{report_id}", gate_routes.get_report, methods=["GET"]),
+        Route("/admin/gate/drills", gate_routes.list_drills, methods=["GET"]),
+        Route("/admin/gate/drills", gate_routes.create_drill, methods=["POST"]),
     ]
 
 

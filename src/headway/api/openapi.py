@@ -10,6 +10,7 @@ from headway.api.routes import feedback as feedback_routes
 from headway.api.routes import metrics as metrics_routes
 
 from headway.api.routes import retrieval as data_plane
+from headway.api.routes import gate as gate_routes
 from headway.api.routes import reviews as review_routes
 
 _ERROR = {
@@ -154,4 +155,5 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
     for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):
         paths.update(admin)
     paths.update(review_routes.OPENAPI_PATHS)
+    paths.update(gate_routes.OPENAPI_PATHS)
     return with_security({"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths})

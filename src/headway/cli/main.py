@@ -10,6 +10,7 @@ import typer
 
 from headway.cli._common import friendly_errors
 from headway.cli.audit_cmd import app as audit_app
+from headway.cli.gate_cmd import gate_command
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app
 from headway.cli.load_cmd import load as load_command
@@ -29,6 +30,7 @@ app.add_typer(feedback_app, name="feedback")
 app.command("cost")(cost_command)
 app.command("load")(load_command)
 app.command("replicas")(replicas_command)
+app.command("gate")(gate_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(batches_app, name="batches")
 app.command("worker")(worker_command)

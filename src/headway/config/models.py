@@ -85,6 +85,10 @@ class ModelConfig(ModelResilience):
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     description: str | None = None
     retrieval: ModelRetrievalConfig | None = Field(None, description="RAG: collections every request is augmented from.")
+    tags: list[str] = Field(
+        default_factory=list,
+        description="Labels of this route; 'consequential' makes the readiness gate require a review hold policy for it.",
+    )
 
 
 class RequestLogConfig(_Section):

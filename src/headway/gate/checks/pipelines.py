@@ -1,0 +1,130 @@
+"""Data pipelines: every pipeline ran within its cadence, and its latest run passed its checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import quote
+
+from croniter import croniter
+
+from headway.config.pipelines import ScheduleConfig
+from headway.gate.check import Check
+from headway.gate.context import GateContext
+from headway.gate.results import Finding, failed, not_applicable, partial, passed
+
+_FINISHED = frozenset({"ok", "warn", "degraded", "failed"})
+
+
+def cadence_s(schedule: ScheduleConfig, now: float) -> float:
+    if schedule.every_s is not None:
+        return schedule.every_s
+    assert schedule.cron is not None
+    fires = croniter(schedule.cron, dt.datetime.fromtimestamp(now, dt.UTC))
+    first = fires.get_next(float)
+    return float(fires.get_next(float) - first)
+
+
+async def _latest_finished(ctx: GateContext, name: str) -> dict[str, Any] | None:
+    data = await ctx.api(f"/admin/pipelines/{quote(name, safe='')}/runs?limit=10")
+    for run in data.get("data") or []:
+        if isinstance(run, dict) and run.get("status") in _FINISHED:
+            return run
+    return None
+
+
+async def cadence(ctx: GateContext) -> Finding:
+    config = ctx.need_config()
+    definitions = config.pipelines.definitions
+    if not definitions:
+        return not_applicable("no pipelines are configured")
+    grace = ctx.profile.evidence.pipeline_grace
+    late: list[str] = []
+    manual: list[str] = []
+    seen: dict[str, Any] = {}
+    for name, pipeline in definitions.items():
+        run = await _latest_finished(ctx, name)
+        last = float(run.get("finished_at") or run.get("started_at") or 0) if run else None
+        if pipeline.schedule is None:
+            seen[name] = {"schedule": None, "last_run_age_s": None if last is None else round(ctx.now - last, 1)}
+            manual.append(name)
+            continue
+        every = cadence_s(pipeline.schedule, ctx.now)
+        age = None if last is None else ctx.now - last
+        seen[name] = {
+            "schedule": pipeline.schedule.model_dump(exclude_none=True),
+            "cadence_s": every,
+            "last_run_age_s": None if age is None else round(age, 1),
+            "scheduler": config.pipelines.scheduler.enabled,
+        }
+        if age is None or age > every * grace:
+            late.append(name)
+    if late:
+        return failed(
+            f"not run within their cadence: {', '.join(late)}",
+            fix="Keep the scheduler on (`pipelines.scheduler.enabled: true`, workers >= 1) and fix the runs that fail to start.",
+            late=late,
+            pipelines=seen,
+        )
+    if manual:
+        return partial(
+            f"no schedule, so they run only by hand: {', '.join(manual)}",
+            fix="Give every pipeline a `schedule: {every_s: N}` or `{cron: \"…\"}`.",
+            pipelines=seen,
+        )
+    return passed(f"all {len(definitions)} pipelines ran within {grace:g}× their cadence", pipelines=seen)
+
+
+async def checks(ctx: GateContext) -> Finding:
+    config = ctx.need_config()
+    definitions = config.pipelines.definitions
+    if not definitions:
+        return not_applicable("no pipelines are configured")
+    results: dict[str, Any] = {}
+    broken: list[str] = []
+    weak: list[str] = []
+    for name, pipeline in definitions.items():
+        run = await _latest_finished(ctx, name)
+        if run is None:
+            results[name] = {"latest": None}
+            broken.append(f"{name} (never ran)")
+            continue
+        tripped = [c for c in run.get("checks") or [] if isinstance(c, dict) and c.get("level") in ("warn", "fail")]
+        results[name] = {
+            "run": run.get("run_id"),
+            "status": run.get("status"),
+            "error": run.get("error"),
+            "checks": [f"{c.get('check')}{'(' + str(c.get('field')) + ')' if c.get('field') else ''}: {c.get('level')}" for c in run.get("checks") or []],
+        }
+        if run.get("status") in ("failed", "degraded"):
+            broken.append(f"{name} ({run.get('status')}{': ' + str(run.get('error')) if run.get('error') else ''})")
+        elif run.get("status") == "warn" or tripped:
+            weak.append(f"{name} (warnings)")
+        elif not pipeline.checks:
+            weak.append(f"{name} (no quality checks configured)")
+    if broken:
+        return failed(f"latest run did not pass: {'; '.join(broken)}", pipelines=results)
+    if weak:
+        return partial(
+            f"passed, with reservations: {'; '.join(weak)}",
+            fix="Add quality checks (completeness, validity, freshness, volume) and resolve their warnings.",
+            pipelines=results,
+        )
+    return passed(f"the latest run of all {len(definitions)} pipelines passed its quality checks", pipelines=results)
+
+
+CHECKS = (
+    Check(
+        "pipelines.cadence", "pipelines", "Pipelines run on their cadence",
+        "The config's schedules and GET /admin/pipelines/{name}/runs: the latest finished run is younger than "
+        "`evidence.pipeline_grace` cadences.",
+        "Schedule every pipeline and keep the scheduler running; re-run the late ones (`headway pipeline run NAME`).",
+        cadence,
+    ),
+    Check(
+        "pipelines.checks", "pipelines", "Pipelines pass their quality checks",
+        "GET /admin/pipelines/{name}/runs: the latest finished run's status and its data-quality checks.",
+        "Look at the run's failed checks and quarantine (`headway pipeline status NAME`), fix the source, re-run.",
+        checks,
+    ),
+)

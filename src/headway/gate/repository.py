@@ -1,0 +1,116 @@
+"""Stored gate reports and fault drills: synchronous SQLAlchemy Core over ``store.engine``.
+
+Async callers use ``asyncio.to_thread``. Writes are insert-or-ignore on the id, so a
+report posted twice (a retried upload) is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from headway.errors import StoreUnavailableError
+from headway.gate.drill import DrillRecord
+from headway.gate.results import GateReport
+from headway.gate.tables import gate_drills, gate_reports
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSummary:
+    """One row of the history: enough to list and chart without loading every report."""
+
+    id: str
+    created_at: float
+    target: str | None
+    profile: str
+    verdict: str
+    exit_code: int
+    score: float | None
+    failing: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+class GateRepository:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _run(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
+        try:
+            with self.engine.begin() if write else self.engine.connect() as connection:
+                return work(connection)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(f"gate store {'write' if write else 'read'} failed: {exc.__class__.__name__}: {exc}") from exc
+
+    def _insert(self, table: Any, row: dict[str, Any]) -> bool:
+        def write(connection: Connection) -> bool:
+            try:
+                with connection.begin_nested():
+                    connection.execute(insert(table).values(**row))
+            except IntegrityError:
+                return False  # already stored: uploads are idempotent
+            return True
+
+        return self._run(write, write=True)
+
+    # -- reports -------------------------------------------------------------------------------
+    def save_report(self, report: GateReport) -> bool:
+        return self._insert(
+            gate_reports,
+            {
+                "report_id": report.id,
+                "created_at": report.created_at,
+                "target": report.target,
+                "profile": report.profile,
+                "verdict": report.verdict,
+                "exit_code": report.exit_code,
+                "score": report.score,
+                "failing": len(report.failing()),
+                "report": report.to_dict(),
+            },
+        )
+
+    def reports(self, *, limit: int = 50, before: float | None = None) -> list[ReportSummary]:
+        c = gate_reports.c
+        statement = select(c.report_id, c.created_at, c.target, c.profile, c.verdict, c.exit_code, c.score, c.failing)
+        if before is not None:
+            statement = statement.where(c.created_at < before)
+        statement = statement.order_by(c.created_at.desc()).limit(limit)
+        rows = self._run(lambda connection: list(connection.execute(statement)))
+        return [ReportSummary(*row) for row in rows]
+
+    def report(self, report_id: str) -> GateReport | None:
+        statement = select(gate_reports.c.report).where(gate_reports.c.report_id == report_id)
+        row = self._run(lambda connection: connection.execute(statement).first())
+        return GateReport.from_dict(row[0]) if row is not None else None
+
+    def latest_report(self) -> GateReport | None:
+        statement = select(gate_reports.c.report).order_by(gate_reports.c.created_at.desc()).limit(1)
+        row = self._run(lambda connection: connection.execute(statement).first())
+        return GateReport.from_dict(row[0]) if row is not None else None
+
+    # -- drills ----------------------------------------------------------------------------------
+    def save_drill(self, drill: DrillRecord) -> bool:
+        return self._insert(
+            gate_drills,
+            {
+                "drill_id": drill.id,
+                "created_at": drill.created_at,
+                "model": drill.model,
+                "passed": drill.passed,
+                "drill": drill.to_dict(),
+            },
+        )
+
+    def drills(self, *, limit: int = 20) -> list[DrillRecord]:
+        c = gate_drills.c
+        statement = select(c.drill).order_by(c.created_at.desc()).limit(limit)
+        rows = self._run(lambda connection: list(connection.execute(statement)))
+        return [DrillRecord.from_dict(row[0]) for row in rows]
