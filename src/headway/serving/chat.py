@@ -21,6 +21,9 @@ from headway.errors import APIError, UpstreamError
 from headway.guards.stage import guard_chat, guard_embeddings
 from headway.retrieval.rag import HEADER as RETRIEVAL_HEADER
 from headway.retrieval.rag import augment
+from headway.review.release import Answer
+from headway.review.stage import audited_stream, review_answer, review_contract_failure, upstream_body
+from headway.review.stage import screen as review_screen
 from headway.routing import synthetic
 from headway.routing.executor import ExhaustedError, OpenedStream
 from headway.serving.context import CallContext
@@ -67,15 +70,21 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     admitting = admit(runtime, ctx, route, body, record)  # rate/token limits, budgets, queue ticket; 429s
     grant = await admitting if admitting is not None else None
     body = guard_chat(runtime, ctx, body, record)  # limits, injection heuristics, upstream PII redaction
-    lookup = await runtime.cache.lookup(ctx, route, body)  # cache: exact, then semantic; a hit answers now
+    screening = review_screen(runtime, ctx, model, body, record)  # human review: a held answer never uses the cache
+    lookup = None if screening.holds else await runtime.cache.lookup(ctx, route, body)  # exact, then semantic
     if lookup is not None and lookup.hit is not None:
         return with_grant(_cached_reply(runtime, ctx, body, record, lookup), grant)
     rag = await augment(runtime.retrieval, route, body, record, ctx.attributes.get("allowed_collections"))  # RAG
-    if body.get("stream"):
-        return with_grant(await _serve_stream(runtime, ctx, body, route_name=model, record=record, lookup=lookup), grant)
+    if body.get("stream") and not screening.holds:  # a held stream is answered whole (202, or the decision)
+        reply = await _serve_stream(runtime, ctx, body, route_name=model, record=record, lookup=lookup)
+        if screening.match is not None:  # audit: the streamed answer is stored for review once it ends
+            reply.chunks = audited_stream(runtime, ctx, body, record, reply.chunks, screening)
+        return with_grant(reply, grant)
     try:
-        served = await runtime.executor.complete(route, body, record, stale=lookup, residency=ctx.attributes.get("residency"))
+        served = await runtime.executor.complete(route, upstream_body(body, screening), record, stale=lookup, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
+        if exc.contract_error is not None and (held := await review_contract_failure(runtime, ctx, body, record)):
+            return with_grant(_held_reply(held, record), grant)
         error = runtime.auth.explain_residency(
             route.name, exhausted_to_api_error(exc, record.request_id), exc.attempts, ctx.attributes
         )
@@ -88,10 +97,21 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
         raise
     apply_usage(record, served.result.usage, served.deployment)
     record.served_by = served.served_by
+    answer = rag.decorate(served.result.body)
+    held = await review_answer(runtime, ctx, body, record, answer, screening)  # hold: 202 or the decision (recorded)
+    if held is not None:
+        return with_grant(_held_reply(held, record), grant)
     finish(record, ctx, 200)
     runtime.request_log.record(record)
     await runtime.cache.remember(lookup, served)
-    return with_grant(Reply(body=rag.decorate(served.result.body), record=record, headers=served_headers(record)), grant)
+    return with_grant(Reply(body=answer, record=record, headers=served_headers(record)), grant)
+
+
+def _held_reply(held: Answer, record: RequestRecord) -> Reply | StreamReply:
+    headers = {**served_headers(record), **held.headers}
+    if held.chunks is not None:
+        return StreamReply(chunks=held.chunks, record=record, headers=headers)
+    return Reply(body=held.body, record=record, status=held.status, headers=headers)
 
 
 async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply:

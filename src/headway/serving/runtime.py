@@ -28,6 +28,7 @@ from headway.pipelines.wiring import build_data_plane
 from headway.providers.base import Provider
 from headway.providers.registry import build_providers
 from headway.retrieval.service import Retriever
+from headway.review.service import ReviewService, build_review_service
 from headway.routing.deployments import Route, build_routes
 from headway.routing.executor import Executor
 from headway.store.base import Store
@@ -56,6 +57,7 @@ class Runtime:
     pipelines: PipelineService | None = None  # scheduler and job workers (headway.pipelines)
     cache: CacheStage = field(default_factory=CacheStage.disabled)  # response cache (headway.cache)
     admission: Admission = field(default_factory=Admission.disabled)  # limits, budgets, queues (headway.admission)
+    review: ReviewService | None = None  # human review: policies, items, sweeper (headway.review)
     jobs: JobService | None = None  # background requests, batches, files, the worker (headway.jobs)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
@@ -91,6 +93,7 @@ class Runtime:
         runtime.cache.register_erasure(runtime)
         runtime.admission = Admission.from_config(config, store, runtime.routes)
         runtime.request_log.add_observer(runtime.admission.observe_record)  # settles limits and budgets
+        runtime.review = build_review_service(config, store, auth=auth, observability=observability)
         runtime.jobs = JobService.build(runtime)
         return runtime
 
@@ -106,6 +109,8 @@ class Runtime:
         await self.cache.start()
         await self.auth.start()
         await self.observability.start(self)
+        if self.review is not None:
+            await self.review.start(self.backend)
         if self.pipelines is not None and self._store_error is None:
             await self.pipelines.start()
         if self.jobs is not None:
@@ -116,6 +121,8 @@ class Runtime:
             await self.jobs.close()
         if self.pipelines is not None:
             await self.pipelines.close()
+        if self.review is not None:
+            await self.review.close()
         await self.auth.close()
         await self.cache.close()
         await self.admission.close()
