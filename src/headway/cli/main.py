@@ -18,6 +18,7 @@ from headway.cli.observe_cmd import cost_command, feedback_app
 from headway.cli.pipeline_cmd import app as pipeline_app
 from headway.cli.records_cmd import app as records_app
 from headway.cli.replicas import replicas_command
+from headway.cli.review_cmd import app as review_app
 
 app = typer.Typer(help="Headway: the production layer for AI applications.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Validate the config file or print its JSON Schema.", no_args_is_help=True)
@@ -26,6 +27,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(records_app, name="records")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(review_app, name="review")
 app.add_typer(feedback_app, name="feedback")
 app.command("cost")(cost_command)
 app.command("load")(load_command)
