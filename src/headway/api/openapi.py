@@ -6,6 +6,9 @@ from typing import Any
 
 from headway.api.middleware.auth import with_security
 from headway.api.routes import admin_audit, admin_keys, admin_records
+from headway.api.routes import batches as batch_routes
+from headway.api.routes import files as file_routes
+from headway.api.routes import jobs as job_routes
 from headway.api.routes import feedback as feedback_routes
 from headway.api.routes import metrics as metrics_routes
 
@@ -152,6 +155,8 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
     }
     paths.update(metrics_routes.OPENAPI_PATHS)
     paths.update(feedback_routes.OPENAPI_PATHS)
+    for jobs_paths in (job_routes.OPENAPI_PATHS, file_routes.OPENAPI_PATHS, batch_routes.OPENAPI_PATHS):
+        paths.update(jobs_paths)
     for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):
         paths.update(admin)
     paths.update(review_routes.OPENAPI_PATHS)

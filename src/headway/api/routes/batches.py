@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -9,6 +11,7 @@ from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.responses import JSONResponse
 from headway.api.routes.jobs import int_param, jobs_of, page
+from headway.api.routes.metrics import openapi_reply, query
 
 _MAX_CREATE_BODY = 64 * 1024
 
@@ -41,3 +44,53 @@ async def cancel_batch(request: Request) -> Response:
     service = jobs_of(request)
     batch = await service.batches.cancel(call_context(request), request.path_params["batch_id"], service.signal)
     return JSONResponse(batch.to_wire())
+
+
+_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+CREATE_BATCH = {
+    "type": "object",
+    "required": ["input_file_id", "endpoint", "completion_window"],
+    "properties": {
+        "input_file_id": {"type": "string"},
+        "endpoint": {"type": "string", "enum": ["/v1/chat/completions", "/v1/embeddings"]},
+        "completion_window": {"type": "string", "description": "24h (OpenAI's only value) or any N[s|m|h|d] up to the configured maximum"},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/batches": {
+        "post": {
+            "operationId": "createBatch",
+            "tags": ["batches"],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": CREATE_BATCH}}},
+            "responses": openapi_reply("The batch (validated: every line's model exists)", 400, 401, 403, 404, 413, 415, 503),
+        },
+        "get": {
+            "operationId": "listBatches",
+            "tags": ["batches"],
+            "parameters": [
+                query("after", "The last id of the previous page"),
+                query("limit", "At most this many (1-100)", {"type": "integer"}),
+            ],
+            "responses": openapi_reply("The caller's batches, newest first", 400, 401, 403, 503),
+        },
+    },
+    "/v1/batches/{batch_id}": {
+        "get": {
+            "operationId": "retrieveBatch",
+            "tags": ["batches"],
+            "parameters": [_BATCH_ID],
+            "responses": openapi_reply("A batch, with its progress and cost_usd", 401, 403, 404, 503),
+        }
+    },
+    "/v1/batches/{batch_id}/cancel": {
+        "post": {
+            "operationId": "cancelBatch",
+            "tags": ["batches"],
+            "parameters": [_BATCH_ID],
+            "responses": openapi_reply("The batch, cancelling", 400, 401, 403, 404, 503),
+        }
+    },
+}

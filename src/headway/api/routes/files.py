@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -9,6 +11,7 @@ from headway.api.body import read_body
 from headway.api.context import call_context
 from headway.api.responses import JSONResponse
 from headway.api.routes.jobs import int_param, jobs_of, page
+from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError
 from headway.jobs.multipart import parse_form
 
@@ -59,3 +62,60 @@ async def delete_file(request: Request) -> Response:
     file_id = request.path_params["file_id"]
     await jobs_of(request).batches.delete_file(call_context(request), file_id)
     return JSONResponse({"id": file_id, "object": "file", "deleted": True})
+
+
+_FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/files": {
+        "post": {
+            "operationId": "createFile",
+            "tags": ["batches"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file", "purpose"],
+                            "properties": {"file": {"type": "string", "format": "binary"}, "purpose": {"type": "string", "enum": ["batch"]}},
+                        }
+                    }
+                },
+            },
+            "responses": openapi_reply("The stored file", 400, 401, 403, 413, 503),
+        },
+        "get": {
+            "operationId": "listFiles",
+            "tags": ["batches"],
+            "parameters": [
+                query("purpose", "Only files with this purpose"),
+                query("after", "The last id of the previous page"),
+                query("limit", "At most this many (1-10000)", {"type": "integer"}),
+            ],
+            "responses": openapi_reply("The caller's files, newest first", 400, 401, 403, 503),
+        },
+    },
+    "/v1/files/{file_id}": {
+        "get": {
+            "operationId": "retrieveFile",
+            "tags": ["batches"],
+            "parameters": [_FILE_ID],
+            "responses": openapi_reply("A file", 401, 403, 404, 503),
+        },
+        "delete": {
+            "operationId": "deleteFile",
+            "tags": ["batches"],
+            "parameters": [_FILE_ID],
+            "responses": openapi_reply("Deleted", 401, 403, 404, 503),
+        },
+    },
+    "/v1/files/{file_id}/content": {
+        "get": {
+            "operationId": "downloadFile",
+            "tags": ["batches"],
+            "parameters": [_FILE_ID],
+            "responses": openapi_reply("The file's bytes", 401, 403, 404, 503, media="application/octet-stream"),
+        }
+    },
+}

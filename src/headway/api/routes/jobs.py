@@ -10,11 +10,14 @@ until the job ends with ``Prefer: wait=N`` (or ``?wait=N``), both capped by
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.context import call_context
 from headway.api.responses import JSONResponse
+from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError, ServiceUnavailableError
 from headway.jobs.models import Job
 from headway.jobs.prefer import parse_prefer
@@ -116,3 +119,36 @@ async def list_jobs(request: Request) -> Response:
         raise InvalidRequestError("'status' must be queued, in_progress, completed, failed or cancelled", param="status")
     jobs = await jobs_of(request).list_jobs(call_context(request), limit=limit + 1, status=status)
     return JSONResponse(page([job.to_wire() for job in jobs], limit))
+
+
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/jobs": {
+        "get": {
+            "operationId": "listJobs",
+            "tags": ["jobs"],
+            "parameters": [query("limit", "At most this many (1-100)", {"type": "integer"}), query("status", "Only jobs in this status")],
+            "responses": openapi_reply("The caller's background requests, newest first", 400, 401, 403, 503),
+        }
+    },
+    "/v1/jobs/{job_id}": {
+        "get": {
+            "operationId": "retrieveJob",
+            "tags": ["jobs"],
+            "parameters": [
+                _JOB_ID,
+                query("wait", "Block up to this many seconds for the job to end (or Prefer: wait=N)", {"type": "number"}),
+            ],
+            "responses": openapi_reply("The job: status, and the chat.completion once done", 400, 401, 403, 404, 503),
+        }
+    },
+    "/v1/jobs/{job_id}/cancel": {
+        "post": {
+            "operationId": "cancelJob",
+            "tags": ["jobs"],
+            "parameters": [_JOB_ID],
+            "responses": openapi_reply("The job, cancelled or cancelling", 400, 401, 403, 404, 503),
+        }
+    },
+}
