@@ -74,7 +74,7 @@ def fill(engine: object, chunks: int, seed: int = 3) -> None:
     with engine.begin() as connection:  # type: ignore[attr-defined]
         if rows:
             index.add_chunks(connection, rows)
-        index.publish(connection, "bench", 1, embedding_model="embed", dimensions=DIMENSIONS)
+        index.publish(connection, "bench", 1, embedding_model="embed", dimensions=DIMENSIONS, analyze=True)
 
 
 async def measure(store_url: str, chunks: int, queries: int, spill: str) -> dict[str, object]:

@@ -23,6 +23,7 @@ from headway.retrieval.chunking import chunk_text
 from headway.retrieval.embedder import Embedder, to_blob
 
 Progress = Callable[[str, int, int], None]
+ANALYZE_AFTER_CHUNKS = 1000  # refresh planner statistics after loads this large
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +81,14 @@ class IndexBuild:
     counts: dict[str, int] = field(default_factory=dict)
 
     def commit(self, connection: Connection) -> None:
+        big = self.counts.get("chunks_added", 0) >= ANALYZE_AFTER_CHUNKS
         store.publish(
             connection,
             self.collection,
             self.version,
             embedding_model=self.embedding_model,
             dimensions=self.dimensions,
+            analyze=big,
         )
 
     def abandon(self, engine: Engine) -> None:

@@ -130,8 +130,16 @@ def retire_documents(connection: Connection, name: str, version: int, doc_keys: 
 
 
 def publish(
-    connection: Connection, name: str, version: int, *, embedding_model: str | None, dimensions: int | None
+    connection: Connection,
+    name: str,
+    version: int,
+    *,
+    embedding_model: str | None,
+    dimensions: int | None,
+    analyze: bool = False,
 ) -> None:
+    """Make ``version`` the one readers see; ``analyze`` after a large load (PostgreSQL's
+    planner otherwise keeps pre-load statistics and scans instead of using the text index)."""
     connection.execute(
         update(retrieval_collections)
         .where(retrieval_collections.c.name == name)
@@ -144,6 +152,8 @@ def publish(
     )
     c = retrieval_chunks.c
     connection.execute(delete(retrieval_chunks).where(c.collection == name, c.removed_version <= version))
+    if analyze and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("ANALYZE retrieval_chunks")
 
 
 def abandon(connection: Connection, name: str, version: int) -> None:
