@@ -138,6 +138,7 @@ def test_signed_webhook_carries_the_decision(
 def test_a_webhook_url_outside_the_allowed_list_is_refused(review_gateway: GatewayThread) -> None:
     reply = chat(review_gateway, "hi", metadata={**CONSEQUENTIAL, "review_webhook": "http://198.51.100.7/hook"})
     assert reply.status == 400 and reply.json()["error"]["code"] == "review_webhook_not_allowed"
+    assert review_gateway.record(reply.headers["x-request-id"]).error_type == "review_webhook_not_allowed"
 
 
 def test_a_held_stream_is_answered_202_or_replayed_once_approved(review_gateway: GatewayThread) -> None:

@@ -1,0 +1,1 @@
+"""Human review: policies, durable review items, decisions, deadlines and webhooks. See ``README.md``."""

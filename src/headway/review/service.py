@@ -35,6 +35,7 @@ from headway.review.items import (
     new_review_id,
 )
 from headway.review.metrics import AGREEMENT_WINDOW_S, ReviewMetrics
+from headway.review.notify import METADATA_KEY as WEBHOOK_KEY
 from headway.review.notify import DecisionWebhooks, caller_webhook
 from headway.review.policy import Match, Policies, facts_of, findings_of, review_requested
 from headway.review.quality import RecordSync
@@ -102,7 +103,8 @@ class ReviewService:
         self._sync = RecordSync(engine, feedback)
         self._kick = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._creating: set[asyncio.Task[None]] = set()  # audit items being stored: finished at close
+        self._delivering: set[asyncio.Task[None]] = set()  # webhooks: cancelled at close, resent after their lease
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, backend: Backend | None) -> None:
@@ -115,9 +117,10 @@ class ReviewService:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        for task in list(self._tasks):
+        await asyncio.gather(*self._creating, return_exceptions=True)
+        for task in list(self._delivering):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._delivering, return_exceptions=True)
         await self.waiters.close()
         await self.webhooks.close()
 
@@ -132,13 +135,11 @@ class ReviewService:
 
     # -- the request path ---------------------------------------------------------------------
     def screen(self, request_id: str, model: str, team: str | None, body: JSON, quality: Mapping[str, Any]) -> Screening:
-        match = self.policies.match(facts_of(request_id, model, team, body, quality))
-        if match is None:
-            return NOT_SCREENED
         metadata = body.get("metadata")
-        if isinstance(metadata, Mapping):
+        if isinstance(metadata, Mapping) and WEBHOOK_KEY in metadata:
             caller_webhook(metadata, self.config)  # refuse a bad webhook URL before the model is paid for
-        return Screening(match)
+        match = self.policies.match(facts_of(request_id, model, team, body, quality))
+        return NOT_SCREENED if match is None else Screening(match)
 
     def rescreen(self, record: RequestRecord, body: JSON) -> Match | None:
         """The policy now that the answer (and its output contract's outcome) is known."""
@@ -158,8 +159,8 @@ class ReviewService:
         now = time.time()
         review_id = review_id or new_review_id()
         config = match.config
-        metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
-        assert isinstance(metadata, Mapping)
+        raw_metadata = body.get("metadata")
+        metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
         webhook_url, source = (config.webhook.url, "policy") if config.webhook is not None else (None, None)
         if webhook_url is None and (url := caller_webhook(metadata, self.config)) is not None:
             webhook_url, source = url, "caller"
@@ -210,8 +211,8 @@ class ReviewService:
                 log.error("could not store audit review item %s for request %s: %s", item.review_id, item.request_id, exc)
 
         task = asyncio.create_task(create(), name=f"headway-review-audit-{item.review_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._creating.add(task)
+        task.add_done_callback(self._creating.discard)
 
     # -- reading --------------------------------------------------------------------------------
     async def _read(self, review_id: str) -> ReviewItem | None:
@@ -328,8 +329,8 @@ class ReviewService:
         due = await asyncio.to_thread(self.repository.claim_webhooks, now, lease_s=lease)
         for item in due:
             task = asyncio.create_task(self._deliver(item), name=f"headway-review-webhook-{item.review_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._delivering.add(task)
+            task.add_done_callback(self._delivering.discard)
         return len(due)
 
     async def _deliver(self, item: ReviewItem) -> None:

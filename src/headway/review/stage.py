@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from headway.errors import ServiceUnavailableError, StoreUnavailableError
+from headway.errors import APIError, ServiceUnavailableError, StoreUnavailableError
 from headway.review.items import ReviewItem, new_review_id
 from headway.review.policy import Match
 from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied
@@ -46,7 +46,12 @@ class _Runtime(Protocol):
 def screen(runtime: _Runtime, ctx: CallContext, model: str, body: JSON, record: RequestRecord) -> Screening:
     if runtime.review is None:
         return NOT_SCREENED
-    return runtime.review.screen(ctx.request_id, model, ctx.team, body, record.quality)
+    try:
+        return runtime.review.screen(ctx.request_id, model, ctx.team, body, record.quality)
+    except APIError as error:  # a refused review_webhook URL: recorded like every other refusal
+        finish(record, ctx, error.status, error)
+        runtime.request_log.record(record)
+        raise
 
 
 def upstream_body(body: JSON, screening: Screening) -> JSON:
