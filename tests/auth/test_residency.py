@@ -146,3 +146,11 @@ def test_data_class_rules_out_unapproved_deployments(residency_gateway: GatewayT
     after = sim_counts(sim)
     assert after.get("res-us-fallback", 0) == before.get("res-us-fallback", 0) + 1
     assert (after.get("res-au-model", 0), after.get("res-us-model", 0)) == (before.get("res-au-model", 0), before.get("res-us-model", 0))
+
+
+def test_deployments_may_only_name_known_data_classes(secure_config: Callable[..., HeadwayConfig]) -> None:
+    from headway.errors import ConfigError
+
+    config = secure_config(models={"m": {"deployments": [{"provider": "sim", "model": "x", "data_classes": ["top-secret"]}]}})
+    with pytest.raises(ConfigError, match="models.m.deployments.0.data_classes"):
+        GatewayThread(config)

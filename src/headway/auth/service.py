@@ -26,7 +26,7 @@ from headway.auth.oidc import OidcVerifier
 from headway.auth.principal import AllowList, anonymous
 from headway.auth.residency import Residency, no_eligible_deployment
 from headway.config.models import HeadwayConfig
-from headway.errors import APIError, PermissionDeniedError
+from headway.errors import APIError, ConfigError, PermissionDeniedError
 from headway.guards.inspect import Guards
 from headway.guards.logs import LogRedaction
 from headway.store.base import Store
@@ -45,8 +45,22 @@ def config_secrets(config: HeadwayConfig) -> list[str]:
     return found
 
 
+def check_deployment_classes(config: HeadwayConfig) -> None:
+    """Refuse a deployment approved for a data class ``auth.data_classes`` does not define."""
+    known = config.auth.data_classes
+    for name, model in config.models.items():
+        for index, deployment in enumerate(model.deployments):
+            unknown = sorted(set(deployment.data_classes or ()) - set(known))
+            if unknown:
+                raise ConfigError(
+                    f"unknown data classes {unknown} (auth.data_classes: {', '.join(known)})",
+                    path=f"models.{name}.deployments.{index}.data_classes",
+                )
+
+
 class AuthService:
     def __init__(self, config: HeadwayConfig, store: Store) -> None:
+        check_deployment_classes(config)
         self.config = config.auth
         engine = getattr(store, "engine", None)
         secret = self.config.audit.chain_secret
