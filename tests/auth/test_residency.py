@@ -152,5 +152,5 @@ def test_deployments_may_only_name_known_data_classes(secure_config: Callable[..
     from headway.errors import ConfigError
 
     config = secure_config(models={"m": {"deployments": [{"provider": "sim", "model": "x", "data_classes": ["top-secret"]}]}})
-    with pytest.raises(ConfigError, match="models.m.deployments.0.data_classes"):
+    with pytest.raises(ConfigError, match=r"models\.m\.deployments\.0\.data_classes"):
         GatewayThread(config)
