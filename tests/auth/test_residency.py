@@ -12,7 +12,7 @@ from headway.auth.residency import Residency, eligible, narrowed
 from headway.config.models import HeadwayConfig
 from headway.errors import PermissionDeniedError
 from headway.testing import GatewayThread
-from tests.auth.conftest import bearer, create_key
+from tests.auth.conftest import ADMIN, bearer, create_key
 from tests.http import post_json, request
 
 LEVELS = ("public", "internal", "confidential", "restricted")
@@ -117,6 +117,9 @@ def test_no_eligible_deployment_is_a_clear_403(residency_gateway: GatewayThread,
     error = reply.json()["error"]
     assert error["code"] == "residency_no_eligible_deployment" and "us-east, outside the allowed au" in error["message"]
     assert sim_counts(sim).get("res-us-fallback", 0) == before.get("res-us-fallback", 0)
+    audit = request("GET", f"{residency_gateway.url}/admin/audit?action=request.denied", headers=ADMIN).json()["data"]
+    assert any(r["target"] == "model:chat-us" and r["actor"] == "anz-app2" and r["detail"]["residency"] == "region au"
+               for r in audit)
 
 
 def test_header_narrows_an_unconstrained_key(residency_gateway: GatewayThread, sim: Any) -> None:

@@ -146,7 +146,12 @@ class AuthService:
         if not isinstance(constraint, Residency) or not skipped:
             return error
         if all(a.outcome == "skipped" for a in attempts):
-            return no_eligible_deployment(route, attempts, constraint)
+            principal = attributes.get("principal")
+            return self.deny(
+                no_eligible_deployment(route, attempts, constraint),
+                actor=getattr(principal, "name", "anonymous"), target=f"model:{route}",
+                request_id=error.extra.get("request_id"), residency=constraint.describe(),
+            )
         reasons = "; ".join(a.error_message or a.deployment for a in skipped)
         error.message = f"{error.message} Not tried, to keep the data within {constraint.describe()}: {reasons}."
         return error
