@@ -256,6 +256,11 @@ def test_unmapped_routes_default_to_admin_only() -> None:
     assert all(UNMAPPED not in permissions_for(frozenset({r})) for r in ROLES if r != "admin")
 
 
+def test_the_console_mount_is_reachable_without_a_bearer_credential(world: World) -> None:
+    assert request("GET", world.gw.url + "/console").status in (200, 303, 307)  # redirected to the login page
+    assert request("GET", world.gw.url + "/console/login").status == 200
+
+
 def test_unknown_paths_need_a_credential_before_they_404(world: World) -> None:
     assert request("GET", world.gw.url + "/v1/nothing-here").status == 401
     assert request("GET", world.gw.url + "/v1/nothing-here", headers=ADMIN).status == 404

@@ -55,6 +55,8 @@ class RouteTable:
             match = regex.match(path)
             if match and (methods is None or method in methods):
                 return template, required_permission(method, template), match.groupdict()
+            if methods is None and path == template:  # a mount's own path ("/console" → "/console/")
+                return template, required_permission(method, template), {}
         # Unknown path or wrong method: the router answers 404/405, but only to someone authenticated.
         return None, AUTHENTICATED, {}
 
