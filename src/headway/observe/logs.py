@@ -120,10 +120,8 @@ def configure_logging(
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    # uvicorn's own loggers propagate to the root handler (serve passes log_config=None).
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+    # uvicorn's loggers reach this handler by propagation (serve passes log_config=None); its
+    # access log stays as uvicorn configured it (off): the request line replaces it.
     return handler
 
 

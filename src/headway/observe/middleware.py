@@ -14,8 +14,12 @@ from headway.observe.logs import bind_request, unbind_request
 _TRACED_PREFIXES = ("/v1/",)
 
 
+_CONTEXT_HEADERS = (b"traceparent", b"tracestate")
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    # Only what the W3C propagator reads: decoding every header would be work on each request.
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"] if name in _CONTEXT_HEADERS}
 
 
 def _traceparent(scope: Scope) -> str | None:

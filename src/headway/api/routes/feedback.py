@@ -45,6 +45,9 @@ async def submit_feedback(request: Request) -> Response:
         await runtime.request_log.flush()
         added = await asyncio.to_thread(store.add, item, owner=owner)
     if not added:
+        if not runtime.request_log.health().store_ok:
+            # The record may be waiting in the spill journal: say "try later", not "no such request".
+            raise ServiceUnavailableError("The request log cannot reach the store; try again shortly", code="store_unavailable")
         raise NotFoundError(f"No request {item.request_id!r} of yours in the request log", param="request_id")
     runtime.observability.metrics.feedback("score" if item.score is not None else "label")
     return JSONResponse({"object": "feedback", **item.to_dict()}, status_code=201)
