@@ -9,11 +9,12 @@ requests/s, unique prompts) measures the interactive p50/p95/p99 in each part:
 
 - alone:   no batch;
 - gated:   a ``--lines`` batch running in the gateway's own worker with the default
-           capacity gate (4 lines at once when idle, fewer as interactive calls rise);
+           capacity gate (4 lines at once when idle, fewer as interactive calls or the
+           event loop's lag rise);
 - worker:  the same batch in a separate ``headway worker`` process (``jobs.worker: false``
            on the gateway), as a scaled-out deployment would run it;
 - ungated: the batch in the gateway with the gate opened wide (64 lines at once, never
-           yielding), to show what the gate prevents.
+           yielding to interactive calls or to event-loop lag), to show what the gate prevents.
 
 For the batch parts it also reports how many lines the batch answered during the
 measurement (the capacity it used). Everything runs on 127.0.0.1 and stops by itself.
@@ -65,7 +66,7 @@ def gateway_config(tmp: Path, sim_port: int, part: str) -> Path:
     if part == "worker":
         jobs["worker"] = False
     if part == "ungated":
-        jobs["batch"] = {"max_concurrency": 64, "yield_at_interactive": 1_000_000}
+        jobs["batch"] = {"max_concurrency": 64, "yield_at_interactive": 1_000_000, "max_loop_lag_ms": None}
     config = {
         "store": f"sqlite:///{tmp}/{part}.db",
         "auth": {"mode": "none"},

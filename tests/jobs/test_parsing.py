@@ -150,3 +150,13 @@ async def test_gate_yields_to_other_traffic() -> None:
     assert gate.allowance() == 0
     assert await gate.acquire(lambda: True) is False  # stopped while waiting: no slot taken
     assert gate.active == 4
+
+
+def test_gate_yields_to_a_busy_event_loop() -> None:
+    gate = BatchGate(max_concurrency=4, yield_at=8, in_flight=lambda: 0, max_loop_lag_ms=10)
+    assert gate.allowance() == 4
+    gate.lag.ms = 5.0  # the loop runs timers 5 ms late on average
+    assert gate.allowance() == 2
+    gate.lag.ms = 12.0
+    assert gate.allowance() == 0
+    assert BatchGate(4, 8, lambda: 0, max_loop_lag_ms=None, lag=gate.lag).allowance() == 4

@@ -30,6 +30,11 @@ class BatchConfig(_Section):
         description="Upstream calls of other traffic in flight (per process) at which batch lines stop "
         "starting; between zero and this, batch concurrency shrinks linearly.",
     )
+    max_loop_lag_ms: Annotated[float, Field(gt=0)] | None = Field(
+        10.0,
+        description="Event-loop lag (ms, averaged) at which batch lines stop starting in this process; "
+        "between zero and this, batch concurrency shrinks linearly. null: ignore the loop.",
+    )
     max_batches: Annotated[int, Field(ge=1, le=64)] = Field(4, description="Batches one worker runs at once.")
     max_completion_window_s: Annotated[float, Field(gt=0)] = Field(
         7 * 86400, description="Longest completion_window accepted (OpenAI's is 24h)."

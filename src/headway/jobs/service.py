@@ -62,7 +62,12 @@ class JobService:
         self.files = FileStore(engine)
         self.batch_store = BatchStore(engine)
         self.webhooks = JobWebhooks(config)
-        self.gate = BatchGate(config.batch.max_concurrency, config.batch.yield_at_interactive, lambda: upstream_in_flight(runtime))
+        self.gate = BatchGate(
+            config.batch.max_concurrency,
+            config.batch.yield_at_interactive,
+            lambda: upstream_in_flight(runtime),
+            max_loop_lag_ms=config.batch.max_loop_lag_ms,
+        )
         self.batches = BatchService(runtime, config, batches=self.batch_store, files=self.files, notify=self._notify_new)
         self.worker: Worker | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
@@ -99,12 +104,14 @@ class JobService:
                 announce=self._announce_done,
             )
             self.worker.start()
+            self.gate.lag.start()
         return self.worker
 
     async def close(self) -> None:
         if self.worker is not None:
             await self.worker.close()
             self.worker = None
+        await self.gate.lag.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
