@@ -20,11 +20,11 @@ from headway.gate.custom_spec import (
 from headway.gate.evidence import EvidenceUnavailable
 from headway.gate.results import Finding, failed, passed, unknown
 
-_MISSING = object()
+MISSING = object()  # a config key that is not there (None is a value)
 
 
 def config_value(tree: Any, key: str) -> Any:
-    """``observe.tracing.enabled`` or ``models.chat.deployments.0.provider`` in a dumped config; ``_MISSING`` if absent."""
+    """``observe.tracing.enabled`` or ``models.chat.deployments.0.provider`` in a dumped config; ``MISSING`` if absent."""
     node = tree
     for part in key.split("."):
         if isinstance(node, dict) and part in node:
@@ -32,14 +32,14 @@ def config_value(tree: Any, key: str) -> Any:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return _MISSING
+            return MISSING
     return node
 
 
 async def _config(spec: ConfigCheckSpec, ctx: GateContext) -> Finding:
     tree = ctx.need_config().model_dump(mode="json", by_alias=True)
     value = config_value(tree, spec.key)
-    if value is _MISSING or value in (None, "", [], {}):
+    if value is MISSING or value in (None, "", [], {}):
         return failed(f"{spec.key} is not set", key=spec.key)
     if spec.equals is not None and value != spec.equals:
         return failed(f"{spec.key} is {value!r}, not {spec.equals!r}", key=spec.key, value=value, expected=spec.equals)
