@@ -72,7 +72,11 @@ def redis_prefix() -> Iterator[str]:
 @contextmanager
 def sim_process() -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([PYTHON, "-m", "headway", "sim", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "headway", "sim", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: _listening(port), 30, "the simulator")
         yield f"http://127.0.0.1:{port}"
@@ -94,21 +98,38 @@ def bench_replicas(seconds: int, directory: Path) -> dict[str, Any]:
     script = wrk_script(directory)
     with nginx_upstream() as upstream_port:
         upstream = f"http://127.0.0.1:{upstream_port}"
-        for variant, admission in (("no_limits", {}), ("global_limit", {"limits": {"models": {"chat": {"requests_per_minute": 10**9}}}})):
+        for variant, admission in (
+            ("no_limits", {}),
+            ("global_limit", {"limits": {"models": {"chat": {"requests_per_minute": 10**9}}}}),
+        ):
             for count in (1, 2, 3):
                 with redis_prefix() as prefix, scratch_database(prefix="hw_bench_") as store:
-                    config = base_config(upstream, store, redis={"url": SHARED_REDIS, "key_prefix": prefix}, admission=admission)
+                    config = base_config(
+                        upstream,
+                        store,
+                        redis={"url": SHARED_REDIS, "key_prefix": prefix},
+                        admission=admission,
+                    )
                     with ReplicaSet(config, replicas=count, keepalive=32) as replicas:
                         url = replicas.url + "/v1/chat/completions"
                         run_wrk(url, script, connections=10, seconds=2)  # warm-up
                         per_c = {c: run_wrk(url, script, connections=c, seconds=seconds) for c in (1, 10, 50)}
                 results[f"{variant}/{count}"] = per_c
-                print(f"replicas {variant} x{count}: " + ", ".join(f"C={c} {r['rps']:.0f} req/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms" for c, r in per_c.items()), flush=True)
+                print(
+                    f"replicas {variant} x{count}: "
+                    + ", ".join(
+                        f"C={c} {r['rps']:.0f} req/s p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms"
+                        for c, r in per_c.items()
+                    ),
+                    flush=True,
+                )
     return results
 
 
 # -- overshoot ----------------------------------------------------------------------------
-async def blast(urls: list[str], total: int, concurrency: int, body: dict[str, Any]) -> list[tuple[int, dict[str, Any] | None]]:
+async def blast(
+    urls: list[str], total: int, concurrency: int, body: dict[str, Any]
+) -> list[tuple[int, dict[str, Any] | None]]:
     payload = orjson.dumps(body)
     results: list[tuple[int, dict[str, Any] | None]] = []
     counter = iter(range(total))
@@ -117,7 +138,9 @@ async def blast(urls: list[str], total: int, concurrency: int, body: dict[str, A
         async def worker() -> None:
             for index in counter:
                 url = urls[index % len(urls)] + "/v1/chat/completions"
-                async with session.post(url, data=payload, headers={"content-type": "application/json"}) as resp:
+                async with session.post(
+                    url, data=payload, headers={"content-type": "application/json"}
+                ) as resp:
                     raw = await resp.read()
                     results.append((resp.status, orjson.loads(raw) if raw.startswith(b"{") else None))
 
@@ -135,29 +158,52 @@ def stored(store_url: str) -> list[Any]:
 
 def bench_overshoot() -> dict[str, Any]:
     results: dict[str, Any] = {}
-    chat = {"model": "chat", "messages": [{"role": "user", "content": "how many tokens is this prompt"}], "max_tokens": 64}
+    chat = {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "how many tokens is this prompt"}],
+        "max_tokens": 64,
+    }
     with sim_process() as sim, RedisServer() as redis:
         redis_config = {"url": redis.url, "key_prefix": "hw:", "timeout_ms": 200, "probe_interval_ms": 200}
         # requests/min and tokens/min, global over 3 replicas.
         for name, limit in (("requests_per_minute", 300), ("tokens_per_minute", 20_000)):
             with scratch_database(prefix="hw_bench_") as store:
-                config = base_config(sim, store, redis=redis_config, admission={"limits": {"models": {"chat": {name: limit}}}})
+                config = base_config(
+                    sim, store, redis=redis_config, admission={"limits": {"models": {"chat": {name: limit}}}}
+                )
                 with ReplicaSet(config, replicas=3) as replicas:
                     urls = [replicas.replica_url(i) for i in range(3)]
-                    replies = asyncio.run(blast(urls, 900 if name == "requests_per_minute" else 1500, 60, chat))
+                    replies = asyncio.run(
+                        blast(urls, 900 if name == "requests_per_minute" else 1500, 60, chat)
+                    )
                 records = [r for r in stored(store) if r.status_code == 200]
                 admitted = Counter(status for status, _ in replies)
                 if name == "requests_per_minute":
                     measured = admitted[200]
                 else:
                     measured = sum(r.input_tokens + r.output_tokens for r in records)
-                results[name] = {"limit": limit, "admitted": measured, "overshoot": measured - limit, "statuses": dict(admitted)}
-                print(f"overshoot {name}: limit {limit}, let through {measured} ({measured - limit:+d}); statuses {dict(admitted)}", flush=True)
+                results[name] = {
+                    "limit": limit,
+                    "admitted": measured,
+                    "overshoot": measured - limit,
+                    "statuses": dict(admitted),
+                }
+                print(
+                    f"overshoot {name}: limit {limit}, let through {measured} ({measured - limit:+d}); statuses {dict(admitted)}",
+                    flush=True,
+                )
         # A budget of $0.50 at $1,000 per million output tokens: about $0.065 reserved a request.
-        priced = {"deployments": [{"provider": "upstream", "model": "gpt-4o-mini"}], "price": {"input": 100.0, "output": 1000.0}}
+        priced = {
+            "deployments": [{"provider": "upstream", "model": "gpt-4o-mini"}],
+            "price": {"input": 100.0, "output": 1000.0},
+        }
         with scratch_database(prefix="hw_bench_") as store:
             config = base_config(
-                sim, store, redis=redis_config, models={"chat": priced}, admission={"budgets": {"keys": {"*": {"usd": 0.5, "period": "day"}}}}
+                sim,
+                store,
+                redis=redis_config,
+                models={"chat": priced},
+                admission={"budgets": {"keys": {"*": {"usd": 0.5, "period": "day"}}}},
             )
             with ReplicaSet(config, replicas=3) as replicas:
                 urls = [replicas.replica_url(i) for i in range(3)]
@@ -165,13 +211,27 @@ def bench_overshoot() -> dict[str, Any]:
             spent = sum(r.cost_usd or 0.0 for r in stored(store) if r.status_code == 200)
             estimate = (8 + 4) * 100 / 1e6 + 64 * 1000 / 1e6
             codes = Counter((body or {}).get("error", {}).get("code", status) for status, body in replies)
-            results["budget_usd"] = {"cap": 0.5, "spent": round(spent, 6), "overshoot": round(spent - 0.5, 6), "estimate_per_request": estimate, "outcomes": dict(codes)}
-            print(f"overshoot budget: cap $0.50, spent ${spent:.4f} ({spent - 0.5:+.4f}; one estimate is ${estimate:.4f}); {dict(codes)}", flush=True)
+            results["budget_usd"] = {
+                "cap": 0.5,
+                "spent": round(spent, 6),
+                "overshoot": round(spent - 0.5, 6),
+                "estimate_per_request": estimate,
+                "outcomes": dict(codes),
+            }
+            print(
+                f"overshoot budget: cap $0.50, spent ${spent:.4f} ({spent - 0.5:+.4f}; one estimate is ${estimate:.4f}); {dict(codes)}",
+                flush=True,
+            )
         # Redis down: each replica alone enforces its share (1/3) of 300/min.
         with scratch_database(prefix="hw_bench_") as store:
             config = base_config(
-                sim, store, redis=redis_config,
-                admission={"limits": {"models": {"chat": {"requests_per_minute": 300}}}, "local_fallback_share": 1 / 3},
+                sim,
+                store,
+                redis=redis_config,
+                admission={
+                    "limits": {"models": {"chat": {"requests_per_minute": 300}}},
+                    "local_fallback_share": 1 / 3,
+                },
             )
             with ReplicaSet(config, replicas=3) as replicas:
                 redis.stop()
@@ -179,8 +239,16 @@ def bench_overshoot() -> dict[str, Any]:
                 replies = asyncio.run(blast(urls, 900, 60, chat))
                 redis.start()
             admitted = Counter(status for status, _ in replies)
-            results["requests_per_minute_redis_down"] = {"limit": 300, "admitted": admitted[200], "overshoot": admitted[200] - 300, "statuses": dict(admitted)}
-            print(f"overshoot requests_per_minute with Redis down (share 1/3): let through {admitted[200]} of limit 300; {dict(admitted)}", flush=True)
+            results["requests_per_minute_redis_down"] = {
+                "limit": 300,
+                "admitted": admitted[200],
+                "overshoot": admitted[200] - 300,
+                "statuses": dict(admitted),
+            }
+            print(
+                f"overshoot requests_per_minute with Redis down (share 1/3): let through {admitted[200]} of limit 300; {dict(admitted)}",
+                flush=True,
+            )
     return results
 
 
@@ -196,17 +264,37 @@ def headway_load(url: str, directory: Path, *args: str, cpus: str | None = None)
     step = report.steps[0]
     latency = step.latency_ms
     assert latency is not None
-    return {"rps": step.throughput_rps, "p50_ms": latency.p50, "p99_ms": latency.p99, "requests": step.ok, "errors": step.error_count}
+    return {
+        "rps": step.throughput_rps,
+        "p50_ms": latency.p50,
+        "p99_ms": latency.p99,
+        "requests": step.ok,
+        "errors": step.error_count,
+    }
 
 
 def compare(name: str, url: str, directory: Path, seconds: int, connections: int) -> dict[str, Any]:
-    script = wrk_script(directory, json.dumps({"model": "chat", "messages": [{"role": "user", "content": "the quick brown fox"}], "max_tokens": 16}))
+    script = wrk_script(
+        directory,
+        json.dumps(
+            {
+                "model": "chat",
+                "messages": [{"role": "user", "content": "the quick brown fox"}],
+                "max_tokens": 16,
+            }
+        ),
+    )
     run_wrk(url + "/chat/completions", script, connections=connections, seconds=2)  # warm-up
     wrk = run_wrk(url + "/chat/completions", script, connections=connections, seconds=seconds, threads=1)
-    ours = headway_load(url, directory, "-m", "chat", "-c", str(connections), "-d", str(seconds), "--prompt-tokens", "4")
+    ours = headway_load(
+        url, directory, "-m", "chat", "-c", str(connections), "-d", str(seconds), "--prompt-tokens", "4"
+    )
     ratio = {k: round(ours[k] / wrk[k], 3) if wrk[k] else None for k in ("rps", "p50_ms", "p99_ms")}
-    print(f"loadgen {name} C={connections}: wrk {wrk['rps']:.0f} req/s p50 {wrk['p50_ms']:.2f} p99 {wrk['p99_ms']:.2f} | "
-          f"headway load {ours['rps']:.0f} req/s p50 {ours['p50_ms']:.2f} p99 {ours['p99_ms']:.2f} | ratio {ratio}", flush=True)
+    print(
+        f"loadgen {name} C={connections}: wrk {wrk['rps']:.0f} req/s p50 {wrk['p50_ms']:.2f} p99 {wrk['p99_ms']:.2f} | "
+        f"headway load {ours['rps']:.0f} req/s p50 {ours['p50_ms']:.2f} p99 {ours['p99_ms']:.2f} | ratio {ratio}",
+        flush=True,
+    )
     return {"wrk": wrk, "headway_load": ours, "ratio": ratio}
 
 
@@ -214,26 +302,51 @@ def bench_loadgen(seconds: int, directory: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with nginx_upstream() as upstream_port:
         upstream = f"http://127.0.0.1:{upstream_port}"
-        with scratch_database(prefix="hw_bench_") as store, ReplicaSet(base_config(upstream, store), replicas=1) as replica:
-            results["headway"] = compare("headway (1 replica)", replica.replica_url(0) + "/v1", directory, seconds, 10)
+        with (
+            scratch_database(prefix="hw_bench_") as store,
+            ReplicaSet(base_config(upstream, store), replicas=1) as replica,
+        ):
+            results["headway"] = compare(
+                "headway (1 replica)", replica.replica_url(0) + "/v1", directory, seconds, 10
+            )
         with sim_process() as sim:
             # The simulator answers after 10 ms here, so both generators measure the target, not themselves.
             delayed = ["--header", "x-sim-latency-ms: 10"]
             script_dir = directory / "sim"
             script_dir.mkdir(exist_ok=True)
-            script = wrk_script(script_dir, json.dumps({"model": "chat", "messages": [{"role": "user", "content": "the quick brown fox"}], "max_tokens": 16}))
-            text = script.read_text().replace('wrk.headers["Content-Type"] = "application/json"', 'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-sim-latency-ms"] = "10"')
+            script = wrk_script(
+                script_dir,
+                json.dumps(
+                    {
+                        "model": "chat",
+                        "messages": [{"role": "user", "content": "the quick brown fox"}],
+                        "max_tokens": 16,
+                    }
+                ),
+            )
+            text = script.read_text().replace(
+                'wrk.headers["Content-Type"] = "application/json"',
+                'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-sim-latency-ms"] = "10"',
+            )
             script.write_text(text)
             url = sim + "/v1"
             wrk = run_wrk(url + "/chat/completions", script, connections=10, seconds=seconds, threads=1)
-            ours = headway_load(url, directory, "-m", "chat", "-c", "10", "-d", str(seconds), "--prompt-tokens", "4", *delayed)
+            ours = headway_load(
+                url, directory, "-m", "chat", "-c", "10", "-d", str(seconds), "--prompt-tokens", "4", *delayed
+            )
             ratio = {k: round(ours[k] / wrk[k], 3) if wrk[k] else None for k in ("rps", "p50_ms", "p99_ms")}
             results["simulator_10ms"] = {"wrk": wrk, "headway_load": ours, "ratio": ratio}
-            print(f"loadgen simulator (10 ms) C=10: wrk {wrk['rps']:.0f} req/s p50 {wrk['p50_ms']:.2f} | headway load {ours['rps']:.0f} req/s p50 {ours['p50_ms']:.2f} | ratio {ratio}", flush=True)
+            print(
+                f"loadgen simulator (10 ms) C=10: wrk {wrk['rps']:.0f} req/s p50 {wrk['p50_ms']:.2f} | headway load {ours['rps']:.0f} req/s p50 {ours['p50_ms']:.2f} | ratio {ratio}",
+                flush=True,
+            )
         # One core for the generator, the other for nginx: the generator's own ceiling.
         one_core = headway_load(upstream + "/v1", directory, "-c", "64", "-d", str(seconds), cpus="0")
         results["one_core_vs_nginx"] = one_core
-        print(f"loadgen on one core against nginx: {one_core['rps']:.0f} req/s (p50 {one_core['p50_ms']:.2f} ms, errors {one_core['errors']})", flush=True)
+        print(
+            f"loadgen on one core against nginx: {one_core['rps']:.0f} req/s (p50 {one_core['p50_ms']:.2f} ms, errors {one_core['errors']})",
+            flush=True,
+        )
     return results
 
 

@@ -108,7 +108,7 @@ async def test_messages_reach_subscribers_until_they_close(backend: Any) -> None
     subscription.close()
     await backend.publish("reviews", b"decided:2")
     await asyncio.sleep(0.2)
-    assert other.dropped == 0 and other._inbox.empty()
+    assert other.dropped == 0 and other.empty()
     other.close()
 
 

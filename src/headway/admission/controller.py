@@ -96,9 +96,12 @@ class Admission:
         self._grants: dict[str, Grant] = {}  # request id -> grant awaiting its record
 
     @classmethod
-    def from_config(cls, config: HeadwayConfig, store: Any, routes: Mapping[str, Route]) -> Admission:
+    def from_config(
+        cls, config: HeadwayConfig, store: Any, routes: Mapping[str, Route], *, backend: Backend | None = None
+    ) -> Admission:
         """The stage for one process: its backend (Redis when ``redis:`` is set), queues installed."""
-        backend = open_backend(config.redis, local_share=config.admission.local_fallback_share)
+        if backend is None:
+            backend = open_backend(config.redis, local_share=config.admission.local_fallback_share)
         admission = cls(config.admission, backend, ledger=SpendLedger(store))
         admission.install(routes)
         return admission

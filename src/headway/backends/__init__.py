@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from headway.backends.base import (
     NANO_USD,
     Backend,
@@ -20,6 +22,10 @@ from headway.backends.local import LocalBackend
 from headway.backends.redis import RedisBackend
 from headway.config.scale import RedisConfig
 
+if TYPE_CHECKING:
+    from headway.cache.base import CacheBackend
+    from headway.routing.breaker import BreakerBackend
+
 
 def open_backend(config: RedisConfig | None, *, local_share: float = 1.0) -> LocalBackend | FailoverBackend:
     """In process without ``redis:``; otherwise Redis with an in-process fallback."""
@@ -28,6 +34,24 @@ def open_backend(config: RedisConfig | None, *, local_share: float = 1.0) -> Loc
     probe_s = config.probe_interval_ms / 1000
     primary = RedisBackend(config.url, key_prefix=config.key_prefix, timeout_s=config.timeout_ms / 1000, reconnect_s=probe_s)
     return FailoverBackend(primary, share=local_share, probe_interval_s=probe_s)
+
+
+def shared_breakers(backend: LocalBackend | FailoverBackend) -> BreakerBackend | None:
+    """Breakers kept in Redis when the backend is Redis; ``None`` (in-process breakers) otherwise."""
+    if not isinstance(backend, FailoverBackend):
+        return None
+    from headway.backends.shared_breakers import SharedBreakers
+
+    return SharedBreakers(backend)
+
+
+def shared_cache(local: CacheBackend | None, backend: LocalBackend | FailoverBackend, *, max_candidates: int) -> CacheBackend | None:
+    """The cache backend to use: ``local`` behind Redis when the backend is Redis, else ``local``."""
+    if local is None or not isinstance(backend, FailoverBackend):
+        return local
+    from headway.backends.shared_cache import SharedCache
+
+    return SharedCache(local, backend, max_candidates=max_candidates)
 
 
 __all__ = [
@@ -45,5 +69,7 @@ __all__ = [
     "WindowDecision",
     "WindowState",
     "open_backend",
+    "shared_breakers",
+    "shared_cache",
     "to_nano",
 ]

@@ -140,35 +140,47 @@ class Subscription:
     """A bounded inbox of messages on one channel; iterate it, close it when done.
 
     Wake-ups are hints, not a log: when a slow reader lets the inbox fill, the oldest
-    message is dropped (and counted) rather than blocking the publisher.
+    message is dropped (and counted) rather than blocking the publisher. Closing ends
+    an iteration in progress.
     """
 
     def __init__(self, channel: str, on_close: Callable[[Subscription], None], capacity: int = 1000) -> None:
         self.channel = channel
         self.dropped = 0
-        self._inbox: asyncio.Queue[bytes] = asyncio.Queue(capacity)
+        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue(capacity + 1)  # +1: room for the end marker
+        self._capacity = capacity
         self._on_close = on_close
         self.closed = False
 
     def deliver(self, message: bytes) -> None:
         if self.closed:
             return
-        if self._inbox.full():
+        if self._inbox.qsize() >= self._capacity:
             self._inbox.get_nowait()
             self.dropped += 1
         self._inbox.put_nowait(message)
 
     async def get(self) -> bytes:
-        return await self._inbox.get()
+        message = await self._inbox.get()
+        if message is None:
+            raise BackendUnavailableError(f"subscription to {self.channel!r} is closed")
+        return message
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
-        while not self.closed:
-            yield await self._inbox.get()
+        while True:
+            message = await self._inbox.get()
+            if message is None:
+                return
+            yield message
+
+    def empty(self) -> bool:
+        return self._inbox.empty()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            self._inbox.put_nowait(None)
             self._on_close(self)

@@ -95,6 +95,10 @@ class FailoverBackend:
             self._degrade(exc)
 
     # -- transitions ----------------------------------------------------------------------
+    def note_failure(self, exc: BackendUnavailableError) -> None:
+        """A part talking to Redis directly (shared breakers, cache) saw it fail: degrade everyone."""
+        self._degrade(exc)
+
     def _degrade(self, exc: BackendUnavailableError) -> None:
         self.last_error = str(exc)
         if not self.healthy:
@@ -110,6 +114,7 @@ class FailoverBackend:
         while not self._closing:
             await asyncio.sleep(self._probe_interval_s)
             try:
+                await self.primary.reset_connections()
                 await self.primary.ping()
                 await self._replay_spend()
             except BackendUnavailableError as exc:

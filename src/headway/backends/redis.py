@@ -1,8 +1,8 @@
 """Shared state in Redis (redis-py asyncio): one limit of N is N across every replica.
 
 Each limit and budget decision is one ``EVALSHA`` of a script in ``redis_scripts.py``, so
-it is atomic however many replicas ask at once. Commands fail fast (``timeout_s``, no
-client-side retries): a slow Redis must turn into a local fallback within one request,
+it is atomic however many replicas ask at once. Commands fail fast (``timeout_s``; only a dropped
+connection is retried, once, on a new one): a slow Redis must turn into a local fallback within one request,
 not a stalled one; ``failover.py`` decides what to do then.
 
 Pub/sub uses one connection per replica, whatever the number of subscriptions; a
@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from headway.backends import redis_scripts
@@ -65,7 +66,9 @@ class RedisBackend:
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
+            # One immediate retry on a dropped connection (a pooled socket Redis closed when it
+            # restarted); none on a timeout, which would only double the wait for a hung Redis.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._take = self._client.register_script(redis_scripts.TAKE_WINDOW)
         self._adjust = self._client.register_script(redis_scripts.ADJUST_WINDOW)
@@ -77,6 +80,15 @@ class RedisBackend:
         self._channels_changed = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The redis-py client, for parts with their own scripts (shared breakers, shared cache)."""
+        return self._client
+
+    async def run(self, awaitable: Awaitable[T]) -> T:
+        """Await a command of ``client``, turning any Redis failure into ``BackendUnavailableError``."""
+        return await self._call(awaitable)
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
@@ -232,6 +244,10 @@ class RedisBackend:
     # -- lifecycle ------------------------------------------------------------------------
     async def ping(self) -> None:
         await self._call(self._client.ping())
+
+    async def reset_connections(self) -> None:
+        """Drop pooled connections (after an outage they point at a Redis that is gone)."""
+        await self._client.connection_pool.disconnect()
 
     async def close(self) -> None:
         self._closing = True

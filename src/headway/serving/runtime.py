@@ -14,6 +14,7 @@ from headway.admission import Admission
 from headway.auth.audit_trail import AuditTrail
 from headway.auth.erasure import ErasureRegistry
 from headway.auth.service import AuthService
+from headway.backends import open_backend, shared_breakers, shared_cache
 from headway.backends.base import Backend
 from headway.cache.stage import CacheStage
 from headway.config.models import HeadwayConfig
@@ -70,7 +71,8 @@ class Runtime:
         providers = observability.wrap_providers(build_providers(config.providers), config.providers)
         log_config = config.request_log
         routes = build_routes(config, providers)
-        executor = Executor(routes)
+        backend = open_backend(config.redis, local_share=config.admission.local_fallback_share)  # shared state
+        executor = Executor(routes, breakers=shared_breakers(backend))
         runtime = cls(
             config=config,
             store=store,
@@ -91,7 +93,8 @@ class Runtime:
         runtime.retrieval, runtime.pipelines = build_data_plane(config, store, runtime.routes, runtime.executor)
         runtime.cache = CacheStage.build(config, store, routes, executor)
         runtime.cache.register_erasure(runtime)
-        runtime.admission = Admission.from_config(config, store, runtime.routes)
+        runtime.cache.backend = shared_cache(runtime.cache.backend, backend, max_candidates=config.cache.semantic.max_candidates)
+        runtime.admission = Admission.from_config(config, store, runtime.routes, backend=backend)
         runtime.request_log.add_observer(runtime.admission.observe_record)  # settles limits and budgets
         runtime.review = build_review_service(config, store, auth=auth, observability=observability)
         runtime.jobs = JobService.build(runtime)
