@@ -122,6 +122,7 @@ def test_demo_answers_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode in (0, 130), output
     assert f"http://127.0.0.1:{port}" in output and "curl" in output and "base_url" in output
+    assert "[sim:fault=500]" in output
     assert _port_closed(port) and _port_closed(sim_port)
     assert (tmp_path / ".headway" / "demo.db").exists()
 

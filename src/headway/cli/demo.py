@@ -39,7 +39,7 @@ def banner(url: str, sim_url: str) -> str:
 
 Models: chat-default (OpenAI dialect), claude (Anthropic, translated), embed-small (embeddings).
 Request log: [cyan]headway requests --config {DEMO_CONFIG}[/]   Readiness: {url}/readyz
-Try a failure: add [sim:fault=500] to a message.   Ctrl-C stops both."""
+Try a failure: add \\[sim:fault=500] to a message.   Ctrl-C stops both."""
 
 
 def run_demo(*, host: str, port: int, sim_port: int | None) -> None:
