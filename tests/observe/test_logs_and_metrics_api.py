@@ -145,3 +145,16 @@ def test_breaker_and_review_gauges_read_the_runtime(gateway: GatewayThread) -> N
         pytest.skip("the routing part exposes no breakers")
     states = parsed.get("headway_circuit_breaker_state", {})
     assert set(states.values()) <= {0.0}
+
+
+def test_configuring_logs_leaves_uvicorns_access_log_as_uvicorn_set_it() -> None:
+    # uvicorn turns its access log off (propagate False) before the app factory configures logging.
+    access = logging.getLogger("uvicorn.access")
+    previous = access.propagate
+    access.propagate = False
+    handler = configure_logging(LoggingConfig(level="info"), stream=io.StringIO(), detect_redaction=False)
+    try:
+        assert access.propagate is False
+    finally:
+        reset_logging(handler)
+        access.propagate = previous
