@@ -110,7 +110,7 @@ class ConsoleSite:
             target = home
         session = await login.login(api_key, hours=hours) if api_key else None
         if session is None:
-            error = "That key is not valid for the console (it needs the requests:read permission)."
+            error = "That key is not valid for the console (it needs the requests:read or reviews:read permission)."
             return self.render(request, "login.html", {"session": None, "next": target, "error": error}, status=401)
         response = RedirectResponse(target, status_code=303)
         secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"

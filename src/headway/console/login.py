@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from headway.console.session import Session
 from headway.errors import HeadwayError
 
-CONSOLE_PERMISSION = "requests:read"
+# Any one of these lets a key into the console; each page then checks its own permission.
+CONSOLE_PERMISSIONS = frozenset({"requests:read", "reviews:read"})
 
 
 class ConsoleLogin(Protocol):
@@ -40,7 +41,7 @@ class OpenLogin:
 
 
 class KeyLogin:
-    """Accepts an API key whose holder may read the request log (``requests:read``)."""
+    """Accepts an API key whose holder may read the request log or the review queue."""
 
     required = True
 
@@ -53,7 +54,7 @@ class KeyLogin:
         except HeadwayError:
             return None
         permissions = tuple(sorted(getattr(principal, "permissions", ()) or ()))
-        if CONSOLE_PERMISSION not in permissions:
+        if CONSOLE_PERMISSIONS.isdisjoint(permissions):
             return None
         return Session(
             name=str(principal.name),
