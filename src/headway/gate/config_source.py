@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, SecretStr
 
 from headway.config.loader import literal_secrets, parse_config
 from headway.config.models import HeadwayConfig
@@ -23,7 +25,8 @@ from headway.errors import ConfigError
 
 PLACEHOLDER = "headway-gate-placeholder-secret-0"  # long enough for every secret's length rule
 _PLACEHOLDER_VAR = "HEADWAY_GATE_PLACEHOLDER"
-_VAR = re.compile(r"^\s*\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-.*)?\}\s*$")
+# ``${VAR}`` or ``${VAR:-default}`` as the whole value (group 2: the default).
+VARIABLE = re.compile(r"^\s*\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?\}\s*$")
 MASK = "**********"  # how pydantic dumps a SecretStr
 
 
@@ -37,20 +40,64 @@ def _at(tree: Any, path: str) -> tuple[Any, str | int]:
 
 
 def _as_literal(raw: Any) -> Any:
-    """Every ``${VAR}`` string replaced by a literal, so ``literal_secrets`` names all secret keys."""
+    """Every ``${VAR}`` string replaced by a literal, so ``literal_secrets`` names all secret-looking keys."""
     if isinstance(raw, dict):
         return {k: _as_literal(v) for k, v in raw.items()}
     if isinstance(raw, list):
         return [_as_literal(v) for v in raw]
-    return "literal" if isinstance(raw, str) and _VAR.match(raw) else raw
+    return "literal" if isinstance(raw, str) and VARIABLE.match(raw) else raw
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation admits: ``Annotated`` unwrapped, unions spread."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _typed_secrets(raw: Any, annotation: Any, path: str) -> set[str]:
+    found: set[str] = set()
+    for member in _members(annotation):
+        origin = get_origin(member)
+        if member is SecretStr and isinstance(raw, str):
+            found.add(path)
+        elif isinstance(member, type) and issubclass(member, BaseModel) and isinstance(raw, dict):
+            fields = {(f.alias or name): f for name, f in member.model_fields.items()} | dict(member.model_fields)
+            for key, value in raw.items():
+                field = fields.get(str(key))
+                if field is not None:
+                    found |= _typed_secrets(value, field.annotation, f"{path}.{key}" if path else str(key))
+        elif origin is dict and isinstance(raw, dict):
+            value_type = get_args(member)[1]
+            for key, value in raw.items():
+                found |= _typed_secrets(value, value_type, f"{path}.{key}" if path else str(key))
+        elif origin is list and isinstance(raw, list):
+            item_type = get_args(member)[0]
+            for index, value in enumerate(raw):
+                found |= _typed_secrets(value, item_type, f"{path}.{index}")
+    return found
+
+
+def secret_paths(raw: Any) -> list[str]:
+    """Key paths of the raw config that hold secrets: secret-looking names (the loader's rule) and every
+    field typed as a secret (``bootstrap_admin_key``, say, which the name rule does not catch)."""
+    named = set(literal_secrets(_as_literal(raw)))
+    return sorted(named | _typed_secrets(raw, HeadwayConfig, ""))
+
+
+def value_at(raw: Any, path: str) -> Any:
+    node, key = _at(raw, path)
+    return node[key]
 
 
 def secret_variables(raw: Any) -> set[str]:
     """Names of the environment variables the file reads secrets from."""
     names = set()
-    for path in literal_secrets(_as_literal(raw)):
-        node, key = _at(raw, path)
-        match = _VAR.match(str(node[key]))
+    for path in secret_paths(raw):
+        match = VARIABLE.match(str(value_at(raw, path)))
         if match:
             names.add(match.group(1))
     return names

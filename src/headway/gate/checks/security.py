@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from headway.auth.permissions import UNMAPPED, permissions_for
-from headway.config.loader import literal_secrets
 from headway.gate.check import Check
+from headway.gate.config_source import VARIABLE, secret_paths, value_at
 from headway.gate.context import GateContext
 from headway.gate.evidence import EvidenceUnavailable
 from headway.gate.results import Finding, failed, partial, passed
 
-_WITH_DEFAULT = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*:-(.+)\}\s*$")
 _PROBES = ("/v1/models", "/admin/requests")
 
 
@@ -31,21 +29,18 @@ async def auth(ctx: GateContext) -> Finding:
     return passed("requests without credentials are refused with 401", mode=mode or "unknown (no config)", probes=probes)
 
 
-def _defaults_view(raw: Any) -> Any:
-    """The tree with every ``${VAR:-default}`` replaced by its default: what the file holds if VAR is unset."""
-    if isinstance(raw, dict):
-        return {k: _defaults_view(v) for k, v in raw.items()}
-    if isinstance(raw, list):
-        return [_defaults_view(v) for v in raw]
-    if isinstance(raw, str) and (match := _WITH_DEFAULT.match(raw)):
-        return match.group(1)
-    return raw
-
-
 def plaintext_secrets(raw: Any) -> tuple[list[str], list[str]]:
     """(key paths with literal secrets, key paths whose ``${VAR:-default}`` writes a secret into the file)."""
-    literal = literal_secrets(raw)
-    defaults = [path for path in literal_secrets(_defaults_view(raw)) if path not in literal]
+    literal, defaults = [], []
+    for path in secret_paths(raw):
+        value = value_at(raw, path)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        match = VARIABLE.match(value)
+        if match is None:
+            literal.append(path)
+        elif match.group(2):
+            defaults.append(path)
     return literal, defaults
 
 

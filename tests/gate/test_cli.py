@@ -1,0 +1,95 @@
+"""``headway gate``: exit codes 0/1/2/3 follow the verdict, and every output format carries the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from headway.cli.main import app
+from headway.testing import free_port
+from tests.gate.conftest import ADMIN_KEY, PRODUCTION, TEST_PROFILE, Production, Site
+
+runner = CliRunner()
+
+
+def gate(production: Production, *args: str, config: Path = PRODUCTION, env: dict[str, str] | None = None) -> Any:
+    arguments = [
+        "gate", "--url", production.gateway.url, "--config", str(config), "--api-key", ADMIN_KEY,
+        "--loadtests", str(production.loadtest_dir), "--no-save", *args,
+    ]
+    return runner.invoke(app, arguments, env=env)
+
+
+def profile_file(site: Site, body: dict[str, Any], name: str) -> str:
+    path = site.root / f"{name}.json"  # YAML is a superset of JSON
+    path.write_text(json.dumps(body))
+    return str(path)
+
+
+def test_an_unreachable_deployment_cannot_be_evaluated_but_its_config_still_is(site: Site) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    # No secrets in this environment (CI): the gate judges the config's shape with placeholders.
+    result = runner.invoke(app, ["gate", "--url", url, "--config", str(PRODUCTION), "--profile", "strict", "--format", "json"])
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "unknown" and report["exit_code"] == 3
+    assert report["reason"].startswith(f"cannot reach the deployment at {url}")
+    statuses = {c["id"]: c["status"] for c in report["checks"]}
+    assert statuses["reliability.timeouts"] == statuses["security.secrets"] == statuses["review.hold_policies"] == "pass"
+    assert statuses["security.keys"] == statuses["observability.metrics"] == "unknown"
+
+
+def test_pass_is_exit_0_in_every_format(site: Site, production: Production, tmp_path: Path) -> None:
+    strict = profile_file(site, TEST_PROFILE, "strict-cli")
+    table = gate(production, "--profile", strict)
+    assert table.exit_code == 0, table.output
+    assert "verdict: pass (exit 0)" in table.output and "security.audit" in table.output
+
+    as_json = gate(production, "--profile", strict, "--format", "json")
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["verdict"] == "pass"
+
+    markdown = tmp_path / "gate.md"
+    assert gate(production, "--profile", strict, "--format", "markdown", "--out", str(markdown)).exit_code == 0
+    text = markdown.read_text()
+    assert text.startswith("# Headway readiness gate") and "**Verdict: pass**" in text
+    assert "| Reliability and fallback | 6 / 6 | 6 | met |" in text and "## What to fix" not in text
+
+    page = tmp_path / "gate.html"
+    assert gate(production, "--profile", strict, "--format", "html", "--out", str(page)).exit_code == 0
+    html = page.read_text()
+    embedded = re.search(r'<script type="application/json" id="headway-gate-report">(.*?)</script>', html, re.S)
+    assert embedded is not None and json.loads(embedded.group(1))["verdict"] == "pass"
+    assert html.count('class="gate-check"') == 24
+
+
+def test_a_failed_required_check_is_exit_2_with_why_evidence_and_fix(site: Site, production: Production, tmp_path: Path) -> None:
+    open_config = site.write_config({"auth": {"mode": "none"}})  # the file says open; the gate believes the file
+    result = gate(production, "--profile", "standard", "--config", str(open_config), "--format", "markdown", "--out", str(tmp_path / "r.md"))
+    assert result.exit_code == 2, result.output
+    text = (tmp_path / "r.md").read_text()
+    section = text.split("### FAIL `security.auth`", 1)[1]
+    assert "**Why:** auth.mode is none" in section and "**Fix:** Set `auth: {mode: required" in section
+    assert '"mode": "none"' in section  # the evidence
+
+
+def test_warnings_only_is_exit_1(site: Site, production: Production) -> None:
+    def no_webhooks(raw: dict[str, Any]) -> None:
+        raw["observe"]["alerts"]["webhooks"] = []
+
+    quiet = site.write_config(no_webhooks)
+    result = gate(production, "--profile", "standard", "--config", str(quiet), "--format", "json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "warn"
+    assert [(c["id"], c["status"]) for c in report["checks"] if c["status"] != "pass"] == [("observability.alerts", "warn")]
+
+
+def test_a_bad_profile_or_format_cannot_be_evaluated(site: Site, production: Production) -> None:
+    bad = profile_file(site, {"extends": "strict", "checks": {"security.authn": {"required": True}}}, "bad-profile")
+    result = gate(production, "--profile", bad)
+    assert result.exit_code == 3 and "unknown check 'security.authn'" in result.output
+    assert gate(production, "--format", "pdf").exit_code == 3
