@@ -56,6 +56,23 @@ async def test_decisions_fall_back_to_local_limits_and_return_to_redis(private_r
     await backend.close()
 
 
+async def test_by_default_each_replica_takes_its_share_of_the_replicas_it_saw(private_redis: RedisServer) -> None:
+    replicas = [
+        FailoverBackend(RedisBackend(private_redis.url, key_prefix="hw:", timeout_s=0.2), probe_interval_s=0.1, heartbeat_s=0.05)
+        for _ in range(2)
+    ]
+    for backend in replicas:
+        await backend.start()
+    await eventually(lambda: all(b.replicas == 2 for b in replicas))
+    assert [b.share for b in replicas] == [0.5, 0.5]
+    private_redis.stop()
+    charge = WindowCharge("rl:model:chat:requests", limit=10, window_s=60, cost=1)
+    admitted = [sum([(await b.take_window([charge], f"{i}-{n}")).admitted for n in range(8)]) for i, b in enumerate(replicas)]
+    assert admitted == [5, 5]  # ten in total, as the limit says
+    for backend in replicas:
+        await backend.close()
+
+
 async def test_spend_settled_during_an_outage_reaches_redis_when_it_returns(private_redis: RedisServer) -> None:
     backend = backend_on(private_redis)
     await backend.start()

@@ -30,18 +30,27 @@ def redis_states(replicas: ReplicaSet) -> list[str]:
     return states
 
 
+def seen(replicas: ReplicaSet) -> list[int]:
+    return [get_json(replicas.replica_url(i) + "/readyz")[1]["checks"]["redis"]["replicas_seen"] for i in range(replicas.count)]
+
+
 def test_a_redis_outage_degrades_to_local_limits_without_5xx_and_recovers(module_sim: Any) -> None:
     with RedisServer() as redis, scratch_database(prefix="hw_test_") as store_url:
         config = replica_config(
             module_sim.url,
             store_url,
             redis={"url": redis.url, "key_prefix": "hw:", "timeout_ms": 200, "probe_interval_ms": 200},
-            # Alone, each of the three replicas enforces a third: the total stays 30 during an outage.
-            admission={"limits": {"models": {"limited": {"requests_per_minute": 30}}}, "local_fallback_share": 1 / 3},
+            # Alone, each of the three replicas enforces a third (by default: it saw three alive in
+            # Redis), so the total stays 30 during an outage.
+            admission={"limits": {"models": {"limited": {"requests_per_minute": 30}}}},
         )
         with ReplicaSet(config, replicas=3) as replicas:
             assert burst(replicas, 15) == {200: 15}
             assert redis_states(replicas) == ["connected"] * 3
+            deadline = time.monotonic() + 20
+            while seen(replicas) != [3, 3, 3]:  # heartbeats: every replica knows there are three
+                assert time.monotonic() < deadline, seen(replicas)
+                time.sleep(0.1)
 
             redis.stop()
             during = burst(replicas, 60)  # 20 to each replica: 10 admitted by each

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from headway.routing.breaker import BreakerBackend
 
 
-def open_backend(config: RedisConfig | None, *, local_share: float = 1.0) -> LocalBackend | FailoverBackend:
+def open_backend(config: RedisConfig | None, *, local_share: float | None = None) -> LocalBackend | FailoverBackend:
     """In process without ``redis:``; otherwise Redis with an in-process fallback."""
     if config is None:
         return LocalBackend()

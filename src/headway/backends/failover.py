@@ -1,8 +1,9 @@
 """Redis first, in-process state while Redis is unreachable, and back by itself.
 
 The first failed command flips the replica to *degraded*: from then on no request waits
-on Redis (decisions go straight to the local backend, rate limits scaled by ``share``)
-and a probe pings Redis every ``probe_interval_s``. When it answers, the spend settled
+on Redis (decisions go straight to the local backend, rate limits scaled by ``share``,
+by default 1/the replicas that last said they were alive in Redis — each replica says so
+every ``heartbeat_s``) and a probe pings Redis every ``probe_interval_s``. When it answers, the spend settled
 during the outage is added to Redis's budgets, the local windows are dropped, and the
 replica is *connected* again. While degraded, local budget figures are re-read from the
 request log every ``refresh_s`` so replicas see one another's spend with that lag.
@@ -15,6 +16,7 @@ import contextlib
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,14 +53,17 @@ class FailoverBackend:
         primary: RedisBackend,
         fallback: LocalBackend | None = None,
         *,
-        share: float = 1.0,
+        share: float | None = None,
         probe_interval_s: float = 1.0,
         refresh_s: float = 5.0,
+        heartbeat_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.primary = primary
         self.fallback = fallback or LocalBackend()
-        self.share = share
+        self.configured_share = share
+        self.replicas = 1  # alive in Redis at the last heartbeat, this one included
+        self.id = uuid.uuid4().hex
         self.stats = FailoverStats()
         self.degraded_since: float | None = None
         self.last_error: str | None = None
@@ -68,7 +73,16 @@ class FailoverBackend:
         self._refresh_at = 0.0
         self._pending_spend: dict[str, int] = {}
         self._probe: asyncio.Task[None] | None = None
+        self._heartbeat_s = heartbeat_s
+        self._beat: asyncio.Task[None] | None = None
         self._closing = False
+
+    @property
+    def share(self) -> float:
+        """The share of each rate limit this replica enforces while it is on its own."""
+        if self.configured_share is not None:
+            return self.configured_share
+        return 1.0 / max(1, self.replicas)
 
     @property
     def healthy(self) -> bool:
@@ -86,6 +100,8 @@ class FailoverBackend:
             "failovers": self.stats.failovers,
             "recoveries": self.stats.recoveries,
             "fallback_decisions": self.stats.fallback_decisions,
+            "replicas_seen": self.replicas,
+            "local_share": round(self.share, 4),
         }
 
     async def start(self) -> None:
@@ -93,6 +109,16 @@ class FailoverBackend:
             await self.primary.ping()
         except BackendUnavailableError as exc:
             self._degrade(exc)
+        self._beat = asyncio.create_task(self._heartbeats(), name="headway-redis-heartbeat")
+
+    async def _heartbeats(self) -> None:
+        while not self._closing:
+            if self.healthy:
+                try:
+                    self.replicas = await self.primary.heartbeat(self.id, 3 * self._heartbeat_s)
+                except BackendUnavailableError as exc:
+                    self._degrade(exc)
+            await asyncio.sleep(self._heartbeat_s)
 
     # -- transitions ----------------------------------------------------------------------
     def note_failure(self, exc: BackendUnavailableError) -> None:
@@ -253,9 +279,10 @@ class FailoverBackend:
 
     async def close(self) -> None:
         self._closing = True
-        if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+        for task in (self._probe, self._beat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.fallback.close()
         await self.primary.close()

@@ -76,6 +76,7 @@ class RedisBackend:
         self._settle = self._client.register_script(redis_scripts.SETTLE_BUDGET)
         self._seed = self._client.register_script(redis_scripts.SEED_BUDGET)
         self._add_spend = self._client.register_script(redis_scripts.ADD_SPEND)
+        self._heartbeat = self._client.register_script(redis_scripts.HEARTBEAT)
         self._subscribers: dict[str, set[Subscription]] = {}
         self._channels_changed = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
@@ -164,6 +165,10 @@ class RedisBackend:
 
     async def add_spend(self, key: str, spent: int) -> None:
         await self._call(self._add_spend(keys=[f"{self.prefix}b:{key}"], args=[spent]))
+
+    async def heartbeat(self, replica: str, alive_s: float) -> int:
+        """Mark ``replica`` alive; returns how many replicas marked themselves within ``alive_s``."""
+        return int(await self._call(self._heartbeat(keys=[f"{self.prefix}replicas"], args=[replica, _ms(alive_s)])))
 
     # -- keys -----------------------------------------------------------------------------
     async def get(self, key: str) -> bytes | None:

@@ -189,6 +189,19 @@ end
 return 1
 """
 
+# KEYS: the set of live replicas. ARGV: this replica's id, how long a replica counts as alive (ms).
+# Returns how many replicas are alive.
+HEARTBEAT = (
+    _COMMON
+    + """
+local now = now_ms()
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
+"""
+)
+
 # KEYS: the hash. ARGV: spent to add where the budget has a figure.
 ADD_SPEND = """
 if redis.call('HEXISTS', KEYS[1], 'spent') == 1 then redis.call('HINCRBY', KEYS[1], 'spent', ARGV[1]) end

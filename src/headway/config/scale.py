@@ -114,10 +114,10 @@ class AdmissionConfig(_Section):
     max_queue: Annotated[int, Field(ge=0)] = Field(200, description="Default queue length per limited deployment.")
     queue_timeout_ms: Annotated[int, Field(ge=1)] = Field(2000, description="Default longest wait for a deployment slot.")
     priority: PriorityConfig = Field(default_factory=PriorityConfig)
-    local_fallback_share: Annotated[float, Field(gt=0, le=1)] = Field(
-        1.0,
-        description="Share of each rate limit a replica enforces alone while Redis is unreachable "
-        "(1/replicas keeps the total at the limit during an outage).",
+    local_fallback_share: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None,
+        description="Share of each rate limit a replica enforces alone while Redis is unreachable; "
+        "default: 1/(replicas seen alive in Redis before it went), which keeps the total at the limit.",
     )
 
     @model_validator(mode="after")
