@@ -158,5 +158,5 @@ def test_gate_yields_to_a_busy_event_loop() -> None:
     gate.lag.ms = 5.0  # the loop runs timers 5 ms late on average
     assert gate.allowance() == 2
     gate.lag.ms = 12.0
-    assert gate.allowance() == 0
+    assert gate.allowance() == 1  # slowed to one line at a time, never stopped by lag alone
     assert BatchGate(4, 8, lambda: 0, max_loop_lag_ms=None, lag=gate.lag).allowance() == 4

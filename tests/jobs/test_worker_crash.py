@@ -35,8 +35,8 @@ SLOW = 4  # the line in flight when its worker dies
 
 @pytest.fixture
 def worker_config(jobs_sim: Any, tmp_path: Path, store_url: str) -> Iterator[tuple[Path, dict[str, Any]]]:
-    # One line at a time, a short lease: a dead worker's batch is free again within two seconds.
-    raw = jobs_raw_config(jobs_sim.url, store_url, tmp_path, jobs={"lease_s": 2.0, "worker": False, "batch": {"max_concurrency": 1}})
+    # One line at a time, a short lease: a dead worker's batch is free again within three seconds.
+    raw = jobs_raw_config(jobs_sim.url, store_url, tmp_path, jobs={"lease_s": 3.0, "worker": False, "batch": {"max_concurrency": 1}})
     path = tmp_path / "worker.yaml"
     path.write_text(yaml.safe_dump(raw))
     yield path, raw

@@ -32,7 +32,7 @@ class BatchConfig(_Section):
     )
     max_loop_lag_ms: Annotated[float, Field(gt=0)] | None = Field(
         10.0,
-        description="Event-loop lag (ms, averaged) at which batch lines stop starting in this process; "
+        description="Event-loop lag (ms, averaged) at which batch lines go one at a time in this process; "
         "between zero and this, batch concurrency shrinks linearly. null: ignore the loop.",
     )
     max_batches: Annotated[int, Field(ge=1, le=64)] = Field(4, description="Batches one worker runs at once.")

@@ -11,7 +11,7 @@ it needs no hook on the request path.
 The upstream is not the only shared resource: in ``headway serve`` batch lines share the
 event loop with interactive requests, and a busy loop delays every request on it. So
 the allowance also shrinks with the loop's lag (how late a short timer fires, averaged):
-``× (1 − lag / max_loop_lag)``, none at all from ``max_loop_lag`` on.
+``× (1 − lag / max_loop_lag)``, down to one line at a time from ``max_loop_lag`` on.
 
 It is per process: a ``headway worker`` process serving no HTTP sees only its own
 traffic; admission's deployment queues (priority ``batch`` last) bound what all
@@ -82,10 +82,12 @@ class BatchGate:
         busy = self.busy()
         if busy >= self.yield_at:
             return 0
-        share = 1 - busy / self.yield_at
-        if self.max_loop_lag_ms:
-            share *= max(0.0, 1 - self.lag.ms / self.max_loop_lag_ms)
-        return max(0, int(self.max_concurrency * share))
+        allowed = int(self.max_concurrency * (1 - busy / self.yield_at))
+        if allowed and self.max_loop_lag_ms:
+            # A lagging loop slows batch lines down to one at a time, never to none: the lag
+            # may come from outside this process, and a batch must still make progress.
+            allowed = max(1, int(allowed * max(0.0, 1 - self.lag.ms / self.max_loop_lag_ms)))
+        return allowed
 
     async def acquire(self, stopped: Callable[[], bool] = lambda: False) -> bool:
         """Wait for a slot; ``False`` (and no slot) when ``stopped()`` turns true first."""
