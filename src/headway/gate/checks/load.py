@@ -14,7 +14,10 @@ from headway.gate.context import GateContext
 from headway.gate.results import Finding, failed, partial, passed
 from headway.loadtest import LoadReport, StepReport, evaluate_slos, parse_slo
 
-_NO_RUN_FIX = "Run `headway load --slo ... --save` at the target concurrency (or `headway gate --drill` on staging)."
+_NO_RUN_FIX = (
+    "Run `headway load --concurrency N --slo ...` at the target concurrency (it saves the run the gate reads), "
+    "or `headway gate --drill` on staging."
+)
 
 
 def step_concurrency(step: StepReport) -> int:
