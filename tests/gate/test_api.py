@@ -46,6 +46,8 @@ def test_bad_uploads_and_queries_are_4xx_in_openais_shape(site: Site) -> None:
             post_json(url, {**report_body("gate_c", 1.0), "verdict": "great"}, AUTH),
             post_json(url, {**report_body("gate d/../e", 1.0)}, AUTH),
             post_json(url, {**report_body("gate_f", 1.0), "checks": ["not an object"]}, AUTH),
+            post_json(url, {**report_body("gate_g", 1.0), "profile": "p" * 201}, AUTH),
+            post_json(url, {**report_body("gate_h", 1.0), "notes": ["nul \u0000 inside"]}, AUTH),
             post_json(gateway.url + "/admin/gate/drills", {"id": "drill_x", "created_at": "yesterday"}, AUTH),
             request("POST", url, b"[1, 2]", {**AUTH, "content-type": "application/json"}),
             request("GET", url + "?limit=0", headers=AUTH),

@@ -46,6 +46,7 @@ EXPECTED = {
 _RECORD_WAIT_S = 10.0
 _BATCH = 16  # breaker step: requests sent at once
 _MAX_BREAKER_REQUESTS = 400
+_MAX_SETTLE_S = 60.0  # longest wait for an earlier drill's breakers to cool down
 
 
 class DrillError(HeadwayError):
@@ -269,8 +270,33 @@ class _Drill:
         finally:
             await self.sim.clear()
 
+    async def settle(self, routes: list[str]) -> None:
+        """Wait out breakers still open (from an earlier drill), then close them with one clean request each."""
+        for _ in range(3):
+            fetched = await self.gateway.request("GET", "/admin/deployments")
+            if not fetched.ok:
+                return
+            tripped = [
+                (route.get("model"), d)
+                for route in fetched.json().get("data") or []
+                if route.get("model") in routes
+                for d in route.get("deployments") or []
+                if d.get("state") not in (None, "closed")
+            ]
+            if not tripped:
+                return
+            wait = max(float(d.get("next_trial_at") or 0) - time.time() for _, d in tripped)
+            if wait > _MAX_SETTLE_S:
+                raise DrillError(f"a breaker of {tripped[0][0]} stays open for another {wait:.0f}s (an earlier drill?); try again then")
+            await asyncio.sleep(max(0.0, wait) + 0.05)
+            for name in sorted({str(model) for model, _ in tripped}):
+                body = {"model": name, "messages": [{"role": "user", "content": f"headway gate drill: settle {uuid.uuid4().hex}"}], "max_tokens": 4}
+                await self.gateway.request("POST", "/v1/chat/completions", payload=body)
+
     async def run(self) -> list[DrillStep]:
         route, steps = self.route, []
+        await self.sim.clear()
+        await self.settle([self.name, *route.fallback_chain("error")])
         if route.retries.max_retries >= 1:
             steps.append(await self.step("retry", [(None, 1)]))
         else:

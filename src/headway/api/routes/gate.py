@@ -65,7 +65,21 @@ def _before(request: Request) -> float | None:
     return value
 
 
-def _validated(adapter: TypeAdapter[Any], body: dict[str, Any], what: str) -> Any:
+def _nul_free(value: Any, path: str = "") -> None:
+    """PostgreSQL's JSON cannot hold NUL characters: refuse them here rather than fail in the store."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidRequestError(f"{path or 'body'}: NUL characters are not allowed", param=path or None, code="invalid_value")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _nul_free(key, path)
+            _nul_free(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _nul_free(item, f"{path}.{index}")
+
+
+def _validated(adapter: TypeAdapter[Any], body: dict[str, Any], what: str, *, short: tuple[str, ...]) -> Any:
+    _nul_free(body)
     try:
         value = adapter.validate_python(body)
     except ValidationError as exc:
@@ -74,6 +88,9 @@ def _validated(adapter: TypeAdapter[Any], body: dict[str, Any], what: str) -> An
         raise InvalidRequestError(f"not a {what}: {param}: {first['msg']}", param=param, code="invalid_value") from None
     if not _ID.match(value.id):
         raise InvalidRequestError("'id' must be 1-64 letters, digits, '_' or '-'", param="id", code="invalid_value")
+    for name in short:  # indexed columns of bounded length
+        if len(getattr(value, name)) > 200:
+            raise InvalidRequestError(f"'{name}' must be at most 200 characters", param=name, code="invalid_value")
     return value
 
 
@@ -109,7 +126,7 @@ async def list_reports(request: Request) -> Response:
 
 async def create_report(request: Request) -> Response:
     repository = _repository(request)
-    report: GateReport = _validated(_REPORT, await read_json_object(request, MAX_UPLOAD_BYTES), "gate report")
+    report: GateReport = _validated(_REPORT, await read_json_object(request, MAX_UPLOAD_BYTES), "gate report", short=("profile",))
     stored = await asyncio.to_thread(repository.save_report, report)
     return JSONResponse({"id": report.id, "object": "gate.report", "stored": stored}, status_code=201 if stored else 200)
 
@@ -132,7 +149,7 @@ async def list_drills(request: Request) -> Response:
 
 async def create_drill(request: Request) -> Response:
     repository = _repository(request)
-    drill: DrillRecord = _validated(_DRILL, await read_json_object(request, MAX_UPLOAD_BYTES), "drill record")
+    drill: DrillRecord = _validated(_DRILL, await read_json_object(request, MAX_UPLOAD_BYTES), "drill record", short=("model",))
     stored = await asyncio.to_thread(repository.save_drill, drill)
     return JSONResponse({"id": drill.id, "object": "gate.drill", "stored": stored}, status_code=201 if stored else 200)
 
