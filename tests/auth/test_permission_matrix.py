@@ -8,6 +8,8 @@ suite, so none can escape access control.
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +55,18 @@ class Call:
 BOUNDARY = "matrix-boundary-7f3a"
 BATCH_LINE = {"custom_id": "1", "method": "POST", "url": "/v1/chat/completions",
               "body": {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}}
+
+
+def gate_report(report_id: str) -> dict[str, Any]:
+    now = time.time()
+    return {"id": report_id, "created_at": now, "finished_at": now, "target": None, "config_file": None,
+            "profile": "matrix", "verdict": "pass", "score": None, "sections": [], "checks": []}
+
+
+def drill(drill_id: str) -> dict[str, Any]:
+    now = time.time()
+    return {"id": drill_id, "created_at": now, "finished_at": now, "target": "http://127.0.0.1", "model": "chat",
+            "deployments": [], "simulator": "http://127.0.0.1", "steps": []}
 
 
 def multipart_file(content: bytes, purpose: str = "batch") -> bytes:
@@ -105,6 +119,12 @@ class World:
         review_id = self.held(ADMIN_TOKEN)
         Call("POST", f"/admin/reviews/{review_id}/claim").send(self.gw, bearer(token))
         return review_id
+
+    def gate_report(self) -> str:
+        report_id = f"rep-{uuid.uuid4().hex[:12]}"
+        reply = Call("POST", "/admin/gate/reports", gate_report(report_id)).send(self.gw, ADMIN)
+        assert reply.status == 201, reply.body
+        return report_id
 
     def own_request(self, token: str) -> str:
         """A request made with ``token`` (feedback may only be given on one's own), else the admin's."""
@@ -171,6 +191,12 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("POST", "/admin/reviews/{review_id}/decide"): lambda w, t: Call(
         "POST", f"/admin/reviews/{w.held(ADMIN_TOKEN)}/decide", {"decision": "approve"}),
     ("GET", "/v1/reviews/{review_id}"): lambda w, t: Call("GET", f"/v1/reviews/{w.held(t)}", ok=frozenset({200, 202})),
+    ("GET", "/admin/gate/facts"): lambda w, t: Call("GET", "/admin/gate/facts"),
+    ("GET", "/admin/gate/reports"): lambda w, t: Call("GET", "/admin/gate/reports"),
+    ("POST", "/admin/gate/reports"): lambda w, t: Call("POST", "/admin/gate/reports", gate_report(f"rep-{uuid.uuid4().hex[:12]}"), CREATED),
+    ("GET", "/admin/gate/reports/{report_id}"): lambda w, t: Call("GET", f"/admin/gate/reports/{w.gate_report()}"),
+    ("GET", "/admin/gate/drills"): lambda w, t: Call("GET", "/admin/gate/drills"),
+    ("POST", "/admin/gate/drills"): lambda w, t: Call("POST", "/admin/gate/drills", drill(f"drill-{uuid.uuid4().hex[:12]}"), CREATED),
 }
 
 

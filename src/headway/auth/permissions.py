@@ -96,6 +96,13 @@ ROUTE_PERMISSIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/admin/reviews/{review_id}/release"): "reviews:decide",
     ("POST", "/admin/reviews/{review_id}/decide"): "reviews:decide",
     ("GET", "/v1/reviews/{review_id}"): "inference",
+    # The readiness gate: operators run it before go-live (`headway gate` posts here).
+    ("GET", "/admin/gate/facts"): "operations",
+    ("GET", "/admin/gate/reports"): "operations",
+    ("POST", "/admin/gate/reports"): "operations",
+    ("GET", "/admin/gate/reports/{report_id}"): "operations",
+    ("GET", "/admin/gate/drills"): "operations",
+    ("POST", "/admin/gate/drills"): "operations",
     # The console signs its visitors in itself (an API key through this part's authenticator,
     # then a signed session cookie) and checks each page's permission; no bearer header here.
     ("*", "/console"): PUBLIC,
