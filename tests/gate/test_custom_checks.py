@@ -23,11 +23,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"kind": "config", "key": "observe.tracing.enabled", "equals": "off"},
     ),
     "metric": (
-        {"kind": "metric", "metric": "headway_requests_total", "labels": {"model": "chat"}, "min": 20},
+        {"kind": "metric", "metric": "headway_requests_total", "labels": {"model": "chat"}, "min": 10},
         {"kind": "metric", "metric": "headway_requests_total", "labels": {"model": "chat"}, "max": 1},
     ),
     "request_ratio": (
-        {"kind": "request_ratio", "match": {"status": "error"}, "max": 0.05, "min_requests": 50},
+        {"kind": "request_ratio", "match": {"status": "error"}, "max": 0.05, "min_requests": 10},
         {"kind": "request_ratio", "match": {"served_by": "fallback:*"}, "of": {"model": "chat"}, "min": 0.5},
     ),
     "http": (
