@@ -34,7 +34,7 @@ def cli(*args: str) -> Any:
     return runner.invoke(app, list(args))
 
 
-def populate(config: Path, count: int = 5) -> list[str]:
+def populate(config: Path, count: int = 3) -> list[str]:
     """Audited key lifecycle through the CLI: ``count`` creations and one revocation."""
     ids = []
     for n in range(count):
@@ -54,10 +54,10 @@ def test_intact_trail_verifies(tmp_path: Path) -> None:
     populate(config)
     result = cli("audit", "verify", "-c", str(config))
     assert result.exit_code == 0, result.output
-    assert "intact" in result.output and "6 records" in result.output
+    assert "intact" in result.output and "4 records" in result.output
     listed = cli("audit", "list", "--json", "-c", str(config))
     actions = [json.loads(line)["action"] for line in listed.output.splitlines()]
-    assert actions == ["key.revoke", *["key.create"] * 5]
+    assert actions == ["key.revoke", *["key.create"] * 3]
 
 
 def test_an_edited_record_is_named(tmp_path: Path) -> None:
@@ -86,22 +86,22 @@ def test_deleting_the_newest_records_is_detected(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     populate(config)
     with engine(tmp_path).begin() as connection:
-        connection.execute(delete(audit_log).where(audit_log.c.seq >= 5))
+        connection.execute(delete(audit_log).where(audit_log.c.seq >= 3))
     report = json.loads(cli("audit", "verify", "-c", str(config), "--json").output)
-    assert not report["ok"] and report["problems"][0]["kind"] == "deleted" and "#5–#6" in report["problems"][0]["message"]
+    assert not report["ok"] and report["problems"][0]["kind"] == "deleted" and "#3–#4" in report["problems"][0]["message"]
 
 
 def test_rechaining_without_the_secret_is_detected(tmp_path: Path) -> None:
     config = write_config(tmp_path, secret=True)
     populate(config)
     log = AuditLog(engine(tmp_path))  # the attacker: database access, no chain secret
-    record = next(r for r in log.records(limit=10) if r.seq == 4)
+    record = next(r for r in log.records(limit=10) if r.seq == 2)
     record.event.actor = "cover-up"
-    forged = chain_hash(4, record.event, record.prev_hash, None)
+    forged = chain_hash(2, record.event, record.prev_hash, None)
     with engine(tmp_path).begin() as connection:
-        connection.execute(update(audit_log).where(audit_log.c.seq == 4).values(actor="cover-up", hash=forged))
+        connection.execute(update(audit_log).where(audit_log.c.seq == 2).values(actor="cover-up", hash=forged))
     report = json.loads(cli("audit", "verify", "-c", str(config), "--json").output)
-    assert any(p["seq"] == 4 and p["kind"] == "edited" for p in report["problems"])
+    assert any(p["seq"] == 2 and p["kind"] == "edited" for p in report["problems"])
 
 
 def test_concurrent_writers_extend_one_chain(tmp_path: Path) -> None:
