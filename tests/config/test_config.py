@@ -42,12 +42,22 @@ def test_secret_is_resolved_but_never_printed() -> None:
     assert "sk-very-secret" not in repr(config) and "sk-very-secret" not in str(config.model_dump())
 
 
-def test_literal_secret_in_the_file_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("section", "key", "path"),
+    [
+        ("providers", None, "providers.p.api_key"),
+        ("auth", "bootstrap_admin_key", "auth.bootstrap_admin_key"),
+    ],
+)
+def test_literal_secret_in_the_file_is_refused(section: str, key: str | None, path: str) -> None:
     raw = json.loads(json.dumps(MINIMAL))
-    raw["providers"]["p"]["api_key"] = "sk-live-oops"
+    if key is None:
+        raw["providers"]["p"]["api_key"] = "sk-live-oops"
+    else:
+        raw[section][key] = "hw-literal-admin-key"
     with pytest.raises(ConfigError) as caught:
-        parse_config(raw, file="h.yaml", env={})
-    assert caught.value.path == "providers.p.api_key"
+        parse_config(raw, file="h.yaml", env={"KEY": "k"})
+    assert caught.value.path == path
     assert "${VAR}" in str(caught.value)
 
 

@@ -60,7 +60,7 @@ def literal_secrets(raw: Any, path: str = "") -> list[str]:
 def _is_secret_key(key: str) -> bool:
     key = key.lower()
     return key in {"api_key", "secret", "password", "token", "signing_secret", "client_secret"} or key.endswith(
-        ("_secret", "_password", "_token", "api_key")
+        ("_secret", "_password", "_token", "_key")
     )
 
 
