@@ -40,8 +40,8 @@ from headway.api.routes import reviews as review_routes
 from headway.config.models import HeadwayConfig
 from headway.console.app import console_routes
 from headway.errors import APIError
-from headway.observe.middleware import ObserveMiddleware
 from headway.gate.console import console_pages as gate_console_pages
+from headway.observe.middleware import ObserveMiddleware
 from headway.review.console import console_pages as review_console_pages
 from headway.serving.runtime import Runtime
 from headway.store.base import Store

@@ -7,13 +7,12 @@ from typing import Any
 from headway.api.middleware.auth import with_security
 from headway.api.routes import admin_audit, admin_keys, admin_records
 from headway.api.routes import batches as batch_routes
-from headway.api.routes import files as file_routes
-from headway.api.routes import jobs as job_routes
 from headway.api.routes import feedback as feedback_routes
-from headway.api.routes import metrics as metrics_routes
-
-from headway.api.routes import retrieval as data_plane
+from headway.api.routes import files as file_routes
 from headway.api.routes import gate as gate_routes
+from headway.api.routes import jobs as job_routes
+from headway.api.routes import metrics as metrics_routes
+from headway.api.routes import retrieval as data_plane
 from headway.api.routes import reviews as review_routes
 
 _ERROR = {
