@@ -94,7 +94,11 @@ def variants(port: int, directory: Path) -> dict[str, str]:
 
 def wrk_script(directory: Path, name: str, headers: dict[str, str]) -> Path:
     script = directory / f"{name}.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(REQUEST_BODY)}", 'wrk.headers["Content-Type"] = "application/json"']
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(REQUEST_BODY)}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
     lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
     lines += [
         "done = function(summary, latency, requests)",
@@ -138,7 +142,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(config: Path, script: Path, connections: list[int], seconds: int, src: Path | None) -> dict[int, dict[str, float]]:
+def measure(
+    config: Path, script: Path, connections: list[int], seconds: int, src: Path | None
+) -> dict[int, dict[str, float]]:
     with python_path(src), headway_server(config) as (port, proc):
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         run_wrk(url, script, connections=10, seconds=2)  # warm-up
@@ -157,7 +163,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", default="10,50")
-    parser.add_argument("--baseline-rev", default=None, help="also run the gateway of this commit (core config)")
+    parser.add_argument(
+        "--baseline-rev", default=None, help="also run the gateway of this commit (core config)"
+    )
+    parser.add_argument("--only", default=None, help="comma-separated variants to run (core is always run)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     connections = [int(c) for c in args.connections.split(",")]
@@ -165,7 +174,10 @@ def main() -> None:
         directory = Path(tmp)
         plan: dict[str, tuple[Path, Path, Path | None]] = {}
         plain_script = wrk_script(directory, "plain", {})
+        wanted = set(args.only.split(",")) | {"core"} if args.only else None
         for name, text in variants(upstream, directory).items():
+            if wanted is not None and name not in wanted:
+                continue
             config = directory / f"{name}.yaml"
             config.write_text(text)
             headers = {"Cache-Control": "no-cache"} if name == "resilience+cache" else {}
@@ -191,7 +203,9 @@ def main() -> None:
     }
     print_table(results, connections)
     if args.out:
-        Path(args.out).write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "results": results}, indent=2))
+        Path(args.out).write_text(
+            json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "results": results}, indent=2)
+        )
 
 
 @contextmanager
@@ -209,7 +223,11 @@ def print_table(results: dict[str, dict[int, dict[str, float]]], connections: li
     for name, per_c in results.items():
         for c in connections:
             r, base = per_c[c], core[c]
-            cpu = r["cpu_us_per_request"] / base["cpu_us_per_request"] - 1 if base["cpu_us_per_request"] else 0.0
+            cpu = (
+                r["cpu_us_per_request"] / base["cpu_us_per_request"] - 1
+                if base["cpu_us_per_request"]
+                else 0.0
+            )
             rps = r["rps"] / base["rps"] - 1 if base["rps"] else 0.0
             print(
                 f"{name:<19} | {c:>5} | {r['cpu_us_per_request']:>10.0f} | {cpu:>+6.1%} | {r['rps']:>7.0f} | {rps:>+6.1%}"
