@@ -95,7 +95,9 @@ models:
 def simulator(scenario: Path) -> Iterator[int]:
     port = free_port()
     command = [str(HEADWAY), "sim", "--port", str(port), "--scenario", str(scenario)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         wait_port(port, 30)
         yield port
@@ -111,7 +113,11 @@ Result = tuple[bool, float, str, str]  # (succeeded, seconds, failure reason or 
 
 
 async def one_request(session: aiohttp.ClientSession, url: str, index: int, stream: bool) -> Result:
-    body = {"model": "chat", "messages": [{"role": "user", "content": f"chaos request {index}"}], "stream": stream}
+    body = {
+        "model": "chat",
+        "messages": [{"role": "user", "content": f"chaos request {index}"}],
+        "stream": stream,
+    }
     started = time.perf_counter()
     try:
         async with session.post(url, json=body) as resp:
@@ -125,11 +131,16 @@ async def one_request(session: aiohttp.ClientSession, url: str, index: int, stre
                 return ok, time.perf_counter() - started, "ok" if ok else "no choices", served_by
             done = False
             async for line in resp.content:
-                if line.startswith(b"data: {\"error\""):
+                if line.startswith(b'data: {"error"'):
                     return False, time.perf_counter() - started, "stream error event", served_by
                 if line.strip() == b"data: [DONE]":
                     done = True
-            return done, time.perf_counter() - started, "ok" if done else "stream ended without [DONE]", served_by
+            return (
+                done,
+                time.perf_counter() - started,
+                "ok" if done else "stream ended without [DONE]",
+                served_by,
+            )
     except (aiohttp.ClientError, TimeoutError) as exc:
         return False, time.perf_counter() - started, exc.__class__.__name__, ""
 
@@ -171,7 +182,9 @@ def stored_attempts(
         with sqlite3.connect(db) as connection:
             count = connection.execute("select count(*) from requests").fetchone()[0]
             if count >= expected or time.monotonic() > deadline:
-                rows = connection.execute("select attempts, served_by, status_code, request_id from requests").fetchall()
+                rows = connection.execute(
+                    "select attempts, served_by, status_code, request_id from requests"
+                ).fetchall()
                 break
         time.sleep(0.5)
     per_model: Counter[str] = Counter()
@@ -186,7 +199,9 @@ def stored_attempts(
             failed.append({"request_id": request_id, "status": status, "attempts": attempts})
         for attempt in attempts:
             if attempt["outcome"] == "error":
-                errors[f"{attempt['model']} {attempt['error_type']}: {(attempt['error_message'] or '')[:60]}"] += 1
+                errors[
+                    f"{attempt['model']} {attempt['error_type']}: {(attempt['error_message'] or '')[:60]}"
+                ] += 1
             if attempt["outcome"] == "skipped":
                 continue  # never reached the upstream (an open breaker)
             per_model[attempt["model"]] += 1
@@ -217,8 +232,23 @@ def main() -> None:
                 stats = fetch_json(f"http://127.0.0.1:{sim_port}/sim/stats")
                 sim_counts, faults = stats["by_model"], stats["by_fault"]
                 admin = fetch_json(f"http://127.0.0.1:{port}/admin/deployments")
-            records, logged, secondary_ok, served, errors, failed = stored_attempts(directory / "chaos.db", args.requests)
-    report(args, results, elapsed, sim_counts, faults, records, logged, secondary_ok, served, admin, errors, failed)
+            records, logged, secondary_ok, served, errors, failed = stored_attempts(
+                directory / "chaos.db", args.requests
+            )
+    report(
+        args,
+        results,
+        elapsed,
+        sim_counts,
+        faults,
+        records,
+        logged,
+        secondary_ok,
+        served,
+        admin,
+        errors,
+        failed,
+    )
 
 
 def fetch_json(url: str) -> Any:
@@ -255,7 +285,9 @@ def report(
     # attempt that timed out before the simulator read it (a CPU-starved machine) is an attempt
     # the simulator never counted; those can only be timeouts.
     excess = {m: logged.get(m, 0) - sim_counts.get(m, 0) for m in (PRIMARY, SECONDARY)}
-    timeouts = {m: sum(n for key, n in errors.items() if key.startswith(f"{m} timeout")) for m in (PRIMARY, SECONDARY)}
+    timeouts = {
+        m: sum(n for key, n in errors.items() if key.startswith(f"{m} timeout")) for m in (PRIMARY, SECONDARY)
+    }
     accounted = all(0 <= excess[m] <= timeouts[m] for m in excess)
     figures = {
         "requests": total,
@@ -264,7 +296,12 @@ def report(
         "failures": dict(failures),
         "elapsed_s": round(elapsed, 1),
         "throughput_rps": round(total / elapsed, 1),
-        "latency_ms": {"p50": round(p50, 1), "p99": round(p99, 1), "p99.9": round(p999, 1), "max": round(max(latencies), 1)},
+        "latency_ms": {
+            "p50": round(p50, 1),
+            "p99": round(p99, 1),
+            "p99.9": round(p999, 1),
+            "max": round(max(latencies), 1),
+        },
         "p99_bound_ms": round(bound, 1),
         "first_attempt_p99_ms": round(one_attempt_p99, 1),
         "secondary_attempt_p99_ms": round(percentile(secondary_ok, 99), 1),
@@ -282,7 +319,10 @@ def report(
     print(json.dumps(figures, indent=2))
     checks = [
         (f"success rate {ok / total:.4%} >= 99.9%", ok / total >= 0.999),
-        (f"p99 {p99:.0f} ms <= first-token timeout {FIRST_TOKEN_S * 1000:.0f} ms + one attempt (p99 of first-attempt answers {one_attempt_p99:.0f} ms) = {bound:.0f} ms", p99 <= bound),
+        (
+            f"p99 {p99:.0f} ms <= first-token timeout {FIRST_TOKEN_S * 1000:.0f} ms + one attempt (p99 of first-attempt answers {one_attempt_p99:.0f} ms) = {bound:.0f} ms",
+            p99 <= bound,
+        ),
         (
             f"request log: {records} records for {total} requests; attempts logged {figures['logged_attempts']}"
             f" vs received by the simulator {figures['simulator_requests']} (logged - received: {excess},"
