@@ -18,9 +18,11 @@ def production_raw() -> dict[str, Any]:
 
 
 def test_secrets_are_found_by_name_and_by_type() -> None:
+    # By type: every SecretStr field, whatever its name (webhooks' `secret`, the admin key); by name: the
+    # loader's rule, which also covers free-form mappings.
     raw = production_raw()
-    raw["auth"]["bootstrap_admin_key"] = "written-into-the-file-0123456789"  # not a secret-looking *name*
-    raw["providers"]["primary"]["headers"] = {"x-team": "support"}
+    raw["auth"]["bootstrap_admin_key"] = "written-into-the-file-0123456789"
+    raw["providers"]["primary"]["headers"] = {"x-team": "support"}  # not a secret: neither its name nor its type
     raw["observe"]["alerts"]["webhooks"][0]["secret"] = "${ALERT_SECRET:-whsec_default}"
     assert "auth.bootstrap_admin_key" in secret_paths(raw)
     literal, defaults = plaintext_secrets(raw)

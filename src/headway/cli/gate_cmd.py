@@ -43,7 +43,7 @@ def gate_command(
     fmt: Annotated[str, typer.Option("--format", help="table, json, markdown or html.")] = "table",
     out: Annotated[Path | None, typer.Option(help="Write the report here instead of standard output.")] = None,
     drill: Annotated[bool, typer.Option(help="Run the fault drill and a short load test first (staging, against `headway sim`).")] = False,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="Admin key (default: $HEADWAY_ADMIN_KEY).")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="An operator or admin key (default: $HEADWAY_ADMIN_KEY).")] = None,
     loadtests: Annotated[str | None, typer.Option(help="Folder of saved load tests (default: the profile's load.runs_dir).")] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Store the report in the deployment (console history).")] = True,
 ) -> None:

@@ -92,7 +92,7 @@ class HttpCheckSpec(_Base):
     path: Annotated[str, Field(pattern=r"^/")]
     method: Literal["GET", "HEAD"] = "GET"
     status: int | list[int] = 200
-    authenticated: bool = Field(True, description="Send the admin key.")
+    authenticated: bool = Field(True, description="Send the gate's key.")
 
     def statuses(self) -> list[int]:
         return [self.status] if isinstance(self.status, int) else list(self.status)

@@ -233,7 +233,7 @@ class _Drill:
         if fetched.status is None:
             return None, None, fetched.describe()
         if fetched.status in (401, 403):
-            raise DrillError(f"the gateway refused the drill's request: {fetched.describe()} (give an admin key)")
+            raise DrillError(f"the gateway refused the drill's request: {fetched.describe()} (give an operator or admin key)")
         if request_id is None:
             return None, None, f"no x-request-id on the answer ({fetched.describe()})"
         record = await self.wait_record(request_id)

@@ -1,4 +1,4 @@
-"""The running deployment as the gate sees it: its HTTP API, called with an admin key.
+"""The running deployment as the gate sees it: its HTTP API, called with an operator or admin key.
 
 Answers are cached per request for one gate run, so checks that read the same
 evidence (the request log, the key list) ask the gateway once. A check that cannot get

@@ -6,7 +6,7 @@
   and their history (``headway gate`` posts each report here; the console shows them).
 - ``GET|POST /admin/gate/drills``: fault-drill records (``headway gate --drill``).
 
-Admin-only (they are not in the permission map); reads and writes run in worker threads.
+They need the ``operations`` permission (operators, admins); reads and writes run in worker threads.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ async def breakers(ctx: GateContext) -> Finding:
         if all(declared.values()) and declared:
             return partial(
                 "breakers are enabled in the config, but the live breakers could not be read",
-                fix="Upgrade the deployment so GET /admin/deployments answers, and give the gate an admin key.",
+                fix="Upgrade the deployment so GET /admin/deployments answers, and give the gate an operator or admin key.",
                 declared=declared,
                 live_error=str(exc),
             )
