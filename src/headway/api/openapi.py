@@ -143,6 +143,7 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
                 "responses": _responses("One request record", 401, 403, 404),
             }
         },
+        **data_plane.OPENAPI_PATHS,
         "/admin/deployments": {
             "get": {
                 "operationId": "listDeployments",
@@ -150,14 +151,13 @@ def build_openapi(*, title: str = "Headway", version: str = "0.1.0") -> dict[str
                 "responses": _responses("Per model, per deployment: breaker state, failure ratio, load, latency", 401, 403, 404),
             }
         },
-        **data_plane.OPENAPI_PATHS,
     }
     paths.update(metrics_routes.OPENAPI_PATHS)
     paths.update(feedback_routes.OPENAPI_PATHS)
     for jobs_paths in (job_routes.OPENAPI_PATHS, file_routes.OPENAPI_PATHS, batch_routes.OPENAPI_PATHS):
         paths.update(jobs_paths)
-    for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):
-        paths.update(admin)
     paths.update(review_routes.OPENAPI_PATHS)
     paths.update(gate_routes.OPENAPI_PATHS)
+    for admin in (admin_keys.OPENAPI_PATHS, admin_audit.OPENAPI_PATHS, admin_records.OPENAPI_PATHS):
+        paths.update(admin)
     return with_security({"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths})

@@ -65,10 +65,7 @@ def _seconds(value: str | None) -> float | None:
 
 
 async def execute(runtime: Runtime, ctx: CallContext, endpoint: str, body: JSON) -> Answer:
-    # Imported here: serving imports the runtime, which builds the job service. The API package
-    # first: serving.chat imports headway.api.validation, and that package imports the app,
-    # which imports serving.chat; in a worker process nothing has imported the app yet.
-    import headway.api  # noqa: F401
+    # Imported here: serving imports the runtime, which builds the job service.
     from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
 
     reply: Reply | StreamReply

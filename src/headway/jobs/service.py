@@ -151,7 +151,7 @@ class JobService:
     # -- background requests --------------------------------------------------------------
     async def submit(self, ctx: CallContext, body: JSON, *, status_url_base: str) -> Job:
         """Store a chat request as a job (validated first: a bad request is refused now, not later)."""
-        from headway.api.validation import validate_chat_request
+        from headway.serving.validation import validate_chat_request
 
         if body.get("stream"):
             raise InvalidRequestError("a background request cannot stream; poll, wait or use a webhook instead", param="stream")

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from headway.admission.stage import admit, with_grant
-from headway.api.validation import validate_chat_request, validate_embeddings_request
 from headway.cache.stage import Lookup
 from headway.errors import APIError, UpstreamError
 from headway.guards.stage import guard_chat, guard_embeddings
@@ -30,6 +29,7 @@ from headway.serving.context import CallContext
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
 from headway.serving.records import finish, new_record
 from headway.serving.runtime import Runtime
+from headway.serving.validation import validate_chat_request, validate_embeddings_request
 from headway.types import JSON, RequestRecord, Usage
 
 _DONE = b"data: [DONE]\n\n"
