@@ -78,3 +78,20 @@ def test_stream_failing_before_first_byte_is_a_plain_http_error(fast_timeouts_ga
     with pytest.raises(openai.InternalServerError) as caught:
         list(ask(fast_timeouts_gateway, "500", stream=True))
     assert caught.value.status_code == 502
+
+
+def test_a_stream_that_never_answers_fails_on_first_token_not_idle(make_config: Callable[..., HeadwayConfig]) -> None:
+    config = make_config(
+        models={
+            "chat": {
+                "deployments": [{"provider": "sim", "model": "gpt-4o-mini"}],
+                "timeouts": {"connect": 1, "first_token": 0.5, "idle": 60, "total": 90},
+            }
+        }
+    )
+    with GatewayThread(config) as gw:
+        with pytest.raises(openai.APIStatusError) as caught:
+            list(ask(gw, "hang", stream=True))
+        attempt = caught.value.body["attempts"][0]  # type: ignore[index]
+        assert attempt["error"] == "timeout"
+        assert "first token" in attempt["message"]

@@ -94,24 +94,27 @@ class OpenAIProvider:
         payload = {**request, "model": model, "stream": True}
         payload["stream_options"] = {**(request.get("stream_options") or {}), "include_usage": True}
         url = f"{self._base_url}/chat/completions"
-        deadline = time.monotonic() + timeouts.total if timeouts.total else None
+        started = time.monotonic()
+        deadline = started + timeouts.total if timeouts.total else None
+        # One absolute first-token deadline covers the response head and the first chunk.
+        first_deadline = _earliest(started + timeouts.first_token if timeouts.first_token else None, deadline)
         phase = "first token"
         try:
-            async with self._http().post(
+            request_context = self._http().post(
                 url,
                 data=orjson.dumps(payload),
                 headers=self._headers,
-                # sock_read bounds the wait for the response head; finer first-token and idle
-                # limits are applied per line below.
-                timeout=client_timeout(timeouts.connect, _max_timeout(timeouts.first_token, timeouts.idle), None),
-            ) as resp:
+                timeout=client_timeout(timeouts.connect, None, None),
+            )
+            async with asyncio.timeout_at(_loop_time(first_deadline)):
+                resp = await request_context.__aenter__()
+            try:
                 if resp.status >= 400:
                     raise upstream_error_from_response(resp.status, resp.headers, await resp.read())
-                read_timeout = timeouts.first_token
                 content = resp.content
+                current_deadline = first_deadline
                 while True:
-                    wait = _min_timeout(read_timeout, deadline)
-                    async with asyncio.timeout(wait):
+                    async with asyncio.timeout_at(_loop_time(current_deadline)):
                         line = await content.readline()
                     if not line:
                         raise UpstreamError("stream_cut", "stream ended before [DONE]")
@@ -129,21 +132,24 @@ class OpenAIProvider:
                     if "error" in chunk and "choices" not in chunk:
                         err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
                         raise UpstreamError("server_error", str(err.get("message", "error in stream")), body=chunk)
-                    phase, read_timeout = "stream", timeouts.idle
+                    phase = "stream"
+                    current_deadline = _earliest(time.monotonic() + timeouts.idle if timeouts.idle else None, deadline)
                     usage = chunk.get("usage")
                     yield StreamEvent(chunk=chunk, usage=Usage.from_openai(usage) if usage else None)
+            finally:
+                await request_context.__aexit__(None, None, None)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise upstream_error_from_exception(exc, phase=phase) from exc
 
 
-def _min_timeout(step: float | None, deadline: float | None) -> float | None:
-    if deadline is None:
-        return step
-    remaining = max(0.0, deadline - time.monotonic())
-    return remaining if step is None else min(step, remaining)
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
 
 
-def _max_timeout(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None:
+def _loop_time(monotonic_deadline: float | None) -> float | None:
+    """A ``time.monotonic()`` deadline on the running loop's clock (uvloop's clock differs)."""
+    if monotonic_deadline is None:
         return None
-    return max(a, b)
+    return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
