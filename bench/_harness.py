@@ -107,12 +107,16 @@ models:
 
 
 @contextmanager
-def headway_server(config: Path, *, workers: int = 1, cpus: str | None = None) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def headway_server(
+    config: Path, *, workers: int = 1, cpus: str | None = None
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
     command = [str(HEADWAY), "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
     if cpus:
         command = ["taskset", "-c", cpus, *command]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         wait_port(port, 30)
         yield port, proc
@@ -139,9 +143,26 @@ def wrk_script(directory: Path, body: str = REQUEST_BODY) -> Path:
     return script
 
 
-def run_wrk(url: str, script: Path, *, connections: int, seconds: int, threads: int | None = None, cpus: str | None = None) -> dict[str, float]:
+def run_wrk(
+    url: str,
+    script: Path,
+    *,
+    connections: int,
+    seconds: int,
+    threads: int | None = None,
+    cpus: str | None = None,
+) -> dict[str, float]:
     threads = threads or (1 if connections == 1 else 2)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     if cpus:
         command = ["taskset", "-c", cpus, *command]
     out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30).stdout
@@ -172,3 +193,20 @@ def rss_mb(pid: int) -> float:
         except FileNotFoundError:
             continue
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (uvicorn workers), in seconds."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
