@@ -68,8 +68,11 @@ def main() -> int:
         ({}, [str(bin_dir / "pytest"), *(sys.argv[1:] or ["-q"])]),
     ]
     if not sys.argv[1:]:
-        # Every test that touches the store again, on PostgreSQL (one cloned database per test).
-        steps.append(({"HEADWAY_TEST_STORE": "postgresql"}, [str(bin_dir / "pytest"), "-q", "-m", "store"]))
+        # Every test that touches the store again, on PostgreSQL (one cloned database per test);
+        # the slow fuzzing and process-level tests run once, on the SQLite pass, to keep CI short.
+        steps.append(
+            ({"HEADWAY_TEST_STORE": "postgresql"}, [str(bin_dir / "pytest"), "-q", "-m", "store and not slow"])
+        )
     for env, step in steps:
         shown = " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in step)
         print("$", *(f"{k}={v}" for k, v in env.items()), shown, flush=True)

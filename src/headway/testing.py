@@ -7,11 +7,11 @@ SDK, sync or async) talk to it over real HTTP exactly as an app would.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 import socket
 import threading
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import uvicorn
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -52,6 +53,7 @@ def fuzz(base_url: str, schema: Any, headers: dict[str, str] | None = None) -> t
     return total, failures
 
 
+@pytest.mark.slow
 def test_no_5xx_across_generated_requests(gateway: GatewayThread) -> None:
     schema = schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
     total, failures = fuzz(gateway.url, schema)
