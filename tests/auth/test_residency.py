@@ -157,3 +157,21 @@ def test_deployments_may_only_name_known_data_classes(secure_config: Callable[..
     config = secure_config(models={"m": {"deployments": [{"provider": "sim", "model": "x", "data_classes": ["top-secret"]}]}})
     with pytest.raises(ConfigError, match=r"models\.m\.deployments\.0\.data_classes"):
         GatewayThread(config)
+
+
+def test_a_cached_answer_never_crosses_to_a_stricter_data_class(secure_config: Callable[..., HeadwayConfig], sim: Any) -> None:
+    config = secure_config(
+        auth={"teams": {"ops": {"data_class": "internal"}, "ops2": {"data_class": "internal"}, "vault": {"data_class": "restricted"}}},
+        cache={"enabled": True, "scope": "global"},
+        models={"chat-shared": {"deployments": [{"provider": "sim", "model": "res-cache-model", "data_classes": ["internal", "restricted"]}]}},
+    )
+    with GatewayThread(config) as gw:
+        tokens = {team: create_key(gw, principal=f"{team}-app", roles=["app"], team=team)[1] for team in ("ops", "ops2", "vault")}
+        before = sim_counts(sim).get("res-cache-model", 0)
+        first = ask(gw, tokens["ops"], "chat-shared")
+        same_class = ask(gw, tokens["ops2"], "chat-shared")
+        stricter = ask(gw, tokens["vault"], "chat-shared")
+        assert first.status == same_class.status == stricter.status == 200
+        assert same_class.headers["x-headway-served-by"] == "cache"  # the cache is shared within a class
+        assert stricter.headers["x-headway-served-by"] != "cache"  # never across to a stricter one
+        assert sim_counts(sim).get("res-cache-model", 0) - before == 2

@@ -202,6 +202,11 @@ class CacheStage:
         if not read and not write:
             return None
         scope = scope_of(self.config.scope, ctx.caller, ctx.team)
+        # Answers are shared only within one residency partition (region set and data class):
+        # a caller held to a stricter class never receives an answer cached for a looser one.
+        residency = ctx.attributes.get("residency")
+        if residency is not None:
+            scope = f"{scope}|{residency.partition_key()}"
         fields = output_fields(body, route.name)
         lookup = Lookup(self, settings, exact_key(scope, fields), scope, fields, ctx.caller, ctx.team, read, write)
         if not read:
