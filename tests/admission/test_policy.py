@@ -86,3 +86,14 @@ def test_names_with_separators_cannot_collide_in_state_keys() -> None:
 def test_deployments_are_named_by_id() -> None:
     with pytest.raises(ValidationError, match="deployment id"):
         AdmissionConfig.model_validate({"deployments": {"chat": {"max_in_flight": 4}}})
+
+
+@pytest.mark.parametrize("configured", [{}, {"priority": {"default": 1, "keys": {"vip": 1000}}}])
+def test_background_jobs_queue_behind_interactive_and_batches_behind_both(configured: dict[str, Any]) -> None:
+    p = policy(**configured)
+
+    def priority(caller: str, cls: str) -> int:
+        return int(p.rules(CallContext("r", caller=caller, priority=cls), "chat").priority)
+
+    # Even the highest-priority key's batch line ranks below anyone's interactive request.
+    assert priority("vip", "batch") < priority("vip", "background") < priority("nobody", "interactive")

@@ -96,7 +96,7 @@ class LimitPolicy:
         config = self.config
         overrides = ctx.attributes.get(OVERRIDES_ATTRIBUTE) if ctx.attributes else None
         if not self.configured and not overrides and not config.priority.keys and not config.priority.teams:
-            return Rules((), (), config.priority.models.get(model, config.priority.default))
+            return Rules((), (), config.priority.models.get(model, config.priority.default) + _class_offset(ctx))
         key_overrides: Mapping[str, Any] = overrides if isinstance(overrides, Mapping) else {}
         limits = config.limits
         key_config = limits.keys.get(ctx.caller) or limits.keys.get(EVERYONE)
@@ -112,7 +112,7 @@ class LimitPolicy:
             team_budget = config.budgets.teams.get(ctx.team) or config.budgets.teams.get(EVERYONE)
             if team_budget is not None:
                 budgets.append(BudgetRule("team", ctx.team, team_budget.usd, team_budget.period))
-        return Rules(tuple(rates), tuple(budgets), self._priority(ctx, model, key_overrides))
+        return Rules(tuple(rates), tuple(budgets), self._priority(ctx, model, key_overrides) + _class_offset(ctx))
 
     def _key_rates(self, caller: str, config: RateLimitConfig | None, overrides: Mapping[str, Any]) -> list[RateRule]:
         rules = []
@@ -145,3 +145,12 @@ class LimitPolicy:
         if ctx.team is not None and ctx.team in priority.teams:
             return priority.teams[ctx.team]
         return priority.models.get(model, priority.default)
+
+
+# Background jobs queue behind every interactive request, and batch lines behind both,
+# whatever priorities the config gives keys, teams and models (those stay far smaller).
+_CLASS_OFFSETS = {"interactive": 0, "background": -1_000_000, "batch": -2_000_000}
+
+
+def _class_offset(ctx: CallContext) -> int:
+    return _CLASS_OFFSETS.get(ctx.priority, 0)
