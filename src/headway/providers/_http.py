@@ -103,15 +103,15 @@ def upstream_error_from_exception(exc: BaseException, *, phase: str) -> Upstream
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return UpstreamError("timeout", f"timed out waiting for {phase}")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return UpstreamError("stream_cut" if phase == "stream" else "bad_response", f"truncated body during {phase}: {exc}")
+        return UpstreamError("stream_cut" if phase == "stream" else "bad_response", f"truncated body during {phase} ({exc})")
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError):
         kind: UpstreamKind = "stream_cut" if phase == "stream" else "connection"
-        return UpstreamError(kind, f"connection lost during {phase}: {exc.__class__.__name__}")
+        return UpstreamError(kind, f"connection lost during {phase} ({exc.__class__.__name__})")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamError("connection", f"cannot connect: {exc.os_error or exc}")
     if isinstance(exc, aiohttp.ClientError):
-        return UpstreamError("connection", f"{exc.__class__.__name__} during {phase}: {exc}")
-    return UpstreamError("connection", f"{exc.__class__.__name__} during {phase}: {exc}")
+        return UpstreamError("connection", f"{exc.__class__.__name__} during {phase} ({exc})")
+    return UpstreamError("connection", f"{exc.__class__.__name__} during {phase} ({exc})")
 
 
 def client_timeout(connect: float | None, first_byte: float | None, total: float | None) -> aiohttp.ClientTimeout:
