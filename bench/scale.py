@@ -71,10 +71,13 @@ def redis_prefix() -> Iterator[str]:
 
 
 @contextmanager
-def sim_process() -> Iterator[str]:
+def sim_process(cpus: str | None = None, latency_ms: float = 0.0) -> Iterator[str]:
     port = free_port()
+    pin = ["taskset", "-c", cpus] if cpus else []
+    scenario = Path(tempfile.mkdtemp(prefix="hw-sim-")) / "scenario.yaml"
+    scenario.write_text(f"latency_ms: {latency_ms}\n")
     proc = subprocess.Popen(
-        [PYTHON, "-m", "headway", "sim", "--port", str(port)],
+        [*pin, PYTHON, "-m", "headway", "sim", "--port", str(port), "--scenario", str(scenario)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -312,21 +315,26 @@ def headway_load(url: str, directory: Path, *args: str, cpus: str | None = None)
     }
 
 
-def compare(name: str, url: str, directory: Path, seconds: int, connections: int) -> dict[str, Any]:
-    script = wrk_script(
-        directory,
-        json.dumps(
-            {
-                "model": "chat",
-                "messages": [{"role": "user", "content": "the quick brown fox"}],
-                "max_tokens": 16,
-            }
-        ),
-    )
-    run_wrk(url + "/chat/completions", script, connections=connections, seconds=2)  # warm-up
-    wrk = run_wrk(url + "/chat/completions", script, connections=connections, seconds=seconds, threads=1)
+# Generators on one core, the target on the other: neither measurement depends on how much
+# CPU the generator itself takes from the target.
+GENERATOR_CPU, TARGET_CPU = "0", "1"
+
+
+def compare(
+    name: str, url: str, directory: Path, seconds: int, connections: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    body = {"model": "chat", "messages": [{"role": "user", "content": "the quick brown fox"}], "max_tokens": 16}
+    script = wrk_script(directory, json.dumps(body))
+    if headers:
+        extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+        script.write_text(extra + script.read_text())
+    target = url + "/chat/completions"
+    run_wrk(target, script, connections=connections, seconds=2, cpus=GENERATOR_CPU)  # warm-up
+    wrk = run_wrk(target, script, connections=connections, seconds=seconds, threads=1, cpus=GENERATOR_CPU)
+    header_args = [arg for k, v in (headers or {}).items() for arg in ("--header", f"{k}: {v}")]
     ours = headway_load(
-        url, directory, "-m", "chat", "-c", str(connections), "-d", str(seconds), "--prompt-tokens", "4"
+        url, directory, "-m", "chat", "-c", str(connections), "-d", str(seconds), "--prompt-tokens", "4",
+        *header_args, cpus=GENERATOR_CPU,
     )
     ratio = {k: round(ours[k] / wrk[k], 3) if wrk[k] else None for k in ("rps", "p50_ms", "p99_ms")}
     print(
@@ -343,47 +351,32 @@ def bench_loadgen(seconds: int, directory: Path) -> dict[str, Any]:
         upstream = f"http://127.0.0.1:{upstream_port}"
         with (
             scratch_database(prefix="hw_bench_") as store,
-            ReplicaSet(base_config(upstream, store), replicas=1) as replica,
+            ReplicaSet(base_config(upstream, store), replicas=1, cpus=TARGET_CPU) as replica,
         ):
-            results["headway"] = compare(
-                "headway (1 replica)", replica.replica_url(0) + "/v1", directory, seconds, 10
+            results["headway_zero_latency_upstream"] = compare(
+                "headway (1 replica, nginx upstream)", replica.replica_url(0) + "/v1", directory, seconds, 10
             )
-        with sim_process() as sim:
-            # The simulator answers after 10 ms here, so both generators measure the target, not themselves.
-            delayed = ["--header", "x-sim-latency-ms: 10"]
-            script_dir = directory / "sim"
-            script_dir.mkdir(exist_ok=True)
-            script = wrk_script(
-                script_dir,
-                json.dumps(
-                    {
-                        "model": "chat",
-                        "messages": [{"role": "user", "content": "the quick brown fox"}],
-                        "max_tokens": 16,
-                    }
-                ),
-            )
-            text = script.read_text().replace(
-                'wrk.headers["Content-Type"] = "application/json"',
-                'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["x-sim-latency-ms"] = "10"',
-            )
-            script.write_text(text)
-            url = sim + "/v1"
-            wrk = run_wrk(url + "/chat/completions", script, connections=10, seconds=seconds, threads=1)
-            ours = headway_load(
-                url, directory, "-m", "chat", "-c", "10", "-d", str(seconds), "--prompt-tokens", "4", *delayed
-            )
-            ratio = {k: round(ours[k] / wrk[k], 3) if wrk[k] else None for k in ("rps", "p50_ms", "p99_ms")}
-            results["simulator_10ms"] = {"wrk": wrk, "headway_load": ours, "ratio": ratio}
-            print(
-                f"loadgen simulator (10 ms) C=10: wrk {wrk['rps']:.0f} req/s p50 {wrk['p50_ms']:.2f} | headway load {ours['rps']:.0f} req/s p50 {ours['p50_ms']:.2f} | ratio {ratio}",
-                flush=True,
+        # A model-like target: the simulator answering after 50 ms, directly and behind Headway.
+        with sim_process(cpus=TARGET_CPU, latency_ms=50) as sim:
+            results["simulator_50ms"] = compare("simulator (50 ms)", sim + "/v1", directory, seconds, 10)
+            with (
+                scratch_database(prefix="hw_bench_") as store,
+                ReplicaSet(base_config(sim, store), replicas=1, cpus=TARGET_CPU) as replica,
+            ):
+                results["headway_50ms_upstream"] = compare(
+                    "headway (1 replica, simulator 50 ms)", replica.replica_url(0) + "/v1", directory, seconds, 10
+                )
+        with sim_process(cpus=TARGET_CPU) as sim:
+            # 10 ms: the generators' own per-request costs start to show in the latency.
+            results["simulator_10ms"] = compare(
+                "simulator (10 ms)", sim + "/v1", directory, seconds, 10, headers={"x-sim-latency-ms": "10"}
             )
         # One core for the generator, the other for nginx: the generator's own ceiling.
-        one_core = headway_load(upstream + "/v1", directory, "-c", "64", "-d", str(seconds), cpus="0")
+        one_core = headway_load(upstream + "/v1", directory, "-c", "64", "-d", str(seconds), cpus=GENERATOR_CPU)
         results["one_core_vs_nginx"] = one_core
         print(
-            f"loadgen on one core against nginx: {one_core['rps']:.0f} req/s (p50 {one_core['p50_ms']:.2f} ms, errors {one_core['errors']})",
+            f"loadgen on one core against nginx: {one_core['rps']:.0f} req/s "
+            f"(p50 {one_core['p50_ms']:.2f} ms, errors {one_core['errors']})",
             flush=True,
         )
     return results

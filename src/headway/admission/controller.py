@@ -94,6 +94,7 @@ class Admission:
         self._settling: set[asyncio.Task[None]] = set()
         self._seeding: dict[str, asyncio.Future[None]] = {}
         self._grants: dict[str, Grant] = {}  # request id -> grant awaiting its record
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_config(
@@ -139,6 +140,7 @@ class Admission:
             log.warning("admission.deployments names deployments no model uses: %s", ", ".join(unknown))
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         start = getattr(self.backend, "start", None)
         if start is not None:
             await start()
@@ -161,7 +163,9 @@ class Admission:
 
     async def _admit(self, ctx: CallContext, route: Route, body: dict[str, Any], rules: Rules) -> Grant:
         member = f"{ctx.request_id}.{next(self._members)}"
-        tokens = estimate.prompt_tokens(body) + estimate.output_tokens(body, self.config.budgets.default_output_tokens)
+        prompt_tokens = estimate.prompt_tokens(body)
+        output_tokens = estimate.output_tokens(body, self.config.budgets.default_output_tokens)
+        tokens = prompt_tokens + output_tokens
         charges = tuple(rule.charge(1 if rule.metric == "requests" else tokens) for rule in rules.rates)
         window: WindowDecision | None = None
         if charges:
@@ -171,11 +175,7 @@ class Admission:
         headers = _window_headers(rules.rates, window)
         budget_charges: tuple[BudgetCharge, ...] = ()
         if rules.budgets:
-            cost = estimate.cost_usd(
-                estimate.prompt_tokens(body),
-                estimate.output_tokens(body, self.config.budgets.default_output_tokens),
-                _max_price(route),
-            )
+            cost = estimate.cost_usd(prompt_tokens, output_tokens, _max_price(route))
             now = time.time()
             spans = [period_span(rule.period, now) for rule in rules.budgets]
             budget_charges = tuple(
@@ -225,6 +225,15 @@ class Admission:
             return
         tokens = record.input_tokens + record.output_tokens
         spent = to_nano(record.cost_usd or 0.0)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # recorded from a worker thread: settle on the serving loop
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._start_settling, grant, tokens, spent)
+            return
+        self._start_settling(grant, tokens, spent)
+
+    def _start_settling(self, grant: Grant, tokens: int, spent: int) -> None:
         task = asyncio.create_task(self._settle(grant, tokens, spent))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
