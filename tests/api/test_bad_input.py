@@ -149,3 +149,9 @@ def test_admin_query_validation(gateway: GatewayThread) -> None:
     assert_error(request("GET", gateway.url + "/admin/requests?limit=abc"), 400, "invalid_request_error", param="limit")
     assert_error(request("GET", gateway.url + "/admin/requests?limit=0"), 400, "invalid_request_error", param="limit")
     assert_error(request("GET", gateway.url + "/admin/requests/nope"), 404, "invalid_request_error")
+
+
+@pytest.mark.parametrize("path", ["/admin/requests?model=a%00b", "/v1/models/x%00y", "/admin/requests/req%00"])
+def test_nul_characters_in_the_url_are_refused(gateway: GatewayThread, path: str) -> None:
+    reply = request("GET", gateway.url + path)
+    assert_error(reply, 400, "invalid_request_error", code="invalid_characters")

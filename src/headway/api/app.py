@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from headway import __version__
 from headway.api import errors
 from headway.api.middleware.auth import AuthMiddleware
+from headway.api.middleware.reject_nul import RejectNulMiddleware
 from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
 from headway.api.responses import JSONResponse
@@ -127,6 +128,7 @@ def create_app(runtime: Runtime) -> Starlette:
         # Request ids first, so even a refused request carries one; access control innermost.
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(RejectNulMiddleware),
             Middleware(ObserveMiddleware),
             Middleware(AuthMiddleware, auth=runtime.auth, routes=app_routes),
         ],
