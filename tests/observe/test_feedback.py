@@ -112,3 +112,15 @@ def test_the_record_keeps_only_the_latest_feedback_summaries(gateway: GatewayThr
     summary = gateway.runtime.store.get_request(request_id).quality["feedback"]  # type: ignore[union-attr]
     assert [f["score"] for f in summary] == [float(i) for i in range(3, RECORD_SUMMARY_LIMIT + 3)]
     assert len(store.for_request(request_id)) == RECORD_SUMMARY_LIMIT + 3
+
+
+def test_storing_the_same_feedback_twice_is_idempotent(gateway: GatewayThread) -> None:
+    """One review decision copied by two sweeps at once must not fail the second."""
+    from headway.observe.feedback import Feedback, FeedbackStore
+
+    request_id = _ask(gateway, "store me twice")
+    gateway.flush()
+    store = FeedbackStore(gateway.runtime.store.engine)
+    item = Feedback(feedback_id="fb_fixed_id", request_id=request_id, created_at=1.0, caller="anonymous", score=1.0, label="dup")
+    assert store.add(item) and store.add(item)
+    assert [f.label for f in store.for_request(request_id)] == ["dup"]

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from headway.errors import InvalidRequestError, StoreUnavailableError
 from headway.observe.tables import feedback
@@ -112,6 +112,10 @@ class FeedbackStore:
                 summary = [*(quality.get("feedback") or []), item.summary()][-RECORD_SUMMARY_LIMIT:]
                 quality["feedback"] = summary
                 connection.execute(update(requests).where(requests.c.request_id == item.request_id).values(quality=quality))
+        except IntegrityError:
+            # The same feedback id stored twice (e.g. one review decision copied by two sweeps
+            # at once): the first write stands, and so adding is idempotent.
+            return True
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(f"cannot store feedback: {exc.__class__.__name__}") from exc
         return True
