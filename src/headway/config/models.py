@@ -16,8 +16,8 @@ from headway.config.auth import AuthConfig, auth_section_not_written
 from headway.config.guards import GuardsConfig
 from headway.config.jobs import JobsConfig
 from headway.config.observe import ObserveConfig
-from headway.config.resilience import CacheConfig, ModelResilience, check_resilience_references
 from headway.config.pipelines import PipelinesConfig
+from headway.config.resilience import CacheConfig, ModelResilience, check_resilience_references
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 from headway.config.review import ReviewConfig
 from headway.config.scale import AdmissionConfig, RedisSetting
