@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,7 +33,10 @@ class RequestIdMiddleware:
                 break
         if request_id is None:
             request_id = self.new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        # The request's clock starts here, so latency and queue deadlines include the middlewares.
+        state["started"] = time.perf_counter()
         header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
