@@ -85,16 +85,9 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     except ExhaustedError as exc:
         if exc.contract_error is not None and (held := await review_contract_failure(runtime, ctx, body, record)):
             return with_grant(_held_reply(held, record), grant)
-        error = runtime.auth.explain_residency(
-            route.name, exhausted_to_api_error(exc, record.request_id), exc.attempts, ctx.attributes
-        )
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise error from None
+        raise _failed(runtime, ctx, record, _exhausted_error(runtime, ctx, route.name, exc, record)) from None
     except APIError as error:  # e.g. an invalid JSON schema in response_format
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise
+        raise _failed(runtime, ctx, record, error) from None
     apply_usage(record, served.result.usage, served.deployment)
     record.served_by = served.served_by
     answer = rag.decorate(served.result.body)
@@ -105,6 +98,18 @@ async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -
     runtime.request_log.record(record)
     await runtime.cache.remember(lookup, served)
     return with_grant(Reply(body=answer, record=record, headers=served_headers(record)), grant)
+
+
+def _failed(runtime: Runtime, ctx: CallContext, record: RequestRecord, error: APIError) -> APIError:
+    """Finish and record a failed call, then hand back the error to raise (the serving rule)."""
+    finish(record, ctx, error.status, error)
+    runtime.request_log.record(record)
+    return error
+
+
+def _exhausted_error(runtime: Runtime, ctx: CallContext, route_name: str, exc: ExhaustedError, record: RequestRecord) -> APIError:
+    error = exhausted_to_api_error(exc, record.request_id)
+    return runtime.auth.explain_residency(route_name, error, exc.attempts, ctx.attributes)
 
 
 def _held_reply(held: Answer, record: RequestRecord) -> Reply | StreamReply:
@@ -125,16 +130,9 @@ async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, A
     try:
         served = await runtime.executor.complete(route, body, record, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        error = runtime.auth.explain_residency(
-            route.name, exhausted_to_api_error(exc, record.request_id), exc.attempts, ctx.attributes
-        )
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise error from None
+        raise _failed(runtime, ctx, record, _exhausted_error(runtime, ctx, route.name, exc, record)) from None
     except APIError as error:  # e.g. shed by a deployment queue (503)
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise
+        raise _failed(runtime, ctx, record, error) from None
     apply_usage(record, served.result.usage, served.deployment)
     record.served_by = served.served_by
     finish(record, ctx, 200)
@@ -155,16 +153,9 @@ async def _serve_stream(
     try:
         opened = await runtime.executor.open(route, body, record, stale=lookup, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        error = runtime.auth.explain_residency(
-            route.name, exhausted_to_api_error(exc, record.request_id), exc.attempts, ctx.attributes
-        )
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise error from None
+        raise _failed(runtime, ctx, record, _exhausted_error(runtime, ctx, route.name, exc, record)) from None
     except APIError as error:  # e.g. shed by a deployment queue (503)
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise
+        raise _failed(runtime, ctx, record, error) from None
     record.served_by = opened.served_by
     record.deployment = opened.deployment.id if opened.deployment else None
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
