@@ -8,8 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from headway.api.params import query_int
 from headway.api.responses import JSONResponse
-from headway.api.routes.admin_keys import OPENAPI_TAG, query_int
+from headway.api.routes.admin_keys import OPENAPI_TAG
 from headway.auth.audit import AuditLog
 from headway.errors import ServiceUnavailableError
 from headway.serving.runtime import Runtime

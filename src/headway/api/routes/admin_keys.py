@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.body import read_json_object
+from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.auth.audit import AuditEvent
 from headway.auth.key_policy import key_spec, parse_key_request
@@ -25,19 +26,6 @@ from headway.serving.runtime import Runtime
 SHOWN_ONCE = "Store this key now: Headway keeps only a hash and cannot show it again."
 
 OPENAPI_TAG = "admin"
-
-
-def query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequestError(f"'{name}' must be an integer", param=name) from None
-    if not low <= value <= high:
-        raise InvalidRequestError(f"'{name}' must be between {low} and {high}", param=name)
-    return value
 
 
 def caller(request: Request) -> Principal:

@@ -7,23 +7,11 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.serving.runtime import Runtime
 from headway.store.base import RequestQuery
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequestError(f"'{name}' must be an integer", param=name) from None
-    if not low <= value <= high:
-        raise InvalidRequestError(f"'{name}' must be between {low} and {high}", param=name)
-    return value
 
 
 async def list_requests(request: Request) -> Response:
@@ -32,7 +20,7 @@ async def list_requests(request: Request) -> Response:
     if status not in (None, "ok", "error"):
         raise InvalidRequestError("'status' must be 'ok' or 'error'", param="status")
     query = RequestQuery(
-        limit=_int_param(request, "limit", 50, 1, 1000),
+        limit=query_int(request, "limit", 50, 1, 1000),
         model=request.query_params.get("model"),
         caller=request.query_params.get("caller"),
         team=request.query_params.get("team"),

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from headway.api.body import read_json_object
 from headway.api.context import call_context
+from headway.api.params import query_int
 from headway.api.responses import JSONResponse
-from headway.api.routes.jobs import int_param, jobs_of, page
+from headway.api.routes.jobs import jobs_of, page
 from headway.api.routes.metrics import openapi_reply, query
 
 _MAX_CREATE_BODY = 64 * 1024
@@ -35,7 +36,7 @@ async def get_batch(request: Request) -> Response:
 
 
 async def list_batches(request: Request) -> Response:
-    limit = int_param(request, "limit", 20, 1, 100)
+    limit = query_int(request, "limit", 20, 1, 100)
     batches = await jobs_of(request).batches.list(call_context(request), after=request.query_params.get("after"), limit=limit + 1)
     return JSONResponse(page([b.to_wire() for b in batches], limit))
 

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from headway.api.body import read_body
 from headway.api.context import call_context
+from headway.api.params import query_int
 from headway.api.responses import JSONResponse
-from headway.api.routes.jobs import int_param, jobs_of, page
+from headway.api.routes.jobs import jobs_of, page
 from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError
 from headway.jobs.multipart import parse_form
@@ -36,7 +37,7 @@ async def upload_file(request: Request) -> Response:
 
 
 async def list_files(request: Request) -> Response:
-    limit = int_param(request, "limit", 20, 1, 10_000)
+    limit = query_int(request, "limit", 20, 1, 10_000)
     files = await jobs_of(request).batches.list_files(
         call_context(request), purpose=request.query_params.get("purpose"), after=request.query_params.get("after"), limit=limit + 1
     )

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.context import call_context
+from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError, ServiceUnavailableError
@@ -39,19 +40,6 @@ def jobs_of(request: Request) -> JobService:
 def base_url(request: Request) -> str:
     runtime: Runtime = request.app.state.runtime
     return runtime.config.server.public_url or str(request.base_url)
-
-
-def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequestError(f"'{name}' must be an integer", param=name, code="invalid_value") from None
-    if not low <= value <= high:
-        raise InvalidRequestError(f"'{name}' must be between {low} and {high}", param=name, code="invalid_value")
-    return value
 
 
 def page(data: list[JSON], limit: int) -> JSON:
@@ -113,7 +101,7 @@ async def cancel_job(request: Request) -> Response:
 
 
 async def list_jobs(request: Request) -> Response:
-    limit = int_param(request, "limit", 20, 1, 100)
+    limit = query_int(request, "limit", 20, 1, 100)
     status = request.query_params.get("status")
     if status is not None and status not in ("queued", "in_progress", "completed", "failed", "cancelled"):
         raise InvalidRequestError("'status' must be queued, in_progress, completed, failed or cancelled", param="status")
