@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
 from headway.errors import UpstreamError, UpstreamKind
+from headway.providers.base import Timeouts
 
 
 def new_session(*, max_connections: int = 0) -> aiohttp.ClientSession:
@@ -122,3 +125,39 @@ def deadline_remaining(deadline: float | None) -> float | None:
     if deadline is None:
         return None
     return max(0.0, deadline - time.monotonic())
+
+
+@dataclass(slots=True)
+class JsonReply:
+    body: dict[str, Any]
+    status: int
+    headers: Any
+    raw: bytes
+
+
+async def post_json_object(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: Any,
+    *,
+    headers: Mapping[str, str],
+    timeouts: Timeouts,
+    error_from_response: Callable[[int, Any, bytes], UpstreamError],
+) -> JsonReply:
+    """POST ``payload`` and return the JSON object answered; every failure as an ``UpstreamError``."""
+    try:
+        async with session.post(
+            url,
+            data=orjson.dumps(payload),
+            headers=headers,
+            timeout=client_timeout(timeouts.connect, timeouts.first_token, timeouts.total),
+        ) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise error_from_response(resp.status, resp.headers, raw)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise upstream_error_from_exception(exc, phase="response") from exc
+    body = decode_json_body(raw)
+    if not isinstance(body, dict):
+        raise UpstreamError("bad_response", "provider returned a body that is not a JSON object", status=resp.status)
+    return JsonReply(body=body, status=resp.status, headers=resp.headers, raw=raw)

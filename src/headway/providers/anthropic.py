@@ -26,8 +26,8 @@ from headway.providers._anthropic_translate import (
 )
 from headway.providers._http import (
     client_timeout,
-    decode_json_body,
     new_session,
+    post_json_object,
     upstream_error_from_exception,
     upstream_error_from_response,
 )
@@ -70,26 +70,18 @@ class AnthropicProvider:
         return request_to_anthropic(request, model=model, default_max_tokens=self._default_max_tokens)
 
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
-        data = orjson.dumps(self._payload(request, model))
-        try:
-            async with self._http().post(
-                self._url,
-                data=data,
-                headers=self._headers,
-                timeout=client_timeout(timeouts.connect, timeouts.first_token, timeouts.total),
-            ) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise anthropic_error_from_response(resp.status, resp.headers, raw)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise upstream_error_from_exception(exc, phase="response") from exc
-        body = decode_json_body(raw)
-        if not isinstance(body, dict):
-            raise UpstreamError("bad_response", "provider returned a body that is not a JSON object", status=resp.status)
-        if body.get("type") == "error":
-            raise anthropic_error_from_response(502, resp.headers, raw)
-        converted = response_to_openai(body, created=int(time.time()))
-        return ChatResult(body=converted, usage=Usage.from_openai(converted["usage"]), status=resp.status)
+        reply = await post_json_object(
+            self._http(),
+            self._url,
+            self._payload(request, model),
+            headers=self._headers,
+            timeouts=timeouts,
+            error_from_response=anthropic_error_from_response,
+        )
+        if reply.body.get("type") == "error":
+            raise anthropic_error_from_response(502, reply.headers, reply.raw)
+        converted = response_to_openai(reply.body, created=int(time.time()))
+        return ChatResult(body=converted, usage=Usage.from_openai(converted["usage"]), status=reply.status)
 
     async def embeddings(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
         raise UpstreamError("client_error", f"provider {self.name!r} (Anthropic) does not offer embeddings", status=400)

@@ -18,8 +18,8 @@ import orjson
 from headway.errors import UpstreamError
 from headway.providers._http import (
     client_timeout,
-    decode_json_body,
     new_session,
+    post_json_object,
     upstream_error_from_exception,
     upstream_error_from_response,
 )
@@ -54,26 +54,18 @@ class OpenAIProvider:
             self._session = None
 
     async def _post_json(self, path: str, payload: JSON, timeouts: Timeouts) -> ChatResult:
-        url = f"{self._base_url}{path}"
-        data = orjson.dumps(payload)
-        try:
-            async with self._http().post(
-                url,
-                data=data,
-                headers=self._headers,
-                timeout=client_timeout(timeouts.connect, timeouts.first_token, timeouts.total),
-            ) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise upstream_error_from_response(resp.status, resp.headers, raw)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise upstream_error_from_exception(exc, phase="response") from exc
-        body = decode_json_body(raw)
-        if not isinstance(body, dict):
-            raise UpstreamError("bad_response", "provider returned a body that is not a JSON object", status=resp.status)
+        reply = await post_json_object(
+            self._http(),
+            f"{self._base_url}{path}",
+            payload,
+            headers=self._headers,
+            timeouts=timeouts,
+            error_from_response=upstream_error_from_response,
+        )
+        body = reply.body
         if "error" in body and "choices" not in body and "data" not in body:
-            raise upstream_error_from_response(502, resp.headers, raw)
-        return ChatResult(body=body, usage=Usage.from_openai(body.get("usage")), status=resp.status)
+            raise upstream_error_from_response(502, reply.headers, reply.raw)
+        return ChatResult(body=body, usage=Usage.from_openai(body.get("usage")), status=reply.status)
 
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
         payload = {**request, "model": model}
