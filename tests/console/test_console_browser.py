@@ -14,20 +14,11 @@ import pytest
 
 from headway.store.base import RequestQuery
 from headway.testing import GatewayThread
+from tests.browser import CHROMIUM, FLAGS
 from tests.console.conftest import GOOD_KEY
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = [

@@ -16,20 +16,11 @@ from openai.types.chat import ChatCompletion
 
 from headway.console.session import Session
 from headway.testing import GatewayThread
+from tests.browser import CHROMIUM, FLAGS
 from tests.review.conftest import CONSEQUENTIAL, admin, eventually, item, review_config
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 REVIEWER_KEY = "hw_test_review_console_key"
 EDITED = "Your refund of 42.00 EUR was approved; expect it within 3 business days."
 
