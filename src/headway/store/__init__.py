@@ -1,6 +1,22 @@
-"""Persistence: the ``Store`` interface and its SQL implementation (SQLite or PostgreSQL)."""
+"""Persistence: the ``Store`` interface, its SQL implementation (SQLite or PostgreSQL), the
+``Database`` handle and ``SqlRepository`` base that parts build their repositories on, and
+the one error translation (an outage is ``StoreUnavailableError``; a bug surfaces)."""
 
+from headway.errors import StoreUnavailableError
 from headway.store.base import RequestQuery, Store
+from headway.store.database import Database
+from headway.store.errors import is_outage, translate_errors
+from headway.store.repository import SqlRepository
 from headway.store.sql import SqlStore, open_store
 
-__all__ = ["RequestQuery", "SqlStore", "Store", "open_store"]
+__all__ = [
+    "Database",
+    "RequestQuery",
+    "SqlRepository",
+    "SqlStore",
+    "Store",
+    "StoreUnavailableError",
+    "is_outage",
+    "open_store",
+    "translate_errors",
+]

@@ -1,8 +1,12 @@
-"""The store interface: durable records of requests (and, as parts land, keys, reviews, runs).
+"""The store interface: durable records of requests, and the ``Database`` parts build on.
 
 One implementation, ``sql.py``, serves both deployment shapes through SQLAlchemy: SQLite
 embedded, PostgreSQL scaled out. Methods are synchronous and are called from worker
 threads (``asyncio.to_thread``) so the event loop never waits on the database.
+
+Every other part reaches its own tables through a repository (a ``SqlRepository``
+subclass in the part) built on ``Store.database``; none touches the engine or asks
+which database it talks to.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from headway.store.database import Database
 from headway.types import RequestRecord
 
 
@@ -26,6 +31,10 @@ class RequestQuery:
 
 class Store(Protocol):
     url: str
+
+    @property
+    def database(self) -> Database:
+        """Translated connections and portable statements: what part repositories are built on."""
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent, safe for concurrent replicas)."""

@@ -10,14 +10,16 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError
 
-from headway.errors import StoreUnavailableError
 from headway.store import migrate
 from headway.store.base import RequestQuery
+from headway.store.database import Database
+from headway.store.errors import translate_errors
 from headway.store.tables import requests
 from headway.types import RequestRecord, asdict_attempt
 
@@ -50,6 +52,17 @@ def _sqlite_engine(url: str) -> Engine:
         json_deserializer=orjson.loads,
     )
 
+    opened = [False]
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        # Once the database exists, a missing file is an outage (SQLITE_CANTOPEN): without
+        # mode=rw SQLite would create an empty file in its place and every query would fail
+        # with "no such table", which reads as a bug.
+        if on_disk and opened[0]:
+            cargs[:] = [f"file:{quote(str(Path(path).expanduser().absolute()))}?mode=rw"]
+            cparams["uri"] = True
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # WAL lets readers (console, CLI) run while the request-log writer commits.
@@ -61,6 +74,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
         if on_disk:
             record.info["inode"] = os.stat(path).st_ino
+            opened[0] = True
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -123,9 +137,9 @@ class SqlStore:
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine or create_store_engine(url)
-        self.dialect = self.engine.dialect.name
+        self.database = Database(self.engine)
         columns = ", ".join(_REQUEST_COLUMNS)
-        if self.dialect == "postgresql":
+        if self.engine.dialect.name == "postgresql":
             marks = ", ".join(["%s"] * len(_REQUEST_COLUMNS))
             self._insert_requests_sql = f"INSERT INTO requests ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         else:
@@ -133,17 +147,12 @@ class SqlStore:
             self._insert_requests_sql = f"INSERT OR IGNORE INTO requests ({columns}) VALUES ({marks})"
 
     def migrate(self) -> None:
-        try:
+        with translate_errors("migrate the store"):
             migrate.upgrade(self.engine)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"migration failed: {exc.__class__.__name__}: {exc}") from exc
 
     def ping(self) -> None:
-        try:
-            with self.engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"store unreachable: {exc.__class__.__name__}") from exc
+        with self.database.connect("reach the store") as connection:
+            connection.exec_driver_sql("SELECT 1")
 
     def write_requests(self, records: Sequence[RequestRecord]) -> int:
         if not records:
@@ -151,19 +160,13 @@ class SqlStore:
         # The request log's bulk path goes straight to the driver's executemany: SQLAlchemy's
         # per-row bind processing cost ~10x more than the insert itself.
         rows = [_record_to_params(r) for r in records]
-        try:
-            with self.engine.begin() as connection:
-                result = connection.exec_driver_sql(self._insert_requests_sql, rows)
-                return max(int(result.rowcount or 0), 0)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot write request records: {exc.__class__.__name__}") from exc
+        with self.database.transaction("write request records") as connection:
+            result = connection.exec_driver_sql(self._insert_requests_sql, rows)
+            return max(int(result.rowcount or 0), 0)
 
     def get_request(self, request_id: str) -> RequestRecord | None:
-        try:
-            with self.engine.connect() as connection:
-                row = connection.execute(select(requests).where(requests.c.request_id == request_id)).first()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read request records: {exc.__class__.__name__}") from exc
+        with self.database.connect("read request records") as connection:
+            row = connection.execute(select(requests).where(requests.c.request_id == request_id)).first()
         return _row_to_record(row) if row is not None else None
 
     def list_requests(self, query: RequestQuery) -> list[RequestRecord]:
@@ -180,11 +183,8 @@ class SqlStore:
             statement = statement.where(requests.c.status_code < 400)
         elif query.status == "error":
             statement = statement.where(requests.c.status_code >= 400)
-        try:
-            with self.engine.connect() as connection:
-                return [_row_to_record(row) for row in connection.execute(statement)]
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read request records: {exc.__class__.__name__}") from exc
+        with self.database.connect("read request records") as connection:
+            return [_row_to_record(row) for row in connection.execute(statement)]
 
     def close(self) -> None:
         self.engine.dispose()
