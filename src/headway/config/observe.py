@@ -68,7 +68,10 @@ class WebhookConfig(_Section):
         return value
 
 
-AlertKind = Literal["error_rate", "latency_p95", "cost_per_hour", "fallback_rate", "pipeline_failures", "review_backlog"]
+AlertKind = Literal[
+    "error_rate", "latency_p95", "cost_per_hour", "fallback_rate", "degraded_rate", "breaker_open",
+    "pipeline_failures", "retrieval_failures", "review_backlog",
+]
 
 
 class AlertRuleConfig(_Section):
@@ -78,7 +81,8 @@ class AlertRuleConfig(_Section):
     kind: AlertKind
     threshold: Annotated[float, Field(ge=0)] = Field(
         description=(
-            "error_rate, fallback_rate: a fraction (0.05); latency_p95: milliseconds; cost_per_hour: USD; "
+            "error_rate, fallback_rate, degraded_rate, retrieval_failures: a fraction (0.05); latency_p95: "
+            "milliseconds; cost_per_hour: USD; breaker_open: open breakers (0 fires on the first); "
             "pipeline_failures: failed runs in the window; review_backlog: items waiting (or seconds, see measure)."
         )
     )

@@ -13,21 +13,20 @@ import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from headway.api.responses import JSONResponse
 from headway.console import data
 from headway.console.login import login_for
 from headway.console.pages import ConsolePage
 from headway.console.session import COOKIE, Session, decode, encode
 from headway.errors import NotFoundError
-from headway.store.base import RequestQuery
+from headway.observe.metrics import served_path
 
 STATIC = Path(__file__).with_name("static")
 _SECURITY_HEADERS = {
@@ -38,12 +37,41 @@ _SECURITY_HEADERS = {
     "cache-control": "no-store",
 }
 _MAX_LOGIN_BODY = 8192
+_EXPLORE_TEXT = ("path", "status", "error_type", "model", "caller", "team", "review")
 
 
 def _when(epoch: float | None) -> str:
     if epoch is None:
         return "-"
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _clock(epoch: float | None) -> str:
+    """A table cell's time: the column header says UTC, the row says when."""
+    if epoch is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%m-%d %H:%M:%S")
+
+
+def _local_input(epoch: float | None) -> str:
+    """The value of a ``datetime-local`` input, in UTC."""
+    if epoch is None:
+        return ""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _json_error(message: str, kind: str, status: int, param: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}}, status_code=status)
 
 
 class ConsoleSite:
@@ -56,6 +84,9 @@ class ConsoleSite:
             enable_async=False,
         )
         self.env.filters["when"] = _when
+        self.env.filters["clock"] = _clock
+        self.env.filters["local_input"] = _local_input
+        self.env.filters["duration"] = _duration
 
     # -- sessions -------------------------------------------------------------------------
     def _settings(self, request: Request) -> tuple[Any, Any, float]:
@@ -139,28 +170,45 @@ class ConsoleSite:
     async def dashboard_api(self, request: Request) -> Response:
         session = self.session(request)
         if session is None or not session.may("requests:read"):
-            return JSONResponse({"error": {"message": "log in to the console", "type": "authentication_error"}}, status_code=401)
+            return _json_error("log in to the console", "authentication_error", 401)
         window = request.query_params.get("window", "1h")
         if window not in data.WINDOWS:
-            return JSONResponse({"error": {"message": f"window must be one of {', '.join(data.WINDOWS)}", "type": "invalid_request_error"}}, status_code=400)
-        engine = request.app.state.runtime.store.engine
-        return JSONResponse(await asyncio.to_thread(data.dashboard, engine, window), headers={"cache-control": "no-store"})
+            return _json_error(f"window must be one of {', '.join(data.WINDOWS)}", "invalid_request_error", 400, "window")
+        runtime = request.app.state.runtime
+        observability = runtime.observability
+        body = await asyncio.to_thread(data.dashboard, runtime.store.engine, window)
+        states = observability.alert_states
+        alerts = await asyncio.to_thread(states.states) if states is not None and observability.config.alerts.rules else []
+        breakers = observability.breakers.current() if observability.breakers is not None else None
+        body["signals"] = data.signals(observability.metrics, breakers, alerts)
+        response = JSONResponse(body, headers={"cache-control": "no-store"})
+        return response
 
     async def requests_page(self, request: Request) -> Response:
         session = self.guard(request, "requests:read")
         if not isinstance(session, Session):
             return session
         params = request.query_params
-        status = params.get("status") if params.get("status") in ("ok", "error") else None
-        query = RequestQuery(
-            limit=100,
-            model=params.get("model") or None,
-            caller=params.get("caller") or None,
-            team=params.get("team") or None,
-            status=status,
-        )
-        records = await asyncio.to_thread(request.app.state.runtime.store.list_requests, query)
-        return self.render(request, "requests.html", {"session": session, "records": records, "query": query})
+        try:
+            query = data.Explore(
+                since=data.parse_time(params.get("since"), "since"),
+                until=data.parse_time(params.get("until"), "until"),
+                **{name: (params.get(name) or "").strip() or None for name in _EXPLORE_TEXT},
+                cursor=params.get("cursor") or None,
+            )
+            rows, next_cursor = await asyncio.to_thread(data.explore, request.app.state.runtime.store.engine, query)
+            error = None
+        except data.ExploreError as exc:
+            rows, next_cursor, error = [], None, str(exc)
+            query = data.Explore()
+        first_page = {k: v for k, v in params.items() if k != "cursor" and v}
+        context = {
+            "session": session, "records": rows, "query": query, "error": error,
+            "paths": data.SERVED_PATHS, "statuses": data.STATUSES, "review_states": data.REVIEW_STATES,
+            "next_url": f"?{urlencode({**first_page, 'cursor': next_cursor})}" if next_cursor else None,
+            "first_url": f"?{urlencode(first_page)}" if query.cursor else None,
+        }
+        return self.render(request, "requests.html", context, status=400 if error else 200)
 
     async def request_page(self, request: Request) -> Response:
         session = self.guard(request, "requests:read")
@@ -171,7 +219,8 @@ class ConsoleSite:
         if record is None:
             return self.render(request, "missing.html", {"session": session, "request_id": request_id}, status=404)
         slowest = max([a.latency_ms for a in record.attempts] + [record.latency_ms, 1.0])
-        return self.render(request, "request.html", {"session": session, "record": record, "scale": slowest})
+        path = served_path(record.served_by, record.status_code)
+        return self.render(request, "request.html", {"session": session, "record": record, "scale": slowest, "path": path})
 
     def page_endpoint(self, page: ConsolePage) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -197,6 +246,17 @@ def core_pages() -> list[ConsolePage]:
     ]
 
 
+async def favicon(request: Request) -> Response:
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
+
+
+async def to_console(request: Request) -> Response:
+    """``GET /`` (and ``/favicon.ico``) on the gateway: a browser lands in the console."""
+    if request.url.path == "/favicon.ico":
+        return await favicon(request)
+    return RedirectResponse("/console/", status_code=307)
+
+
 def console_routes(pages: Sequence[ConsolePage] = ()) -> list[BaseRoute]:
     """Routes to mount at ``/console``; ``pages`` are other parts' additions."""
     site = ConsoleSite([*core_pages(), *pages])
@@ -208,6 +268,7 @@ def console_routes(pages: Sequence[ConsolePage] = ()) -> list[BaseRoute]:
         Route("/requests", site.requests_page, methods=["GET"], name="console_requests"),
         Route("/requests/{request_id}", site.request_page, methods=["GET"], name="console_request"),
         Route("/api/dashboard", site.dashboard_api, methods=["GET"], name="console_dashboard_api"),
+        Route("/favicon.ico", favicon, methods=["GET"], name="console_favicon"),
         Mount("/static", app=StaticFiles(directory=str(STATIC)), name="console_static"),
     ]
     for page in pages:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Engine, and_, case, func, not_, select, text
+from sqlalchemy import Engine, and_, case, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from headway.config.observe import AlertRuleConfig
@@ -36,6 +36,8 @@ PERCENTILE_ROW_CAP = 100_000
 
 # () -> (items waiting, age in seconds of the oldest) or None when no review part is installed.
 ReviewBacklog = Callable[[], "tuple[int, float | None] | None"]
+# () -> (breakers open now, their deployment keys) or None when the breaker states are unknown.
+OpenBreakers = Callable[[], "tuple[int, list[str]] | None"]
 Notify = Callable[[Transition, AlertRuleConfig], Awaitable[None]]
 
 
@@ -53,22 +55,36 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class AlertMeasurer:
-    def __init__(self, engine: Engine, *, review_backlog: ReviewBacklog | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, review_backlog: ReviewBacklog | None = None, open_breakers: OpenBreakers | None = None
+    ) -> None:
         self.engine = engine
         self.review_backlog = review_backlog
+        self.open_breakers = open_breakers
 
     def measure(self, rule: AlertRuleConfig, now: float) -> Measurement:
+        if rule.kind == "breaker_open":
+            return self._breakers()
         since = now - rule.window_s
         window = requests.c.created_at >= since
         if rule.model:
             window = and_(window, requests.c.model == rule.model)
         with self.engine.connect() as connection:
-            if rule.kind in ("error_rate", "fallback_rate"):
+            if rule.kind in ("error_rate", "fallback_rate", "degraded_rate", "retrieval_failures"):
+                served = requests.c.served_by
+                answered = requests.c.status_code < 400
                 if rule.kind == "error_rate":
                     bad = requests.c.status_code >= 500
+                elif rule.kind == "fallback_rate":
+                    # Answered, but not by the model asked for: another model, a stale cached answer, the
+                    # degraded message. Retries and hedges reached the asked model, so they do not count.
+                    bad = and_(answered, or_(served.like("fallback%"), served.in_(("stale-cache", "degraded"))))
+                elif rule.kind == "degraded_rate":
+                    bad = and_(answered, served == "degraded")
                 else:
-                    served = requests.c.served_by
-                    bad = and_(served.is_not(None), served != "primary", not_(served.like("cache%")))
+                    retrieval = requests.c.quality[("retrieval", "status")].as_string()
+                    window = and_(window, retrieval.is_not(None))
+                    bad = retrieval == "failed"
                 total, flagged = connection.execute(
                     select(func.count(), func.coalesce(func.sum(case((bad, 1), else_=0)), 0)).where(window)
                 ).one()
@@ -98,6 +114,15 @@ class AlertMeasurer:
                 return Measurement(float(size), f"{size} review items waiting")
             return Measurement(oldest or 0.0, f"oldest review item waiting {oldest or 0:.0f}s")
         raise ValueError(f"unknown alert kind {rule.kind!r}")
+
+    def _breakers(self) -> Measurement:
+        known = self.open_breakers() if self.open_breakers else None
+        if known is None:
+            return Measurement(None, "breaker states are not known in this gateway")
+        count, keys = known
+        if not count:
+            return Measurement(0.0, "every circuit breaker is closed")
+        return Measurement(float(count), f"{count} circuit breaker(s) open: {', '.join(keys)}")
 
     @staticmethod
     def _pipeline_failures(connection: object, since: float, rule: AlertRuleConfig) -> Measurement:

@@ -46,6 +46,24 @@ CALLBACK_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "headway_alert_firing": ("1 while an alert rule is firing.", ("rule", "severity")),
 }
 
+# The answer paths an operator watches; ``served_path`` folds every ``served_by`` label into one.
+SERVED_PATHS = ("primary", "retry", "hedge", "fallback", "cache", "stale-cache", "degraded", "error")
+
+
+def served_path(served_by: str | None, status_code: int) -> str:
+    """Which path answered: ``fallback:<model>`` is ``fallback``, any 4xx/5xx is ``error``."""
+    if status_code >= 400 or status_code == 0:
+        return "error"
+    label = served_by or "primary"
+    if label.startswith("fallback"):
+        return "fallback"
+    if label == "stale-cache":
+        return "stale-cache"
+    if label.startswith("cache"):
+        return "cache"
+    return label if label in SERVED_PATHS else "primary"
+
+
 BREAKER_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "half-open": 1.0, "halfopen": 1.0, "open": 2.0}
 
 
@@ -97,6 +115,23 @@ class Metrics:
         self._fallbacks = Counter(
             "headway_fallbacks_total", "Requests answered by a fallback path (another model, stale cache, degraded).",
             ("model", "served_by"), registry=r,
+        )
+        self._answers = Counter(
+            "headway_answers_total",
+            "Finished requests by the path that answered: primary, retry, hedge, fallback, cache, stale-cache, degraded, error.",
+            ("model", "path"), registry=r,
+        )
+        self._retries = Counter(
+            "headway_retries_total", "Upstream calls made after a request's first one (retries, hedges, fallbacks).",
+            ("model",), registry=r,
+        )
+        self._contracts = Counter(
+            "headway_output_contract_total", "Answers checked against an output contract: passed, repaired, failed.",
+            ("model", "outcome"), registry=r,
+        )
+        self._contract_repairs = Counter(
+            "headway_output_contract_repairs_total", "Repair re-asks sent because an answer broke its output contract.",
+            ("model",), registry=r,
         )
         self._attempts = Counter(
             "headway_upstream_attempts_total", "Calls to upstream deployments.",
@@ -154,6 +189,17 @@ class Metrics:
             child(self._cache_hits, model, served_by).inc()
         elif served_by and served_by != "primary":
             child(self._fallbacks, model, served_by).inc()
+        child(self._answers, model, served_path(record.served_by, record.status_code)).inc()
+        quality = record.quality
+        contract = quality.get("contract")
+        if contract:
+            child(self._contracts, model, str(contract)).inc()
+            repairs = quality.get("contract_repairs")
+            if isinstance(repairs, int) and repairs > 0:
+                child(self._contract_repairs, model).inc(repairs)
+        made = sum(1 for attempt in record.attempts if attempt.outcome != "skipped")
+        if made > 1:
+            child(self._retries, model).inc(made - 1)
         for attempt in record.attempts:
             child(self._attempts, attempt.deployment, attempt.outcome, attempt.error_type or "").inc()
             child(self._attempt_duration, attempt.deployment).observe(attempt.latency_ms / 1000)
@@ -194,6 +240,20 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def samples(self, prefixes: Sequence[str]) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """This process's samples whose names start with one of ``prefixes`` (the console reads these).
+
+        Histogram buckets and ``_created`` timestamps are left out: the console shows counts, sums and states.
+        """
+        out: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                name = sample.name
+                if not name.startswith(tuple(prefixes)) or name.endswith(("_bucket", "_created")):
+                    continue
+                out.setdefault(name, []).append((dict(sample.labels), float(sample.value)))
+        return out
 
 
 class _Constant(Collector):

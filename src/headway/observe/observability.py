@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -26,8 +25,9 @@ from headway.config.models import HeadwayConfig, ProviderConfig
 from headway.observe.alert_delivery import AlertWebhooks, WebhookTarget
 from headway.observe.alert_state import AlertStateStore, Transition
 from headway.observe.alerts import AlertEvaluator, AlertMeasurer, notification_body
+from headway.observe.breaker_states import BreakerStates
 from headway.observe.feedback import FeedbackStore
-from headway.observe.metrics import BREAKER_STATE_VALUES, Metrics
+from headway.observe.metrics import Metrics
 from headway.observe.periodic import every
 from headway.observe.retention import Retention
 from headway.observe.tracing import Tracing
@@ -79,7 +79,7 @@ class Observability:
         self.alerts = (
             AlertEvaluator(
                 list(observe.alerts.rules),
-                AlertMeasurer(engine, review_backlog=self._review_backlog),
+                AlertMeasurer(engine, review_backlog=self._review_backlog, open_breakers=self._open_breakers),
                 self.alert_states,
                 self._notify,
             )
@@ -92,6 +92,7 @@ class Observability:
         # Unset: sessions last for this process only (and are not shared between replicas).
         self.console_key = secret.get_secret_value().encode() if secret is not None else secrets.token_bytes(32)
         self._review_source: ReviewBacklog | None = None
+        self.breakers: BreakerStates | None = None  # set at start: read by metrics, the console and alerts
         self._request_lines = observe.logs.request_lines
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -120,6 +121,9 @@ class Observability:
     def _review_backlog(self) -> tuple[int, float | None] | None:
         return self._review_source() if self._review_source is not None else None
 
+    def _open_breakers(self) -> tuple[int, list[str]] | None:
+        return self.breakers.open_count() if self.breakers is not None else None
+
     # -- the fan-out ---------------------------------------------------------------------------
     def on_record(self, record: RequestRecord) -> None:
         self.metrics.observe(record)
@@ -133,6 +137,9 @@ class Observability:
     async def start(self, runtime: Any) -> None:
         runtime.request_log.add_observer(self.on_record)
         self._watch_runtime(runtime)
+        if self.breakers is not None and not callable(getattr(self.breakers.breakers, "circuits", None)):
+            # Shared (Redis) breakers: refresh the copy that scrapes, the console and alerts read.
+            self._tasks.append(asyncio.create_task(every(2.0, self.breakers.refresh, name="breaker states"), name="headway-breakers"))
         if self.alerts is not None and self.alerts.rules:
             interval = self.config.alerts.interval_s
             self._tasks.append(asyncio.create_task(every(interval, self.alerts.run_once, name="alert evaluation"), name="headway-alerts"))
@@ -177,7 +184,13 @@ class Observability:
         ):
             self.metrics.watch(name, log_gauge(field))
         self.metrics.watch("headway_deployment_in_flight_requests", lambda: _in_flight(runtime))
-        self.metrics.watch("headway_circuit_breaker_state", lambda: _breaker_states(runtime))
+        executor = getattr(runtime, "executor", None)
+        if executor is not None:
+            routes = getattr(runtime, "routes", {})
+            self.breakers = BreakerStates(
+                executor.breakers, lambda: [d.key for route in routes.values() for d in route.deployments]
+            )
+            self.metrics.watch("headway_circuit_breaker_state", self.breakers.samples)
         if self.alert_states is not None:
             states = self.alert_states
             severities = {rule.name: rule.severity for rule in self.config.alerts.rules}
@@ -202,19 +215,3 @@ def _in_flight(runtime: Any) -> Iterable[tuple[Sequence[str], float]]:
     for route in getattr(runtime, "routes", {}).values():
         for deployment in route.deployments:
             yield ((getattr(deployment, "key", "") or f"{route.name}/{deployment.id}",), float(deployment.in_flight))
-
-
-def _breaker_states(runtime: Any) -> Iterable[tuple[Sequence[str], float]]:
-    """Breaker states from the routing part's in-process breakers; nothing when it has none."""
-    breakers = getattr(getattr(runtime, "executor", None), "breakers", None)
-    circuits = getattr(breakers, "circuits", None)
-    if not callable(circuits):
-        return []
-    now = getattr(breakers, "_now", time.monotonic)()
-    samples = []
-    for key, circuit in circuits().items():
-        state = getattr(circuit.snapshot(now), "state", None)
-        value = BREAKER_STATE_VALUES.get(str(getattr(state, "value", state)).lower())
-        if value is not None:
-            samples.append(((key,), value))
-    return samples
