@@ -1,8 +1,8 @@
 """Every endpoint × every role: allowed → 2xx, forbidden → 403, no credential → 401.
 
-Generated from the route table (``headway.api.app.routes()``): a new endpoint without a
-permission entry (``ROUTE_PERMISSIONS``) or without a sample request here fails the
-suite, so none can escape access control.
+Generated from the one route table (``headway.api.app.route_table()``): every endpoint
+declares its permission there, and one without a sample request here fails the suite,
+so none can escape access control.
 """
 
 from __future__ import annotations
@@ -16,21 +16,20 @@ from typing import Any
 
 import pytest
 
-from headway.api.app import routes
-from headway.auth.permissions import AUTHENTICATED, PUBLIC, ROLE_PERMISSIONS, ROUTE_PERMISSIONS
+from headway.api.app import route_table as the_route_table
+from headway.auth.permissions import AUTHENTICATED, PUBLIC, ROLE_PERMISSIONS
 from headway.config.loader import parse_config
 from headway.testing import GatewayThread
 from tests.auth.conftest import ADMIN, ADMIN_KEY, ROLES, bearer, create_key, secure_auth
 from tests.conftest import base_config
 from tests.http import Reply, request
 
+TABLE = the_route_table()
+
 
 def route_table() -> list[tuple[str, str]]:
     """(METHOD, path template) of every route; a mount is ("*", its path)."""
-    table: set[tuple[str, str]] = set()
-    for route in routes():
-        methods = getattr(route, "methods", None)
-        table |= {(m, route.path) for m in methods if m != "HEAD"} if methods else {("*", route.path)}  # type: ignore[attr-defined]
+    table = {(e.method, e.path) for e in TABLE.endpoints} | {("*", m.path) for m in TABLE.mounts}
     return sorted(table)
 
 
@@ -230,8 +229,7 @@ def world(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]
 def test_every_route_has_a_permission_and_a_sample() -> None:
     table = route_table()
     assert len(table) >= 20
-    unmapped = [f"{m} {p}" for m, p in table if (m, p) not in ROUTE_PERMISSIONS]
-    assert unmapped == [], f"add these routes to headway.auth.permissions.ROUTE_PERMISSIONS: {unmapped}"
+    assert all(TABLE.permission(m, p) for m, p in table)
     unsampled = [f"{m} {p}" for m, p in table if (m, p) not in SAMPLES]
     assert unsampled == [], f"add a sample request for these routes to SAMPLES: {unsampled}"
 
@@ -242,7 +240,7 @@ def allowed(role: str, permission: str) -> bool:
 
 @pytest.mark.parametrize(("method", "path"), route_table())
 def test_route_answers_each_role_by_its_permissions(world: World, method: str, path: str) -> None:
-    permission = ROUTE_PERMISSIONS[(method, path)]
+    permission = TABLE.permission(method, path)
     sample = SAMPLES[(method, path)]
 
     anonymous = sample(world, "").send(world.gw, {})
@@ -274,10 +272,17 @@ def test_a_wrong_key_is_401_and_every_refusal_is_audited(world: World) -> None:
     assert any(r["actor"] == "matrix-app" and r["target"] == "GET /admin/keys" and r["outcome"] == "denied" for r in audit)
 
 
-def test_unmapped_routes_default_to_admin_only() -> None:
-    from headway.auth.permissions import UNMAPPED, permissions_for, required_permission
+def test_an_endpoint_cannot_be_declared_without_a_known_permission() -> None:
+    from headway.api.route_table import Endpoint
+    from headway.auth.permissions import UNMAPPED, permissions_for
 
-    assert required_permission("POST", "/admin/some-new-thing") == UNMAPPED
+    async def handler(request: Any) -> Any:
+        raise AssertionError("never called")
+
+    operation = {"operationId": "x", "responses": {}}
+    for permission in ("", "unmapped", "inference ", "admin", "keys:delete"):
+        with pytest.raises(ValueError, match="unknown permission"):
+            Endpoint("POST", "/admin/some-new-thing", handler, permission, operation)
     assert UNMAPPED in permissions_for(frozenset({"admin"}))
     assert all(UNMAPPED not in permissions_for(frozenset({r})) for r in ROLES if r != "admin")
 

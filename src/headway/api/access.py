@@ -1,25 +1,23 @@
-"""Authenticate and authorise every request before it reaches a handler.
+"""Authenticate and authorise a request once the router has matched its route.
 
-Pure ASGI, on every request: one pass over the headers, one credential digest and cache
-lookup (``auth/authenticator.py``), one permission check against the route the path
-resolves to (``auth/permissions.py``), the route and model allow-lists, and the
-residency headers (which may only narrow). The result is written to the request state
-(``caller``, ``team``, ``roles``, ``allowed_models``, ``allowed_collections``,
-``data_class``, ``region``, ``residency``, ``principal`` and ``principal_attributes``
-for ``CallContext``). Refusals are answered here, in OpenAI's error shape, and audited.
+Every ``GuardedRoute`` carries its endpoint's permission (``api/route_table.py``), so the
+check needs no second route lookup: one pass over the headers, one credential digest and
+cache lookup (``auth/authenticator.py``), the permission check, the route and model
+allow-lists, and the residency headers (which may only narrow). The result is written to
+the request state (``caller``, ``team``, ``roles``, ``allowed_models``,
+``allowed_collections``, ``data_class``, ``region``, ``residency``, ``principal`` and
+``principal_attributes`` for ``CallContext``). Refusals are answered here, in OpenAI's
+error shape, and audited.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from typing import Any
 
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from headway.api.responses import error_response
-from headway.auth.permissions import AUTHENTICATED, PUBLIC, required_permission
+from headway.auth.permissions import PUBLIC
 from headway.auth.principal import Principal
 from headway.auth.residency import CLASS_HEADER, REGION_HEADER, narrowed
 from headway.auth.service import AuthService
@@ -27,38 +25,6 @@ from headway.errors import APIError, AuthenticationError, PermissionDeniedError
 
 _WANTED = {b"authorization": "authorization", b"x-api-key": "x-api-key",
            REGION_HEADER.encode(): REGION_HEADER, CLASS_HEADER.encode(): CLASS_HEADER}
-
-
-class RouteTable:
-    """Resolve a request to its route template and required permission; exact paths in O(1)."""
-
-    def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        self._exact: dict[tuple[str, str], tuple[str, str]] = {}
-        self._patterns: list[tuple[re.Pattern[str], frozenset[str] | None, str]] = []
-        for route in routes:
-            path = getattr(route, "path", None)
-            regex = getattr(route, "path_regex", None)
-            if path is None or regex is None:
-                continue
-            methods = getattr(route, "methods", None)
-            if "{" not in path and methods:
-                for method in methods:
-                    self._exact[(method, path)] = (path, required_permission(method, path))
-            else:
-                self._patterns.append((regex, frozenset(methods) if methods else None, path))
-
-    def lookup(self, method: str, path: str) -> tuple[str | None, str, dict[str, str]]:
-        hit = self._exact.get((method, path))
-        if hit is not None:
-            return hit[0], hit[1], {}
-        for regex, methods, template in self._patterns:
-            match = regex.match(path)
-            if match and (methods is None or method in methods):
-                return template, required_permission(method, template), match.groupdict()
-            if methods is None and path == template:  # a mount's own path ("/console" → "/console/")
-                return template, required_permission(method, template), {}
-        # Unknown path or wrong method: the router answers 404/405, but only to someone authenticated.
-        return None, AUTHENTICATED, {}
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -87,22 +53,17 @@ def _public_prefix(credential: str | None) -> str | None:
     return None
 
 
-class AuthMiddleware:
-    def __init__(self, app: ASGIApp, *, auth: AuthService, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
+class AccessControl:
+    """The ``AccessGuard`` every route of the table is built with."""
+
+    def __init__(self, auth: AuthService) -> None:
         self.auth = auth
-        self.table = RouteTable(routes)
         self.levels = tuple(auth.config.data_classes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, permission: str, template: str | None, scope: Scope, receive: Receive, send: Send) -> bool:
+        if permission == PUBLIC or scope["type"] != "http":
+            return True
         method, path = scope["method"], scope["path"]
-        template, permission, params = self.table.lookup(method, path)
-        if permission == PUBLIC:
-            await self.app(scope, receive, send)
-            return
         state = scope.setdefault("state", {})
         headers = _headers(scope)
         target = f"{method} {template or path}"
@@ -119,13 +80,13 @@ class AuthMiddleware:
             else:
                 principal = self.auth.anonymous
             try:
-                self._authorize(principal, permission, method, path, template, params)
+                self._authorize(principal, permission, method, path, template, scope.get("path_params") or {})
                 residency = narrowed(principal.regions, principal.data_class, headers, self.levels)
             except PermissionDeniedError as exc:
                 raise self.auth.deny(exc, actor=principal.name, target=target, request_id=state.get("request_id")) from None
         except APIError as exc:
             await error_response(exc, state.get("request_id"))(scope, receive, send)
-            return
+            return False
         attributes = principal.attributes()
         attributes["residency"] = residency
         attributes["data_class"] = residency.data_class
@@ -142,7 +103,7 @@ class AuthMiddleware:
             residency=residency,
             principal_attributes=attributes,
         )
-        await self.app(scope, receive, send)
+        return True
 
     @staticmethod
     def _authorize(
@@ -172,19 +133,3 @@ class AuthMiddleware:
 def _client(scope: Scope) -> str | None:
     client = scope.get("client")
     return f"{client[0]}" if client else None
-
-
-def with_security(document: dict[str, Any]) -> dict[str, Any]:
-    """Declare the credential schemes and mark every non-public operation as needing one."""
-    components = document.setdefault("components", {})
-    components.setdefault("securitySchemes", {}).update(
-        {
-            "bearer": {"type": "http", "scheme": "bearer", "description": "A Headway API key (hw_live_…) or an OIDC JWT."},
-            "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "A Headway API key."},
-        }
-    )
-    for path, operations in document.get("paths", {}).items():
-        for method, operation in operations.items():
-            if isinstance(operation, dict) and required_permission(method.upper(), path) != PUBLIC:
-                operation.setdefault("security", [{"bearer": []}, {"apiKey": []}])
-    return document

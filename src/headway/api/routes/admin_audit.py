@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.api.routes.admin_keys import OPENAPI_TAG
 from headway.auth.audit import AuditLog
 from headway.errors import ServiceUnavailableError
@@ -49,9 +50,10 @@ def _reply(description: str, *codes: int) -> dict[str, Any]:
     return out
 
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/admin/audit": {
-        "get": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/admin/audit", list_audit, "audit:read",
+        {
             "operationId": "listAudit",
             "tags": [OPENAPI_TAG],
             "parameters": [
@@ -60,9 +62,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                 {"name": "action", "in": "query", "schema": {"type": "string"}},
             ],
             "responses": _reply("Audit records, newest first (or oldest first after `after_seq`)", 400, 401, 403, 503),
-        }
-    },
-    "/admin/audit/verify": {
-        "get": {"operationId": "verifyAudit", "tags": [OPENAPI_TAG], "responses": _reply("The chain check: ok, and every problem named", 401, 403, 503)}
-    },
-}
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/audit/verify", verify_audit, "audit:read",
+        {"operationId": "verifyAudit", "tags": [OPENAPI_TAG], "responses": _reply("The chain check: ok, and every problem named", 401, 403, 503)},
+    ),
+)

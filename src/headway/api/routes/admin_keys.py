@@ -16,9 +16,11 @@ from starlette.responses import Response
 from headway.api.body import read_json_object
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.auth.audit import AuditEvent
 from headway.auth.key_policy import key_spec, parse_key_request
 from headway.auth.key_store import KeyRepository
+from headway.auth.permissions import AUTHENTICATED
 from headway.auth.principal import Principal
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.serving.runtime import Runtime
@@ -183,10 +185,14 @@ CREATE_KEY_REQUEST = {
     },
 }
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/admin/whoami": {"get": {"operationId": "whoami", "tags": [OPENAPI_TAG], "responses": _reply("The calling principal", {"type": "object"}, 401)}},
-    "/admin/keys": {
-        "get": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/admin/whoami", whoami, AUTHENTICATED,
+        {"operationId": "whoami", "tags": [OPENAPI_TAG], "responses": _reply("The calling principal", {"type": "object"}, 401)},
+    ),
+    Endpoint(
+        "GET", "/admin/keys", list_keys, "keys:read",
+        {
             "operationId": "listKeys",
             "tags": [OPENAPI_TAG],
             "parameters": [
@@ -197,19 +203,27 @@ OPENAPI_PATHS: dict[str, Any] = {
             ],
             "responses": _reply("API keys (never their secrets)", {"type": "object"}, 400, 401, 403),
         },
-        "post": {
+    ),
+    Endpoint(
+        "POST", "/admin/keys", create_key, "keys:write",
+        {
             "operationId": "createKey",
             "tags": [OPENAPI_TAG],
             "requestBody": {"required": True, "content": {"application/json": {"schema": CREATE_KEY_REQUEST}}},
             "responses": _reply("The new key; `key` is shown only here", _KEY_SCHEMA, 400, 401, 403, 413, 415, ok="201"),
         },
-    },
-    "/admin/keys/{key_id}": {
-        "get": {"operationId": "getKey", "tags": [OPENAPI_TAG], "parameters": [_KEY_ID], "responses": _reply("One key", _KEY_SCHEMA, 401, 403, 404)},
-        "delete": {"operationId": "revokeKey", "tags": [OPENAPI_TAG], "parameters": [_KEY_ID], "responses": _reply("The revoked key", _KEY_SCHEMA, 401, 403, 404)},
-    },
-    "/admin/keys/{key_id}/rotate": {
-        "post": {
+    ),
+    Endpoint(
+        "GET", "/admin/keys/{key_id}", get_key, "keys:read",
+        {"operationId": "getKey", "tags": [OPENAPI_TAG], "parameters": [_KEY_ID], "responses": _reply("One key", _KEY_SCHEMA, 401, 403, 404)},
+    ),
+    Endpoint(
+        "DELETE", "/admin/keys/{key_id}", revoke_key, "keys:write",
+        {"operationId": "revokeKey", "tags": [OPENAPI_TAG], "parameters": [_KEY_ID], "responses": _reply("The revoked key", _KEY_SCHEMA, 401, 403, 404)},
+    ),
+    Endpoint(
+        "POST", "/admin/keys/{key_id}/rotate", rotate_key, "keys:write",
+        {
             "operationId": "rotateKey",
             "tags": [OPENAPI_TAG],
             "parameters": [_KEY_ID],
@@ -218,6 +232,6 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "properties": {"grace_s": {"type": "number"}}}}},
             },
             "responses": _reply("The successor key; `key` is shown only here", _KEY_SCHEMA, 400, 401, 403, 404, 413, 415, ok="201"),
-        }
-    },
-}
+        },
+    ),
+)

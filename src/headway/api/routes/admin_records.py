@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.body import read_json_object
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.api.routes.admin_keys import OPENAPI_TAG, caller
 from headway.errors import InvalidRequestError
 from headway.serving.runtime import Runtime
@@ -29,9 +28,10 @@ async def erase_records(request: Request) -> Response:
     return JSONResponse(result)
 
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/admin/records/erase": {
-        "post": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST", "/admin/records/erase", erase_records, "records:erase",
+        {
             "operationId": "eraseRecords",
             "tags": [OPENAPI_TAG],
             "requestBody": {
@@ -45,6 +45,6 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "200": {"description": "What was erased, per store", "content": {"application/json": {"schema": {"type": "object"}}}},
                 **{str(c): {"description": "Error in OpenAI's shape"} for c in (400, 401, 403, 413, 415)},
             },
-        }
-    }
-}
+        },
+    ),
+)

@@ -7,8 +7,10 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from headway.api.openapi import responses
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.serving.runtime import Runtime
 from headway.store.base import RequestQuery
@@ -37,3 +39,29 @@ async def get_request(request: Request) -> Response:
     if record is None:
         raise NotFoundError(f"No request {request_id!r} in the log", param="request_id")
     return JSONResponse(record.to_dict())
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/admin/requests", list_requests, "requests:read",
+        {
+            "operationId": "listRequests",
+            "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                {"name": "model", "in": "query", "schema": {"type": "string"}},
+                {"name": "caller", "in": "query", "schema": {"type": "string"}},
+                {"name": "team", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": responses("Request records", 400, 401, 403),
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/requests/{request_id}", get_request, "requests:read",
+        {
+            "operationId": "getRequest",
+            "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": responses("One request record", 401, 403, 404),
+        },
+    ),
+)

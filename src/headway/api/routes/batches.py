@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,6 +9,7 @@ from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.api.routes.jobs import jobs_of, page
 from headway.api.routes.metrics import openapi_reply, query
 
@@ -60,15 +59,19 @@ CREATE_BATCH = {
     },
 }
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/batches": {
-        "post": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST", "/v1/batches", create_batch, "inference",
+        {
             "operationId": "createBatch",
             "tags": ["batches"],
             "requestBody": {"required": True, "content": {"application/json": {"schema": CREATE_BATCH}}},
             "responses": openapi_reply("The batch (validated: every line's model exists)", 400, 401, 403, 404, 413, 415, 503),
         },
-        "get": {
+    ),
+    Endpoint(
+        "GET", "/v1/batches", list_batches, "inference",
+        {
             "operationId": "listBatches",
             "tags": ["batches"],
             "parameters": [
@@ -77,21 +80,23 @@ OPENAPI_PATHS: dict[str, Any] = {
             ],
             "responses": openapi_reply("The caller's batches, newest first", 400, 401, 403, 503),
         },
-    },
-    "/v1/batches/{batch_id}": {
-        "get": {
+    ),
+    Endpoint(
+        "GET", "/v1/batches/{batch_id}", get_batch, "inference",
+        {
             "operationId": "retrieveBatch",
             "tags": ["batches"],
             "parameters": [_BATCH_ID],
             "responses": openapi_reply("A batch, with its progress and cost_usd", 401, 403, 404, 503),
-        }
-    },
-    "/v1/batches/{batch_id}/cancel": {
-        "post": {
+        },
+    ),
+    Endpoint(
+        "POST", "/v1/batches/{batch_id}/cancel", cancel_batch, "inference",
+        {
             "operationId": "cancelBatch",
             "tags": ["batches"],
             "parameters": [_BATCH_ID],
             "responses": openapi_reply("The batch, cancelling", 400, 401, 403, 404, 503),
-        }
-    },
-}
+        },
+    ),
+)

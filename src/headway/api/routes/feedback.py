@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.api.routes.metrics import TIME_HELP, openapi_reply, query, time_param
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.observe.feedback import FeedbackStore, parse_feedback
@@ -124,17 +125,19 @@ FEEDBACK_REQUEST: dict[str, Any] = {
     },
 }
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/feedback": {
-        "post": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST", "/v1/feedback", submit_feedback, "inference",
+        {
             "operationId": "createFeedback",
             "tags": ["observe"],
             "requestBody": {"required": True, "content": {"application/json": {"schema": FEEDBACK_REQUEST}}},
             "responses": openapi_reply("The stored feedback", 400, 401, 403, 404, 413, 415, 503, ok="201"),
-        }
-    },
-    "/admin/feedback": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/feedback", list_feedback, "observe:read",
+        {
             "operationId": "listFeedback",
             "tags": ["observe"],
             "parameters": [
@@ -145,14 +148,15 @@ OPENAPI_PATHS: dict[str, Any] = {
                 query("limit", "At most this many (1-1000)", {"type": "integer"}),
             ],
             "responses": openapi_reply("Feedback, newest first", 400, 401, 403, 503),
-        }
-    },
-    "/admin/feedback/export": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/feedback/export", export_feedback, "observe:read",
+        {
             "operationId": "exportFeedback",
             "tags": ["observe"],
             "parameters": [query("since", TIME_HELP), query("until", TIME_HELP), query("label", "Only this label")],
             "responses": openapi_reply("JSON Lines: feedback joined with its request record", 400, 401, 403, 503, media="application/x-ndjson"),
-        }
-    },
-}
+        },
+    ),
+)

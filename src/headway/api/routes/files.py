@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,6 +9,7 @@ from headway.api.body import read_body
 from headway.api.context import call_context
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.api.routes.jobs import jobs_of, page
 from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError
@@ -67,9 +66,10 @@ async def delete_file(request: Request) -> Response:
 
 _FILE_ID = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/files": {
-        "post": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST", "/v1/files", upload_file, "inference",
+        {
             "operationId": "createFile",
             "tags": ["batches"],
             "requestBody": {
@@ -86,7 +86,10 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
             "responses": openapi_reply("The stored file", 400, 401, 403, 413, 503),
         },
-        "get": {
+    ),
+    Endpoint(
+        "GET", "/v1/files", list_files, "inference",
+        {
             "operationId": "listFiles",
             "tags": ["batches"],
             "parameters": [
@@ -96,27 +99,32 @@ OPENAPI_PATHS: dict[str, Any] = {
             ],
             "responses": openapi_reply("The caller's files, newest first", 400, 401, 403, 503),
         },
-    },
-    "/v1/files/{file_id}": {
-        "get": {
+    ),
+    Endpoint(
+        "GET", "/v1/files/{file_id}", get_file, "inference",
+        {
             "operationId": "retrieveFile",
             "tags": ["batches"],
             "parameters": [_FILE_ID],
             "responses": openapi_reply("A file", 401, 403, 404, 503),
         },
-        "delete": {
+    ),
+    Endpoint(
+        "DELETE", "/v1/files/{file_id}", delete_file, "inference",
+        {
             "operationId": "deleteFile",
             "tags": ["batches"],
             "parameters": [_FILE_ID],
             "responses": openapi_reply("Deleted", 401, 403, 404, 503),
         },
-    },
-    "/v1/files/{file_id}/content": {
-        "get": {
+    ),
+    Endpoint(
+        "GET", "/v1/files/{file_id}/content", file_content, "inference",
+        {
             "operationId": "downloadFile",
             "tags": ["batches"],
             "parameters": [_FILE_ID],
             "responses": openapi_reply("The file's bytes", 401, 403, 404, 503, media="application/octet-stream"),
-        }
-    },
-}
+        },
+    ),
+)

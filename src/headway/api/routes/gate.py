@@ -23,6 +23,7 @@ from starlette.responses import Response
 from headway import __version__
 from headway.api.body import read_json_object
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.gate.drill import DrillRecord
 from headway.gate.repository import GateRepository
@@ -197,44 +198,54 @@ _DRILL_SCHEMA = {
     },
 }
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/admin/gate/facts": {
-        "get": {"operationId": "gateFacts", "tags": ["gate"], "responses": _reply("The running process's own view: tracing, metrics, auth, config (secrets masked)", 401, 403)}
-    },
-    "/admin/gate/reports": {
-        "get": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/admin/gate/facts", get_facts, "operations",
+        {"operationId": "gateFacts", "tags": ["gate"], "responses": _reply("The running process's own view: tracing, metrics, auth, config (secrets masked)", 401, 403)},
+    ),
+    Endpoint(
+        "GET", "/admin/gate/reports", list_reports, "operations",
+        {
             "operationId": "listGateReports",
             "tags": ["gate"],
             "parameters": [_LIMIT, {"name": "before", "in": "query", "schema": {"type": "number"}}],
             "responses": _reply("Stored gate reports, newest first (summaries)", 400, 401, 403, 503),
         },
-        "post": {
+    ),
+    Endpoint(
+        "POST", "/admin/gate/reports", create_report, "operations",
+        {
             "operationId": "storeGateReport",
             "tags": ["gate"],
             "requestBody": _body(_REPORT_SCHEMA),
             "responses": {**_reply("Stored", 400, 401, 403, 413, 415, 503, ok="201"), "200": {"description": "Already stored"}},
         },
-    },
-    "/admin/gate/reports/{report_id}": {
-        "get": {
+    ),
+    Endpoint(
+        "GET", "/admin/gate/reports/{report_id}", get_report, "operations",
+        {
             "operationId": "getGateReport",
             "tags": ["gate"],
             "parameters": [{"name": "report_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": _reply("One gate report with every check's evidence", 401, 403, 404, 503),
-        }
-    },
-    "/admin/gate/drills": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/gate/drills", list_drills, "operations",
+        {
             "operationId": "listGateDrills",
             "tags": ["gate"],
             "parameters": [_LIMIT],
             "responses": _reply("Fault-drill records, newest first", 400, 401, 403, 503),
         },
-        "post": {
+    ),
+    Endpoint(
+        "POST", "/admin/gate/drills", create_drill, "operations",
+        {
             "operationId": "storeGateDrill",
             "tags": ["gate"],
             "requestBody": _body(_DRILL_SCHEMA),
             "responses": {**_reply("Stored", 400, 401, 403, 413, 415, 503, ok="201"), "200": {"description": "Already stored"}},
         },
-    },
-}
+    ),
+)

@@ -6,7 +6,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
+from headway.auth.permissions import PUBLIC
 from headway.serving.runtime import Runtime
 
 
@@ -25,3 +28,12 @@ async def readyz(request: Request) -> Response:
         {"status": status, "checks": readiness.checks, "reasons": reasons, "degraded": degraded},
         status_code=200 if readiness.ready else 503,
     )
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/healthz", healthz, PUBLIC, {"operationId": "healthz", "responses": responses("Alive")}),
+    Endpoint(
+        "GET", "/readyz", readyz, PUBLIC,
+        {"operationId": "readyz", "responses": {**responses("Ready"), "503": {"description": "Not ready"}}},
+    ),
+)

@@ -10,14 +10,13 @@ until the job ends with ``Prefer: wait=N`` (or ``?wait=N``), both capped by
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.context import call_context
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError, ServiceUnavailableError
 from headway.jobs.models import Job
@@ -111,17 +110,19 @@ async def list_jobs(request: Request) -> Response:
 
 _JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/jobs": {
-        "get": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/v1/jobs", list_jobs, "inference",
+        {
             "operationId": "listJobs",
             "tags": ["jobs"],
             "parameters": [query("limit", "At most this many (1-100)", {"type": "integer"}), query("status", "Only jobs in this status")],
             "responses": openapi_reply("The caller's background requests, newest first", 400, 401, 403, 503),
-        }
-    },
-    "/v1/jobs/{job_id}": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/v1/jobs/{job_id}", get_job, "inference",
+        {
             "operationId": "retrieveJob",
             "tags": ["jobs"],
             "parameters": [
@@ -129,14 +130,15 @@ OPENAPI_PATHS: dict[str, Any] = {
                 query("wait", "Block up to this many seconds for the job to end (or Prefer: wait=N)", {"type": "number"}),
             ],
             "responses": openapi_reply("The job: status, and the chat.completion once done", 400, 401, 403, 404, 503),
-        }
-    },
-    "/v1/jobs/{job_id}/cancel": {
-        "post": {
+        },
+    ),
+    Endpoint(
+        "POST", "/v1/jobs/{job_id}/cancel", cancel_job, "inference",
+        {
             "operationId": "cancelJob",
             "tags": ["jobs"],
             "parameters": [_JOB_ID],
             "responses": openapi_reply("The job, cancelled or cancelling", 400, 401, 403, 404, 503),
-        }
-    },
-}
+        },
+    ),
+)

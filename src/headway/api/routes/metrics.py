@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.observe.cost_report import GROUP_COLUMNS, GroupBy, cost_by, parse_time, totals
 from headway.observe.metrics import CONTENT_TYPE
@@ -110,16 +111,18 @@ def query(name: str, description: str, schema: dict[str, Any] | None = None) -> 
 
 TIME_HELP = "Epoch seconds, ISO 8601, or a duration back from now (30m, 24h, 7d)."
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/metrics": {
-        "get": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/metrics", prometheus, "observe:read",
+        {
             "operationId": "prometheusMetrics",
             "tags": ["observe"],
             "responses": openapi_reply("Prometheus text exposition format", 401, 404, media="text/plain"),
-        }
-    },
-    "/admin/cost": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/cost", cost, "observe:read",
+        {
             "operationId": "costReport",
             "tags": ["observe"],
             "parameters": [
@@ -129,13 +132,14 @@ OPENAPI_PATHS: dict[str, Any] = {
                 *(query(name, f"Only this {name}") for name in GROUP_COLUMNS),
             ],
             "responses": openapi_reply("Cost, requests and tokens per group", 400, 401, 403, 503),
-        }
-    },
-    "/admin/alerts": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/alerts", alerts, "observe:read",
+        {
             "operationId": "listAlerts",
             "tags": ["observe"],
             "responses": openapi_reply("Alert rules with their state, and recent incidents", 401, 403, 503),
-        }
-    },
-}
+        },
+    ),
+)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.errors import NotFoundError
 from headway.routing.deployments import Route
 from headway.serving.runtime import Runtime
@@ -28,3 +30,16 @@ async def get_model(request: Request) -> Response:
     if route is None:
         raise NotFoundError(f"The model {name!r} does not exist", param="model", code="model_not_found")
     return JSONResponse(_describe(route, int(runtime.started_at)))
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/v1/models", list_models, "inference", {"operationId": "listModels", "responses": responses("Models", 401)}),
+    Endpoint(
+        "GET", "/v1/models/{model:path}", get_model, "inference",
+        {
+            "operationId": "retrieveModel",
+            "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": responses("A model", 401, 404),
+        },
+    ),
+)

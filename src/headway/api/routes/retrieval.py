@@ -17,6 +17,7 @@ from starlette.responses import Response
 from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.errors import (
     GatewayTimeoutError,
     InvalidRequestError,
@@ -195,21 +196,10 @@ def _reply(ok: str, *codes: int) -> dict[str, Any]:
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer"}}
 
-CHAT_RETRIEVAL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "RAG: collections to retrieve from; removed before the request goes upstream.",
-    "required": ["collections"],
-    "properties": {
-        "collections": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-        "k": {"type": "integer", "minimum": 1, "maximum": 50},
-        "filters": {"type": "object"},
-    },
-    "additionalProperties": False,
-}
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/v1/retrieve": {
-        "post": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST", "/v1/retrieve", retrieve, "inference",
+        {
             "operationId": "retrieve",
             "requestBody": {
                 "required": True,
@@ -229,24 +219,30 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
             },
             "responses": _reply("Ranked passages", 400, 401, 403, 404, 413, 415, 502, 503, 504),
-        }
-    },
-    "/admin/collections": {
-        "get": {"operationId": "listCollections", "responses": _reply("Collections", 401, 403, 503)}
-    },
-    "/admin/pipelines": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/collections", list_collections, "pipelines:read",
+        {"operationId": "listCollections", "responses": _reply("Collections", 401, 403, 503)},
+    ),
+    Endpoint(
+        "GET", "/admin/pipelines", list_pipelines, "pipelines:read",
+        {
             "operationId": "listPipelines",
             "responses": _reply("Pipelines and their last runs", 401, 403, 503),
-        }
-    },
-    "/admin/pipelines/{name}/runs": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/pipelines/{name}/runs", pipeline_runs, "pipelines:read",
+        {
             "operationId": "listPipelineRuns",
             "parameters": [_NAME, _LIMIT],
             "responses": _reply("Runs, newest first", 400, 401, 403, 404, 503),
         },
-        "post": {
+    ),
+    Endpoint(
+        "POST", "/admin/pipelines/{name}/runs", trigger_pipeline, "pipelines:write",
+        {
             "operationId": "runPipeline",
             "parameters": [_NAME],
             "responses": {
@@ -254,14 +250,15 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "202": {"description": "Queued"},
             },
         },
-    },
-    "/admin/pipelines/{name}/quarantine": {
-        "get": {
+    ),
+    Endpoint(
+        "GET", "/admin/pipelines/{name}/quarantine", pipeline_quarantine, "pipelines:read",
+        {
             "operationId": "listQuarantine",
             "parameters": [_NAME, _LIMIT, {"name": "run_id", "in": "query", "schema": {"type": "string"}}],
             "responses": _reply(
                 "Quarantined rows of a run (default: the latest that set rows aside)", 400, 401, 403, 404, 503
             ),
-        }
-    },
-}
+        },
+    ),
+)

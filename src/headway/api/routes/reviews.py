@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from headway.api.body import read_json_object
 from headway.api.responses import JSONResponse
+from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.review.access import Reviewer
 from headway.review.items import FINAL, OPEN, STATUSES, ReviewItem, ReviewQuery
@@ -145,9 +146,10 @@ def _ok(description: str, *errors: int) -> dict[str, Any]:
     return out
 
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/admin/reviews": {
-        "get": {
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET", "/admin/reviews", list_reviews, "reviews:read",
+        {
             "operationId": "listReviews",
             "parameters": [
                 {"name": name, "in": "query", "schema": {"type": kind}}
@@ -155,31 +157,35 @@ OPENAPI_PATHS: dict[str, Any] = {
                                    ("team", "string"), ("request_id", "string"), ("before", "number"), ("limit", "integer"))
             ],
             "responses": _ok("Review items this reviewer may see, newest first", 400, 401, 403),
-        }
-    },
-    "/admin/reviews/{review_id}": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/admin/reviews/{review_id}", get_review, "reviews:read",
+        {
             "operationId": "getReview",
             "parameters": [_ID_PARAM],
             "responses": _ok("One review item with its conversation, context, findings, outputs and events", 401, 403, 404),
-        }
-    },
-    "/admin/reviews/{review_id}/claim": {
-        "post": {
+        },
+    ),
+    Endpoint(
+        "POST", "/admin/reviews/{review_id}/claim", claim_review, "reviews:decide",
+        {
             "operationId": "claimReview",
             "parameters": [_ID_PARAM],
             "responses": _ok("Claimed for review.lease_s seconds", 401, 403, 404, 409),
-        }
-    },
-    "/admin/reviews/{review_id}/release": {
-        "post": {
+        },
+    ),
+    Endpoint(
+        "POST", "/admin/reviews/{review_id}/release", release_review, "reviews:decide",
+        {
             "operationId": "releaseReview",
             "parameters": [_ID_PARAM],
             "responses": _ok("Back in the queue", 401, 403, 404, 409),
-        }
-    },
-    "/admin/reviews/{review_id}/decide": {
-        "post": {
+        },
+    ),
+    Endpoint(
+        "POST", "/admin/reviews/{review_id}/decide", decide_review, "reviews:decide",
+        {
             "operationId": "decideReview",
             "parameters": [_ID_PARAM],
             "requestBody": {
@@ -199,16 +205,17 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
             },
             "responses": _ok("The decided item", 400, 401, 403, 404, 409, 413, 415),
-        }
-    },
-    "/v1/reviews/{review_id}": {
-        "get": {
+        },
+    ),
+    Endpoint(
+        "GET", "/v1/reviews/{review_id}", review_status, "inference",
+        {
             "operationId": "getReviewStatus",
             "parameters": [_ID_PARAM, _PREFER],
             "responses": {
                 **_ok("The released chat.completion (approved or edited)", 401, 403, 404),
                 "202": {"description": "Still waiting for a decision: {id, object: review, status, status_url}"},
             },
-        }
-    },
-}
+        },
+    ),
+)
