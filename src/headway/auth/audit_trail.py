@@ -11,14 +11,11 @@ audited once there is room); every other event is kept.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import deque
 
 from headway.auth.audit import AuditEvent, AuditLog
-from headway.errors import StoreUnavailableError
 from headway.guards.pii import Redactor
+from headway.store.writer import WriteBehind, WriterPolicy
 
 log = logging.getLogger("headway.audit")
 
@@ -26,6 +23,8 @@ DROPPABLE = frozenset({"request.denied"})
 
 
 class AuditTrail:
+    """The audit trail's use of the one write-behind writer: keep order, retain through outages."""
+
     def __init__(
         self,
         log_: AuditLog | None,
@@ -36,32 +35,31 @@ class AuditTrail:
     ) -> None:
         self.log = log_
         self._redactor = redactor
-        self._buffer: deque[AuditEvent] = deque()
-        self._capacity = capacity
-        self._flush_interval = flush_interval
-        self._dropped = 0
         self._dropped_reported = 0
-        self._wake = asyncio.Event()
-        self._write_lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self.last_error: str | None = None
+        policy = WriterPolicy(
+            name="audit",
+            capacity=capacity,
+            batch_size=500,
+            flush_interval=flush_interval,
+            on_full="keep",  # only denied requests are dropped when full (``droppable``)
+            on_unavailable="retain",  # the chain is built in order at write time: events wait, in order
+        )
+        self._writer: WriteBehind[AuditEvent] = WriteBehind(
+            self._append, policy, droppable=lambda event: event.action in DROPPABLE, before_drain=self._report_dropped
+        )
 
     @property
     def dropped(self) -> int:
-        return self._dropped
+        return self._writer.health().dropped
+
+    @property
+    def last_error(self) -> str | None:
+        return self._writer.health().last_error
 
     def append(self, event: AuditEvent) -> None:
-        if len(self._buffer) >= self._capacity and event.action in DROPPABLE:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                log.error("audit buffer full: %d denied-request events dropped so far", self._dropped)
-            return
         if self._redactor is not None and event.detail:
             event.detail = self._redactor.value(event.detail)
-        self._buffer.append(event)
-        if len(self._buffer) >= 100:
-            self._wake.set()
+        self._writer.submit(event)
 
     async def write(self, event: AuditEvent) -> None:
         """Append and wait until the event is in the store (raises ``StoreUnavailableError`` if it cannot be)."""
@@ -69,43 +67,24 @@ class AuditTrail:
         await self.flush(raise_errors=True)
 
     async def flush(self, *, raise_errors: bool = False) -> None:
-        async with self._write_lock:
-            if self._dropped > self._dropped_reported:
-                count, self._dropped_reported = self._dropped - self._dropped_reported, self._dropped
-                self._buffer.append(AuditEvent("audit.dropped", "system", outcome="failed", detail={"dropped": count}))
-            while self._buffer and self.log is not None:
-                batch = list(self._buffer)[:500]
-                try:
-                    await asyncio.to_thread(self.log.append, batch)
-                except StoreUnavailableError as exc:
-                    if self.last_error is None:
-                        log.warning("audit trail cannot reach the store; %d events wait in memory: %s", len(self._buffer), exc)
-                    self.last_error = str(exc)
-                    if raise_errors:
-                        raise
-                    return
-                self.last_error = None
-                for _ in batch:
-                    self._buffer.popleft()
+        await self._writer.flush(raise_errors=raise_errors)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="headway-audit")
+        await self._writer.start()
 
     async def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
-        if self._buffer:
-            log.error("%d audit events could not be written before shutdown", len(self._buffer))
+        await self._writer.close()
+        buffered = self._writer.health().buffered
+        if buffered:
+            log.error("%d audit events could not be written before shutdown", buffered)
 
-    async def _run(self) -> None:
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._flush_interval):
-                    await self._wake.wait()
-            self._wake.clear()
-            if self._buffer:
-                await self.flush()
+    def _append(self, events: list[AuditEvent]) -> None:
+        if self.log is not None:  # without a store there is no trail to extend
+            self.log.append(events)
+
+    def _report_dropped(self) -> None:
+        """Dropped denied-request events are counted, and the count itself is audited once there is room."""
+        dropped = self.dropped
+        if dropped > self._dropped_reported:
+            count, self._dropped_reported = dropped - self._dropped_reported, dropped
+            self._writer.submit(AuditEvent("audit.dropped", "system", outcome="failed", detail={"dropped": count}))

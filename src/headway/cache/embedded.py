@@ -11,7 +11,6 @@ several workers, each keeps its own memory and they share the table; the shared
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from headway.cache.base import CacheEntry, CacheHit
 from headway.cache.memory import MemoryCache
 from headway.cache.persist import CacheRepository
 from headway.errors import StoreUnavailableError
+from headway.store.writer import WriteBehind, WriterPolicy
 
 log = logging.getLogger("headway.cache")
 
@@ -39,13 +39,15 @@ class EmbeddedCache:
         self.memory = MemoryCache(max_entries=max_entries, max_candidates=max_candidates)
         self._repository = repository
         self._max_entries = max_entries
-        self._pending: list[CacheEntry] = []
-        self._flush_interval = flush_interval
-        self._wake = asyncio.Event()
-        # Held while a batch is on its way to the store, so an erasure cannot be overtaken by it.
-        self._writing = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        # The cache is an optimisation: entries that cannot be written (a full queue, a store
+        # outage) stay in memory only, and the store catches up with new ones.
+        policy = WriterPolicy(
+            name="cache", capacity=MAX_PENDING, batch_size=MAX_PENDING, flush_interval=flush_interval,
+            on_full="drop", on_unavailable="drop",
+        )
+        self._writer: WriteBehind[CacheEntry] | None = (
+            WriteBehind(repository.put_many, policy) if repository is not None else None
+        )
 
     # -- CacheBackend -------------------------------------------------------------------
     async def get(self, key: str, now: float) -> CacheEntry | None:
@@ -56,8 +58,8 @@ class EmbeddedCache:
 
     async def put(self, entry: CacheEntry) -> None:
         self.memory.put(entry)
-        if self._repository is not None and len(self._pending) < MAX_PENDING:
-            self._pending.append(entry)
+        if self._writer is not None:
+            self._writer.submit(entry)
 
     async def erase(self, callers: Sequence[str]) -> int:
         wanted = set(callers)
@@ -65,16 +67,16 @@ class EmbeddedCache:
             return 0
         erased = self.memory.erase(lambda entry: entry.caller in wanted)
         gone = set(erased)
-        # Entries still queued for the store must not reach it.
-        self._pending = [entry for entry in self._pending if entry.key not in gone]
         stored = 0
-        if self._repository is not None:
-            async with self._writing:  # a batch already on its way lands first, then goes
+        if self._repository is not None and self._writer is not None:
+            # Entries still queued for the store must not reach it.
+            self._writer.discard(lambda entry: entry.key in gone or entry.caller in wanted)
+            async with self._writer.exclusive():  # a batch already on its way lands first, then goes
                 stored = await asyncio.to_thread(self._repository.erase, sorted(wanted))
         return max(len(erased), stored)
 
     async def start(self) -> None:
-        if self._repository is None:
+        if self._repository is None or self._writer is None:
             return
         now = time.time()
         try:
@@ -83,31 +85,13 @@ class EmbeddedCache:
                 self.memory.put(entry)
         except StoreUnavailableError as exc:
             log.warning("cache: could not load persisted entries: %s", exc)
-        self._task = asyncio.create_task(self._run(), name="headway-cache-writer")
+        await self._writer.start()
 
     async def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
+        if self._writer is not None:
+            await self._writer.close()
 
     async def flush(self) -> None:
         """Write every queued entry now (tests and shutdown)."""
-        if self._repository is None or not self._pending:
-            return
-        async with self._writing:
-            batch, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self._repository.put_many, batch)
-            except StoreUnavailableError as exc:
-                # The cache is an optimisation: entries stay in memory, the store catches up with new ones.
-                log.warning("cache: could not persist %d entries: %s", len(batch), exc)
-
-    async def _run(self) -> None:
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._flush_interval):
-                    await self._wake.wait()
-            await self.flush()
+        if self._writer is not None:
+            await self._writer.flush()
