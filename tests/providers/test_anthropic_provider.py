@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 
 from headway.errors import UpstreamError
-from headway.providers.anthropic import AnthropicProvider, SSEDecoder
+from headway.providers._sse import SSEDecoder
+from headway.providers.anthropic import AnthropicProvider
 from headway.providers.base import StreamEvent, Timeouts
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -383,7 +384,7 @@ async def test_pings_do_not_stretch_the_first_token_deadline(fake: FakeAnthropic
 
 def frames(lines: list[bytes]) -> list[tuple[str, bytes]]:
     decoder = SSEDecoder()
-    return [frame for line in lines if (frame := decoder.feed_line(line)) is not None]
+    return [(event.event, event.data.encode()) for line in lines for event in decoder.feed(line)]
 
 
 def test_sse_decoder_joins_data_lines_and_skips_comments() -> None:

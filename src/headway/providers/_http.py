@@ -100,21 +100,27 @@ def upstream_error_from_response(status: int, headers: Any, raw: bytes) -> Upstr
 
 
 def upstream_error_from_exception(exc: BaseException, *, phase: str) -> UpstreamError:
-    """Translate a transport exception into an ``UpstreamError``; ``phase`` names where it happened."""
+    """Translate a transport exception into an ``UpstreamError``; ``phase`` names where it happened.
+
+    Messages are Headway's own words: a transport library's exception text names its
+    internals (parser states, buffer limits), which means nothing to an operator.
+    """
     if isinstance(exc, UpstreamError):
         return exc
+    streaming = phase == "stream"
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return UpstreamError("timeout", f"timed out waiting for {phase}")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return UpstreamError("stream_cut" if phase == "stream" else "bad_response", f"truncated body during {phase} ({exc})")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError):
-        kind: UpstreamKind = "stream_cut" if phase == "stream" else "connection"
-        return UpstreamError(kind, f"connection lost during {phase} ({exc.__class__.__name__})")
+        # Truncated chunked encoding, short Content-Length, broken compression.
+        return UpstreamError("stream_cut" if streaming else "bad_response", f"the provider's response body broke off during {phase}")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError("connection", f"cannot connect: {exc.os_error or exc}")
-    if isinstance(exc, aiohttp.ClientError):
-        return UpstreamError("connection", f"{exc.__class__.__name__} during {phase} ({exc})")
-    return UpstreamError("connection", f"{exc.__class__.__name__} during {phase} ({exc})")
+        return UpstreamError("connection", "cannot connect to the provider")
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError | OSError):
+        return UpstreamError("stream_cut" if streaming else "connection", f"the connection to the provider was lost during {phase}")
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError | ValueError):
+        # A response aiohttp cannot parse (bad status line or headers, oversized header).
+        return UpstreamError("stream_cut" if streaming else "bad_response", f"the provider sent an unreadable response during {phase}")
+    return UpstreamError("stream_cut" if streaming else "connection", f"the call to the provider failed during {phase}")
 
 
 def client_timeout(connect: float | None, first_byte: float | None, total: float | None) -> aiohttp.ClientTimeout:

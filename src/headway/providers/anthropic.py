@@ -8,7 +8,6 @@ request can be costed; the API layer hides it from clients that did not ask for 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -24,13 +23,9 @@ from headway.providers._anthropic_translate import (
     request_to_anthropic,
     response_to_openai,
 )
-from headway.providers._http import (
-    client_timeout,
-    new_session,
-    post_json_object,
-    upstream_error_from_exception,
-    upstream_error_from_response,
-)
+from headway.providers._http import new_session, post_json_object, upstream_error_from_response
+from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+from headway.providers._stream import UpstreamStream, open_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
 from headway.types import JSON, Usage
 
@@ -45,8 +40,10 @@ class AnthropicProvider:
         headers: Mapping[str, str] | None = None,
         api_version: str = "2023-06-01",
         default_max_tokens: int = 4096,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.name = name
+        self._max_event_bytes = max_event_bytes
         base = base_url.rstrip("/")
         # Tolerate an OpenAI-style base URL that already ends in /v1.
         self._url = f"{base.removesuffix('/v1')}/v1/messages"
@@ -87,78 +84,37 @@ class AnthropicProvider:
         raise UpstreamError("client_error", f"provider {self.name!r} (Anthropic) does not offer embeddings", status=400)
 
     async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
-        data = orjson.dumps({**self._payload(request, model), "stream": True})
-        started = time.monotonic()
-        deadline = started + timeouts.total if timeouts.total is not None else None
-        # An absolute first-token deadline, so pings before the first token cannot stretch it.
-        first_token_deadline = started + timeouts.first_token if timeouts.first_token is not None else None
         translator = StreamTranslator(created=int(time.time()))
-        sse = SSEDecoder()
-        phase = "first token"
-        try:
-            async with self._http().post(
-                self._url,
-                data=data,
-                headers=self._headers,
-                # sock_read bounds the wait for the response head; finer limits apply per line below.
-                timeout=client_timeout(timeouts.connect, _max_timeout(timeouts.first_token, timeouts.idle), None),
-            ) as resp:
-                if resp.status >= 400:
-                    raise anthropic_error_from_response(resp.status, resp.headers, await resp.read())
-                content = resp.content
-                while True:
-                    if phase == "first token":
-                        wait = _seconds_until(first_token_deadline, deadline)
-                    else:
-                        wait = _seconds_until(time.monotonic() + timeouts.idle if timeouts.idle else None, deadline)
-                    async with asyncio.timeout(wait):
-                        line = await content.readline()
-                    if not line:
-                        raise UpstreamError("stream_cut", "stream ended before message_stop")
-                    frame = sse.feed_line(line)
-                    if frame is None:
-                        continue
-                    event = decode_stream_event(*frame)
-                    chunks = translator.feed(event)
-                    if event["type"] not in ("message_start", "ping"):
-                        # message_start comes before generation begins; the first token is what follows it.
-                        phase = "stream"
-                    for chunk in chunks:
-                        usage = translator.usage if "usage" in chunk else None
-                        yield StreamEvent(chunk=chunk, usage=usage)
-                    if translator.finished:
-                        return
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise upstream_error_from_exception(exc, phase=phase) from exc
+        async with open_stream(
+            self._http(),
+            self._url,
+            data=orjson.dumps({**self._payload(request, model), "stream": True}),
+            headers=self._headers,
+            timeouts=timeouts,
+            decoder=SSEDecoder(max_event_bytes=self._max_event_bytes),
+            error_from_response=anthropic_error_from_response,
+        ) as stream:
+            async for chunk in translate_anthropic_stream(stream, translator):
+                yield chunk
+            if not translator.finished:
+                raise stream.cut_error("message_stop")
 
 
-class SSEDecoder:
-    """Server-sent events, one line at a time: ``event:`` and ``data:`` lines until a blank line.
-
-    ``feed_line`` returns ``(event name, data)`` when a blank line completes an event with
-    data; comments and unknown fields are skipped, and an unfinished event at end of stream
-    is discarded, as the SSE specification requires.
-    """
-
-    def __init__(self) -> None:
-        self._event = ""
-        self._data: list[bytes] = []
-
-    def feed_line(self, line: bytes) -> tuple[str, bytes] | None:
-        line = line.rstrip(b"\r\n")
-        if not line:
-            event, data = self._event or "message", self._data
-            self._event, self._data = "", []
-            return (event, b"\n".join(data)) if data else None
-        if line.startswith(b":"):
-            return None
-        name, _, value = line.partition(b":")
-        value = value.removeprefix(b" ")
-        if name == b"event":
-            self._event = value.decode("utf-8", "replace")
-        elif name == b"data":
-            self._data.append(value)
-        return None
+async def translate_anthropic_stream(
+    stream: UpstreamStream[SSEEvent], translator: StreamTranslator
+) -> AsyncIterator[StreamEvent]:
+    """OpenAI chunks from an Anthropic SSE stream, until ``message_stop`` (shared with Claude on Vertex)."""
+    async for frame in stream:
+        event = decode_stream_event(frame.event, frame.data.encode())
+        chunks = translator.feed(event)
+        if event["type"] not in ("message_start", "ping"):
+            # message_start comes before generation begins; the first token is what follows it.
+            stream.content_started()
+        for chunk in chunks:
+            usage = translator.usage if "usage" in chunk else None
+            yield StreamEvent(chunk=chunk, usage=usage)
+        if translator.finished:
+            return
 
 
 def anthropic_error_from_response(status: int, headers: Any, raw: bytes) -> UpstreamError:
@@ -168,14 +124,3 @@ def anthropic_error_from_response(status: int, headers: Any, raw: bytes) -> Upst
     if kind is None or kind == error.kind:
         return error
     return UpstreamError(kind, error.message, status=status, retry_after=error.retry_after, body=error.body)
-
-
-def _seconds_until(step_deadline: float | None, deadline: float | None) -> float | None:
-    ends = [d for d in (step_deadline, deadline) if d is not None]
-    return max(0.0, min(ends) - time.monotonic()) if ends else None
-
-
-def _max_timeout(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None:
-        return None
-    return max(a, b)

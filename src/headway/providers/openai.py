@@ -8,21 +8,15 @@ and hides that final chunk from clients that did not ask for it (the API layer d
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import orjson
 
 from headway.errors import UpstreamError
-from headway.providers._http import (
-    client_timeout,
-    new_session,
-    post_json_object,
-    upstream_error_from_exception,
-    upstream_error_from_response,
-)
+from headway.providers._http import new_session, post_json_object, upstream_error_from_response
+from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
+from headway.providers._stream import open_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
 from headway.types import JSON, Usage
 
@@ -35,8 +29,10 @@ class OpenAIProvider:
         base_url: str,
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self.name = name
+        self._max_event_bytes = max_event_bytes
         self._base_url = base_url.rstrip("/")
         self._headers = {"content-type": "application/json", **(headers or {})}
         if api_key:
@@ -85,63 +81,34 @@ class OpenAIProvider:
     async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
         payload = {**request, "model": model, "stream": True}
         payload["stream_options"] = {**(request.get("stream_options") or {}), "include_usage": True}
-        url = f"{self._base_url}/chat/completions"
-        started = time.monotonic()
-        deadline = started + timeouts.total if timeouts.total else None
-        # One absolute first-token deadline covers the response head and the first chunk.
-        first_deadline = _earliest(started + timeouts.first_token if timeouts.first_token else None, deadline)
-        phase = "first token"
-        try:
-            request_context = self._http().post(
-                url,
-                data=orjson.dumps(payload),
-                headers=self._headers,
-                timeout=client_timeout(timeouts.connect, None, None),
-            )
-            async with asyncio.timeout_at(_loop_time(first_deadline)):
-                resp = await request_context.__aenter__()
-            try:
-                if resp.status >= 400:
-                    raise upstream_error_from_response(resp.status, resp.headers, await resp.read())
-                content = resp.content
-                current_deadline = first_deadline
-                while True:
-                    async with asyncio.timeout_at(_loop_time(current_deadline)):
-                        line = await content.readline()
-                    if not line:
-                        raise UpstreamError("stream_cut", "stream ended before [DONE]")
-                    if not line.startswith(b"data:"):
-                        continue  # blank separators, comments (": keep-alive") and event: lines
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        return
-                    try:
-                        chunk = orjson.loads(data)
-                    except orjson.JSONDecodeError as exc:
-                        raise UpstreamError("bad_response", "stream carried a chunk that is not JSON") from exc
-                    if not isinstance(chunk, dict):
-                        raise UpstreamError("bad_response", "stream carried a chunk that is not a JSON object")
-                    if "error" in chunk and "choices" not in chunk:
-                        err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
-                        raise UpstreamError("server_error", str(err.get("message", "error in stream")), body=chunk)
-                    phase = "stream"
-                    current_deadline = _earliest(time.monotonic() + timeouts.idle if timeouts.idle else None, deadline)
-                    usage = chunk.get("usage")
-                    yield StreamEvent(chunk=chunk, usage=Usage.from_openai(usage) if usage else None)
-            finally:
-                await request_context.__aexit__(None, None, None)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise upstream_error_from_exception(exc, phase=phase) from exc
+        async with open_stream(
+            self._http(),
+            f"{self._base_url}/chat/completions",
+            data=orjson.dumps(payload),
+            headers=self._headers,
+            timeouts=timeouts,
+            decoder=SSEDecoder(max_event_bytes=self._max_event_bytes),
+            error_from_response=upstream_error_from_response,
+        ) as stream:
+            async for event in stream:
+                if event.data.strip() == "[DONE]":
+                    return
+                chunk = openai_chunk(event.data)
+                stream.content_started()
+                usage = chunk.get("usage")
+                yield StreamEvent(chunk=chunk, usage=Usage.from_openai(usage) if usage else None)
+            raise stream.cut_error("[DONE]")
 
 
-def _earliest(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    return a if b is None else min(a, b)
-
-
-def _loop_time(monotonic_deadline: float | None) -> float | None:
-    """A ``time.monotonic()`` deadline on the running loop's clock (uvloop's clock differs)."""
-    if monotonic_deadline is None:
-        return None
-    return asyncio.get_running_loop().time() + (monotonic_deadline - time.monotonic())
+def openai_chunk(data: str) -> JSON:
+    """One ``chat.completion.chunk`` from an SSE event's data; an error event raises."""
+    try:
+        chunk = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("bad_response", "the provider's stream carried a chunk that is not JSON") from None
+    if not isinstance(chunk, dict):
+        raise UpstreamError("bad_response", "the provider's stream carried a chunk that is not a JSON object")
+    if "error" in chunk and "choices" not in chunk:
+        err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
+        raise UpstreamError("server_error", str(err.get("message", "error in stream")), body=chunk)
+    return chunk
