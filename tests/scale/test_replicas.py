@@ -55,7 +55,9 @@ def test_stopping_a_replica_under_load_loses_no_record_and_the_others_keep_servi
     client = openai.OpenAI(base_url=replicas.url + "/v1", api_key="unused", max_retries=3, timeout=30)
     served: list[tuple[float, str]] = []
     failures: list[str] = []
-    stop_after = 240
+    # Run until the other replicas have carried well past the stop (bounded in count and time):
+    # a fixed request count let a fast machine finish everything within the stop's first half second.
+    wanted_after_stop, most, deadline = 40, 3000, time.monotonic() + 90
     killed_at: list[float] = []
     exit_codes: list[int | None] = []
     lock = threading.Lock()
@@ -63,7 +65,8 @@ def test_stopping_a_replica_under_load_loses_no_record_and_the_others_keep_servi
     def worker() -> None:
         while True:
             with lock:
-                if len(served) + len(failures) >= stop_after:
+                carried = bool(killed_at) and sum(at > killed_at[0] + 0.5 for at, _ in served[-wanted_after_stop:]) >= wanted_after_stop
+                if carried or len(served) + len(failures) >= most or time.monotonic() > deadline:
                     return
             try:
                 raw = client.chat.completions.with_raw_response.create(
@@ -90,7 +93,7 @@ def test_stopping_a_replica_under_load_loses_no_record_and_the_others_keep_servi
     # uvicorn re-raises the signal after its graceful shutdown, so the exit says SIGTERM, not a crash.
     assert exit_codes == [-signal.SIGTERM]
     after_kill = [rid for at, rid in served if at > killed_at[0] + 0.5]
-    assert len(after_kill) > 20  # the other two replicas carried on
+    assert len(after_kill) >= wanted_after_stop  # the other two replicas carried on
 
     store = open_store(store_url)
     try:
