@@ -10,6 +10,8 @@ import typer
 
 from headway.cli._common import friendly_errors
 from headway.cli.audit_cmd import app as audit_app
+from headway.cli.backup_cmd import backup_command, restore_command
+from headway.cli.examples_cmd import example_command
 from headway.cli.gate_cmd import gate_command
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app
@@ -23,6 +25,7 @@ from headway.cli.review_cmd import app as review_app
 app = typer.Typer(help="Headway: the production layer for AI applications.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Validate the config file or print its JSON Schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+config_app.command("example")(example_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(records_app, name="records")
@@ -36,6 +39,8 @@ app.command("gate")(gate_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(batches_app, name="batches")
 app.command("worker")(worker_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]
 
