@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from headway.auth.audit import AuditEvent, AuditLog, chain_hash
 from headway.auth.tables import audit_log
 from headway.cli.main import app
-from headway.store.sql import SqlStore
+from headway.store import Database, SqlStore
 
 runner = CliRunner()
 
@@ -94,7 +94,7 @@ def test_deleting_the_newest_records_is_detected(tmp_path: Path) -> None:
 def test_rechaining_without_the_secret_is_detected(tmp_path: Path) -> None:
     config = write_config(tmp_path, secret=True)
     populate(config)
-    log = AuditLog(engine(tmp_path))  # the attacker: database access, no chain secret
+    log = AuditLog(Database(engine(tmp_path)))  # the attacker: database access, no chain secret
     record = next(r for r in log.records(limit=10) if r.seq == 2)
     record.event.actor = "cover-up"
     forged = chain_hash(2, record.event, record.prev_hash, None)
@@ -107,7 +107,7 @@ def test_rechaining_without_the_secret_is_detected(tmp_path: Path) -> None:
 def test_concurrent_writers_extend_one_chain(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{tmp_path}/c.db")
     store.migrate()
-    writers = [AuditLog(store.engine) for _ in range(4)]
+    writers = [AuditLog(store.database) for _ in range(4)]
 
     def write(log: AuditLog, n: int) -> None:
         for i in range(15):
@@ -133,7 +133,7 @@ def test_concurrent_writers_on_postgresql() -> None:
     try:
         store = SqlStore(f"postgresql://postgres@127.0.0.1:5432/{name}")
         store.migrate()
-        writers = [AuditLog(SqlStore(store.url).engine) for _ in range(6)]
+        writers = [AuditLog(SqlStore(store.url).database) for _ in range(6)]
         threads = [
             threading.Thread(target=lambda w=w, n=n: [w.append([AuditEvent("pg.write", f"w{n}")]) for _ in range(20)])
             for n, w in enumerate(writers)
@@ -145,7 +145,7 @@ def test_concurrent_writers_on_postgresql() -> None:
         report = writers[0].verify()
         assert report.ok and report.checked == 120
         for writer in writers:
-            writer.engine.dispose()
+            writer.database.dispose()
         store.close()
     finally:
         with admin.connect() as connection:

@@ -82,6 +82,8 @@ def test_erasure_needs_the_permission(secure_gateway: GatewayThread) -> None:
     assert post_json(f"{secure_gateway.url}/admin/records/erase", {"subject": SUBJECT}, bearer(operator)).status == 403
     assert post_json(f"{secure_gateway.url}/admin/records/erase", {"subject": ""}, ADMIN).status == 400
     assert post_json(f"{secure_gateway.url}/admin/records/erase", {"who": SUBJECT}, ADMIN).status == 400
+    nul = post_json(f"{secure_gateway.url}/admin/records/erase", {"subject": "cara\u0000x"}, ADMIN)
+    assert nul.status == 400 and nul.json()["error"]["param"] == "subject"  # not a store error (PostgreSQL refuses NUL)
 
 
 def test_cli_erases_from_the_store(tmp_path: Path) -> None:

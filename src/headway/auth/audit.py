@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import insert, select, update
 
 from headway.auth.tables import GENESIS_HASH, audit_head, audit_log
-from headway.errors import StoreUnavailableError
+from headway.store import Database, SqlRepository
 
 
 @dataclass(slots=True)
@@ -124,35 +123,32 @@ def _row_to_record(row: Any) -> AuditRecord:
     return AuditRecord(seq=m["seq"], event=event, prev_hash=m["prev_hash"], hash=m["hash"])
 
 
-class AuditLog:
-    """Synchronous repository over ``store.engine``."""
+class AuditLog(SqlRepository):
+    """Synchronous repository over the store's ``Database``."""
 
-    def __init__(self, engine: Engine, *, secret: bytes | None = None) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, *, secret: bytes | None = None) -> None:
+        super().__init__(database)
         self.secret = secret
 
     def append(self, events: Sequence[AuditEvent]) -> list[AuditRecord]:
         if not events:
             return []
-        try:
-            with self.engine.begin() as connection:
-                # Lock first, read second: the UPDATE takes the head row's lock (the write lock on
-                # SQLite) so no other writer can read the same head and fork the chain.
-                connection.execute(update(audit_head).where(audit_head.c.id == 1).values(updated_at=time.time()))
-                head = connection.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
-                seq, prev = int(head.seq), str(head.hash)
-                records = []
-                for event in events:
-                    # Hash exactly what the store will give back: JSON-normal detail.
-                    event.detail = normal_json(event.detail)
-                    seq += 1
-                    digest = chain_hash(seq, event, prev, self.secret)
-                    records.append(AuditRecord(seq, event, prev, digest))
-                    prev = digest
-                connection.execute(insert(audit_log), [r.to_dict() for r in records])
-                connection.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot append to the audit trail: {exc.__class__.__name__}: {exc}") from exc
+        with self.transaction("append to the audit trail") as connection:
+            # Lock first, read second: the UPDATE takes the head row's lock (the write lock on
+            # SQLite) so no other writer can read the same head and fork the chain.
+            connection.execute(update(audit_head).where(audit_head.c.id == 1).values(updated_at=time.time()))
+            head = connection.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+            seq, prev = int(head.seq), str(head.hash)
+            records = []
+            for event in events:
+                # Hash exactly what the store will give back: JSON-normal detail.
+                event.detail = normal_json(event.detail)
+                seq += 1
+                digest = chain_hash(seq, event, prev, self.secret)
+                records.append(AuditRecord(seq, event, prev, digest))
+                prev = digest
+            connection.execute(insert(audit_log), [r.to_dict() for r in records])
+            connection.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
         return records
 
     def records(self, *, limit: int = 100, after_seq: int | None = None, action: str | None = None) -> list[AuditRecord]:
@@ -163,16 +159,13 @@ class AuditLog:
             statement = statement.order_by(audit_log.c.seq.desc())
         if action is not None:
             statement = statement.where(audit_log.c.action == action)
-        try:
-            with self.engine.connect() as connection:
-                return [_row_to_record(r) for r in connection.execute(statement.limit(limit))]
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read the audit trail: {exc.__class__.__name__}") from exc
+        with self.reading("read the audit trail") as connection:
+            return [_row_to_record(r) for r in connection.execute(statement.limit(limit))]
 
     def _scan(self, batch: int = 2000) -> Iterator[AuditRecord]:
         last = 0
         while True:
-            with self.engine.connect() as connection:
+            with self.reading("read the audit trail") as connection:
                 rows = list(
                     connection.execute(select(audit_log).where(audit_log.c.seq > last).order_by(audit_log.c.seq).limit(batch))
                 )
@@ -186,27 +179,24 @@ class AuditLog:
         """Walk the whole chain; every edited, deleted or re-linked record is named."""
         problems: list[AuditProblem] = []
         expected_seq, prev, checked = 1, GENESIS_HASH, 0
-        try:
-            for record in self._scan():
-                checked += 1
-                if record.seq > expected_seq:
-                    missing = f"#{expected_seq}" if record.seq == expected_seq + 1 else f"#{expected_seq}–#{record.seq - 1}"
-                    problems.append(AuditProblem(expected_seq, None, "deleted", f"record {missing} was deleted (gap before #{record.seq})"))
-                elif record.prev_hash != prev:
-                    problems.append(
-                        AuditProblem(record.seq, record.event.event_id, "link",
-                                     f"record #{record.seq} ({record.event.event_id}) does not link to the record before it")
-                    )
-                if chain_hash(record.seq, record.event, record.prev_hash, self.secret) != record.hash:
-                    problems.append(
-                        AuditProblem(record.seq, record.event.event_id, "edited",
-                                     f"record #{record.seq} ({record.event.event_id}, {record.event.action}) was edited: its hash does not match its contents")
-                    )
-                expected_seq, prev = record.seq + 1, record.hash
-            with self.engine.connect() as connection:
-                head = connection.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read the audit trail: {exc.__class__.__name__}") from exc
+        for record in self._scan():
+            checked += 1
+            if record.seq > expected_seq:
+                missing = f"#{expected_seq}" if record.seq == expected_seq + 1 else f"#{expected_seq}–#{record.seq - 1}"
+                problems.append(AuditProblem(expected_seq, None, "deleted", f"record {missing} was deleted (gap before #{record.seq})"))
+            elif record.prev_hash != prev:
+                problems.append(
+                    AuditProblem(record.seq, record.event.event_id, "link",
+                                 f"record #{record.seq} ({record.event.event_id}) does not link to the record before it")
+                )
+            if chain_hash(record.seq, record.event, record.prev_hash, self.secret) != record.hash:
+                problems.append(
+                    AuditProblem(record.seq, record.event.event_id, "edited",
+                                 f"record #{record.seq} ({record.event.event_id}, {record.event.action}) was edited: its hash does not match its contents")
+                )
+            expected_seq, prev = record.seq + 1, record.hash
+        with self.reading("read the audit trail") as connection:
+            head = connection.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
         head_seq = int(head.seq) if head is not None else 0
         last_seq = expected_seq - 1
         if head is None:

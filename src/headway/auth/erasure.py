@@ -15,10 +15,9 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, or_
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import delete, or_
 
-from headway.errors import StoreUnavailableError
+from headway.store import Database
 from headway.store.tables import requests
 
 
@@ -58,7 +57,7 @@ class ErasureRegistry:
         return {name: hook(subject) for name, hook in self._hooks.items()}
 
 
-def request_log_hook(engine: Engine) -> ErasureHook:
+def request_log_hook(database: Database) -> ErasureHook:
     def erase_requests(subject: Subject) -> int:
         metadata = requests.c["metadata"]
         ids = list(subject.identifiers)
@@ -69,10 +68,7 @@ def request_log_hook(engine: Engine) -> ErasureHook:
                 metadata["user"].as_string().in_(ids),
             )
         )
-        try:
-            with engine.begin() as connection:
-                return int(connection.execute(statement).rowcount or 0)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot erase request records: {exc.__class__.__name__}") from exc
+        with database.transaction("erase request records") as connection:
+            return int(connection.execute(statement).rowcount or 0)
 
     return erase_requests

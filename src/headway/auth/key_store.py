@@ -1,6 +1,7 @@
 """The API key repository: create, list, rotate and revoke keys in the store.
 
-Synchronous (SQLAlchemy Core on ``store.engine``); async callers use ``asyncio.to_thread``.
+Synchronous (SQLAlchemy Core through the store's ``Database``); async callers use
+``asyncio.to_thread``. An outage is ``StoreUnavailableError``; anything else surfaces.
 Rows hold a salt and a digest, never a token: a token exists only in the ``create`` /
 ``rotate`` return value, which the caller shows once.
 """
@@ -12,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from headway.auth.keys import display_prefix, new_token
 from headway.auth.tables import api_keys
-from headway.errors import StoreUnavailableError
+from headway.store import SqlRepository, StoreUnavailableError
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,22 +133,17 @@ def _spec_row(spec: KeySpec) -> dict[str, Any]:
     }
 
 
-class KeyRepository:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
+class KeyRepository(SqlRepository):
     def create(self, spec: KeySpec, *, created_by: str, now: float | None = None) -> tuple[KeyRecord, str]:
         """A new key and its token (the only time the token exists outside the caller's hands)."""
         now = time.time() if now is None else now
         for _ in range(5):  # key ids are random; a collision just draws again
             token = new_token()
             try:
-                with self.engine.begin() as connection:
+                with self.transaction("create an API key") as connection:
                     connection.execute(insert(api_keys).values(self._new_row(token.key_id, token.salt, token.digest, spec, created_by, now)))
             except IntegrityError:
                 continue
-            except SQLAlchemyError as exc:
-                raise StoreUnavailableError(f"cannot create an API key: {exc.__class__.__name__}") from exc
             return KeyRecord(token.key_id, spec, now, created_by, now, salt=token.salt, digest=token.digest), token.token
         raise StoreUnavailableError("cannot allocate a unique key id")
 
@@ -187,17 +183,14 @@ class KeyRepository:
     def revoke(self, key_id: str, *, now: float | None = None) -> KeyRecord | None:
         """Revoke now (idempotent: an already revoked key keeps its first revocation time)."""
         now = time.time() if now is None else now
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    update(api_keys)
-                    .where(api_keys.c.key_id == key_id)
-                    .where(api_keys.c.revoked_at.is_(None) | (api_keys.c.revoked_at > now))
-                    .values(revoked_at=now, updated_at=now)
-                )
-                row = connection.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot revoke an API key: {exc.__class__.__name__}") from exc
+        with self.transaction("revoke an API key") as connection:
+            connection.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id)
+                .where(api_keys.c.revoked_at.is_(None) | (api_keys.c.revoked_at > now))
+                .values(revoked_at=now, updated_at=now)
+            )
+            row = connection.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
         return _row_to_record(row) if row is not None else None
 
     def rotate(
@@ -214,35 +207,26 @@ class KeyRepository:
             spec = replace(spec, expires_at=now + max(0.0, spec.expires_at - old.created_at))
         token = new_token()
         ends = now + grace_s
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(api_keys).values(self._new_row(token.key_id, token.salt, token.digest, spec, created_by, now)))
-                connection.execute(
-                    update(api_keys)
-                    .where(api_keys.c.key_id == key_id)
-                    .values(
-                        revoked_at=ends if old.revoked_at is None else min(old.revoked_at, ends),
-                        rotated_to=token.key_id,
-                        updated_at=now,
-                    )
+        with self.transaction("rotate an API key") as connection:
+            connection.execute(insert(api_keys).values(self._new_row(token.key_id, token.salt, token.digest, spec, created_by, now)))
+            connection.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id)
+                .values(
+                    revoked_at=ends if old.revoked_at is None else min(old.revoked_at, ends),
+                    rotated_to=token.key_id,
+                    updated_at=now,
                 )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot rotate an API key: {exc.__class__.__name__}") from exc
+            )
         updated = self.get(key_id)
         assert updated is not None
         new = KeyRecord(token.key_id, spec, now, created_by, now, salt=token.salt, digest=token.digest)
         return updated, new, token.token
 
     def _one(self, statement: Any) -> Any:
-        try:
-            with self.engine.connect() as connection:
-                return connection.execute(statement).first()
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read API keys: {exc.__class__.__name__}") from exc
+        with self.reading("read API keys") as connection:
+            return connection.execute(statement).first()
 
     def _all(self, statement: Any) -> list[Any]:
-        try:
-            with self.engine.connect() as connection:
-                return list(connection.execute(statement))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read API keys: {exc.__class__.__name__}") from exc
+        with self.reading("read API keys") as connection:
+            return list(connection.execute(statement))

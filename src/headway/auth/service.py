@@ -26,7 +26,7 @@ from headway.auth.oidc import OidcVerifier
 from headway.auth.principal import AllowList, anonymous
 from headway.auth.residency import Residency, no_eligible_deployment
 from headway.config.models import HeadwayConfig
-from headway.errors import APIError, ConfigError, PermissionDeniedError
+from headway.errors import APIError, ConfigError, InvalidRequestError, PermissionDeniedError
 from headway.guards.inspect import Guards
 from headway.guards.logs import LogRedaction
 from headway.store.base import Store
@@ -62,20 +62,18 @@ class AuthService:
     def __init__(self, config: HeadwayConfig, store: Store) -> None:
         check_deployment_classes(config)
         self.config = config.auth
-        engine = getattr(store, "engine", None)
         secret = self.config.audit.chain_secret
         chain_key = secret.get_secret_value().encode() if secret is not None else None
         self.guards = Guards(config.guards, secrets=config_secrets(config), pseudonym_key=chain_key or b"")
-        self.keys = KeyRepository(engine) if engine is not None else None
+        self.keys = KeyRepository(store.database)
         self.audit = AuditTrail(
-            AuditLog(engine, secret=chain_key) if engine is not None else None,
+            AuditLog(store.database, secret=chain_key),
             redactor=self.guards.redactor,
             capacity=self.config.audit.buffer_size,
             flush_interval=self.config.audit.flush_interval_ms / 1000,
         )
         self.erasure = ErasureRegistry()
-        if engine is not None:
-            self.erasure.register("requests", request_log_hook(engine))
+        self.erasure.register("requests", request_log_hook(store.database))
         self._session: aiohttp.ClientSession | None = None
         self.authenticator = Authenticator(self.config, keys=self.keys, oidc=OidcVerifier(self.config, self._fetch_json))
         self.anonymous = anonymous(self.config.data_classes)
@@ -93,7 +91,7 @@ class AuthService:
         self.audit.append(
             AuditEvent("config.loaded", "system", detail={"config_sha256": self._config_digest, "auth_mode": self.config.mode})
         )
-        if self.enabled and self.keys is not None:
+        if self.enabled:
             self._poller = asyncio.create_task(self.authenticator.run_revocation_poll(), name="headway-key-revocations")
 
     async def close(self) -> None:
@@ -158,6 +156,9 @@ class AuthService:
 
     async def erase(self, subject_id: str, *, actor: str, request_id: str | None = None, flush: Any = None) -> dict[str, Any]:
         """Erase a subject everywhere, then audit it (the audit holds a digest of the id, not the id)."""
+        if "\x00" in subject_id:
+            # No store holds NUL in text (PostgreSQL refuses it): bad input, not a store failure.
+            raise InvalidRequestError("'subject' must not contain NUL characters", param="subject", code="invalid_subject")
         subject = Subject(subject_id, self.guards.pseudonyms.of(subject_id))
         if flush is not None:
             await flush()  # records still in memory must reach the store before the delete

@@ -44,8 +44,8 @@ class Session:
         self.store = open_store(self.config.store)
         self.store.migrate()
         secret = self.config.auth.audit.chain_secret
-        self.audit = AuditLog(self.store.engine, secret=secret.get_secret_value().encode() if secret else None)
-        self.keys = KeyRepository(self.store.engine)
+        self.audit = AuditLog(self.store.database, secret=secret.get_secret_value().encode() if secret else None)
+        self.keys = KeyRepository(self.store.database)
 
     def record(self, action: str, target: str, **detail: Any) -> None:
         from headway.auth.audit import AuditEvent
