@@ -11,7 +11,7 @@ from headway.auth.residency import Residency
 from headway.errors import InvalidRequestError
 from headway.jobs import outputs
 from headway.jobs.batch_service import check_metadata, window_seconds
-from headway.jobs.gate import BatchGate
+from headway.jobs.batch_throttle import BatchThrottle
 from headway.jobs.jsonl import first_line_per_model, parse_input
 from headway.jobs.multipart import parse_form
 from headway.jobs.prefer import parse_prefer, upstream_body, wants_background, webhook_of
@@ -140,7 +140,7 @@ def test_context_survives_the_store() -> None:
 
 async def test_gate_yields_to_other_traffic() -> None:
     in_flight = [0]
-    gate = BatchGate(max_concurrency=4, yield_at=8, in_flight=lambda: in_flight[0])
+    gate = BatchThrottle(max_concurrency=4, yield_at=8, in_flight=lambda: in_flight[0])
     assert gate.allowance() == 4
     for _ in range(4):
         assert await gate.acquire()
@@ -153,10 +153,10 @@ async def test_gate_yields_to_other_traffic() -> None:
 
 
 def test_gate_yields_to_a_busy_event_loop() -> None:
-    gate = BatchGate(max_concurrency=4, yield_at=8, in_flight=lambda: 0, max_loop_lag_ms=10)
+    gate = BatchThrottle(max_concurrency=4, yield_at=8, in_flight=lambda: 0, max_loop_lag_ms=10)
     assert gate.allowance() == 4
     gate.lag.ms = 5.0  # the loop runs timers 5 ms late on average
     assert gate.allowance() == 2
     gate.lag.ms = 12.0
     assert gate.allowance() == 1  # slowed to one line at a time, never stopped by lag alone
-    assert BatchGate(4, 8, lambda: 0, max_loop_lag_ms=None, lag=gate.lag).allowance() == 4
+    assert BatchThrottle(4, 8, lambda: 0, max_loop_lag_ms=None, lag=gate.lag).allowance() == 4

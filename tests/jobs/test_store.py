@@ -15,17 +15,17 @@ from headway.jobs.batch_run import BatchRun
 from headway.jobs.batch_store import MAX_CLAIMS, BatchStore
 from headway.jobs.execute import Answer
 from headway.jobs.file_store import FileStore
-from headway.jobs.gate import BatchGate
+from headway.jobs.batch_throttle import BatchThrottle
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Batch, ItemResult, Job
 from headway.store.sql import SqlStore
 
 
 @pytest.fixture
-def engine(store_url: str) -> Iterator[Any]:
+def database(store_url: str) -> Iterator[Any]:
     store = SqlStore(store_url)
     store.migrate()
-    yield store.engine
+    yield store.database
     store.close()
 
 
@@ -46,8 +46,8 @@ def a_batch(batch_id: str, lines: int, *, window_s: float = 3600) -> tuple[Batch
     return batch, items
 
 
-def test_one_worker_wins_a_job_and_a_lapsed_lease_is_taken_again(engine: Any) -> None:
-    jobs = JobStore(engine)
+def test_one_worker_wins_a_job_and_a_lapsed_lease_is_taken_again(database: Any) -> None:
+    jobs = JobStore(database)
     jobs.insert(a_job())
     first = jobs.claim("w1", lease_s=30)
     assert first is not None and first.attempts == 1 and first.lease_owner == "w1"
@@ -63,8 +63,8 @@ def test_one_worker_wins_a_job_and_a_lapsed_lease_is_taken_again(engine: Any) ->
     assert stored is not None and stored.result == {"x": 2} and stored.lease_owner is None
 
 
-def test_a_job_out_of_attempts_fails_instead_of_looping(engine: Any) -> None:
-    jobs = JobStore(engine)
+def test_a_job_out_of_attempts_fails_instead_of_looping(database: Any) -> None:
+    jobs = JobStore(database)
     jobs.insert(a_job())
     for owner in ("w1", "w2"):
         assert jobs.claim(owner, lease_s=30) is not None
@@ -75,8 +75,8 @@ def test_a_job_out_of_attempts_fails_instead_of_looping(engine: Any) -> None:
     assert stored.error["code"] == "worker_lost"
 
 
-def test_a_line_is_counted_once(engine: Any) -> None:
-    batches = BatchStore(engine)
+def test_a_line_is_counted_once(database: Any) -> None:
+    batches = BatchStore(database)
     batch, items = a_batch("batch_1", 2)
     batches.create(batch, items)
     result = ItemResult(1, True, {"id": "batch_req_1"}, cost_usd=0.5, input_tokens=3, output_tokens=4)
@@ -88,8 +88,8 @@ def test_a_line_is_counted_once(engine: Any) -> None:
     assert [item.line for item in batches.pending("batch_1", after_line=0, limit=10)] == [2]
 
 
-def test_a_batch_whose_worker_keeps_dying_fails(engine: Any) -> None:
-    batches = BatchStore(engine)
+def test_a_batch_whose_worker_keeps_dying_fails(database: Any) -> None:
+    batches = BatchStore(database)
     batch, items = a_batch("batch_2", 1)
     batches.create(batch, items)
     for attempt in range(MAX_CLAIMS):
@@ -102,22 +102,22 @@ def test_a_batch_whose_worker_keeps_dying_fails(engine: Any) -> None:
     assert stored is not None and stored.status == "failed" and stored.errors is not None
 
 
-def _run(engine: Any, batch: Batch, config: BatchConfig | None = None) -> BatchRun:
+def _run(database: Any, batch: Batch, config: BatchConfig | None = None) -> BatchRun:
     return BatchRun(
         None,  # type: ignore[arg-type]  # execute is replaced below; the runtime is never touched
         batch,
         owner="w1",
-        store=BatchStore(engine),
-        files=FileStore(engine),
-        gate=BatchGate(2, 8, lambda: 0),
+        store=BatchStore(database),
+        files=FileStore(database),
+        throttle=BatchThrottle(2, 8, lambda: 0),
         config=config or BatchConfig(),
         retention_s=3600,
         on_done=lambda _: None,
     )
 
 
-async def test_shed_lines_wait_and_try_again(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    batches = BatchStore(engine)
+async def test_shed_lines_wait_and_try_again(database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = BatchStore(database)
     batch, items = a_batch("batch_3", 2)
     batches.create(batch, items)
     calls: list[str] = []
@@ -132,15 +132,15 @@ async def test_shed_lines_wait_and_try_again(engine: Any, monkeypatch: pytest.Mo
     monkeypatch.setattr(batch_run_module, "_RETRY_BASE_S", 0.0)
     claimed = batches.claim("w1", lease_s=30)
     assert claimed is not None
-    await _run(engine, claimed).run()
+    await _run(database, claimed).run()
     stored = batches.get("batch_3")
     assert stored is not None and stored.status == "completed"
     assert (stored.completed, stored.failed, stored.cost_usd) == (2, 0, 0.5)
     assert sorted(calls) == ["1", "1", "2"]  # line 1 was shed once, then answered
 
 
-async def test_stopping_leaves_lines_pending_and_writes_no_files(engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    batches = BatchStore(engine)
+async def test_stopping_leaves_lines_pending_and_writes_no_files(database: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = BatchStore(database)
     batch, items = a_batch("batch_4", 3)
     batches.create(batch, items)
     started = asyncio.Event()
@@ -153,7 +153,7 @@ async def test_stopping_leaves_lines_pending_and_writes_no_files(engine: Any, mo
     monkeypatch.setattr(batch_run_module, "execute", hanging_execute)
     claimed = batches.claim("w1", lease_s=30)
     assert claimed is not None
-    run = _run(engine, claimed)
+    run = _run(database, claimed)
     task = asyncio.create_task(run.run())
     await started.wait()
     run.stop(batch_run_module.LOST)

@@ -40,10 +40,16 @@ class DataPlane:
         return self.runtime.pipelines.deps.alerter.counts
 
     async def run(self, name: str) -> RunRecord:
-        assert self.runtime.pipelines is not None
-        return await run_pipeline(name, self.config.pipelines.definitions[name], self.runtime.pipelines.deps)
+        """One run, then its alerts' webhooks sent from the outbox (the runtime's worker is not started here)."""
+        assert self.runtime.pipelines is not None and self.runtime.webhook_delivery is not None
+        run = await run_pipeline(name, self.config.pipelines.definitions[name], self.runtime.pipelines.deps)
+        while await self.runtime.webhook_delivery.run_once():
+            pass
+        return run
 
     async def close(self) -> None:
+        if self.runtime.webhook_delivery is not None:
+            await self.runtime.webhook_delivery.close()
         for provider in self.runtime.providers.values():
             await provider.close()
         self.runtime.store.close()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from headway.pipelines.jobs import JobQueue
+from headway.pipelines.run_queue import RunQueue
 from headway.pipelines.repository import PipelineRepository
 
 pytestmark = pytest.mark.postgres
@@ -68,13 +68,13 @@ async def test_sql_source_index_and_retrieval_on_postgres(data_plane: Any, pg_ur
 
 async def test_jobs_and_slots_are_claimed_once_across_workers(data_plane: Any, pg_url: str, tmp_path: Path) -> None:
     plane = data_plane(store=pg_url)
-    queue = JobQueue(plane.engine)
+    queue = RunQueue(plane.engine)
     for index in range(8):
         queue.enqueue(f"p{index}", trigger="api", max_attempts=3)
 
     def drain(worker: str) -> list[str]:
         engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"), poolclass=NullPool)
-        mine, own = [], JobQueue(engine)
+        mine, own = [], RunQueue(engine)
         while (job := own.claim(worker, 60)) is not None:
             mine.append(job.job_id)
         engine.dispose()

@@ -76,7 +76,7 @@ def list_jobs(config: ConfigOption = "headway.yaml", status: str | None = None, 
     """Recent background requests, newest first."""
     store = _open(config)
     try:
-        found = JobStore(store.engine).list_all(status=status, limit=limit)
+        found = JobStore(store.database).list_all(status=status, limit=limit)
     finally:
         store.close()
     if as_json:
@@ -100,7 +100,7 @@ def list_batches(config: ConfigOption = "headway.yaml", status: str | None = Non
     """Recent batches with their progress and cost, newest first."""
     store = _open(config)
     try:
-        found = BatchStore(store.engine).list_all(status=status, limit=limit)
+        found = BatchStore(store.database).list_all(status=status, limit=limit)
     finally:
         store.close()
     if as_json:
@@ -124,7 +124,7 @@ def cancel_batch(batch_id: Annotated[str, typer.Argument(help="The batch id (bat
     """Cancel a batch: its worker stops at its next lease renewal and writes the partial results."""
     store = _open(config)
     try:
-        batch = BatchStore(store.engine).request_cancel(batch_id)
+        batch = BatchStore(store.database).request_cancel(batch_id)
     finally:
         store.close()
     if batch is None:

@@ -20,6 +20,7 @@ from headway.config.pipelines import PipelinesConfig
 from headway.config.resilience import CacheConfig, ModelResilience, check_resilience_references
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 from headway.config.review import ReviewConfig
+from headway.config.webhooks import WebhooksConfig
 from headway.config.scale import AdmissionConfig, RedisSetting
 
 
@@ -120,6 +121,7 @@ class HeadwayConfig(_Section):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)  # the outbox's retries (every webhook)
 
     @field_validator("store")
     @classmethod

@@ -1,6 +1,6 @@
-"""Run one claimed batch: its pending lines through the gate, then its output and error files.
+"""Run one claimed batch: its pending lines through the batch throttle, then its output and error files.
 
-Lines are read in file order in chunks and started as the gate allows; each answered
+Lines are read in file order in chunks and started as the throttle allows; each answered
 line commits on its own (``BatchStore.commit``), so progress is visible at once and a
 batch reclaimed after a crash goes on with the lines still pending. A run stops early
 when the batch is cancelled, when its completion window ends (both write their files
@@ -20,9 +20,9 @@ from headway.config.jobs import BatchConfig
 from headway.errors import StoreUnavailableError
 from headway.jobs import outputs
 from headway.jobs.batch_store import BatchStore
+from headway.jobs.batch_throttle import BatchThrottle
 from headway.jobs.execute import Answer, execute, new_request_id
 from headway.jobs.file_store import FileStore
-from headway.jobs.gate import BatchGate
 from headway.jobs.models import Batch, FileObject, ItemResult, PendingItem
 from headway.jobs.principal import decode_context
 
@@ -56,7 +56,7 @@ class BatchRun:
         owner: str,
         store: BatchStore,
         files: FileStore,
-        gate: BatchGate,
+        throttle: BatchThrottle,
         config: BatchConfig,
         retention_s: float,
         on_done: Callable[[str], None],
@@ -66,7 +66,7 @@ class BatchRun:
         self.owner = owner
         self.store = store
         self.files = files
-        self.gate = gate
+        self.throttle = throttle
         self.config = config
         self.retention_s = retention_s
         self.on_done = on_done
@@ -109,7 +109,7 @@ class BatchRun:
                 if not items:
                     break
                 for item in items:
-                    if not await self.gate.acquire(lambda: self.stop_reason is not None):
+                    if not await self.throttle.acquire(lambda: self.stop_reason is not None):
                         break
                     task = asyncio.create_task(self._line(item))
                     self._lines.add(task)
@@ -121,7 +121,7 @@ class BatchRun:
 
     def _line_done(self, task: asyncio.Task[None]) -> None:
         self._lines.discard(task)
-        self.gate.release()
+        self.throttle.release()
         if not task.cancelled() and task.exception() is not None:
             # Never finish a batch around a line that failed unexpectedly: stop, keep the lease
             # until it runs out, and let a later claim (counted, bounded) try again.

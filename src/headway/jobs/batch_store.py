@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
-from headway.jobs.db import skip_locked, transaction
 from headway.jobs.models import BATCH_ACTIVE, Batch, ItemResult, PendingItem
 from headway.jobs.tables import batch_items, batches
+from headway.store.database import Database
+from headway.store.queue import QueueShape, WorkQueue
+from headway.store.repository import SqlRepository
 from headway.types import JSON
 
 b = batches.c
@@ -27,30 +29,44 @@ MAX_CLAIMS = 20
 _INSERT_CHUNK = 1000
 
 
-def _claimable(now: float) -> ColumnElement[bool]:
-    return and_(b.status.in_(BATCH_ACTIVE), or_(b.lease_until.is_(None), b.lease_until < now))
+def _worker_lost(now: float, attempts: int) -> dict[str, Any]:
+    error = {"code": "worker_lost", "message": f"the batch's worker was lost {attempts} times", "line": None, "param": None}
+    return {"status": "failed", "failed_at": now, "errors": {"object": "list", "data": [error]}}
 
 
-class BatchStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+# A batch is claimed whole; its status is its own lifecycle (a claim leaves it alone).
+BATCH_QUEUE = QueueShape(
+    table=batches,
+    waiting=BATCH_ACTIVE,
+    running=None,
+    max_attempts=MAX_CLAIMS,
+    run_after=None,
+    order=("created_at",),
+    dead=_worker_lost,
+)
+
+
+class BatchStore(SqlRepository):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.queue = WorkQueue(database, BATCH_QUEUE)
 
     def create(self, batch: Batch, items: Sequence[JSON]) -> None:
         """The batch and all its lines, in one transaction."""
-        with transaction(self.engine, "store a batch") as connection:
+        with self.transaction("store a batch") as connection:
             connection.execute(insert(batches).values(**asdict(batch)))
             for start in range(0, len(items), _INSERT_CHUNK):
                 connection.execute(insert(batch_items), list(items[start : start + _INSERT_CHUNK]))
 
     def get(self, batch_id: str) -> Batch | None:
-        with transaction(self.engine, "read a batch") as connection:
+        with self.transaction("read a batch") as connection:
             row = connection.execute(select(batches).where(b.id == batch_id)).first()
         return Batch.from_row(row._mapping) if row is not None else None
 
     def list_owned(self, caller: str, team: str | None, *, after: str | None = None, limit: int = 20) -> list[Batch]:
         """Newest first; ``after`` is the id of the last batch of the previous page."""
         statement = select(batches).where(b.caller == caller, b.team.is_(None) if team is None else b.team == team)
-        with transaction(self.engine, "list batches") as connection:
+        with self.transaction("list batches") as connection:
             if after is not None:
                 cursor = connection.execute(select(b.created_at).where(b.id == after)).first()
                 if cursor is not None:
@@ -65,45 +81,16 @@ class BatchStore:
         statement = select(batches).order_by(b.created_at.desc()).limit(limit)
         if status is not None:
             statement = statement.where(b.status == status)
-        with transaction(self.engine, "list batches") as connection:
+        with self.transaction("list batches") as connection:
             return [Batch.from_row(row._mapping) for row in connection.execute(statement)]
 
     def claim(self, owner: str, lease_s: float, *, running: Sequence[str] = ()) -> Batch | None:
         """Take a batch to run; ``running``: those this worker runs already (its lease may have lapsed)."""
-        now = time.time()
-        with transaction(self.engine, "claim a batch") as connection:
-            candidate = select(b.id, b.attempts).where(_claimable(now), b.id.not_in(running)).order_by(b.created_at).limit(1)
-            if skip_locked(connection):
-                candidate = candidate.with_for_update(skip_locked=True)
-            row = connection.execute(candidate).first()
-            if row is None:
-                return None
-            batch_id, attempts = row
-            if attempts >= MAX_CLAIMS:
-                connection.execute(
-                    update(batches)
-                    .where(b.id == batch_id, _claimable(now))
-                    .values(
-                        status="failed",
-                        failed_at=now,
-                        lease_owner=None,
-                        lease_until=None,
-                        errors={"object": "list", "data": [{"code": "worker_lost", "message": f"the batch's worker was lost {attempts} times", "line": None, "param": None}]},
-                    )
-                )
-                return None
-            claimed = connection.execute(
-                update(batches)
-                .where(b.id == batch_id, _claimable(now))
-                .values(lease_owner=owner, lease_until=now + lease_s, attempts=attempts + 1)
-            )
-            if not claimed.rowcount:
-                return None
-            fresh = connection.execute(select(batches).where(b.id == batch_id)).first()
-        return Batch.from_row(fresh._mapping) if fresh is not None else None
+        row = self.queue.claim(owner, lease_s, exclude=running)
+        return Batch.from_row(row) if row is not None else None
 
     def start(self, batch_id: str, owner: str) -> None:
-        with transaction(self.engine, "start a batch") as connection:
+        with self.transaction("start a batch") as connection:
             connection.execute(
                 update(batches)
                 .where(b.id == batch_id, b.lease_owner == owner, b.status == "validating")
@@ -117,12 +104,12 @@ class BatchStore:
             .order_by(i.line)
             .limit(limit)
         )
-        with transaction(self.engine, "read batch lines") as connection:
+        with self.transaction("read batch lines") as connection:
             return [PendingItem(r.line, r.item_id, r.custom_id, r.body) for r in connection.execute(statement)]
 
     def commit(self, batch_id: str, result: ItemResult) -> bool:
         """Answer one line and count it, atomically; ``False`` when it was already answered."""
-        with transaction(self.engine, "commit a batch line") as connection:
+        with self.transaction("commit a batch line") as connection:
             done = connection.execute(
                 update(batch_items)
                 .where(i.batch_id == batch_id, i.line == result.line, i.status == "pending")
@@ -154,17 +141,10 @@ class BatchStore:
 
     def renew(self, batch_ids: Sequence[str], owner: str, lease_s: float) -> dict[str, str]:
         """Extend the leases still held; return the status of each batch still held."""
-        if not batch_ids:
-            return {}
-        with transaction(self.engine, "renew batch leases") as connection:
-            connection.execute(
-                update(batches).where(b.id.in_(batch_ids), b.lease_owner == owner).values(lease_until=time.time() + lease_s)
-            )
-            rows = connection.execute(select(b.id, b.status).where(b.id.in_(batch_ids), b.lease_owner == owner)).all()
-        return {r.id: r.status for r in rows}
+        return {batch_id: row["status"] for batch_id, row in self.queue.renew(batch_ids, owner, lease_s, read=("status",)).items()}
 
     def request_cancel(self, batch_id: str) -> Batch | None:
-        with transaction(self.engine, "cancel a batch") as connection:
+        with self.transaction("cancel a batch") as connection:
             connection.execute(
                 update(batches)
                 .where(b.id == batch_id, b.status.in_(("validating", "in_progress")))
@@ -174,7 +154,7 @@ class BatchStore:
         return Batch.from_row(row._mapping) if row is not None else None
 
     def set_status(self, batch_id: str, owner: str, status: str, **values: Any) -> bool:
-        with transaction(self.engine, "update a batch") as connection:
+        with self.transaction("update a batch") as connection:
             done = connection.execute(
                 update(batches).where(b.id == batch_id, b.lease_owner == owner).values(status=status, **values)
             )
@@ -185,11 +165,8 @@ class BatchStore:
         statement = (
             select(i.line, i.item_id, i.custom_id, i.status, i.output).where(i.batch_id == batch_id).order_by(i.line)
         )
-        with transaction(self.engine, "read batch lines") as connection:
+        with self.transaction("read batch lines") as connection:
             return [(r.line, r.item_id, r.custom_id, r.status, r.output) for r in connection.execute(statement)]
 
     def release(self, batch_ids: Sequence[str], owner: str) -> None:
-        if not batch_ids:
-            return
-        with transaction(self.engine, "release batch leases") as connection:
-            connection.execute(update(batches).where(b.id.in_(batch_ids), b.lease_owner == owner).values(lease_until=0.0))
+        self.queue.release(batch_ids, owner)

@@ -1,11 +1,11 @@
-"""The batch capacity gate: batch lines take only capacity other traffic leaves idle.
+"""The batch throttle: batch lines take only capacity other traffic leaves idle.
 
 A worker sends at most ``max_concurrency`` batch lines at once when nothing else is in
 flight, and fewer as other traffic rises: with ``busy`` upstream calls of interactive
 and background requests in flight, the allowance is
 ``max_concurrency × (1 − busy / yield_at)``, none at all from ``yield_at`` on. Lines
 already sent finish; new ones wait. ``busy`` is read from the deployments' in-flight
-counters (what the executor maintains) minus the batch lines this gate let through, so
+counters (what the executor maintains) minus the batch lines this throttle let through, so
 it needs no hook on the request path.
 
 The upstream is not the only shared resource: in ``headway serve`` batch lines share the
@@ -56,7 +56,7 @@ class LoopLag:
             self.ms += LAG_ALPHA * (lag_ms - self.ms)
 
 
-class BatchGate:
+class BatchThrottle:
     def __init__(
         self,
         max_concurrency: int,
@@ -75,7 +75,7 @@ class BatchGate:
         self._freed = asyncio.Event()
 
     def busy(self) -> int:
-        """Upstream calls in flight that are not this gate's batch lines."""
+        """Upstream calls in flight that are not this throttle's batch lines."""
         return max(0, self._in_flight() - self.active)
 
     def allowance(self) -> int:

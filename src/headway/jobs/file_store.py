@@ -9,34 +9,31 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, insert, or_, select
 
-from headway.jobs.db import transaction
 from headway.jobs.models import FileObject
 from headway.jobs.tables import file_blobs, files
+from headway.store.repository import SqlRepository
 
 f = files.c
 
 
-class FileStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
+class FileStore(SqlRepository):
     def put(self, file: FileObject, content: bytes) -> None:
         """Store a file; one with the same id (a batch's output, written again) is replaced."""
-        with transaction(self.engine, "store a file") as connection:
+        with self.transaction("store a file") as connection:
             connection.execute(delete(file_blobs).where(file_blobs.c.file_id == file.id))
             connection.execute(delete(files).where(f.id == file.id))
             connection.execute(insert(files).values(**asdict(file)))
             connection.execute(insert(file_blobs).values(file_id=file.id, content=content))
 
     def get(self, file_id: str) -> FileObject | None:
-        with transaction(self.engine, "read a file") as connection:
+        with self.transaction("read a file") as connection:
             row = connection.execute(select(files).where(f.id == file_id)).first()
         return FileObject.from_row(row._mapping) if row is not None else None
 
     def content(self, file_id: str) -> bytes | None:
-        with transaction(self.engine, "read a file") as connection:
+        with self.transaction("read a file") as connection:
             row = connection.execute(select(file_blobs.c.content).where(file_blobs.c.file_id == file_id)).first()
         return bytes(row.content) if row is not None else None
 
@@ -46,7 +43,7 @@ class FileStore:
         statement = select(files).where(f.caller == caller, f.team.is_(None) if team is None else f.team == team)
         if purpose is not None:
             statement = statement.where(f.purpose == purpose)
-        with transaction(self.engine, "list files") as connection:
+        with self.transaction("list files") as connection:
             if after is not None:
                 cursor = connection.execute(select(f.created_at).where(f.id == after)).first()
                 if cursor is not None:
@@ -57,7 +54,7 @@ class FileStore:
             return [FileObject.from_row(row._mapping) for row in connection.execute(statement)]
 
     def delete(self, file_id: str) -> bool:
-        with transaction(self.engine, "delete a file") as connection:
+        with self.transaction("delete a file") as connection:
             connection.execute(delete(file_blobs).where(file_blobs.c.file_id == file_id))
             done = connection.execute(delete(files).where(f.id == file_id))
         return bool(done.rowcount)

@@ -1,6 +1,6 @@
 """``JobService``: background requests, the Batch API and the worker, for one process.
 
-Built by the runtime from ``jobs:`` and the store's engine; the HTTP handlers call it
+Built by the runtime from ``jobs:`` and the store's ``Database``; the HTTP handlers call it
 with the caller's ``CallContext``. Only the submitter (same caller and team) may read or
 cancel what they submitted; anyone else gets a 404, as for an id that does not exist.
 Cross-replica wake-ups go over the shared backend (``runtime.backend``) on one channel.
@@ -14,22 +14,21 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
 from headway.config.jobs import JobsConfig
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.jobs.batch_service import BatchService, in_store
 from headway.jobs.batch_store import BatchStore
+from headway.jobs.batch_throttle import BatchThrottle
 from headway.jobs.execute import CHAT
 from headway.jobs.file_store import FileStore
-from headway.jobs.gate import BatchGate
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Job, new_id, owned_by
 from headway.jobs.prefer import check_webhook_url, upstream_body, webhook_of
 from headway.jobs.principal import encode_context
-from headway.jobs.webhooks import JobWebhooks
+from headway.jobs.webhooks import job_webhook
 from headway.jobs.worker import Worker
 from headway.serving.context import CallContext
+from headway.store.database import Database
 from headway.types import JSON
 
 if TYPE_CHECKING:
@@ -55,14 +54,14 @@ def upstream_in_flight(runtime: Runtime) -> int:
 
 
 class JobService:
-    def __init__(self, runtime: Runtime, config: JobsConfig, engine: Engine) -> None:
+    def __init__(self, runtime: Runtime, config: JobsConfig, database: Database) -> None:
         self.runtime = runtime
         self.config = config
-        self.jobs = JobStore(engine)
-        self.files = FileStore(engine)
-        self.batch_store = BatchStore(engine)
-        self.webhooks = JobWebhooks(config)
-        self.gate = BatchGate(
+        self.webhooks_enabled = config.webhook_secret is not None
+        self.jobs = JobStore(database, webhook=job_webhook if self.webhooks_enabled else None)
+        self.files = FileStore(database)
+        self.batch_store = BatchStore(database)
+        self.throttle = BatchThrottle(
             config.batch.max_concurrency,
             config.batch.yield_at_interactive,
             lambda: upstream_in_flight(runtime),
@@ -76,10 +75,7 @@ class JobService:
 
     @classmethod
     def build(cls, runtime: Runtime) -> JobService | None:
-        engine = getattr(runtime.store, "engine", None)
-        if not isinstance(engine, Engine):
-            return None  # jobs need the SQL store
-        return cls(runtime, runtime.config.jobs, engine)
+        return cls(runtime, runtime.config.jobs, runtime.store.database)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, *, worker: bool | None = None) -> None:
@@ -99,26 +95,24 @@ class JobService:
                 jobs=self.jobs,
                 batches=self.batch_store,
                 files=self.files,
-                gate=self.gate,
-                webhooks=self.webhooks,
+                throttle=self.throttle,
                 announce=self._announce_done,
             )
             self.worker.start()
-            self.gate.lag.start()
+            self.throttle.lag.start()
         return self.worker
 
     async def close(self) -> None:
         if self.worker is not None:
             await self.worker.close()
             self.worker = None
-        await self.gate.lag.close()
+        await self.throttle.lag.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         if self._subscription is not None:
             self._subscription.close()
-        await self.webhooks.close()
 
     # -- wake-ups -------------------------------------------------------------------------
     async def _listen(self, subscription: Subscription) -> None:
@@ -158,7 +152,7 @@ class JobService:
         webhook_url = webhook_of(body)
         if webhook_url is not None:
             check_webhook_url(webhook_url, self.config.webhook_hosts)
-            if not self.webhooks.enabled:
+            if not self.webhooks_enabled:
                 raise InvalidRequestError(
                     "webhooks need a signing secret (jobs.webhook_secret) on this gateway", param="webhook", code="webhooks_disabled"
                 )
@@ -225,9 +219,7 @@ class JobService:
         cancelled = await in_store(self.jobs.request_cancel, job_id)
         await self.signal(f"cancel:job:{job_id}")
         if cancelled is not None and cancelled.done:
-            await self._announce_done(job_id)
-            if cancelled.webhook_status == "pending":
-                await self._notify_new()  # a worker delivers the job.cancelled webhook
+            await self._announce_done(job_id)  # its job.cancelled webhook is in the outbox already
         return cancelled or job
 
     async def list_jobs(self, ctx: CallContext, *, limit: int, status: str | None = None) -> list[Job]:

@@ -1,18 +1,21 @@
-"""Job webhooks: the finished job, signed the Standard Webhooks way (``headway.observe.webhooks``).
+"""Job webhooks: the finished job as a message of the webhook outbox (``headway.store.outbox``).
 
 The payload is ``{"type": "job.completed" | "job.failed" | "job.cancelled", "timestamp",
-"data": <the job object>}``. The message id is ``<job id>.<status>``: the same on every
-retry and on a redelivery by another worker, so receivers de-duplicate on it.
+"data": <the job object>}``. The message id is ``<job id>.<status>``: the same however
+often it is written or sent, so receivers de-duplicate on it. The job store writes the
+message in the transaction that ends the job; the delivery worker signs it (Standard
+Webhooks, with ``jobs.webhook_secret``: receiver ``jobs``) and retries it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from headway.config.jobs import JobsConfig
 from headway.jobs.models import Job
-from headway.observe.webhooks import Delivery, WebhookSender
+from headway.store.outbox import WebhookMessage
 from headway.types import JSON
+
+RECEIVER = "jobs"
 
 
 def payload(job: Job) -> JSON:
@@ -20,24 +23,18 @@ def payload(job: Job) -> JSON:
     return {"type": f"job.{job.status}", "timestamp": stamp, "data": job.to_wire()}
 
 
-class JobWebhooks:
-    def __init__(self, config: JobsConfig) -> None:
-        secret = config.webhook_secret.get_secret_value() if config.webhook_secret is not None else None
-        self.sender = (
-            WebhookSender(secret, max_attempts=config.webhook_attempts, timeout_s=config.webhook_timeout_s)
-            if secret
-            else None
-        )
+def webhook_id(job: Job) -> str:
+    return f"{job.id}.{job.status}"
 
-    @property
-    def enabled(self) -> bool:
-        return self.sender is not None
 
-    async def deliver(self, job: Job) -> Delivery | None:
-        if self.sender is None or job.webhook_url is None:
-            return None
-        return await self.sender.send(job.webhook_url, payload(job), msg_id=f"{job.id}.{job.status}")
-
-    async def close(self) -> None:
-        if self.sender is not None:
-            await self.sender.close()
+def job_webhook(job: Job) -> WebhookMessage:
+    assert job.webhook_url is not None
+    return WebhookMessage(
+        webhook_id=webhook_id(job),
+        source="job",
+        event_type=f"job.{job.status}",
+        subject=job.id,
+        receiver=RECEIVER,
+        url=job.webhook_url,
+        payload=payload(job),
+    )

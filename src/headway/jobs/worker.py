@@ -4,6 +4,7 @@ Any number of workers (inside ``headway serve`` replicas, or ``headway worker``
 processes) share one store; each claims with a lease and renews it every third of
 ``lease_s`` while it works. Renewal is also when a worker learns that a job or batch
 it runs was cancelled, or that its lease was lost (then it stops without writing).
+A finished job's webhook is queued in the webhook outbox with its outcome (``job_store``).
 Wake-ups (``new``, ``cancel:…``) arrive over the shared backend's publish/subscribe so
 a submitted job starts at once; they are hints, and an idle worker also polls.
 """
@@ -24,13 +25,13 @@ from headway.config.jobs import JobsConfig
 from headway.errors import StoreUnavailableError
 from headway.jobs.batch_run import LOST, SHUTDOWN, BatchRun
 from headway.jobs.batch_store import BatchStore
+from headway.jobs.batch_throttle import BatchThrottle
 from headway.jobs.execute import Answer, execute, new_request_id
 from headway.jobs.file_store import FileStore
-from headway.jobs.gate import BatchGate
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Batch, Job
 from headway.jobs.principal import decode_context
-from headway.jobs.webhooks import JobWebhooks
+from headway.store.queue import backoff
 from headway.types import JSON
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("headway.jobs")
 
 _RETRY_BASE_S = 1.0
+_RETRY_CAP_S = 300.0
 
 
 def worker_name() -> str:
@@ -54,8 +56,7 @@ class Worker:
         jobs: JobStore,
         batches: BatchStore,
         files: FileStore,
-        gate: BatchGate,
-        webhooks: JobWebhooks,
+        throttle: BatchThrottle,
         announce: Callable[[str], Coroutine[Any, Any, None]],
     ) -> None:
         self.runtime = runtime
@@ -63,11 +64,10 @@ class Worker:
         self.jobs = jobs
         self.batches = batches
         self.files = files
-        self.gate = gate
-        self.webhooks = webhooks
+        self.throttle = throttle
         self.announce = announce  # publish a "done:<id>" wake-up to every replica
         self.owner = worker_name()
-        self.running: dict[str, asyncio.Task[None]] = {}  # job id -> its task (running or delivering)
+        self.running: dict[str, asyncio.Task[None]] = {}  # job id -> its task
         self.cancellable: dict[str, asyncio.Task[Answer]] = {}  # job id -> task while the request is in flight
         self.cancel_reasons: dict[str, str] = {}
         self.runs: dict[str, tuple[BatchRun, asyncio.Task[None]]] = {}
@@ -151,7 +151,7 @@ class Worker:
             owner=self.owner,
             store=self.batches,
             files=self.files,
-            gate=self.gate,
+            throttle=self.throttle,
             config=self.config.batch,
             retention_s=self.config.retention_s,
             on_done=lambda batch_id: self._announce_soon(batch_id),
@@ -217,11 +217,7 @@ class Worker:
 
     async def _run_job(self, job: Job) -> None:
         try:
-            current = await self._serve_job(job) if not job.done else job
-            if current is None:
-                return
-            if current.webhook_url is not None and current.webhook_status == "pending" and current.lease_owner == self.owner:
-                await self._deliver(current)
+            await self._serve_job(job)
         except StoreUnavailableError as exc:  # the lease runs out and the job is taken up again
             log.warning("job %s stopped: %s", job.id, exc)
         except asyncio.CancelledError:
@@ -247,7 +243,7 @@ class Worker:
         finally:
             self.cancellable.pop(job.id, None)
         if answer.retryable and job.attempts < job.max_attempts:
-            delay = max(answer.retry_after_s or 0.0, _RETRY_BASE_S * 2 ** max(0, job.attempts - 1))
+            delay = max(answer.retry_after_s or 0.0, backoff(job.attempts, base_s=_RETRY_BASE_S, cap_s=_RETRY_CAP_S))
             error = answer.body.get("error")
             await asyncio.to_thread(self.jobs.requeue, job, self.owner, run_after=time.time() + delay, error=error)
             return None
@@ -272,14 +268,3 @@ class Worker:
             return None
         await self.announce(job.id)
         return await asyncio.to_thread(self.jobs.get, job.id)
-
-    async def _deliver(self, job: Job) -> None:
-        delivery = await self.webhooks.deliver(job)
-        if delivery is None:
-            await asyncio.to_thread(
-                self.jobs.webhook_done, job.id, self.owner, delivered=False, attempts=0, error="webhooks are not configured (jobs.webhook_secret)"
-            )
-            return
-        await asyncio.to_thread(
-            self.jobs.webhook_done, job.id, self.owner, delivered=delivery.ok, attempts=delivery.attempts, error=delivery.error
-        )

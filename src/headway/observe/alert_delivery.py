@@ -1,26 +1,21 @@
-"""Deliver alert notifications to every configured webhook, signed by ``headway.observe.webhooks``.
+"""Alert notifications as messages of the store's webhook outbox, one per configured receiver.
 
-The signing scheme (Standard Webhooks: ``webhook-id``, ``webhook-timestamp``,
-``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``) and the
-retrying sender belong to the shared webhook module; this module only fans one alert
-out to several receivers and logs the ones that could not be reached.
+The outbox's delivery worker (``headway.observe.webhooks``) signs each the Standard
+Webhooks way with the receiver's secret (receiver ``alerts:<url>``), sends it and retries
+it for a day; this module only fans one alert out to the receivers. The message id is
+``<incident>.<state>`` (the same ``webhook-id`` for every receiver and retry) and the
+incident is the subject, so a receiver gets an incident's firing before its resolution.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from headway.errors import ConfigError
-from headway.observe.webhooks import WebhookSender, WebhookVerificationError, secret_key
-
-log = logging.getLogger("headway.alerts")
-
-# A brief blip at a receiver should not lose an alert; a dead one should not hold the evaluator long.
-MAX_ATTEMPTS = 3
-BACKOFF_S = 0.5
+from headway.observe.webhooks import WebhookVerificationError, secret_key
+from headway.store.outbox import Outbox, WebhookMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,29 +26,34 @@ class WebhookTarget:
 
 
 class AlertWebhooks:
-    def __init__(self, targets: Sequence[WebhookTarget]) -> None:
+    def __init__(self, targets: Sequence[WebhookTarget], outbox: Outbox | None) -> None:
         for target in targets:
             try:
                 secret_key(target.secret)
             except WebhookVerificationError as exc:
                 raise ConfigError(str(exc), path="observe.alerts.webhooks") from None
-        self._senders = [
-            (t.url, WebhookSender(t.secret, max_attempts=MAX_ATTEMPTS, backoff_s=BACKOFF_S, timeout_s=t.timeout_s)) for t in targets
-        ]
+        self.targets = list(targets)
+        self.outbox = outbox
 
     async def send(self, message_id: str, body: bytes) -> int:
-        """Deliver to every receiver (the same ``webhook-id`` on retries); returns how many accepted it."""
-        if not self._senders:
+        """Queue the notification for every receiver; returns how many deliveries were queued."""
+        if not self.targets or self.outbox is None:
             return 0
-        deliveries = await asyncio.gather(*(sender.send(url, body, msg_id=message_id) for url, sender in self._senders))
-        for (url, _), delivery in zip(self._senders, deliveries, strict=True):
-            if not delivery.ok:
-                log.error(
-                    "alert webhook delivery failed",
-                    extra={"url": url, "webhook_id": message_id, "attempts": delivery.attempts, "problem": delivery.error},
-                )
-        return sum(1 for d in deliveries if d.ok)
+        incident, _, state = message_id.rpartition(".")
+        messages = [
+            WebhookMessage(
+                webhook_id=message_id,
+                source="alert",
+                event_type=f"alert.{state}",
+                subject=incident or message_id,
+                receiver=f"alerts:{target.url}",
+                url=target.url,
+                payload=body,
+                priority=1,  # an operator's page goes before routine notifications
+            )
+            for target in self.targets
+        ]
+        return await asyncio.to_thread(self.outbox.enqueue, messages)
 
     async def close(self) -> None:
-        for _, sender in self._senders:
-            await sender.close()
+        return None

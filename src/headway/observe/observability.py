@@ -33,6 +33,7 @@ from headway.observe.retention import Retention
 from headway.observe.tracing import Tracing
 from headway.providers.base import Provider
 from headway.store.base import Store
+from headway.store.outbox import Outbox
 from headway.types import RequestRecord
 
 log = logging.getLogger("headway.observe")
@@ -74,7 +75,8 @@ class Observability:
         self.alert_states = AlertStateStore(engine) if engine is not None else None
         self.retention = Retention(engine, observe.retention) if engine is not None else None
         self.webhooks = AlertWebhooks(
-            [WebhookTarget(w.url, w.secret.get_secret_value(), w.timeout_s) for w in observe.alerts.webhooks]
+            [WebhookTarget(w.url, w.secret.get_secret_value(), w.timeout_s) for w in observe.alerts.webhooks],
+            Outbox(store.database),
         )
         self.alerts = (
             AlertEvaluator(

@@ -8,28 +8,47 @@ Each delivery carries three headers:
   several space-separated while a secret is being rotated.
 
 Secrets are ``whsec_<base64>``; the HMAC key is the decoded part. ``verify`` is the
-receiving side (also what the tests and docs/security.md use). ``WebhookSender`` retries
-connection failures, timeouts, 408, 429 and 5xx with capped exponential backoff, and
-gives up after ``max_attempts``; it never retries other 4xx (the receiver refused).
+receiving side (also what the tests and docs/security.md use).
+
+Every webhook is first a row of the store's outbox (``headway.store.outbox``), written by
+its sender with the state change it reports. ``WebhookDelivery`` is the outbox's worker,
+one per process (gateway or ``headway worker``): it claims due deliveries under a lease,
+signs each with its receiver's secret (looked up by name in the config, never stored)
+and sends one attempt. Connection failures, timeouts, 408, 425, 429 and 5xx are retried
+with exponential backoff and jitter (``Retry-After`` honoured) until the receiver's
+retry window has passed, then the delivery is dead; any other 4xx means the receiver
+refused it: dead at once. ``WebhookSender`` is the in-process retrying sender for
+callers that cannot wait for the outbox (tests, tools).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
+import logging
+import os
+import random
 import secrets
+import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
-from headway.errors import HeadwayError
+from headway.config.models import HeadwayConfig
+from headway.config.webhooks import RetrySchedule, WebhooksConfig
+from headway.errors import HeadwayError, StoreUnavailableError
+from headway.store.outbox import Outbox, OutboxEntry
+from headway.store.queue import backoff
+
+log = logging.getLogger("headway.webhooks")
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE_S = 300
@@ -63,16 +82,14 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 def signed_headers(
     secrets_: str | Sequence[str], body: bytes, *, msg_id: str | None = None, timestamp: int | None = None
 ) -> dict[str, str]:
-    """Headers for one delivery; several secrets (rotation) give several signatures."""
+    """Headers for one delivery; several secrets (rotation) give several signatures, none an unsigned one."""
     keys = [secrets_] if isinstance(secrets_, str) else list(secrets_)
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     timestamp = int(time.time()) if timestamp is None else timestamp
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": " ".join(sign(k, msg_id, timestamp, body) for k in keys),
-        "content-type": "application/json",
-    }
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "content-type": "application/json"}
+    if keys:
+        headers["webhook-signature"] = " ".join(sign(k, msg_id, timestamp, body) for k in keys)
+    return headers
 
 
 def verify(
@@ -98,6 +115,35 @@ def verify(
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One POST of a webhook: accepted, refused for good, or worth another try."""
+
+    ok: bool
+    retryable: bool
+    status: int | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+
+
+async def post_signed(
+    session: aiohttp.ClientSession, url: str, body: bytes, *, msg_id: str, secrets_: Sequence[str], timeout_s: float
+) -> Attempt:
+    headers = signed_headers(list(secrets_), body, msg_id=msg_id)
+    try:
+        async with session.post(
+            url, data=body, headers=headers, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout_s)
+        ) as response:
+            await response.read()
+            if 200 <= response.status < 300:
+                return Attempt(True, False, response.status)
+            retryable = response.status in _RETRY_STATUS
+            retry_after = _retry_after(response.headers.get("retry-after")) if retryable else None
+            return Attempt(False, retryable, response.status, f"HTTP {response.status}", retry_after)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Attempt(False, True, None, f"{exc.__class__.__name__}: {exc}"[:500])
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     msg_id: str
     ok: bool
@@ -107,6 +153,8 @@ class Delivery:
 
 
 class WebhookSender:
+    """Send now, retrying in process; what the outbox's worker does durably (tests and tools use it)."""
+
     def __init__(
         self,
         secret: str | Sequence[str],
@@ -118,44 +166,210 @@ class WebhookSender:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.secret = secret
+        self.secrets = [secret] if isinstance(secret, str) else list(secret)
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     async def send(self, url: str, payload: Any, *, msg_id: str | None = None) -> Delivery:
         body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        status: int | None = None
-        error: str | None = None
-        for attempt in range(1, self.max_attempts + 1):
-            headers = signed_headers(self.secret, body, msg_id=msg_id)
-            retry_after: float | None = None
-            try:
-                async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-                    status, error = response.status, None
-                    await response.read()
-                    if 200 <= status < 300:
-                        return Delivery(msg_id, True, attempt, status)
-                    error = f"HTTP {status}"
-                    if status not in _RETRY_STATUS:
-                        return Delivery(msg_id, False, attempt, status, error)
-                    retry_after = _retry_after(response.headers.get("retry-after"))
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status, error = None, f"{exc.__class__.__name__}: {exc}"
-            if attempt < self.max_attempts:
-                delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-                await asyncio.sleep(min(self.max_backoff_s, retry_after) if retry_after is not None else delay)
-        return Delivery(msg_id, False, self.max_attempts, status, error)
+            self._session = aiohttp.ClientSession()
+        attempt = Attempt(False, True)
+        for number in range(1, self.max_attempts + 1):
+            attempt = await post_signed(self._session, url, body, msg_id=msg_id, secrets_=self.secrets, timeout_s=self.timeout_s)
+            if attempt.ok or not attempt.retryable:
+                return Delivery(msg_id, attempt.ok, number, attempt.status, attempt.error)
+            if number < self.max_attempts:
+                delay = backoff(number, base_s=self.backoff_s, cap_s=self.max_backoff_s)
+                await asyncio.sleep(min(self.max_backoff_s, attempt.retry_after_s) if attempt.retry_after_s is not None else delay)
+        return Delivery(msg_id, False, self.max_attempts, attempt.status, attempt.error)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+# -- the outbox's delivery worker ------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """Who signs a delivery (its secrets; none: unsigned) and how it is retried."""
+
+    secrets: tuple[str, ...]
+    schedule: RetrySchedule
+
+
+def receivers_from_config(config: HeadwayConfig) -> dict[str, Receiver]:
+    """Every receiver a sender may name, keyed as the senders name them; secrets stay in the config."""
+    hooks: WebhooksConfig = config.webhooks
+    found: dict[str, tuple[tuple[str, ...], float | None]] = {}
+    if config.jobs.webhook_secret is not None:
+        found["jobs"] = ((config.jobs.webhook_secret.get_secret_value(),), config.jobs.webhook_timeout_s)
+    if config.review.webhook_secret is not None:
+        found["review:caller"] = ((config.review.webhook_secret.get_secret_value(),), config.review.webhook_timeout_s)
+    for name, policy in config.review.policies.items():
+        if policy.webhook is not None:
+            found[f"review:policy:{name}"] = ((policy.webhook.secret.get_secret_value(),), config.review.webhook_timeout_s)
+    for target in config.observe.alerts.webhooks:
+        found[f"alerts:{target.url}"] = ((target.secret.get_secret_value(),), target.timeout_s)
+    pipeline_alerts = config.pipelines.alerts
+    if pipeline_alerts.webhook_url is not None:
+        secret = pipeline_alerts.webhook_secret
+        found["pipelines"] = ((secret.get_secret_value(),) if secret is not None else (), pipeline_alerts.timeout_s)
+    receivers = {}
+    for key, (keys, timeout_s) in found.items():
+        schedule = hooks.schedule_for(key)
+        override = hooks.receivers.get(key)
+        if timeout_s is not None and (override is None or override.timeout_s is None):  # the part's own timeout
+            schedule = schedule.model_copy(update={"timeout_s": timeout_s})
+        receivers[key] = Receiver(keys, schedule)
+    return receivers
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:webhooks:{secrets.token_hex(3)}"
+
+
+class WebhookDelivery:
+    """Claims due deliveries from the outbox and sends them; any number run against one store."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        receivers: Mapping[str, Receiver],
+        config: WebhooksConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.receivers = dict(receivers)
+        self.config = config
+        self.clock = clock  # injectable: tests step a day of retries without waiting for it
+        self.rng = rng or random.Random()
+        self.owner = _worker_name()
+        self.delivered = 0  # counters for /metrics (this process)
+        self.failed_attempts = 0
+        self.dead = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_config(cls, config: HeadwayConfig, outbox: Outbox) -> WebhookDelivery:
+        receivers = receivers_from_config(config)
+        for receiver in receivers.values():
+            for secret in receiver.secrets:
+                secret_key(secret)  # a malformed whsec_ secret fails at start (the error names no secret)
+        return cls(outbox, receivers, config.webhooks)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(self._loop(), name="headway-webhook-delivery")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def wake(self) -> None:
+        """A sender in this process queued something: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except StoreUnavailableError as exc:
+                log.warning("webhook delivery cannot reach the store: %s", exc)
+                sent = 0
+            except Exception:  # one bad pass must not end delivery for the process
+                log.exception("webhook delivery pass failed")
+                sent = 0
+            if sent:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
+            self._wake.clear()
+
+    # -- one pass -------------------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Claim up to ``concurrency`` due deliveries, send each once, record the outcomes; how many were sent."""
+        claimed: list[OutboxEntry] = []
+        while len(claimed) < self.config.concurrency:
+            lease_s = max(self.config.lease_s, self.config.timeout_s + 30.0)
+            entry = await asyncio.to_thread(
+                self.outbox.claim, self.owner, lease_s, exclude=[e.id for e in claimed], now=self.clock()
+            )
+            if entry is None:
+                break
+            claimed.append(entry)
+        if claimed:
+            await asyncio.gather(*(self._send(entry) for entry in claimed))
+        return len(claimed)
+
+    async def _send(self, entry: OutboxEntry) -> None:
+        receiver = self.receivers.get(entry.receiver)
+        if receiver is None:
+            await self._record(entry, Attempt(False, False, None, f"no receiver {entry.receiver!r} is configured"), None)
+            return
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        attempt = await post_signed(
+            self._session,
+            entry.url,
+            entry.body.encode(),
+            msg_id=entry.webhook_id,
+            secrets_=receiver.secrets,
+            timeout_s=receiver.schedule.timeout_s,
+        )
+        await self._record(entry, attempt, receiver.schedule)
+
+    async def _record(self, entry: OutboxEntry, attempt: Attempt, schedule: RetrySchedule | None) -> None:
+        now = self.clock()
+        if attempt.ok:
+            self.delivered += 1
+            await asyncio.to_thread(self.outbox.delivered, entry.id, self.owner, status_code=attempt.status or 200, now=now)
+            return
+        self.failed_attempts += 1
+        retry_until = entry.retry_until
+        retry_at: float | None = None
+        if attempt.retryable and schedule is not None:
+            retry_until = retry_until if retry_until is not None else now + schedule.retry_window_s
+            if now < retry_until:
+                delay = backoff(
+                    entry.attempts, base_s=schedule.backoff_base_s, cap_s=schedule.backoff_max_s, jitter=schedule.jitter, rng=self.rng
+                )
+                if attempt.retry_after_s is not None:
+                    delay = max(delay, min(attempt.retry_after_s, schedule.backoff_max_s))
+                retry_at = min(now + delay, retry_until)  # the last try falls on the window's end
+        if retry_at is None:
+            self.dead += 1
+            log.error(
+                "webhook delivery dead-lettered",
+                extra={"delivery": entry.id, "webhook_id": entry.webhook_id, "url": entry.url, "attempts": entry.attempts, "problem": attempt.error},
+            )
+        await asyncio.to_thread(
+            self.outbox.failed,
+            entry.id,
+            self.owner,
+            status_code=attempt.status,
+            error=attempt.error or "not accepted",
+            retry_at=retry_at,
+            retry_until=retry_until,
+            now=now,
+        )
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -4,7 +4,9 @@ Webhooks follow the Standard Webhooks scheme so receivers can verify them with i
 libraries: headers ``webhook-id``, ``webhook-timestamp`` and
 ``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``. A secret
 written ``whsec_<base64>`` is decoded; any other secret is used as its UTF-8 bytes.
-Delivery is retried a few times with backoff and never fails the run that raised it.
+Each alert is a message of the store's webhook outbox (receiver ``pipelines``, the
+pipeline as its subject): the outbox's delivery worker signs, sends and retries it, and
+queuing it never fails the run that raised it.
 """
 
 from __future__ import annotations
@@ -21,12 +23,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import aiohttp
-import orjson
+from headway.errors import StoreUnavailableError
+from headway.store.outbox import Outbox, WebhookMessage
 
 log = logging.getLogger("headway.pipelines.alerts")
-
-DELIVERY_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +53,6 @@ def signature(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def signed_headers(
-    secret: bytes, body: bytes, *, msg_id: str | None = None, now: float | None = None
-) -> dict[str, str]:
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    timestamp = int(time.time() if now is None else now)
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, msg_id, timestamp, body),
-        "content-type": "application/json",
-    }
-
-
 def verify(
     secret: bytes,
     headers: Mapping[str, str],
@@ -90,42 +77,31 @@ def verify(
 @dataclass
 class Alerter:
     webhook_url: str | None = None
-    secret: bytes | None = None
-    timeout_s: float = 5.0
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (pipeline, kind) -> alerts raised
-    delivery_failures: int = 0
+    delivery_failures: int = 0  # alerts that could not be queued (store down)
+    outbox: Outbox | None = None
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
             self.counts[(alert.pipeline, alert.kind)] += 1
             level = logging.WARNING if alert.kind in ("check_warn", "schema_changed") else logging.ERROR
             log.log(level, "pipeline alert: %s", alert.message, extra={"alert": alert.to_json()})
-        if self.webhook_url and alerts:
+        if self.webhook_url and self.outbox is not None and alerts:
             await asyncio.gather(*(self._deliver(alert) for alert in alerts))
 
     async def _deliver(self, alert: Alert) -> None:
-        assert self.webhook_url is not None
-        body = orjson.dumps(alert.to_json())
-        msg_id = f"msg_{uuid.uuid4().hex}"
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        for attempt in range(DELIVERY_ATTEMPTS):
-            # The same id on every attempt lets receivers drop duplicates.
-            headers = (
-                signed_headers(self.secret, body, msg_id=msg_id)
-                if self.secret
-                else {"content-type": "application/json"}
-            )
-            try:
-                async with (
-                    aiohttp.ClientSession(timeout=timeout) as session,
-                    session.post(self.webhook_url, data=body, headers=headers) as response,
-                ):
-                    if response.status < 300:
-                        return
-                    problem = f"HTTP {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                problem = exc.__class__.__name__
-            if attempt + 1 < DELIVERY_ATTEMPTS:
-                await asyncio.sleep(0.2 * 2**attempt)
-        self.delivery_failures += 1
-        log.error("alert webhook delivery failed: %s", problem, extra={"alert": alert.to_json()})
+        assert self.webhook_url is not None and self.outbox is not None
+        message = WebhookMessage(
+            webhook_id=f"msg_{uuid.uuid4().hex}",
+            source="pipeline",
+            event_type=f"pipeline.{alert.kind}",
+            subject=alert.pipeline,
+            receiver="pipelines",
+            url=self.webhook_url,
+            payload=alert.to_json(),
+        )
+        try:
+            await asyncio.to_thread(self.outbox.enqueue, [message])
+        except StoreUnavailableError as exc:
+            self.delivery_failures += 1
+            log.error("alert webhook could not be queued: %s", exc, extra={"alert": alert.to_json()})

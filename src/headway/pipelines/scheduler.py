@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from croniter import croniter
 
 from headway.config.pipelines import PipelinesConfig, ScheduleConfig
-from headway.pipelines.jobs import JobQueue
 from headway.pipelines.repository import PipelineRepository
+from headway.pipelines.run_queue import RunQueue
 
 
 def current_slot(schedule: ScheduleConfig, now: float) -> float:
@@ -31,7 +31,7 @@ def current_slot(schedule: ScheduleConfig, now: float) -> float:
 class Scheduler:
     config: PipelinesConfig
     repository: PipelineRepository
-    queue: JobQueue
+    queue: RunQueue
     owner: str
     _claimed: dict[str, float] = field(default_factory=dict)  # slots already decided here: skip the store
 

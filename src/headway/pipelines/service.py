@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from headway.config.pipelines import PipelinesConfig
 from headway.errors import NotFoundError
 from headway.pipelines.evaluate import SCHEMA_REFUSED
-from headway.pipelines.jobs import Job, JobQueue
+from headway.pipelines.run_queue import QueuedRun, RunQueue
 from headway.pipelines.repository import PipelineRepository, RunRecord
 from headway.pipelines.runner import PipelineBusyError, RunnerDeps, run_pipeline
 from headway.pipelines.scheduler import Scheduler
@@ -47,8 +47,8 @@ class PipelineService:
         return PipelineRepository(self.deps.engine)
 
     @property
-    def queue(self) -> JobQueue:
-        return JobQueue(self.deps.engine)
+    def queue(self) -> RunQueue:
+        return RunQueue(self.deps.engine)
 
     @property
     def alert_counts(self) -> Counter[tuple[str, str]]:
@@ -118,7 +118,7 @@ class PipelineService:
             if await self._sleep(poll):
                 return
 
-    async def work(self, job: Job) -> RunRecord | None:
+    async def work(self, job: QueuedRun) -> RunRecord | None:
         """Run one claimed job, keeping its lease alive; requeue with backoff on failure."""
         definition = self.config.definitions.get(job.pipeline)
         queue = self.queue
@@ -178,7 +178,7 @@ class PipelineService:
             await asyncio.to_thread(queue.complete, job.job_id, worker, run.run_id)
         return run
 
-    async def _heartbeat(self, job: Job, worker: str, lease: float) -> None:
+    async def _heartbeat(self, job: QueuedRun, worker: str, lease: float) -> None:
         while True:
             await asyncio.sleep(lease / 3)
             await asyncio.to_thread(self.queue.extend, job.job_id, worker, lease)
@@ -189,7 +189,7 @@ class PipelineService:
         self.runs[run.status] += 1
         return run
 
-    async def enqueue(self, name: str, *, trigger: str = "api") -> Job | None:
+    async def enqueue(self, name: str, *, trigger: str = "api") -> QueuedRun | None:
         self.pipeline(name)
         attempts = self.config.definitions[name].retry.attempts
         return await asyncio.to_thread(self.queue.enqueue, name, trigger=trigger, max_attempts=attempts)

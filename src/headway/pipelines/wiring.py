@@ -9,19 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from headway.config.models import HeadwayConfig
-from headway.pipelines.alerts import Alerter, secret_bytes
+from headway.pipelines.alerts import Alerter
 from headway.pipelines.runner import RunnerDeps
 from headway.pipelines.service import PipelineService
 from headway.retrieval.embedder import Embedder, build_embedder
 from headway.retrieval.service import Retriever
 from headway.routing.deployments import Route
 from headway.routing.executor import Executor
+from headway.store.database import Database
+from headway.store.outbox import Outbox
 
 
-def build_alerter(config: HeadwayConfig) -> Alerter:
+def build_alerter(config: HeadwayConfig, engine: Any) -> Alerter:
+    """Alerts' webhooks go through the store's outbox (signed there with ``pipelines.alerts.webhook_secret``)."""
     alerts = config.pipelines.alerts
-    secret = alerts.webhook_secret.get_secret_value() if alerts.webhook_secret else None
-    return Alerter(alerts.webhook_url, secret_bytes(secret) if secret else None, alerts.timeout_s)
+    return Alerter(alerts.webhook_url, outbox=Outbox(Database(engine)))
 
 
 def runner_deps(
@@ -32,7 +34,7 @@ def runner_deps(
 
     return RunnerDeps(
         engine=engine,
-        alerter=build_alerter(config),
+        alerter=build_alerter(config, engine),
         embedder_for=embedder_for,
         lock_ttl_s=config.pipelines.scheduler.lease_s,
     )

@@ -1,14 +1,18 @@
-"""Signed decision webhooks, through the observe part's Standard Webhooks sender.
+"""Decision webhooks, as messages of the store's webhook outbox.
 
-An item's webhook goes to its policy's URL (signed with the policy's secret) or to the
-URL the caller named in ``metadata.review_webhook`` (signed with ``review.webhook_secret``,
-and only when the URL fits ``review.caller_webhook_urls``). Delivery is claimed in the
-store, so one replica sends it; the message id is ``<review id>.<status>``, the same on
-every retry, for receivers to de-duplicate on.
+An item's webhook goes to its policy's URL (signed with the policy's secret: receiver
+``review:policy:<name>``) or to the URL the caller named in ``metadata.review_webhook``
+(signed with ``review.webhook_secret``: receiver ``review:caller``, and only when the URL
+fits ``review.caller_webhook_urls``). The sweeper claims a decided item's webhook in the
+store (one replica) and hands it to the outbox, whose delivery worker signs, sends and
+retries it for a day (``webhooks:``); the message id is ``<review id>.<status>``, the
+same on every retry, for receivers to de-duplicate on, and the item id is the subject,
+so one item's events reach a receiver in order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Mapping
@@ -18,9 +22,10 @@ from typing import Any
 
 from headway.config.review import ReviewConfig
 from headway.errors import InvalidRequestError
-from headway.observe.webhooks import Delivery, WebhookSender
+from headway.observe.webhooks import Delivery
 from headway.review.items import ReviewItem
 from headway.review.release import decision_payload
+from headway.store.outbox import Outbox, WebhookMessage
 from headway.types import JSON
 
 EVENT_TYPE = "review.decided"
@@ -49,33 +54,37 @@ def event_body(item: ReviewItem, *, now: float | None = None) -> JSON:
     return {"type": EVENT_TYPE, "timestamp": stamp, "data": decision_payload(item)}
 
 
+def receiver_of(item: ReviewItem) -> str:
+    return "review:caller" if item.webhook_source == "caller" else f"review:policy:{item.policy}"
+
+
+def decision_message(item: ReviewItem) -> WebhookMessage:
+    assert item.webhook_url is not None
+    return WebhookMessage(
+        webhook_id=f"{item.review_id}.{item.status}",
+        source="review",
+        event_type=EVENT_TYPE,
+        subject=item.review_id,
+        receiver=receiver_of(item),
+        url=item.webhook_url,
+        payload=event_body(item),
+    )
+
+
 class DecisionWebhooks:
-    """One sender per secret: a policy's own, and the gateway's for caller-named URLs."""
+    """Hands each decided item's webhook to the outbox (signing and retries happen there)."""
 
-    def __init__(self, config: ReviewConfig) -> None:
-        def sender(secret: str) -> WebhookSender:
-            return WebhookSender(secret, max_attempts=config.webhook_max_attempts, timeout_s=config.webhook_timeout_s)
-
-        self._policies = {
-            name: sender(policy.webhook.secret.get_secret_value())
-            for name, policy in config.policies.items()
-            if policy.webhook is not None
-        }
-        secret = config.webhook_secret
-        self._callers = sender(secret.get_secret_value()) if secret is not None else None
-
-    def sender(self, item: ReviewItem) -> WebhookSender | None:
-        if item.webhook_source == "caller":
-            return self._callers
-        return self._policies.get(item.policy)
+    def __init__(self, config: ReviewConfig, outbox: Outbox) -> None:
+        self.config = config
+        self.outbox = outbox
 
     async def deliver(self, item: ReviewItem) -> Delivery | None:
-        sender = self.sender(item)
-        if sender is None or item.webhook_url is None:
+        """Queue the item's webhook; ``ok`` once it is durably in the outbox (``None``: no URL)."""
+        if item.webhook_url is None:
             return None
-        return await sender.send(item.webhook_url, event_body(item), msg_id=f"{item.review_id}.{item.status}")
+        message = decision_message(item)
+        await asyncio.to_thread(self.outbox.enqueue, [message])
+        return Delivery(message.webhook_id, True, 0)
 
     async def close(self) -> None:
-        for sender in (*self._policies.values(), self._callers):
-            if sender is not None:
-                await sender.close()
+        return None

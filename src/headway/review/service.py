@@ -42,6 +42,8 @@ from headway.review.quality import RecordSync
 from headway.review.release import edited_completion, status_url
 from headway.review.repository import ReviewRepository
 from headway.review.waiters import Waiters
+from headway.store.database import Database
+from headway.store.outbox import Outbox
 from headway.types import JSON, RequestRecord
 
 log = logging.getLogger("headway.review")
@@ -97,7 +99,7 @@ class ReviewService:
         self.public_url = public_url
         self.metrics = ReviewMetrics(metrics_registry, enabled=metrics_enabled)
         self.waiters = Waiters(self._read, poll_interval=config.poll_interval_ms / 1000)
-        self.webhooks = DecisionWebhooks(config)
+        self.webhooks = DecisionWebhooks(config, Outbox(Database(engine)))
         self._redact = redact
         self._audit = audit
         self._sync = RecordSync(engine, feedback)

@@ -24,6 +24,7 @@ from headway.guards.recording import RedactingRequestLog
 from headway.jobs.service import JobService
 from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
+from headway.observe.webhooks import WebhookDelivery
 from headway.pipelines.service import PipelineService
 from headway.pipelines.wiring import build_data_plane
 from headway.providers.base import Provider
@@ -33,6 +34,7 @@ from headway.review.service import ReviewService, build_review_service
 from headway.routing.deployments import Route, build_routes
 from headway.routing.executor import Executor
 from headway.store.base import Store
+from headway.store.outbox import Outbox
 from headway.store.sql import open_store
 
 
@@ -60,6 +62,7 @@ class Runtime:
     admission: Admission = field(default_factory=Admission.disabled)  # limits, budgets, queues (headway.admission)
     review: ReviewService | None = None  # human review: policies, items, sweeper (headway.review)
     jobs: JobService | None = None  # background requests, batches, files, the worker (headway.jobs)
+    webhook_delivery: WebhookDelivery | None = None  # sends the webhook outbox (headway.observe.webhooks)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
 
@@ -98,6 +101,7 @@ class Runtime:
         runtime.request_log.add_observer(runtime.admission.observe_record)  # settles limits and budgets
         runtime.review = build_review_service(config, store, auth=auth, observability=observability)
         runtime.jobs = JobService.build(runtime)
+        runtime.webhook_delivery = WebhookDelivery.from_config(config, Outbox(store.database))
         return runtime
 
     async def start(self) -> None:
@@ -118,6 +122,8 @@ class Runtime:
             await self.pipelines.start()
         if self.jobs is not None:
             await self.jobs.start()
+        if self.webhook_delivery is not None:
+            self.webhook_delivery.start()
 
     async def close(self) -> None:
         if self.jobs is not None:  # first: running jobs still need providers and the request log
@@ -126,6 +132,8 @@ class Runtime:
             await self.pipelines.close()
         if self.review is not None:
             await self.review.close()
+        if self.webhook_delivery is not None:
+            await self.webhook_delivery.close()
         await self.auth.close()
         await self.cache.close()
         await self.admission.close()
