@@ -1,9 +1,10 @@
 """Gateways running the bundled example configs against the session simulator, and the gate run on them.
 
 ``production`` (one per session, shared by the gate's modules): ``examples/production.yaml``
-on a copy of a migrated SQLite store, its pipeline run, an app key issued, gated twice
-with the strict profile — once before the drill (it fails: nothing was exercised) and
-once with ``--drill`` (it passes). Flip tests start ``staging`` gateways from the same
+on a copy of a migrated SQLite store, its pipeline run, an app key and a reviewer key
+issued, gated twice with the strict profile — once before the drill (it fails: nothing
+was exercised) and once with ``--drill`` after ``headway eval`` ran both declared routes'
+evaluation sets (it passes, with no other traffic). Flip tests start ``staging`` gateways from the same
 file with one thing changed. The example's environment (secrets, the simulator's URL,
 an OTLP sink) is the site's: it is applied only while a gateway is built, never left in
 the test process.
@@ -27,7 +28,10 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from headway.config.fingerprint import config_fingerprint
 from headway.config.models import HeadwayConfig
+from headway.evals import EvalOptions, EvalRun, load_set, run_eval
+from headway.gate.binding import Binding
 from headway.gate.config_source import parse_for_gate
 from headway.gate.context import GateContext
 from headway.gate.evidence import Deployment
@@ -144,6 +148,10 @@ def site(sim: Any, sink: str, tmp_path_factory: pytest.TempPathFactory) -> Site:
         "HEADWAY_KNOWLEDGE_DIR": str(knowledge),
         "PROVIDER_API_KEY": "sk-sim-provider",
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+        "HEADWAY_REVIEW_WEBHOOK_SECRET": "review-webhook-secret-for-the-gate-tests",
+        "HEADWAY_ONCALL_URL": sink + "/oncall",
+        "HEADWAY_RUNBOOK_DIR": str(EXAMPLES / "runbooks"),
+        "HEADWAY_EVAL_DIR": str(EXAMPLES / "evals"),
     }
     site = Site(root, env)
     template = root / "template.db"
@@ -180,6 +188,28 @@ def issue_app_key(gateway: GatewayThread) -> dict[str, Any]:
     return dict(admin("POST", gateway.url + "/admin/keys", body))
 
 
+def issue_reviewer_key(gateway: GatewayThread) -> dict[str, Any]:
+    """The risk team's reviewer gets a credential: a configured principal alone cannot open the queue."""
+    body = {"principal": "risk-reviewer", "kind": "user", "roles": ["reviewer"], "expires_in_s": 30 * 86400}
+    return dict(admin("POST", gateway.url + "/admin/keys", body))
+
+
+def run_evals(site: Site, gateway: GatewayThread, config_path: Path, evals_dir: Path, routes: tuple[str, ...] = ("chat", "decisions")) -> list[EvalRun]:
+    """``headway eval`` for each declared route's set, bound to ``config_path`` (as the command binds it)."""
+    config = parse_for_gate(read_yaml(config_path), file=str(config_path), env=site.env)
+    done = []
+    for route in routes:
+        eval_set = config.readiness.routes[route].eval_set
+        assert eval_set is not None
+        options = EvalOptions(
+            url=gateway.url, api_key=ADMIN_KEY, route=route, eval_set=load_set(eval_set), judge_route="chat-backup",
+            runs_dir=evals_dir, binding=Binding(config_fingerprint(config), gateway.url, [route]).to_dict(),
+        )
+        run, _ = run_sync(run_eval(options))
+        done.append(run)
+    return done
+
+
 @contextmanager
 def staging(site: Site, edit: Edit | None = None, *, ready: bool = True) -> Iterator[tuple[GatewayThread, Path]]:
     """A production-config gateway changed by ``edit``; ``ready``: its pipeline ran and an app key exists."""
@@ -190,6 +220,7 @@ def staging(site: Site, edit: Edit | None = None, *, ready: bool = True) -> Iter
             if config.pipelines.definitions and config.pipelines.scheduler.enabled:
                 wait_for_pipeline(gateway)
             issue_app_key(gateway)
+            issue_reviewer_key(gateway)
         yield gateway, path
 
 
@@ -199,7 +230,13 @@ def read_yaml(path: Path) -> Any:
 
 @asynccontextmanager
 async def context(
-    site: Site, gateway: GatewayThread | None, config_path: Path, *, loadtest_dir: Path | None = None, profile: Profile | None = None
+    site: Site,
+    gateway: GatewayThread | None,
+    config_path: Path,
+    *,
+    loadtest_dir: Path | None = None,
+    profile: Profile | None = None,
+    evals_dir: Path | None = None,
 ) -> AsyncIterator[GateContext]:
     """A gate context as ``run_gate`` builds it, for running single checks."""
     raw = read_yaml(config_path)
@@ -211,6 +248,7 @@ async def context(
         config_file=str(config_path),
         deployment=deployment,
         loadtest_dir=str(loadtest_dir or site.root / "loadtests"),
+        evals_dir=str(evals_dir or site.root / "evals"),
     )
     try:
         yield ctx
@@ -233,6 +271,8 @@ class Production:
     gateway: GatewayThread
     config_path: Path
     loadtest_dir: Path
+    evals_dir: Path
+    evals: list[EvalRun]
     before: GateReport  # strict, before the drill
     after: GateReport  # strict, after the drill
 
@@ -246,21 +286,23 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 @pytest.fixture(scope="session")
 def production(site: Site) -> Iterator[Production]:
     """Shared by the gate's test modules: tests may read it and add reports, never change its config or keys."""
-    loadtests = site.root / "loadtests"
+    loadtests, evals_dir = site.root / "loadtests", site.root / "evals"
     with site.gateway(site.load(PRODUCTION)) as gateway:
         wait_for_pipeline(gateway)
         issue_app_key(gateway)
+        issue_reviewer_key(gateway)
 
         def gate(drill: bool) -> GateReport:
             options = GateOptions(
                 profile=strict_test_profile(), url=gateway.url, config_file=str(PRODUCTION), drill=drill, loadtest_dir=str(loadtests),
-                env=site.env,
+                evals_dir=str(evals_dir), env=site.env,
             )
             return run_sync(run_gate(options))
 
         before = gate(False)
+        evals = run_evals(site, gateway, PRODUCTION, evals_dir)
         after = gate(True)
-        yield Production(gateway, PRODUCTION, loadtests, before, after)
+        yield Production(gateway, PRODUCTION, loadtests, evals_dir, evals, before, after)
 
 
 def statuses(report: GateReport) -> dict[str, str]:

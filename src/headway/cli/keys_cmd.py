@@ -13,9 +13,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from headway.cli._common import friendly_errors
+from headway.cli._common import Column, friendly_errors, print_table
 from headway.config.models import HeadwayConfig
 from headway.errors import ConfigError, NotFoundError
 
@@ -59,8 +58,21 @@ class Session:
         self.store.close()
 
 
+# The key id is never cut; at 80 columns the prefix and the dates give way first.
+KEY_COLUMNS = (
+    Column("id", key=True),
+    Column("prefix", priority=0),
+    Column("principal", priority=5),
+    Column("team", priority=3),
+    Column("roles", priority=4),
+    Column("status", priority=6),
+    Column("created (UTC)", priority=1),
+    Column("expires (UTC)", priority=2),
+)
+
+
 def _when(stamp: float | None) -> str:
-    return "-" if stamp is None else dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
+    return "-" if stamp is None else dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _duration(text: str) -> float:
@@ -130,14 +142,12 @@ def list_keys(
         for record in records:
             print(json.dumps(record.to_public()))
         return
-    table = Table(title=f"{len(records)} keys")
-    for column in ("id", "prefix", "principal", "team", "roles", "status", "created", "expires"):
-        table.add_column(column)
+    rows = []
     for r in records:
         public = r.to_public()
-        table.add_row(r.key_id, public["prefix"], r.spec.principal, r.spec.team or "-", ", ".join(r.spec.roles),
-                      public["status"], _when(r.created_at), _when(r.spec.expires_at))
-    Console().print(table)
+        rows.append([r.key_id, public["prefix"], r.spec.principal, r.spec.team or "-", ", ".join(r.spec.roles),
+                     public["status"], _when(r.created_at), _when(r.spec.expires_at)])
+    print_table(f"{len(records)} keys", KEY_COLUMNS, rows)
 
 
 @app.command("rotate")

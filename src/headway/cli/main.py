@@ -12,6 +12,7 @@ from headway.cli._common import friendly_errors
 from headway.cli.audit_cmd import app as audit_app
 from headway.cli.backup_cmd import backup_command, restore_command
 from headway.cli.examples_cmd import example_command
+from headway.cli.eval_cmd import eval_command
 from headway.cli.gate_cmd import gate_command
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app
@@ -36,6 +37,7 @@ app.command("cost")(cost_command)
 app.command("load")(load_command)
 app.command("replicas")(replicas_command)
 app.command("gate")(gate_command)
+app.command("eval")(eval_command)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(batches_app, name="batches")
 app.command("worker")(worker_command)

@@ -1,16 +1,43 @@
-"""``headway requests``: recent requests from the log, as a table or JSON lines."""
+"""``headway requests``: recent requests from the log, as a table that fits the terminal or JSON lines."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import orjson
-from rich.console import Console
-from rich.table import Table
 
+from headway.cli._common import Column, print_table
 from headway.config.loader import load_config
 from headway.store.base import RequestQuery
 from headway.store.sql import open_store
+from headway.types import RequestRecord
+
+# The request id is never cut; at 80 columns the attempt path and costs give way first.
+COLUMNS = (
+    Column("time (UTC)", priority=5),
+    Column("request id", key=True),
+    Column("model", priority=4),
+    Column("status", priority=6),
+    Column("served by", priority=5),
+    Column("ms", priority=3, justify="right"),
+    Column("tokens in/out", priority=1, justify="right"),
+    Column("USD", priority=2, justify="right"),
+    Column("attempts", priority=0),
+)
+
+
+def row(r: RequestRecord) -> list[str]:
+    return [
+        dt.datetime.fromtimestamp(r.created_at, dt.UTC).strftime("%H:%M:%S"),
+        r.request_id,
+        r.model,
+        str(r.status_code) + (f" {r.error_type}" if r.error_type else ""),
+        r.served_by or "-",
+        f"{r.latency_ms:.0f}",
+        f"{r.input_tokens}/{r.output_tokens}",
+        f"{r.cost_usd:.6f}" if r.cost_usd is not None else "-",
+        " → ".join(f"{a.deployment}:{a.outcome if a.outcome == 'ok' else (a.error_type or a.outcome)}" for a in r.attempts),
+    ]
 
 
 def show_requests(config_path: str, *, limit: int, model: str | None, as_json: bool) -> None:
@@ -25,19 +52,4 @@ def show_requests(config_path: str, *, limit: int, model: str | None, as_json: b
         for record in records:
             print(orjson.dumps(record.to_dict()).decode())
         return
-    table = Table(title=f"Last {len(records)} requests")
-    for column in ("time", "request id", "model", "status", "served by", "latency ms", "tokens in/out", "cost USD", "attempts"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        table.add_row(
-            dt.datetime.fromtimestamp(r.created_at).strftime("%H:%M:%S"),
-            r.request_id,
-            r.model,
-            str(r.status_code) + (f" {r.error_type}" if r.error_type else ""),
-            r.served_by or "-",
-            f"{r.latency_ms:.1f}",
-            f"{r.input_tokens}/{r.output_tokens}",
-            f"{r.cost_usd:.6f}" if r.cost_usd is not None else "-",
-            " → ".join(f"{a.deployment}:{a.outcome if a.outcome == 'ok' else a.error_type}" for a in r.attempts),
-        )
-    Console().print(table)
+    print_table(f"Last {len(records)} requests", COLUMNS, [row(r) for r in records])

@@ -16,9 +16,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from headway.cli._common import friendly_errors, stderr_console
+from headway.cli._common import Column, friendly_errors, print_table, stderr_console
 from headway.cli.keys_cmd import ConfigOption, JsonOption, Session, cli_actor
 from headway.errors import InvalidRequestError
 
@@ -26,7 +25,22 @@ app = typer.Typer(help="Human review: list, show, claim, release and decide held
 
 
 def _when(stamp: float | None) -> str:
-    return "-" if stamp is None else dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+    return "-" if stamp is None else dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# The review id is never cut; at 80 columns the least useful columns give way (see fit_table).
+REVIEW_COLUMNS = (
+    Column("id", key=True),
+    Column("status", priority=9),
+    Column("policy", priority=5),
+    Column("action", priority=1),
+    Column("model", priority=6),
+    Column("caller", priority=4),
+    Column("team", priority=2),
+    Column("created (UTC)", priority=7),
+    Column("deadline (UTC)", priority=8),
+    Column("claimed by", priority=3),
+)
 
 
 def _service(session: Session) -> Any:
@@ -85,13 +99,12 @@ def list_reviews(
         for item in items:
             print(json.dumps(item.summary()))
         return
-    table = Table(title=f"{len(items)} review items ({status})")
-    for column in ("id", "status", "policy", "action", "model", "caller", "team", "created", "deadline", "claimed by"):
-        table.add_column(column)
-    for i in items:
-        table.add_row(i.review_id, i.status + (" (escalated)" if i.level else ""), i.policy, i.action, i.model, i.caller,
-                      i.team or "any", _when(i.created_at), _when(i.deadline_at), i.claimed_by or "-")
-    Console().print(table)
+    rows = [
+        [i.review_id, i.status + (" (escalated)" if i.level else ""), i.policy, i.action, i.model, i.caller,
+         i.team or "any", _when(i.created_at), _when(i.deadline_at), i.claimed_by or "-"]
+        for i in items
+    ]
+    print_table(f"{len(items)} review items ({status})", REVIEW_COLUMNS, rows)
 
 
 @app.command("show")

@@ -17,6 +17,7 @@ from headway.config.guards import GuardsConfig
 from headway.config.jobs import JobsConfig
 from headway.config.observe import ObserveConfig
 from headway.config.pipelines import PipelinesConfig
+from headway.config.readiness import ReadinessConfig
 from headway.config.resilience import CacheConfig, ModelResilience, check_resilience_references
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 from headway.config.review import ReviewConfig
@@ -121,6 +122,7 @@ class HeadwayConfig(_Section):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)  # the outbox's retries (every webhook)
 
     @field_validator("store")
@@ -141,4 +143,7 @@ class HeadwayConfig(_Section):
                         f"{deployment.provider!r} (known: {known})"
                     )
         check_resilience_references(self)
+        unknown_routes = sorted(set(self.readiness.routes) - set(self.models))
+        if unknown_routes:
+            raise ValueError(f"readiness.routes.{unknown_routes[0]}: no such model (known: {', '.join(sorted(self.models)) or 'none'})")
         return self

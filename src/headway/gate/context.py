@@ -7,15 +7,23 @@ or read files themselves, so a test can hand a check exactly the evidence it wan
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from headway.config.fingerprint import config_fingerprint
 from headway.config.models import HeadwayConfig
-from headway.errors import HeadwayError
+from headway.config.readiness import RouteReadiness
+from headway.errors import ConfigError, HeadwayError
+from headway.gate.binding import Binding, rejections
+from headway.gate.config_source import live_config
+from headway.gate.drill import DrillRecord
 from headway.gate.evidence import Deployment, EvidenceUnavailable, Fetched
 from headway.gate.profile import Profile
-from headway.loadtest import LoadReport, latest_run
+from headway.loadtest import LoadReport
 
 RECENT_LIMIT = 1000  # the request log API's largest page
 
@@ -28,8 +36,46 @@ class GateContext:
     config_file: str | None = None
     deployment: Deployment | None = None
     loadtest_dir: str | None = None  # overrides profile.load.runs_dir
+    evals_dir: str | None = None  # overrides profile.quality.runs_dir
     now: float = field(default_factory=time.time)
     _recent: list[dict[str, Any]] | None = None
+    _live: HeadwayConfig | None = None
+
+    # -- what evidence must be bound to ------------------------------------------------------
+    @property
+    def fingerprint(self) -> str | None:
+        return config_fingerprint(self.config) if self.config is not None else None
+
+    @property
+    def target(self) -> str | None:
+        return self.deployment.url if self.deployment is not None else None
+
+    def rejections(self, binding: Binding | None, max_age_days: float, routes: Iterable[str] = ()) -> list[str]:
+        """Why a piece of evidence cannot count here (empty: it counts)."""
+        return rejections(binding, fingerprint=self.fingerprint, target=self.target, now=self.now, max_age_days=max_age_days, routes=routes)
+
+    def declared(self) -> dict[str, RouteReadiness]:
+        """The routes the config declares (``readiness.routes``)."""
+        return dict(self.need_config().readiness.routes)
+
+    def waiver(self, check_id: str) -> dict[str, str] | None:
+        """The config's waiver of this check or its section, as {reason, owner}."""
+        if self.config is None:
+            return None
+        section = check_id.split(".")[0]
+        for waiver in self.config.readiness.waivers:
+            if waiver.check in (check_id, section):
+                return {"waived": waiver.check, "reason": waiver.reason, "owner": waiver.owner}
+        return None
+
+    async def running_config(self) -> HeadwayConfig | None:
+        """The config the running process reports (GET /admin/gate/facts), or None when it cannot be read."""
+        if self._live is None and self.deployment is not None:
+            try:
+                self._live = live_config((await self.facts()).get("config"))
+            except (EvidenceUnavailable, ConfigError):
+                return None
+        return self._live
 
     # -- the config ------------------------------------------------------------------------
     def need_config(self) -> HeadwayConfig:
@@ -72,16 +118,57 @@ class GateContext:
             self._recent = [r for r in rows if isinstance(r, dict) and float(r.get("created_at") or 0) >= since]
         return self._recent
 
+    # -- the drill ---------------------------------------------------------------------------
+    async def latest_drill(self) -> tuple[DrillRecord | None, list[str]]:
+        """The newest stored drill and why it cannot count here (empty: it counts)."""
+        fetched = await self.fetch("/admin/gate/drills?limit=1")
+        if not fetched.ok:
+            raise EvidenceUnavailable(f"fault drills cannot be read ({fetched.describe()})")
+        rows = fetched.json().get("data") or []
+        if not rows:
+            return None, ["no drill on record"]
+        record = DrillRecord.from_dict(rows[0])
+        return record, self.rejections(Binding.from_dict(record.binding), self.profile.drill.max_age_days)
+
+    async def drilled(self, step: str) -> tuple[bool, str, dict[str, Any]]:
+        """Whether the current drill's ``step`` passed: (ok, why not, evidence)."""
+        try:
+            record, why = await self.latest_drill()
+        except EvidenceUnavailable as exc:
+            return False, str(exc), {}
+        if record is None or why:
+            return False, "; ".join(why), {"drill": record.id if record else None}
+        found = record.step(step)
+        evidence: dict[str, Any] = {"drill": record.id, "drilled_at": record.finished_at, "step": step}
+        if found is None:
+            return False, f"the drill {record.id} has no {step} step", evidence
+        evidence["observed"] = found.observed
+        if found.passed is not True:
+            return False, f"the drill's {step} step failed: {found.detail or 'see its evidence'}", evidence
+        return True, "", evidence
+
     # -- stored load tests -------------------------------------------------------------------
     @property
     def runs_dir(self) -> Path:
         return Path(self.loadtest_dir or self.profile.load.runs_dir)
 
-    def latest_load_run(self) -> LoadReport | None:
-        try:
-            return latest_run(self.runs_dir)
-        except (HeadwayError, OSError, ValueError, KeyError) as exc:
-            raise EvidenceUnavailable(f"the latest load test in {self.runs_dir} cannot be read: {exc}") from None
+    def load_runs(self, limit: int = 20) -> list[tuple[Path, LoadReport]]:
+        """The newest saved load tests (``headway load`` and the drill), newest first."""
+        folder = self.runs_dir
+        if not folder.is_dir():
+            return []
+        paths = sorted(folder.glob("loadtest-*.json"), reverse=True)[:limit]
+        runs = []
+        for path in paths:
+            try:
+                runs.append((path, LoadReport.from_dict(orjson.loads(path.read_bytes()))))
+            except (HeadwayError, OSError, ValueError, KeyError) as exc:
+                raise EvidenceUnavailable(f"the load test {path} cannot be read: {exc}") from None
+        return runs
+
+    @property
+    def evals_root(self) -> Path:
+        return Path(self.evals_dir or self.profile.quality.runs_dir)
 
     def age_days(self, epoch: float) -> float:
         return max(0.0, (self.now - epoch) / 86_400)

@@ -80,6 +80,7 @@ class DrillRecord:
     deployments: list[str]  # the route's deployment ids, as attempts name them
     simulator: str
     steps: list[DrillStep]
+    binding: dict[str, Any] | None = None  # Binding.to_dict(): the config, gateway and routes it ran under
 
     @property
     def passed(self) -> bool:
@@ -99,6 +100,7 @@ class DrillRecord:
             "simulator": self.simulator,
             "passed": self.passed,
             "steps": [s.to_dict() for s in self.steps],
+            "binding": self.binding,
         }
 
     @classmethod
@@ -112,6 +114,7 @@ class DrillRecord:
             deployments=[str(d) for d in data.get("deployments") or []],
             simulator=str(data.get("simulator") or ""),
             steps=[DrillStep.from_dict(s) for s in data.get("steps") or []],
+            binding=data.get("binding") if isinstance(data.get("binding"), dict) else None,
         )
 
 

@@ -30,8 +30,10 @@ SECTIONS: dict[str, str] = {
     "load": "Load and concurrency",
     "observability": "Observability",
     "security": "Security and access",
-    "pipelines": "Data pipelines",
+    "pipelines": "Data and pipelines",
     "review": "Human review",
+    "quality": "Model quality",
+    "operations": "Operations and privacy",
 }
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
@@ -92,6 +94,15 @@ class DrillSettings(_Model):
     request_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
 
 
+class QualitySettings(_Model):
+    runs_dir: str = Field(".headway/evals", description="Where `headway eval` saves its runs (one folder per set).")
+    max_age_days: Annotated[float, Field(gt=0)] = 7.0
+    min_pass_rate: Annotated[float, Field(ge=0, le=1)] = Field(0.9, description="Share of an evaluation set's cases that must pass.")
+    max_regression: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="How far the pass rate may drop from the previous run.")
+    min_agreement: Annotated[float, Field(ge=0, le=1)] = Field(0.7, description="Reviewer approvals (approved or edited) among decided items.")
+    min_feedback_score: Annotated[float, Field(ge=-1, le=1)] = Field(0.0, description="Lowest acceptable mean feedback score.")
+
+
 class EvidenceSettings(_Model):
     window_days: Annotated[float, Field(gt=0)] = Field(7.0, description="How far back 'recent' request records reach.")
     min_requests: Annotated[int, Field(ge=1)] = Field(20, description="Fewer recent requests than this are too few to measure.")
@@ -113,6 +124,7 @@ class Profile(_Model):
     load: LoadSettings = Field(default_factory=LoadSettings)
     drill: DrillSettings = Field(default_factory=DrillSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     extra_checks: list[CustomCheckSpec] = Field(default_factory=list)
 
     @field_validator("default_minimum")

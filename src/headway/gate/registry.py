@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from headway.gate.check import Check
-from headway.gate.checks import load, observability, pipelines, reliability, review, security
+from headway.gate.checks import (
+    load,
+    observability,
+    operations,
+    pipelines,
+    quality,
+    reliability,
+    review,
+    security,
+)
 from headway.gate.checks.custom import custom_check
 from headway.gate.profile import Profile
 
@@ -14,6 +23,8 @@ BUILTIN_CHECKS: tuple[Check, ...] = (
     *security.CHECKS,
     *pipelines.CHECKS,
     *review.CHECKS,
+    *quality.CHECKS,
+    *operations.CHECKS,
 )
 
 

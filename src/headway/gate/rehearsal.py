@@ -11,14 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from headway.config.models import HeadwayConfig
+from headway.gate.binding import Binding
 from headway.gate.profile import Profile
 from headway.loadtest import LoadConfig, LoadReport, parse_slo, run_load, save_run
 
 
 async def run_rehearsal(
-    url: str, api_key: str | None, config: HeadwayConfig, model: str, profile: Profile, runs_dir: Path
+    url: str, api_key: str | None, config: HeadwayConfig, model: str, profile: Profile, runs_dir: Path, *, binding: Binding
 ) -> tuple[LoadReport, Path]:
-    """Load ``model`` at ``url`` for a few seconds; return the report and where it was saved."""
+    """Load ``model`` at ``url`` for a few seconds; return the report (bound to ``binding``) and where it was saved."""
     price = config.models[model].price
     load = LoadConfig(
         base_url=url.rstrip("/") + "/v1",
@@ -34,4 +35,6 @@ async def run_rehearsal(
         slos=tuple(parse_slo(profile.load.slos)),
     )
     report = await run_load(load)
+    # The run's own snapshot carries what it is evidence of: the gate refuses it for another config or gateway.
+    report.config["binding"] = Binding(binding.fingerprint, binding.target, [model], report.finished_at).to_dict()
     return report, save_run(report, runs_dir)

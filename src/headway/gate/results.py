@@ -1,9 +1,12 @@
 """What the gate found: one ``Finding`` per check, scored, and the whole ``GateReport``.
 
 Scores follow the ML Test Score: 0 (absent), 0.5 (present, but the evidence is manual
-or stale) or 1 (automated, current evidence). A check that could not be evaluated has no
-score (``None``) and the status ``unknown``; one that does not apply to this deployment
-(no pipelines configured, say) scores 1 with the status ``n/a``.
+or stale) or 1 (automated, current evidence). Each finding says how it knows: measured
+(the live system, exercised or observed) or read from config; a check read from config
+scores at most half, whatever the config says. A check that could not be evaluated has
+no score (``None``) and the status ``unknown``. Nothing is "not applicable": a section
+the deployment does not need is waived by an explicit entry (reason and owner) and shows
+as ``waived`` at half marks, never as full marks.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["pass", "warn", "fail", "unknown", "n/a"]
+Status = Literal["pass", "warn", "fail", "unknown", "waived"]
 Verdict = Literal["pass", "warn", "fail", "unknown"]
+Basis = Literal["measured", "config"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EXIT_CODES: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2, "unknown": 3}
 VERDICT_LABELS: dict[str, str] = {
     "pass": "pass",
@@ -22,6 +26,8 @@ VERDICT_LABELS: dict[str, str] = {
     "fail": "fail",
     "unknown": "could not evaluate",
 }
+CONFIG_CAP = 0.5  # the most a check read from config can score
+WAIVED_SCORE = 0.5  # a waiver is accepted risk, never full marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,35 +38,41 @@ class Finding:
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
     fix: str | None = None  # overrides the check's general advice
-    applicable: bool = True
+    basis: Basis = "measured"
 
     @property
     def status(self) -> Status:
-        if not self.applicable:
-            return "n/a"
         if self.score is None:
             return "unknown"
         return "pass" if self.score >= 1 else "warn" if self.score > 0 else "fail"
 
+    def capped(self) -> Finding:
+        """Read from config: at most half marks, saying so."""
+        if self.basis != "config" or self.score is None or self.score <= CONFIG_CAP:
+            return self
+        return Finding(
+            CONFIG_CAP,
+            f"{self.summary} (read from config, not measured: at most half marks)",
+            self.evidence,
+            self.fix,
+            self.basis,
+        )
 
-def passed(summary: str, **evidence: Any) -> Finding:
-    return Finding(1.0, summary, evidence)
+
+def passed(summary: str, *, fix: str | None = None, basis: Basis = "measured", **evidence: Any) -> Finding:
+    return Finding(1.0, summary, evidence, fix, basis)
 
 
-def partial(summary: str, *, fix: str | None = None, **evidence: Any) -> Finding:
-    return Finding(0.5, summary, evidence, fix)
+def partial(summary: str, *, fix: str | None = None, basis: Basis = "measured", **evidence: Any) -> Finding:
+    return Finding(0.5, summary, evidence, fix, basis)
 
 
-def failed(summary: str, *, fix: str | None = None, **evidence: Any) -> Finding:
-    return Finding(0.0, summary, evidence, fix)
+def failed(summary: str, *, fix: str | None = None, basis: Basis = "measured", **evidence: Any) -> Finding:
+    return Finding(0.0, summary, evidence, fix, basis)
 
 
 def unknown(summary: str, *, fix: str | None = None, **evidence: Any) -> Finding:
     return Finding(None, summary, evidence, fix)
-
-
-def not_applicable(summary: str, **evidence: Any) -> Finding:
-    return Finding(1.0, summary, evidence, applicable=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,30 +87,33 @@ class CheckResult:
     summary: str
     evidence: dict[str, Any]
     fix: str | None  # shown whenever the score is short of 1
+    basis: Basis = "measured"
+    waiver: dict[str, str] | None = None  # {reason, owner} when the check (or its section) is waived
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(frozen=True, slots=True)
 class SectionResult:
     id: str
     title: str
-    score: float  # the sum of its checks (unknown counts 0)
-    max: float
-    minimum: float  # the profile's pass mark
+    score: float  # its share of the points, 0-1 (unknown counts 0, waived 0.5)
+    max: float  # the number of checks
+    minimum: float  # the profile's pass mark, as a share 0-1
     passed: bool
+    waived: bool = False  # every check of the section is waived
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SectionResult:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(slots=True)
@@ -116,6 +131,9 @@ class GateReport:
     reason: str | None = None  # why the gate could not evaluate, when it could not
     notes: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    fingerprint: str | None = None  # the gated config's (secrets excluded)
+    config_leaves: dict[str, str] = field(default_factory=dict)  # key path -> short hash, to say what changed
+    changed_since: dict[str, Any] | None = None  # {report, created_at, fingerprint, changed: [...]} vs the previous report
 
     @property
     def exit_code(self) -> int:
@@ -126,8 +144,13 @@ class GateReport:
         return VERDICT_LABELS[self.verdict]
 
     def failing(self) -> list[CheckResult]:
-        """Checks short of full marks (fail, warn or unknown), in report order."""
-        return [c for c in self.checks if c.status in ("fail", "warn", "unknown")]
+        """Checks short of full marks (fail, unknown, warn, then waived), worst first, report order within."""
+        rank = {"fail": 0, "unknown": 1, "warn": 2, "waived": 3}
+        short = [c for c in self.checks if c.status in rank]
+        return sorted(short, key=lambda c: rank[c.status])
+
+    def waivers(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status == "waived"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,6 +169,9 @@ class GateReport:
             "notes": list(self.notes),
             "sections": [s.to_dict() for s in self.sections],
             "checks": [c.to_dict() for c in self.checks],
+            "fingerprint": self.fingerprint,
+            "config_leaves": dict(self.config_leaves),
+            "changed_since": self.changed_since,
         }
 
     @classmethod
@@ -164,4 +190,7 @@ class GateReport:
             reason=data.get("reason"),
             notes=list(data.get("notes") or []),
             schema_version=int(data.get("schema_version", SCHEMA_VERSION)),
+            fingerprint=data.get("fingerprint"),
+            config_leaves=dict(data.get("config_leaves") or {}),
+            changed_since=data.get("changed_since"),
         )

@@ -96,6 +96,7 @@ class Observability:
         self._review_source: ReviewBacklog | None = None
         self.breakers: BreakerStates | None = None  # set at start: read by metrics, the console and alerts
         self._request_lines = observe.logs.request_lines
+        self.request_lines_written = 0  # lines really emitted (the readiness gate measures this, not the setting)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- the API other parts call -------------------------------------------------------------
@@ -134,6 +135,7 @@ class Observability:
             level = logging.WARNING if record.status_code >= 500 else logging.INFO
             if request_log.isEnabledFor(level):
                 request_log.log(level, "request", extra=request_fields(record))
+                self.request_lines_written += 1
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, runtime: Any) -> None:

@@ -29,7 +29,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -70,6 +75,39 @@ def _exporter(config: TracingConfig, environ: Mapping[str, str]) -> SpanExporter
     return None
 
 
+class ExportCounts(SpanExporter):
+    """Wraps the exporter and counts what it really delivered: the readiness gate asks for spans exported, not configured."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.exported = 0
+        self.failed = 0
+        self.last_error: str | None = None
+
+    def export(self, spans: Any) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:  # an exporter that raises is an exporter that failed
+            self.failed += len(spans)
+            self.last_error = f"{exc.__class__.__name__}: {exc}"
+            return SpanExportResult.FAILURE
+        if result == SpanExportResult.SUCCESS:
+            self.exported += len(spans)
+        else:
+            self.failed += len(spans)
+            self.last_error = "the exporter reported a failure (collector unreachable or refusing)"
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spans_exported": self.exported, "spans_failed": self.failed, "last_error": self.last_error}
+
+
 class Tracing:
     def __init__(self, config: TracingConfig, *, environ: Mapping[str, str] | None = None) -> None:
         environ = os.environ if environ is None else environ
@@ -81,6 +119,7 @@ class Tracing:
         self._current: ContextVar[_RequestSpan | None] = ContextVar(f"headway_request_span_{id(self)}", default=None)
         self._provider_types: dict[str, str] = {}
         self.provider: TracerProvider | None = None
+        self.exports: ExportCounts | None = None
         self.tracer: trace.Tracer = trace.NoOpTracer()
         if not self.enabled:
             return
@@ -89,7 +128,8 @@ class Tracing:
         self.provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         exporter = _exporter(config, environ)
         if exporter is not None:
-            self.provider.add_span_processor(BatchSpanProcessor(exporter))
+            self.exports = ExportCounts(exporter)
+            self.provider.add_span_processor(BatchSpanProcessor(self.exports))
         self.tracer = self.provider.get_tracer("headway", __version__, schema_url=genai.SCHEMA_URL)
 
     def add_processor(self, processor: SpanProcessor) -> None:
@@ -186,6 +226,13 @@ class Tracing:
         if record.status_code >= 500:
             span.set_status(Status(StatusCode.ERROR, record.error_type or str(record.status_code)))
         span.end(end_time=start + int(record.latency_ms * 1e6))
+
+    def export_report(self, timeout_s: float = 2.0) -> dict[str, Any] | None:
+        """Flush what is batched (bounded), then what the exporter delivered since start; None without an exporter."""
+        if self.provider is None or self.exports is None:
+            return None
+        self.provider.force_flush(timeout_millis=int(timeout_s * 1000))
+        return self.exports.to_dict()
 
     def shutdown(self) -> None:
         if self.provider is not None:

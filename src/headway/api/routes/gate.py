@@ -97,6 +97,7 @@ def _validated(adapter: TypeAdapter[Any], body: dict[str, Any], what: str, *, sh
 
 # -- facts -------------------------------------------------------------------------------------------
 def facts(runtime: Runtime) -> dict[str, Any]:
+    """Blocking (it flushes the span exporter, bounded): call it in a worker thread."""
     observability = runtime.observability
     tracing_config = runtime.config.observe.tracing
     tracing_on = observability.tracing.enabled
@@ -107,14 +108,20 @@ def facts(runtime: Runtime) -> dict[str, Any]:
         "version": __version__,
         "started_at": runtime.started_at,
         "auth": {"mode": runtime.config.auth.mode},
-        "tracing": {"enabled": tracing_on, "exporter": exporter, "otlp_endpoint": endpoint if exporter == "otlp" else None},
+        "tracing": {
+            "enabled": tracing_on,
+            "exporter": exporter,
+            "otlp_endpoint": endpoint if exporter == "otlp" else None,
+            "exports": observability.tracing.export_report(),  # spans delivered / refused since start
+        },
         "metrics": {"enabled": observability.metrics.enabled},
+        "logs": {"request_lines": runtime.config.observe.logs.request_lines, "request_lines_written": observability.request_lines_written},
         "config": runtime.config.model_dump(mode="json", by_alias=True),
     }
 
 
 async def get_facts(request: Request) -> Response:
-    return JSONResponse(facts(request.app.state.runtime))
+    return JSONResponse(await asyncio.to_thread(facts, request.app.state.runtime))
 
 
 # -- reports -----------------------------------------------------------------------------------------

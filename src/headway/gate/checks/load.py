@@ -2,21 +2,29 @@
 
 The load checks re-judge the stored measurements against the *profile's* SLOs
 (``load.slos``) rather than trusting the verdict the run recorded for its own SLOs: a
-run with lax objectives cannot pass a strict gate.
+run with lax objectives cannot pass a strict gate. A run counts only when it is bound to
+the current config and gateway, loaded a declared route and is younger than
+``load.max_age_days``; a run that misses an SLO says where the time went, from its own
+requests in the gateway's request log.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from headway.config.models import HeadwayConfig
+from headway.gate.binding import Binding
 from headway.gate.check import Check
+from headway.gate.checks.live import live
 from headway.gate.context import GateContext
+from headway.gate.evidence import EvidenceUnavailable
 from headway.gate.results import Finding, failed, partial, passed
 from headway.loadtest import LoadReport, StepReport, evaluate_slos, parse_slo
 
 _NO_RUN_FIX = (
-    "Run `headway load --concurrency N --slo ...` at the target concurrency (it saves the run the gate reads), "
-    "or `headway gate --drill` on staging."
+    "Run `headway gate --drill` against this deployment: its load test is saved bound to this config and gateway "
+    "(a run from another gateway, model or config does not count)."
 )
 
 
@@ -36,13 +44,14 @@ def _judge(ctx: GateContext, report: LoadReport, steps: list[StepReport]) -> tup
     return all(r.passed for r in results), verdicts
 
 
-def _summary(ctx: GateContext, report: LoadReport) -> dict[str, Any]:
+def _summary(ctx: GateContext, path: Path, report: LoadReport) -> dict[str, Any]:
     return {
-        "runs_dir": str(ctx.runs_dir),
+        "run": str(path),
         "finished_at": report.finished_at,
         "age_days": round(ctx.age_days(report.finished_at), 2),
         "target": report.config.get("base_url"),
         "model": report.config.get("model"),
+        "binding": report.config.get("binding"),
         "steps": [
             {"step": s.label, "concurrency": step_concurrency(s), "requests": s.sent, "error_rate": round(s.error_rate, 4),
              "p95_ms": s.latency_ms.p95 if s.latency_ms else None}
@@ -52,28 +61,116 @@ def _summary(ctx: GateContext, report: LoadReport) -> dict[str, Any]:
     }
 
 
-async def slos_met(ctx: GateContext) -> Finding:
-    report = ctx.latest_load_run()
-    if report is None:
+def _run_routes(report: LoadReport) -> list[str]:
+    return [str(report.config.get("model"))] if report.config.get("model") else []
+
+
+def bound_run(ctx: GateContext) -> tuple[tuple[Path, LoadReport] | None, list[dict[str, Any]]]:
+    """The newest saved run that counts here, and why each newer one was refused."""
+    refused: list[dict[str, Any]] = []
+    declared = set(ctx.declared())
+    for path, report in ctx.load_runs():
+        why = ctx.rejections(Binding.from_dict(report.config.get("binding")), ctx.profile.load.max_age_days)
+        model = report.config.get("model")
+        if declared and model not in declared:
+            why.append(f"it loaded {model!r}, which is not a declared route ({', '.join(sorted(declared))})")
+        if not why:
+            return (path, report), refused
+        refused.append({"run": str(path), "target": report.config.get("base_url"), "model": model, "refused": why})
+    return None, refused
+
+
+def _no_run(ctx: GateContext, refused: list[dict[str, Any]]) -> Finding:
+    if not refused:
         return failed(f"no load test is saved in {ctx.runs_dir}", fix=_NO_RUN_FIX, runs_dir=str(ctx.runs_dir))
-    evidence = _summary(ctx, report)
+    newest = refused[0]
+    return failed(
+        f"no load test counts for this deployment; the newest ({newest['run']}) is refused: {'; '.join(newest['refused'])}",
+        fix=_NO_RUN_FIX,
+        runs_dir=str(ctx.runs_dir),
+        refused=refused[:5],
+    )
+
+
+async def where_time_went(ctx: GateContext, report: LoadReport) -> dict[str, Any]:
+    """From the run's own records in the gateway's request log: queue and overhead, upstream, retries and fallbacks."""
+    try:
+        records = await ctx.recent_requests()
+    except EvidenceUnavailable as exc:
+        return {"unavailable": str(exc)}
+    model = report.config.get("model")
+    mine = [
+        r for r in records
+        if r.get("model") == model and report.started_at - 1 <= float(r.get("created_at") or 0) <= report.finished_at + 1
+    ]
+    if not mine:
+        return {"records": 0, "note": "the run's requests are not in the request log (older than its page, or another gateway)"}
+    total = upstream = wasted = 0.0
+    retried = fell_back = 0
+    for r in mine:
+        attempts = [a for a in r.get("attempts") or [] if isinstance(a, dict)]
+        total += float(r.get("latency_ms") or 0)
+        ok = [float(a.get("latency_ms") or 0) for a in attempts if a.get("outcome") == "ok"]
+        upstream += sum(ok)
+        wasted += sum(float(a.get("latency_ms") or 0) for a in attempts if a.get("outcome") != "ok")
+        served = str(r.get("served_by") or "")
+        retried += served == "retry"
+        fell_back += served.startswith("fallback:") or served in ("degraded", "stale-cache")
+    n = len(mine)
+    own = max(0.0, total - upstream - wasted)
+    return {
+        "records": n,
+        "mean_ms": round(total / n, 1),
+        "upstream_ms": round(upstream / n, 1),
+        "retries_and_fallbacks_ms": round(wasted / n, 1),
+        "queue_and_headway_ms": round(own / n, 1),
+        "retried": retried,
+        "fell_back": fell_back,
+        "errors": sum(1 for r in mine if not 200 <= int(r.get("status_code") or 0) < 300),
+    }
+
+
+def _explained(breakdown: dict[str, Any]) -> str:
+    if not breakdown.get("records"):
+        return ""
+    parts = {
+        "the upstream": breakdown["upstream_ms"],
+        "failed attempts (retries, fallbacks)": breakdown["retries_and_fallbacks_ms"],
+        "queueing and Headway's own work": breakdown["queue_and_headway_ms"],
+    }
+    top = max(parts, key=lambda k: parts[k])
+    return (
+        f"; time went mostly to {top}: mean {breakdown['mean_ms']:g} ms = upstream {breakdown['upstream_ms']:g} + failed attempts "
+        f"{breakdown['retries_and_fallbacks_ms']:g} + queue/Headway {breakdown['queue_and_headway_ms']:g} "
+        f"({breakdown['retried']} retried, {breakdown['fell_back']} fell back, {breakdown['errors']} errors of {breakdown['records']})"
+    )
+
+
+async def slos_met(ctx: GateContext) -> Finding:
+    found, refused = bound_run(ctx)
+    if found is None:
+        return _no_run(ctx, refused)
+    path, report = found
+    evidence = _summary(ctx, path, report)
+    if refused:
+        evidence["refused_newer"] = refused[:5]
     ok, verdicts = _judge(ctx, report, report.steps)
     evidence["slo_results"] = verdicts
     if not ok:
+        evidence["where_time_went"] = breakdown = await where_time_went(ctx, report)
         broken = ", ".join(f"{v['slo']} (worst {v['worst']}, limit {v['threshold']:g})" for v in verdicts if not v["passed"])
-        return failed(f"the latest load test missed the profile's SLOs: {broken}", **evidence)
-    age, limit = ctx.age_days(report.finished_at), ctx.profile.load.max_age_days
-    if age > limit:
-        return partial(f"the latest load test met its SLOs, but {age:.1f} days ago (limit {limit:g})", fix=_NO_RUN_FIX, **evidence)
-    return passed(f"a load test {age:.1f} days ago met {ctx.profile.load.slos}", **evidence)
+        return failed(f"the latest load test missed the profile's SLOs: {broken}{_explained(breakdown)}", **evidence)
+    age = ctx.age_days(report.finished_at)
+    return passed(f"a load test {age:.1f} days ago, under this config, met {ctx.profile.load.slos}", **evidence)
 
 
 async def at_target(ctx: GateContext) -> Finding:
     target = ctx.profile.load.target_concurrency
-    report = ctx.latest_load_run()
-    if report is None:
-        return failed(f"no load test is saved in {ctx.runs_dir}", fix=_NO_RUN_FIX, target_concurrency=target)
-    evidence: dict[str, Any] = {**_summary(ctx, report), "target_concurrency": target}
+    found, refused = bound_run(ctx)
+    if found is None:
+        return _no_run(ctx, refused)
+    path, report = found
+    evidence: dict[str, Any] = {**_summary(ctx, path, report), "target_concurrency": target}
     steps = [s for s in report.steps if step_concurrency(s) >= target]
     if not steps:
         reached = max((step_concurrency(s) for s in report.steps), default=0)
@@ -81,15 +178,12 @@ async def at_target(ctx: GateContext) -> Finding:
     ok, verdicts = _judge(ctx, report, steps)
     evidence["slo_results"] = verdicts
     if not ok:
-        return failed(f"at concurrency {target} and above the SLOs did not hold", **evidence)
-    age, limit = ctx.age_days(report.finished_at), ctx.profile.load.max_age_days
-    if age > limit:
-        return partial(f"the SLOs held at concurrency {target}, but {age:.1f} days ago", fix=_NO_RUN_FIX, **evidence)
+        evidence["where_time_went"] = breakdown = await where_time_went(ctx, report)
+        return failed(f"at concurrency {target} and above the SLOs did not hold{_explained(breakdown)}", **evidence)
     return passed(f"the SLOs held at concurrency {max(step_concurrency(s) for s in steps)} (target {target})", **evidence)
 
 
-async def concurrency_limits(ctx: GateContext) -> Finding:
-    config = ctx.need_config()
+def judge_concurrency_limits(config: HeadwayConfig) -> Finding:
     limits = config.admission.deployments
     seen: dict[str, Any] = {}
     unlimited: list[str] = []
@@ -111,8 +205,7 @@ async def concurrency_limits(ctx: GateContext) -> Finding:
     return passed("every deployment has a concurrency limit and a bounded queue", limits=seen)
 
 
-async def rate_limits(ctx: GateContext) -> Finding:
-    config = ctx.need_config()
+def judge_rate_limits(config: HeadwayConfig) -> Finding:
     limits = config.admission.limits
     written = {
         scope: {name: rule.model_dump(exclude_none=True) for name, rule in getattr(limits, scope).items()}
@@ -152,12 +245,12 @@ CHECKS = (
         "load.concurrency_limits", "load", "Every deployment has a concurrency limit",
         "The config: `admission.deployments.<provider>/<model>.max_in_flight` for every deployment.",
         "Add `admission: {deployments: {provider/model: {max_in_flight: N, queue_timeout_ms: T}}}` per deployment.",
-        concurrency_limits,
+        live(judge_concurrency_limits),
     ),
     Check(
         "load.rate_limits", "load", "Callers are rate limited",
         "The config: a default (`\"*\"`) requests- or tokens-per-minute limit for keys or teams.",
         'Add `admission: {limits: {keys: {"*": {requests_per_minute: N}}}}`.',
-        rate_limits,
+        live(judge_rate_limits),
     ),
 )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import aiohttp
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from headway.gate.check import Check
+from headway.gate.config_source import PLACEHOLDER
 from headway.gate.context import GateContext
 from headway.gate.evidence import EvidenceUnavailable
 from headway.gate.results import Finding, failed, partial, passed, unknown
+from headway.observe.webhooks import signed_headers
 
 _ALERT_KINDS = ("error_rate", "latency_p95")
 
@@ -57,7 +63,7 @@ async def tracing(ctx: GateContext) -> Finding:
     except EvidenceUnavailable as exc:
         config = ctx.need_config()
         if config.observe.tracing.enabled == "off":
-            return failed("tracing is off in the config", reason=str(exc))
+            return failed("tracing is off in the config", reason=str(exc), basis="config")
         return unknown(f"the running process's tracing state cannot be read ({exc})", configured=config.observe.tracing.enabled)
     state = facts.get("tracing") or {}
     if not state.get("enabled"):
@@ -66,8 +72,49 @@ async def tracing(ctx: GateContext) -> Finding:
             tracing=state,
         )
     if state.get("exporter") in (None, "none"):
-        return partial("spans are made but exported nowhere", fix="Set `observe.tracing.exporter: otlp` and OTEL_EXPORTER_OTLP_ENDPOINT.", tracing=state)
-    return passed(f"the running process exports traces ({state.get('exporter')})", tracing=state)
+        return failed("spans are made but exported nowhere", fix="Set `observe.tracing.exporter: otlp` and OTEL_EXPORTER_OTLP_ENDPOINT.", tracing=state)
+    exports = state.get("exports")
+    if not isinstance(exports, dict):
+        return partial(
+            f"tracing is on ({state.get('exporter')}), but this deployment does not report what its exporter delivered",
+            basis="config",
+            fix="Upgrade the deployment: GET /admin/gate/facts reports tracing.exports.",
+            tracing=state,
+        )
+    sent, refused = int(exports.get("spans_exported") or 0), int(exports.get("spans_failed") or 0)
+    if refused and (not sent or exports.get("last_error")):
+        return failed(
+            f"the exporter refused or lost {refused} span(s) since start ({exports.get('last_error')}); {sent} delivered",
+            fix="Check OTEL_EXPORTER_OTLP_ENDPOINT and that the collector accepts spans; the gateway's log shows the exporter's error.",
+            tracing=state,
+        )
+    if not sent:
+        return failed(
+            "no span has been exported since the process started",
+            fix="Send traffic (or run `headway gate --drill`) and check the collector is reachable.",
+            tracing=state,
+        )
+    return passed(f"{sent} span(s) exported since start ({state.get('exporter')}), none refused", tracing=state)
+
+
+async def request_lines(ctx: GateContext) -> Finding:
+    facts = await ctx.facts()
+    logs = facts.get("logs")
+    if not isinstance(logs, dict):
+        config = ctx.need_config()
+        on = config.observe.logs.request_lines
+        return (partial if on else failed)(f"request-line logging is {'on' if on else 'off'} in the config", basis="config")
+    evidence: dict[str, Any] = {"logs": logs}
+    if not logs.get("request_lines"):
+        return failed("request-line logging is off: finished requests leave no log line", **evidence)
+    written = int(logs.get("request_lines_written") or 0)
+    if not written:
+        return failed(
+            "request-line logging is on, but no request line has been written since start (the log level hides them, or no traffic)",
+            fix="Keep `logging.level` at info or lower and send traffic (or run `headway gate --drill`).",
+            **evidence,
+        )
+    return passed(f"{written} request line(s) written since start", **evidence)
 
 
 async def cost(ctx: GateContext) -> Finding:
@@ -102,24 +149,63 @@ async def cost(ctx: GateContext) -> Finding:
     return passed(f"{coverage:.1%} of {len(answered)} recent answered requests carry a cost", **evidence)
 
 
+async def probe_receiver(url: str, secret: str | None, *, timeout_s: float = 5.0) -> tuple[bool, str]:
+    """POST a signed test event; (acknowledged with 2xx, what happened). A probe, not a delivery: it is sent directly."""
+    body = orjson.dumps({"type": "headway.gate.test", "message": "headway gate: a test event; no action needed", "sent_at": time.time()})
+    headers = signed_headers(secret, body) if secret else {"content-type": "application/json"}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            session.post(url, data=body, headers=headers) as response,
+        ):
+            return 200 <= response.status < 300, f"HTTP {response.status}"
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return False, f"unreachable ({exc.__class__.__name__}: {exc})"
+
+
+def known_secret(secret: SecretStr | None) -> str | None:
+    value = secret.get_secret_value() if secret is not None else None
+    return None if not value or value == PLACEHOLDER else value
+
+
 async def alerts(ctx: GateContext) -> Finding:
     config = ctx.need_config()
     data = await ctx.api("/admin/alerts")
     rules = [r for r in data.get("rules") or [] if isinstance(r, dict)]
     kinds = sorted({str(r.get("kind")) for r in rules})
-    webhooks = [w.url for w in config.observe.alerts.webhooks]
-    evidence: dict[str, Any] = {"rules": [f"{r.get('name')} ({r.get('kind')} > {r.get('threshold')}): {r.get('state')}" for r in rules], "webhooks": webhooks}
+    webhooks = list(config.observe.alerts.webhooks)
+    evidence: dict[str, Any] = {"rules": [f"{r.get('name')} ({r.get('kind')} > {r.get('threshold')}): {r.get('state')}" for r in rules]}
     if not rules:
-        return failed("no alert rules: nobody hears about errors or slowness", **evidence)
+        return failed("no alert rules: nobody hears about errors or slowness", webhooks=[w.url for w in webhooks], **evidence)
     missing = [k for k in _ALERT_KINDS if k not in kinds]
-    if missing or not webhooks:
-        why = []
-        if missing:
-            why.append(f"no {' or '.join(missing)} rule")
-        if not webhooks:
-            why.append("no webhook to deliver them")
-        return partial(f"alerts are incomplete: {'; '.join(why)}", **evidence)
-    return passed(f"{len(rules)} alert rules (error rate and latency included) deliver to {len(webhooks)} webhook(s)", **evidence)
+    if not webhooks:
+        return failed("alert rules exist but no receiver (observe.alerts.webhooks) delivers them", **evidence)
+    probes: dict[str, str] = {}
+    dead, unsigned = [], []
+    for hook in webhooks:
+        secret = known_secret(hook.secret)
+        ok, what = await probe_receiver(hook.url, secret)
+        probes[hook.url] = ("acknowledged " if ok else "NOT acknowledged: ") + what + ("" if secret else " (unsigned: the secret is not set where the gate runs)")
+        if not ok:
+            dead.append(hook.url)
+        elif secret is None:
+            unsigned.append(hook.url)
+    evidence["receivers"] = probes
+    if dead:
+        return failed(
+            f"alert receiver(s) did not acknowledge a test event: {', '.join(dead)}",
+            fix="Point observe.alerts.webhooks at a receiver that is up and answers 2xx (Alertmanager, PagerDuty, Slack relay).",
+            **evidence,
+        )
+    if missing:
+        return partial(f"alerts are incomplete: no {' or '.join(missing)} rule", **evidence)
+    if unsigned:
+        return partial(
+            f"receivers answered, but the gate could not sign the test event for: {', '.join(unsigned)}",
+            fix="Run the gate with the webhook secret's variable set, so it sends the signed event the receiver verifies.",
+            **evidence,
+        )
+    return passed(f"{len(rules)} alert rules (error rate and latency included); {len(webhooks)} receiver(s) acknowledged a signed test event", **evidence)
 
 
 async def readiness(ctx: GateContext) -> Finding:
@@ -149,9 +235,15 @@ CHECKS = (
     ),
     Check(
         "observability.tracing", "observability", "Traces are exported",
-        "GET /admin/gate/facts: the running process has tracing on with an exporter.",
-        "Set `observe: {tracing: {enabled: \"on\", exporter: otlp}}` and OTEL_EXPORTER_OTLP_ENDPOINT.",
+        "GET /admin/gate/facts: spans the running process's exporter delivered (and refused) since start, after a bounded flush.",
+        "Set `observe: {tracing: {enabled: \"on\", exporter: otlp}}` and OTEL_EXPORTER_OTLP_ENDPOINT at a collector that accepts spans.",
         tracing,
+    ),
+    Check(
+        "observability.request_lines", "observability", "Every finished request is logged",
+        "GET /admin/gate/facts: request-line logging is on and the process has written request lines since start.",
+        "Set `observe.logs.request_lines: true` and keep `logging.level` at info.",
+        request_lines,
     ),
     Check(
         "observability.cost", "observability", "Answered requests carry a cost",
@@ -161,7 +253,7 @@ CHECKS = (
     ),
     Check(
         "observability.alerts", "observability", "Alerts reach someone",
-        "GET /admin/alerts and the config: error-rate and latency rules, and at least one webhook.",
+        "GET /admin/alerts, and a signed test event POSTed to each receiver in observe.alerts.webhooks, which must answer 2xx.",
         "Add `observe.alerts.rules` (kinds error_rate and latency_p95) and `observe.alerts.webhooks`.",
         alerts,
     ),

@@ -1,4 +1,10 @@
-"""Data pipelines: every pipeline ran within its cadence, and its latest run passed its checks."""
+"""Data: every source feeding a declared route has a contract and a current passing run; every pipeline keeps its cadence.
+
+Sources are declared per route (``readiness.routes.<route>.sources``, pipeline names).
+A declared source with no pipeline fails: "no pipelines" is never full marks. A
+deployment with no declared source and no pipeline fails too, unless the ``pipelines``
+section is waived with a reason and an owner.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from croniter import croniter
 from headway.config.pipelines import ScheduleConfig
 from headway.gate.check import Check
 from headway.gate.context import GateContext
-from headway.gate.results import Finding, failed, not_applicable, partial, passed
+from headway.gate.results import Finding, failed, partial, passed
 
 _FINISHED = frozenset({"ok", "warn", "degraded", "failed"})
 
@@ -33,11 +39,34 @@ async def _latest_finished(ctx: GateContext, name: str) -> dict[str, Any] | None
     return None
 
 
+_UNDECLARED_FIX = (
+    "Declare the data behind each route (`readiness.routes.<route>.sources: [pipeline]`) and define those pipelines, "
+    "or waive the section: `readiness.waivers: [{check: pipelines, reason: ..., owner: ...}]`."
+)
+
+
+def _absent(ctx: GateContext) -> Finding | None:
+    """A failure when sources are declared but missing, or nothing is declared at all."""
+    config = ctx.need_config()
+    declared = {s: r for r, route in config.readiness.routes.items() for s in route.sources}
+    missing = sorted(s for s in declared if s not in config.pipelines.definitions)
+    if missing:
+        return failed(
+            f"declared sources with no pipeline (no contract, no runs): {', '.join(f'{s} (feeds {declared[s]})' for s in missing)}",
+            fix=_UNDECLARED_FIX,
+            declared=declared,
+            defined=sorted(config.pipelines.definitions),
+        )
+    if not config.pipelines.definitions:
+        return failed("no data source is declared for any route and no pipeline is defined", fix=_UNDECLARED_FIX, declared=declared)
+    return None
+
+
 async def cadence(ctx: GateContext) -> Finding:
     config = ctx.need_config()
     definitions = config.pipelines.definitions
-    if not definitions:
-        return not_applicable("no pipelines are configured")
+    if (absent := _absent(ctx)) is not None:
+        return absent
     grace = ctx.profile.evidence.pipeline_grace
     late: list[str] = []
     manual: list[str] = []
@@ -78,8 +107,8 @@ async def cadence(ctx: GateContext) -> Finding:
 async def checks(ctx: GateContext) -> Finding:
     config = ctx.need_config()
     definitions = config.pipelines.definitions
-    if not definitions:
-        return not_applicable("no pipelines are configured")
+    if (absent := _absent(ctx)) is not None:
+        return absent
     results: dict[str, Any] = {}
     broken: list[str] = []
     weak: list[str] = []
@@ -100,8 +129,8 @@ async def checks(ctx: GateContext) -> Finding:
             broken.append(f"{name} ({run.get('status')}{': ' + str(run.get('error')) if run.get('error') else ''})")
         elif run.get("status") == "warn" or tripped:
             weak.append(f"{name} (warnings)")
-        elif not pipeline.checks:
-            weak.append(f"{name} (no quality checks configured)")
+        elif not pipeline.checks and not pipeline.contract.model_fields_set:
+            weak.append(f"{name} (no contract and no quality checks configured)")
     if broken:
         return failed(f"latest run did not pass: {'; '.join(broken)}", pipelines=results)
     if weak:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from headway.config.models import ModelConfig, TimeoutConfig
+from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.config.resilience import FallbackCause
 from headway.gate.check import Check
+from headway.gate.checks.live import DRILL_FIX as _DRILL_FIX
+from headway.gate.checks.live import live
 from headway.gate.context import GateContext
 from headway.gate.drill import STEPS, DrillRecord, holds
 from headway.gate.evidence import EvidenceUnavailable
-from headway.gate.results import Finding, failed, not_applicable, partial, passed
+from headway.gate.results import Finding, failed, partial, passed
 
 _CAUSES: tuple[FallbackCause, ...] = ("error", "timeout", "rate_limit")
 
@@ -22,8 +24,7 @@ def effective_timeouts(model: ModelConfig, index: int) -> dict[str, float | None
     return {name: getattr(own if name in explicit else route, name) for name in TimeoutConfig.model_fields}
 
 
-async def timeouts(ctx: GateContext) -> Finding:
-    config = ctx.need_config()
+def judge_timeouts(config: HeadwayConfig) -> Finding:
     if not config.models:
         return failed("no models are configured")
     seen: dict[str, Any] = {}
@@ -47,8 +48,7 @@ async def timeouts(ctx: GateContext) -> Finding:
     return passed("every deployment has connect, first-token and total timeouts", timeouts=seen)
 
 
-async def retries(ctx: GateContext) -> Finding:
-    config = ctx.need_config()
+def judge_retries(config: HeadwayConfig) -> Finding:
     policy = {name: {"max_retries": m.retries.max_retries, "on": list(m.retries.on)} for name, m in config.models.items()}
     off = [name for name, m in config.models.items() if m.retries.max_retries < 1 or not m.retries.on]
     if not config.models:
@@ -68,8 +68,7 @@ def fallback_path(model: ModelConfig) -> dict[str, Any]:
     }
 
 
-async def fallbacks(ctx: GateContext) -> Finding:
-    config = ctx.need_config()
+def judge_fallbacks(config: HeadwayConfig) -> Finding:
     if not config.models:
         return failed("no models are configured")
     paths = {name: fallback_path(m) for name, m in config.models.items()}
@@ -84,11 +83,10 @@ async def fallbacks(ctx: GateContext) -> Finding:
     return passed("every model can fail over: a fallback model for every cause, or deployments on two providers", paths=paths)
 
 
-async def degraded(ctx: GateContext) -> Finding:
-    config = ctx.need_config()
+def judge_degraded(config: HeadwayConfig) -> Finding:
     chat = {name: m for name, m in config.models.items() if m.kind == "chat"}
     if not chat:
-        return not_applicable("no chat models are configured")
+        return failed("no chat models are configured")
     modes = {name: (m.degraded.model_dump(exclude_none=True) if m.degraded else None) for name, m in chat.items()}
     missing = [name for name, mode in modes.items() if mode is None]
     if missing:
@@ -125,53 +123,53 @@ async def breakers(ctx: GateContext) -> Finding:
     return passed(f"all {len(live)} deployments have a live circuit breaker", live=live)
 
 
+
+
 async def drill(ctx: GateContext) -> Finding:
-    max_age = ctx.profile.drill.max_age_days
-    fetched = await ctx.fetch("/admin/gate/drills?limit=1")
-    records = fetched.json().get("data") if fetched.ok else None
-    if records:
-        return await _judge_drill(ctx, DrillRecord.from_dict(records[0]), max_age)
+    record, why = await ctx.latest_drill()
+    if record is not None and not why:
+        return await _judge_drill(ctx, record)
     organic = await _organic(ctx)
-    if organic["fallback"] and organic["breaker"]:
-        return partial(
-            "no fault drill on record, but recent traffic exercised fallbacks and opened a breaker",
-            fix="Run `headway gate --drill` against staging so the evidence is deliberate and current.",
-            **organic,
-        )
-    why = "no fault drill on record" if fetched.ok else f"fault drills cannot be read ({fetched.describe()})"
-    return failed(f"{why}, and recent traffic shows no fallback and no open breaker", **organic)
+    evidence: dict[str, Any] = {"drill": record.id if record else None, "refused": why, **organic}
+    if record is not None:
+        evidence["drill_binding"] = record.binding
+    return failed(
+        f"no fault drill counts for this deployment: {'; '.join(why)}",
+        fix=_DRILL_FIX,
+        **evidence,
+    )
 
 
-async def _judge_drill(ctx: GateContext, record: DrillRecord, max_age: float) -> Finding:
+async def _judge_drill(ctx: GateContext, record: DrillRecord) -> Finding:
     age = ctx.age_days(record.finished_at)
+    fault_steps = [s for s in record.steps if s.name in STEPS]
     evidence: dict[str, Any] = {
         "drill": record.id,
         "model": record.model,
         "age_days": round(age, 2),
-        "steps": {s.name: ("n/a" if s.passed is None else "ok" if s.passed else f"FAILED: {s.detail}") for s in record.steps},
+        "binding": record.binding,
+        "steps": {s.name: ("skipped" if s.passed is None else "ok" if s.passed else f"FAILED: {s.detail}") for s in fault_steps},
     }
-    failed_steps = [s for s in record.steps if s.passed is False]
+    failed_steps = [s for s in fault_steps if s.passed is False]
     missing = [name for name in STEPS if name != "degraded" and record.step(name) is None]
     if failed_steps or missing:
         names = [s.name for s in failed_steps] + missing
-        return failed(f"the latest fault drill failed: {', '.join(names)}", **evidence)
+        return failed(f"the latest fault drill failed: {', '.join(names)}", fix=_DRILL_FIX, **evidence)
     # Re-read each step's request from the log: a drill record alone is a claim, the log is the measurement.
     unverified = []
-    for step in record.steps:
+    for step in fault_steps:
         if step.passed and step.request_id:
             fetched = await ctx.fetch(f"/admin/requests/{step.request_id}")
             if not fetched.ok or not holds(step.name, fetched.json(), record.deployments):
                 unverified.append(step.name)
     if unverified:
         evidence["unverified"] = unverified
-        return partial(
-            f"the drill's requests for {', '.join(unverified)} are no longer in the request log to confirm it",
-            fix="Run `headway gate --drill` again.",
+        return failed(
+            f"the drill's requests for {', '.join(unverified)} are not in the request log to confirm it",
+            fix=_DRILL_FIX,
             **evidence,
         )
-    if age > max_age:
-        return partial(f"the latest fault drill passed, but {age:.1f} days ago (limit {max_age:g})", fix="Run `headway gate --drill` again.", **evidence)
-    return passed(f"a fault drill {age:.1f} days ago exercised retry, fallback and breaker, confirmed by the request log", **evidence)
+    return passed(f"a fault drill {age:.1f} days ago, under this config, exercised retry, fallback and breaker, confirmed by the request log", **evidence)
 
 
 async def _organic(ctx: GateContext) -> dict[str, Any]:
@@ -196,25 +194,25 @@ CHECKS = (
         "reliability.timeouts", "reliability", "Every model has timeouts",
         "The config: each deployment's connect, first-token and total timeouts (or the model's deadline_s).",
         "Set `timeouts: {connect, first_token, total}` on every model (or on its deployments).",
-        timeouts,
+        live(judge_timeouts),
     ),
     Check(
         "reliability.retries", "reliability", "Transient failures are retried",
         "The config: each model's `retries.max_retries` (at least 1) and `retries.on`.",
         "Set `retries: {max_retries: 2}` on every model.",
-        retries,
+        live(judge_retries, "retry"),
     ),
     Check(
         "reliability.fallbacks", "reliability", "Every model has a fallback path",
         "The config: a fallback model for errors, timeouts and rate limits, or deployments on two providers.",
         "Give every model `fallbacks: [another-model]`, or a second deployment on another provider.",
-        fallbacks,
+        live(judge_fallbacks, "fallback"),
     ),
     Check(
         "reliability.degraded", "reliability", "Chat models have a degraded mode",
         "The config: `degraded` (a simpler model or a fixed message) on every chat model.",
         "Add `degraded: {message: \"…\"}` (or `{model: small-model}`) to every chat model.",
-        degraded,
+        live(judge_degraded, "degraded"),
     ),
     Check(
         "reliability.breakers", "reliability", "Circuit breakers are live",

@@ -1,6 +1,9 @@
 """Human review: consequential routes are held, someone can decide, and decisions arrive within the SLA.
 
-A route is consequential when its model carries ``tags: [consequential]``. A hold policy
+A route is consequential when ``readiness.routes.<name>.consequential`` says so (or its
+model carries ``tags: [consequential]``): declared, so deleting the hold policy and the
+tag together cannot make review "not applicable". Nothing declared consequential fails
+the section unless it is waived (reason and owner). A hold policy
 covers it fully when it matches every request of that route: its ``models`` include the
 route and it has no other condition (metadata, tags, teams, findings, sampling).
 """
@@ -16,8 +19,7 @@ from headway.config.models import HeadwayConfig
 from headway.config.review import PolicyConfig, ReviewerConfig
 from headway.gate.check import Check
 from headway.gate.context import GateContext
-from headway.gate.evidence import EvidenceUnavailable
-from headway.gate.results import Finding, failed, not_applicable, partial, passed
+from headway.gate.results import Finding, failed, partial, passed
 
 CONSEQUENTIAL = "consequential"
 _CONDITIONS = ("metadata", "tags", "teams", "findings", "review_requested", "contract_failed")
@@ -35,11 +37,23 @@ def covers(policy: PolicyConfig, route: str) -> str | None:
     return "full"
 
 
+_UNDECLARED_FIX = (
+    "Declare `readiness.routes.<route>.consequential: true` for every route whose answers act on people, or waive "
+    "the review section: `readiness.waivers: [{check: review, reason: ..., owner: ...}]`."
+)
+
+
+def consequential_routes(config: HeadwayConfig) -> list[str]:
+    """Declared consequential (readiness) or tagged so (models.<name>.tags), in config order."""
+    declared = set(config.readiness.consequential())
+    return [name for name, m in config.models.items() if name in declared or CONSEQUENTIAL in m.tags]
+
+
 async def hold_policies(ctx: GateContext) -> Finding:
     config = ctx.need_config()
-    routes = [name for name, m in config.models.items() if CONSEQUENTIAL in m.tags]
+    routes = consequential_routes(config)
     if not routes:
-        return not_applicable("no route is tagged consequential (models.<name>.tags)")
+        return failed("no route is declared consequential, so nothing says whether answers need a human", fix=_UNDECLARED_FIX, declared=list(config.readiness.routes))
     max_sla = ctx.profile.evidence.review_max_sla_s
     holds = {name: p for name, p in config.review.policies.items() if p.action == "hold"}
     coverage: dict[str, Any] = {}
@@ -64,7 +78,23 @@ async def hold_policies(ctx: GateContext) -> Finding:
         if slow:
             why.append(f"SLA longer than {max_sla:g}s: {', '.join(slow)}")
         return partial("; ".join(why), **evidence)
-    return passed(f"every consequential route ({', '.join(routes)}) is held for review with an SLA", **evidence)
+    # The policy is the config's claim; the drill's held request (hold, decide, release, webhook) measures it.
+    unproven = {}
+    for route in routes:
+        ok, why_not, drilled = await ctx.drilled(f"hold:{route}")
+        evidence.setdefault("drill", {})[route] = drilled or why_not
+        if not ok:
+            unproven[route] = why_not
+    if unproven:
+        return passed(
+            f"every consequential route ({', '.join(routes)}) has a hold policy, but no current drill held a request end to end: "
+            + "; ".join(f"{r}: {w}" for r, w in unproven.items()),
+            basis="config",
+            fix="Run `headway gate --drill`: it holds a request on each consequential route, decides it as a drill reviewer, "
+            "and checks the caller receives it and the webhook is acknowledged.",
+            **evidence,
+        )
+    return passed(f"every consequential route ({', '.join(routes)}) is held for review; the drill held, decided and released one", **evidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,24 +124,29 @@ def assignments(config: HeadwayConfig) -> dict[str, ReviewerConfig]:
     return found
 
 
-async def _holders(ctx: GateContext, config: HeadwayConfig) -> tuple[list[Holder], str | None]:
-    holders = [Holder(name, p.team, frozenset(p.roles)) for name, p in config.auth.principals.items()]
-    try:
-        data = await ctx.api("/admin/keys?limit=1000")
-    except EvidenceUnavailable as exc:
-        return holders, str(exc)
+DRILL_REVIEWER = "headway-gate-drill-reviewer"
+
+
+async def _holders(ctx: GateContext) -> list[Holder]:
+    """Principals holding a valid credential: an active, unexpired API key (a configured principal without one cannot act)."""
+    data = await ctx.api("/admin/keys?limit=1000")
+    holders = []
     for key in data.get("data") or []:
-        if isinstance(key, dict):
-            holders.append(Holder(f"key {key.get('id')} ({key.get('principal')})", key.get("team"), frozenset(key.get("roles") or [])))
-    return holders, None
+        if not isinstance(key, dict) or key.get("principal") == DRILL_REVIEWER:
+            continue  # the drill's own short-lived reviewer proves the workflow, not that someone staffs it
+        expires = key.get("expires_at")
+        if expires is not None and float(expires) <= ctx.now:
+            continue
+        holders.append(Holder(f"key {key.get('id')} ({key.get('principal')})", key.get("team"), frozenset(key.get("roles") or [])))
+    return holders
 
 
 async def reviewers(ctx: GateContext) -> Finding:
     config = ctx.need_config()
     wanted = assignments(config)
     if not wanted:
-        return not_applicable("no hold policies are configured")
-    holders, keys_error = await _holders(ctx, config)
+        return failed("no hold policies are configured, so nobody reviews anything", fix=_UNDECLARED_FIX)
+    holders = await _holders(ctx)
     oidc_roles = {role for issuer in config.auth.oidc for role in (*issuer.role_map.values(), *issuer.default_roles)}
     found: dict[str, list[str]] = {}
     nobody, only_oidc = [], []
@@ -127,17 +162,20 @@ async def reviewers(ctx: GateContext) -> Finding:
         "reviewers": found,
         "assignments": {n: {"team": a.team, "roles": list(a.roles)} for n, a in wanted.items()},
     }
-    if keys_error:
-        evidence["keys_error"] = keys_error
+    evidence["configured_principals"] = sorted(
+        n for n, p in config.auth.principals.items() if any(can_act(Holder(n, p.team, frozenset(p.roles)), a) for a in wanted.values())
+    )
     if nobody:
         return failed(
-            f"nobody but an admin can decide the items of: {', '.join(nobody)}",
-            fix="Add a principal with the policy's role in its team, e.g. `auth.principals.alice: {team: risk, roles: [reviewer]}`.",
+            f"nobody but an admin can decide the items of: {', '.join(nobody)} (no active key with the role, in the team)",
+            fix="Issue each reviewer a key: `headway keys create --principal alice --team risk --role reviewer --expires-in 90d` "
+            "(a principal in the config without a key cannot open the queue).",
             **evidence,
         )
     if only_oidc:
         return partial(
-            f"only OIDC role mappings could supply reviewers for: {', '.join(only_oidc)} (no named reviewer to check)",
+            f"only OIDC role mappings could supply reviewers for: {', '.join(only_oidc)} (no credential to check)",
+            basis="config",
             fix="Name at least one reviewer principal (config or key) per policy and team.",
             **evidence,
         )
@@ -147,7 +185,7 @@ async def reviewers(ctx: GateContext) -> Finding:
 async def sla(ctx: GateContext) -> Finding:
     config = ctx.need_config()
     if not config.review.policies:
-        return not_applicable("no review policies are configured")
+        return failed("no review policies are configured", fix=_UNDECLARED_FIX)
     open_items = await ctx.api("/admin/reviews?status=open&limit=500")
     final_items = await ctx.api("/admin/reviews?status=final&limit=500")
     grace = max(60.0, 10 * config.review.sweep_interval_s)
