@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -11,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from headway.console.app import console_routes
 from headway.console.pages import ConsolePage
 from headway.console.session import COOKIE, Session, decode, encode
+from headway.store import SqlStore
 from headway.testing import GatewayThread
 from tests.console.conftest import GOOD_KEY, READER_LESS_KEY, login_cookie
 from tests.http import request
@@ -112,7 +114,7 @@ async def _reviews(request: Request) -> Response:
     return HTMLResponse(f"<p>queue for {session.name}</p>")
 
 
-def test_other_parts_add_pages_with_their_own_permission() -> None:
+def test_other_parts_add_pages_with_their_own_permission(tmp_path: Path) -> None:
     page = ConsolePage("/reviews", "Reviews", _reviews, permission="reviews:read", order=30)
     routes = console_routes([page])
     paths = [getattr(r, "path", None) for r in routes]
@@ -125,13 +127,12 @@ def test_other_parts_add_pages_with_their_own_permission() -> None:
         console_login = None
         console_key = b"k" * 32
 
-    class Store:
-        def list_requests(self, query: Any) -> list[Any]:
-            return []
+    store_ = SqlStore(f"sqlite:///{tmp_path}/pages.db")
+    store_.migrate()
 
     class Runtime:
         observability = Obs()
-        store = Store()
+        store = store_
         config = type("C", (), {"auth": type("A", (), {"mode": "keys"})(), "observe": type("O", (), {"console": type("CC", (), {"session_hours": 1.0})()})()})()
 
     app = Starlette(routes=[Mount("/console", routes=routes)])
@@ -143,3 +144,4 @@ def test_other_parts_add_pages_with_their_own_permission() -> None:
     assert client.get("/console/reviews", cookies={COOKIE: viewer}).status_code == 403
     nav = client.get("/console/requests", cookies={COOKIE: viewer}, follow_redirects=False)
     assert nav.status_code == 200 and "Reviews" not in nav.text  # not listed for those who may not open it
+    store_.close()

@@ -176,7 +176,7 @@ class ConsoleSite:
             return _json_error(f"window must be one of {', '.join(data.WINDOWS)}", "invalid_request_error", 400, "window")
         runtime = request.app.state.runtime
         observability = runtime.observability
-        body = await asyncio.to_thread(data.dashboard, runtime.store.engine, window)
+        body = await asyncio.to_thread(data.dashboard, runtime.store.database, window)
         states = observability.alert_states
         alerts = await asyncio.to_thread(states.states) if states is not None and observability.config.alerts.rules else []
         breakers = observability.breakers.current() if observability.breakers is not None else None
@@ -196,7 +196,7 @@ class ConsoleSite:
                 **{name: (params.get(name) or "").strip() or None for name in _EXPLORE_TEXT},
                 cursor=params.get("cursor") or None,
             )
-            rows, next_cursor = await asyncio.to_thread(data.explore, request.app.state.runtime.store.engine, query)
+            rows, next_cursor = await asyncio.to_thread(data.explore, request.app.state.runtime.store.database, query)
             error = None
         except data.ExploreError as exc:
             rows, next_cursor, error = [], None, str(exc)

@@ -19,11 +19,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, text, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, true
 from sqlalchemy.exc import SQLAlchemyError
 
-from headway.errors import StoreUnavailableError
 from headway.observe.metrics import SERVED_PATHS, served_path
+from headway.store import Database
 from headway.store.tables import requests
 from headway.types import JSON
 
@@ -42,7 +42,7 @@ def _percentile(ordered: list[float], q: float) -> float | None:
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
-def dashboard(engine: Engine, window: str, *, now: float | None = None) -> JSON:
+def dashboard(database: Database, window: str, *, now: float | None = None) -> JSON:
     now = time.time() if now is None else now
     span = WINDOWS[window]
     step = span / POINTS
@@ -62,15 +62,12 @@ def dashboard(engine: Engine, window: str, *, now: float | None = None) -> JSON:
         requests.c.quality["contract"].as_string().label("contract"),
         requests.c.quality[("review", "status")].as_string().label("review"),
     )
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                select(*columns).where(requests.c.created_at >= start).order_by(requests.c.created_at.desc()).limit(ROW_CAP)
-            ).all()
-            total_in_window = connection.execute(select(func.count()).where(requests.c.created_at >= start)).scalar_one()
-            pipeline_runs = _pipeline_runs(connection, start)
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError(f"cannot read request records: {exc.__class__.__name__}") from exc
+    with database.connect("read request records for the dashboard") as connection:
+        rows = connection.execute(
+            select(*columns).where(requests.c.created_at >= start).order_by(requests.c.created_at.desc()).limit(ROW_CAP)
+        ).all()
+        total_in_window = connection.execute(select(func.count()).where(requests.c.created_at >= start)).scalar_one()
+        pipeline_runs = _pipeline_runs(connection, start)
     buckets = [start + (i + 1) * step for i in range(POINTS)]  # each point stamped at its bucket's end
     count = [0] * POINTS
     errors = [0] * POINTS
@@ -321,7 +318,7 @@ def _where(query: Explore) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
-def explore(engine: Engine, query: Explore) -> tuple[list[dict[str, Any]], str | None]:
+def explore(database: Database, query: Explore) -> tuple[list[dict[str, Any]], str | None]:
     """One page of request rows, newest first, and the cursor of the next page (None on the last)."""
     c = requests.c
     columns = (
@@ -333,11 +330,8 @@ def explore(engine: Engine, query: Explore) -> tuple[list[dict[str, Any]], str |
     statement = (
         select(*columns).where(_where(query)).order_by(c.created_at.desc(), c.request_id.desc()).limit(query.limit + 1)
     )
-    try:
-        with engine.connect() as connection:
-            rows = [dict(row._mapping) for row in connection.execute(statement)]
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError(f"cannot read request records: {exc.__class__.__name__}") from exc
+    with database.connect("read request records") as connection:
+        rows = [dict(row._mapping) for row in connection.execute(statement)]
     for row in rows:
         row["path"] = served_path(row["served_by"], row["status_code"])
         row["attempt_count"] = len(row.pop("attempts") or [])
