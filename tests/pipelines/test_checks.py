@@ -35,10 +35,23 @@ async def test_clean_data_passes_every_check(data_plane: Any, tmp_path: Path) ->
     path = write_csv(tmp_path / "u.csv", HEADER, rows(50))
     plane = data_plane(pipelines={"definitions": {"u": definition(path)}})
     run = await plane.run("u")
-    assert levels(run) == {"completeness": "ok", "uniqueness": "ok", "freshness": "ok", "volume": "skipped"}
-    assert run.status == "ok"
+    # The volume check cannot run without history: that is a finding, never a silent skip.
+    assert levels(run) == {
+        "completeness": "ok",
+        "uniqueness": "ok",
+        "freshness": "ok",
+        "volume": "warn",
+        "quarantine": "ok",
+    }
+    volume = next(c for c in run.checks if c["check"] == "volume")
+    assert volume["detail"].startswith("could not run")
+    assert run.status == "warn"
     stored = plane.repository.get_run(run.run_id)
     assert stored is not None and stored.checks == run.checks
+    for _ in range(2):
+        run = await plane.run("u")
+    assert levels(run)["volume"] == "ok" and run.status == "ok"
+    assert "skipped" not in {c["level"] for c in run.checks}
 
 
 async def test_injected_nulls_fail_completeness_and_degrade_the_run(data_plane: Any, tmp_path: Path) -> None:
@@ -64,7 +77,9 @@ async def test_duplicates_warn_on_uniqueness(data_plane: Any, tmp_path: Path) ->
     run = await plane.run("u")
     assert levels(run)["uniqueness"] == "warn"
     assert run.status == "warn"
-    assert plane.alerts[("u", "check_warn")] == 1
+    # One for uniqueness, one for the volume check that has no history yet.
+    assert plane.alerts[("u", "check_warn")] == 2
+    assert any("duplicate email" in c["detail"] for c in run.checks if c["level"] == "warn")
     # A warning still publishes.
     assert len(plane.repository.record_hashes("u")) == 50
 
@@ -84,8 +99,8 @@ async def test_volume_drop_is_an_anomaly_and_the_last_good_index_keeps_serving(
     path = write_csv(tmp_path / "u.csv", HEADER, rows(100))
     index = {"collection": "users", "text_fields": ["body"], "embeddings": "embed"}
     plane = data_plane(pipelines={"definitions": {"u": definition(path, index=index)}})
-    for _ in range(3):
-        assert (await plane.run("u")).status == "ok"
+    statuses = [(await plane.run("u")).status for _ in range(3)]
+    assert statuses == ["warn", "warn", "ok"]  # volume has no history for the first two
     write_csv(path, HEADER, rows(20))  # 80 of 100 records vanish
     run = await plane.run("u")
     volume = next(c for c in run.checks if c["check"] == "volume")

@@ -110,13 +110,14 @@ pipelines:
     runner = CliRunner()
     ran = runner.invoke(app, ["pipeline", "run", "people", "-c", str(config)])
     assert ran.exit_code == 0, ran.output
-    assert "ok" in ran.output and "quarantined 1" in ran.output
+    # A run that set a row aside warns (its status is its worst finding).
+    assert "warn" in ran.output and "quarantined 1" in ran.output
     quarantined = runner.invoke(app, ["pipeline", "quarantine", "people", "-c", str(config), "--json"])
     assert quarantined.exit_code == 0
     [row] = [line for line in quarantined.output.splitlines() if line.startswith("{")]
     assert '"record_key":"2"' in row and '"rule":"required"' in row
     history = runner.invoke(app, ["pipeline", "history", "people", "-c", str(config), "--json"])
-    assert history.exit_code == 0 and history.output.count('"status":"ok"') == 1
+    assert history.exit_code == 0 and history.output.count('"status":"warn"') == 1
     status = runner.invoke(app, ["pipeline", "status", "-c", str(config)])
     assert status.exit_code == 0 and "people" in status.output
     unknown = runner.invoke(app, ["pipeline", "run", "nope", "-c", str(config)])
@@ -144,10 +145,10 @@ def test_admin_endpoints_show_runs_and_quarantine(make_config: Any, tmp_path: Pa
                 if r["status"] != "running"
             ]
             time.sleep(0.05)
-        assert runs and runs[0]["status"] == "ok" and runs[0]["trigger"] == "api"
+        assert runs and runs[0]["status"] == "warn" and runs[0]["trigger"] == "api"
         rows = request("GET", f"{gw.url}/admin/pipelines/people/quarantine").json()["data"]
         assert [r["record_key"] for r in rows] == ["2"]
         listing = request("GET", f"{gw.url}/admin/pipelines").json()["data"]
-        assert listing[0]["name"] == "people" and listing[0]["last_run"]["status"] == "ok"
+        assert listing[0]["name"] == "people" and listing[0]["last_run"]["status"] == "warn"
         assert request("GET", f"{gw.url}/admin/pipelines/nope/runs").status == 404
         assert request("GET", f"{gw.url}/admin/pipelines/people/runs?limit=x").status == 400

@@ -38,16 +38,17 @@ def changed_file(path: Path, change: str) -> None:
         write_csv(path, ["id", "name", "score", "town"], ROWS)
 
 
-# (change, policy) -> (status, rows quarantined)
+# (change, policy) -> (status, rows quarantined). Setting every row aside trips the
+# quarantine limit: the run is degraded and the last good version keeps serving.
 EXPECTED = {
     ("new_column", "evolve"): ("ok", 0),
-    ("new_column", "quarantine"): ("ok", 12),
+    ("new_column", "quarantine"): ("degraded", 12),
     ("new_column", "fail"): ("failed", 0),
     ("removed_column", "evolve"): ("ok", 0),
-    ("removed_column", "quarantine"): ("ok", 12),
+    ("removed_column", "quarantine"): ("degraded", 12),
     ("removed_column", "fail"): ("failed", 0),
     ("type_change", "evolve"): ("ok", 0),
-    ("type_change", "quarantine"): ("ok", 12),
+    ("type_change", "quarantine"): ("degraded", 12),
     ("type_change", "fail"): ("failed", 0),
 }
 POLICY_KEY = {"new_column": "new_column", "removed_column": "removed_column", "type_change": "type_change"}
@@ -73,6 +74,9 @@ async def test_schema_change_under_policy(data_plane: Any, tmp_path: Path, chang
         assert run.schema_diff["type_changed"] == [{"field": "score", "from": "integer", "to": "string"}]
     assert plane.alerts[("people", "schema_changed")] == 1
     assert plane.alerts[("people", "run_failed")] == (1 if status == "failed" else 0)
+    assert plane.alerts[("people", "run_degraded")] == (1 if status == "degraded" else 0)
+    if status == "degraded":
+        assert len(plane.repository.record_hashes("people")) == 12
     if status == "failed":
         assert "refused by policy" in (run.error or "")
     # Quarantined rows stay present in the source: they are never counted as deleted.

@@ -249,17 +249,20 @@ def quarantine_command(
     Console().print(table)
 
 
-def _source_for(source: str, query: str | None, key: str | None) -> dict[str, Any]:
+def _source_for(
+    source: str, query: str | None, key: str | list[str] | None, missing: list[str] | None = None
+) -> dict[str, Any]:
     if "://" in source:
-        if not query or not key:
-            raise ConfigError("a SQL source needs --query and --key")
+        if not query or not isinstance(key, str):
+            raise ConfigError("a SQL source needs --query and one --key")
         return {"type": "sql", "url": source, "query": query, "key": key}
     path = Path(source)
     if path.is_dir():
         return {"type": "folder", "path": source}
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return {"type": "csv", "path": source, **({"key": key} if key else {})}
+        markers = {"missing_values": missing} if missing else {}
+        return {"type": "csv", "path": source, **({"key": key} if key else {}), **markers}
     if suffix in (".jsonl", ".ndjson"):
         return {"type": "jsonl", "path": source, **({"key": key} if key else {})}
     raise ConfigError(f"cannot tell what kind of source {source!r} is (a folder, .csv, .jsonl or a SQL URL)")
@@ -273,7 +276,17 @@ def profile_command(
     ],
     query: Annotated[str | None, typer.Option(help="SQL sources: the SELECT to profile.")] = None,
     key: Annotated[
-        str | None, typer.Option(help="The field identifying a record (default: guessed).")
+        list[str] | None,
+        typer.Option(
+            help="The field identifying a record; repeat for a composite key "
+            "(default: measured, a complete and unique field or pair)."
+        ),
+    ] = None,
+    missing: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CSV: a value read as missing; repeat (default: NA, N/A, null, None, NaN, empty, …)."
+        ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the profile as JSON here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write an HTML report here.")] = None,
@@ -289,7 +302,8 @@ def profile_command(
     from headway.pipelines.profile_report import contract_yaml, print_profile, profile_html
     from headway.pipelines.sources import read_source
 
-    spec = _source_for(source, query, key)
+    given: str | list[str] | None = (key[0] if len(key) == 1 else list(key)) if key else None
+    spec = _source_for(source, query, given, missing)
     try:
         config = TypeAdapter(SourceConfig).validate_python(spec)
     except ValidationError as exc:
@@ -297,7 +311,7 @@ def profile_command(
     console = Console()
     with console.status("reading the source…"):
         read = read_source(config)
-        result = profile_read(read, source=source)
+        result = profile_read(read, source=source, key=given)
     if result.key and "key" not in spec and spec["type"] in ("csv", "jsonl"):
         spec["key"] = result.key
     print_profile(result, console)

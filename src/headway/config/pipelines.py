@@ -15,6 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 FieldType = Literal["string", "integer", "number", "boolean", "datetime"]
 Policy = Literal["evolve", "quarantine", "fail"]
 Level = Literal["warn", "fail"]
+KeySpec = str | list[str]
+
+# The markers pandas reads as missing by default: a profile and a CSV source agree with it.
+DEFAULT_MISSING_VALUES: tuple[str, ...] = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
 
 
 class _Section(BaseModel):
@@ -34,13 +41,21 @@ class CsvSource(_Section):
     type: Literal["csv"]
     path: str
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
-    key: str | None = Field(None, description="Column identifying a record; default: the row's content hash.")
+    key: KeySpec | None = Field(
+        None,
+        description="Column (or columns) identifying a record; default: the row's content hash, "
+        "which a run never uses to delete.",
+    )
+    missing_values: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MISSING_VALUES),
+        description="Cell values read as missing (compared after trimming spaces).",
+    )
 
 
 class JsonlSource(_Section):
     type: Literal["jsonl"]
     path: str
-    key: str | None = Field(
+    key: KeySpec | None = Field(
         None, description="Field identifying a record; default: the record's content hash."
     )
 
@@ -164,6 +179,21 @@ class RetryConfig(_Section):
     backoff_s: Annotated[float, Field(ge=0)] = 30.0
 
 
+class SafetyConfig(_Section):
+    """Limits past which a run is ``degraded`` and publishes nothing: the last good index keeps serving."""
+
+    max_loss_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.2,
+        description="Largest share of the accepted records one run may delete or set aside; 1: no limit.",
+    )
+    max_quarantine_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.2, description="Largest share of the rows read one run may quarantine; 1: no limit."
+    )
+    small_change: Annotated[int, Field(ge=0)] = Field(
+        5, description="Losing or quarantining at most this many records never trips a share limit."
+    )
+
+
 class PipelineConfig(_Section):
     source: SourceConfig
     contract: ContractConfig = Field(default_factory=ContractConfig)
@@ -171,6 +201,7 @@ class PipelineConfig(_Section):
     index: IndexConfig | None = None
     schedule: ScheduleConfig | None = None
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
     description: str | None = None
 
 

@@ -4,6 +4,10 @@ Each check measures one number and compares it with its ``warn`` and ``fail``
 thresholds. Ratios (completeness, uniqueness, validity) trip when they fall below a
 threshold; freshness (age of the newest value, seconds) and volume (relative distance
 of rows read from the median of recent runs) trip when they rise above one.
+
+A check that cannot measure its number is a finding, never a silent pass: it takes its
+most severe configured level (a freshness check whose field no longer holds dates
+fails), except a volume check still gathering history, which warns.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class CheckResult:
     check: str
     field: str | None
     value: float | None
-    level: str  # ok | warn | fail | skipped
+    level: str  # ok | warn | fail
     warn: float | None
     fail: float | None
     detail: str
@@ -107,7 +111,11 @@ def run_checks(
     results = []
     for check in checks:
         value, detail = _measure(check, rows, valid, history, moment)
-        level = "skipped" if value is None else _level(check, value)
+        if value is None:
+            level = "warn" if check.check == "volume" or check.fail is None else "fail"
+            detail = f"could not run: {detail}"
+        else:
+            level = _level(check, value)
         results.append(CheckResult(check.check, check.field, value, level, check.warn, check.fail, detail))
     return results
 

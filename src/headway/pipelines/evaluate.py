@@ -16,6 +16,10 @@ type change   new type accepted            rows not of the old type set aside   
 
 A rename follows the ``removed_column`` policy. Quarantined changes stay out of the
 accepted schema, so they are flagged again next run until someone decides.
+
+Keys are taken after renames are applied, so a followed rename of the key column keeps
+every record's key; a key column that is missing (removed, or renamed and not followed)
+is never replaced by another key: its rows are set aside with ``missing_key``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 from headway.config.pipelines import ContractConfig, FieldRule
 from headway.pipelines.contract import UniqueTracker, Violation, check_record, compile_patterns
 from headway.pipelines.schema import SchemaDiff, conforms, diff, observe
-from headway.pipelines.sources import SourceRead, SourceRecord
+from headway.pipelines.sources import SourceRead, SourceRecord, hash_key, key_of
 
 SCHEMA_REFUSED = "schema change refused by policy"
 
@@ -40,6 +44,17 @@ class Evaluation:
     failure: str | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)  # every parsed record, for checks
     policies: dict[str, str] = field(default_factory=dict)  # change -> outcome, for the run's report
+    # Quarantined records whose key cannot be trusted to match an earlier one (missing key,
+    # or a keyless source's row hash): while there are any, nothing may be deleted.
+    unkeyed_quarantined: int = 0
+
+
+def _rekey(records: list[SourceRecord], read: SourceRead) -> None:
+    for record in records:
+        if read.key_field is not None:
+            record.key = key_of(record.fields, read.key_field) or ""
+        elif not read.keyed_by_path:
+            record.key = hash_key(record.fields)
 
 
 def _apply_renames(records: list[SourceRecord], renames: dict[str, str]) -> None:
@@ -56,8 +71,11 @@ def evaluate(contract: ContractConfig, state_schema: dict[str, Any], read: Sourc
     for record in read.records:
         if record.error is not None:
             result.quarantined.append((record, [Violation("_record", "parse", record.error)]))
+            if not record.key or read.keyless:
+                result.unkeyed_quarantined += 1
     renames: dict[str, str] = dict(state_schema.get("renames") or {})
     _apply_renames(parsed, renames)
+    _rekey(parsed, read)
     observed = observe(r.fields for r in parsed)
     columns: dict[str, Any] = dict(state_schema.get("columns") or {})
     first_run = not columns
@@ -102,6 +120,7 @@ def evaluate(contract: ContractConfig, state_schema: dict[str, Any], read: Sourc
         else:
             renames[new] = old
             _apply_renames(parsed, {new: old})
+            _rekey(parsed, read)
             if new in new_columns:
                 new_columns[old] = new_columns.pop(new)
     for change_of_type in change.type_changed:
@@ -144,13 +163,17 @@ def evaluate(contract: ContractConfig, state_schema: dict[str, Any], read: Sourc
                 )
         violations.extend(check_record(fields, rules, patterns, absent_ok=frozenset(absent_ok)))
         violations.extend(unique.check(fields))
-        if record.key in seen_keys:
+        if not record.key:
+            violations.append(Violation("_key", "missing_key", f"no value for the key {read.key_field!r}"))
+        elif record.key in seen_keys:
             violations.append(
                 Violation("_key", "duplicate_key", f"key {record.key[:80]!r} appears more than once")
             )
         seen_keys.add(record.key)
         if violations:
             result.quarantined.append((record, violations))
+            if not record.key or read.keyless:
+                result.unkeyed_quarantined += 1
         else:
             result.accepted.append(record)
         result.rows.append(fields)

@@ -4,16 +4,26 @@ Per field: null rate, distinct count, type consistency, range, a pattern; across
 records: duplicates and freshness. The proposal is deliberately mechanical so it can be
 explained and edited:
 
+- missing: empty cells and the usual markers (``NA``, ``N/A``, ``null``, ``None``,
+  ``NaN``, … as pandas reads them; a CSV source's ``missing_values``);
+- key: the ``--key`` given, else an id-named field at least 90 % distinct, else a
+  complete and unique field, else the first complete and unique pair of fields; when
+  none is found the report says so;
 - type: the field's dominant type;
 - required: at most ``REQUIRED_MAX_NULL_RATE`` of values missing;
-- unique: the key (an id-like field whose values are at least 90 % distinct);
-- numeric range: the robust fences ``Q1 − 3·IQR`` and ``Q3 + 3·IQR`` (rounded outward);
+- unique: the key, when it is one field;
+- numeric range: the robust fences ``Q1 − 3·IQR`` and ``Q3 + 3·IQR`` (rounded outward),
+  never below zero for a field whose values never are;
 - datetime range: a lower bound at ``Q1 − 3·IQR`` only (data moves forward in time);
 - pattern: a known shape (email, UUID, ISO date) or the values' common character shape,
   when at least ``PATTERN_MIN_SHARE`` of values share it;
 - allowed values: at most ``ALLOWED_MAX_VALUES`` distinct values, each seen twice or more.
 
-The anomalous rows reported are exactly the rows the proposed contract would quarantine.
+Constant and near-constant fields (one value in at least ``NEAR_CONSTANT_SHARE`` of
+rows) are flagged; so is a datetime field whose newest value is older than
+``STALE_AFTER_S``, and the proposal gets a freshness check on the freshest datetime
+field. What the profile could not determine is listed in ``undetermined``. The
+anomalous rows reported are exactly the rows the proposed contract would quarantine.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from typing import Any
 from headway.config.pipelines import ContractConfig, FieldRule
 from headway.pipelines.evaluate import evaluate
 from headway.pipelines.schema import epoch, infer_type, observe, to_number
-from headway.pipelines.sources import SourceRead
+from headway.pipelines.sources import SourceRead, key_of
 
 REQUIRED_MAX_NULL_RATE = 0.10
 PATTERN_MIN_SHARE = 0.98
@@ -38,13 +48,20 @@ ALLOWED_MAX_VALUES = 10
 MIN_VALUES_FOR_RANGE = 20
 FENCE = 3.0
 ANOMALY_SAMPLE = 20
+NEAR_CONSTANT_SHARE = 0.98
+STALE_AFTER_S = 30 * 86400
+FRESHNESS_WARN_S = 7 * 86400
+FRESHNESS_FAIL_S = 30 * 86400
+KEY_MAX_LENGTH = 128  # longer values are text, not identifiers
+KEY_MIN_UNIQUENESS = 0.9
+KEY_PAIR_FIELDS = 20  # pairs are searched among this many candidate fields at most
 
 KNOWN_PATTERNS: dict[str, str] = {
     "email": r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}",
     "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
     "iso_date": r"\d{4}-\d{2}-\d{2}",
 }
-_ID_NAME = re.compile(r"(^id$|_id$|^key$|^uuid$)", re.IGNORECASE)
+_ID_NAME = re.compile(r"(^id$|[\s_-]id$|^key$|^uuid$)", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -64,6 +81,7 @@ class FieldProfile:
     pattern_share: float | None = None
     top_values: list[tuple[str, int]] = field(default_factory=list)
     newest_age_s: float | None = None
+    flags: list[str] = field(default_factory=list)  # constant | near-constant | stale
 
 
 @dataclass(slots=True)
@@ -71,13 +89,15 @@ class Profile:
     source: str
     rows: int
     fields: list[FieldProfile]
-    key: str | None
+    key: str | list[str] | None
+    key_source: str  # given | measured | none
     duplicate_rows: int
     duplicate_keys: int
     unparseable_rows: int
     proposed: dict[str, Any]
     anomalies: list[dict[str, Any]]
     anomalous_rows: int
+    undetermined: list[str] = field(default_factory=list)
     profiled_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +155,16 @@ def _fences(numbers: list[float]) -> tuple[float, float] | None:
     return q1 - FENCE * spread, q3 + FENCE * spread
 
 
+def _numeric_range(numbers: list[float]) -> tuple[float, float] | None:
+    fences = _fences(numbers)
+    if fences is None:
+        return None
+    low, high = fences
+    if min(numbers) >= 0:
+        low = max(low, 0.0)  # a field that is never negative gets no negative bound
+    return low, high
+
+
 def _rule_for(profile: FieldProfile, values: list[Any], is_key: bool) -> dict[str, Any]:
     rule: dict[str, Any] = {"type": profile.type}
     if profile.null_rate <= REQUIRED_MAX_NULL_RATE:
@@ -147,7 +177,7 @@ def _rule_for(profile: FieldProfile, values: list[Any], is_key: bool) -> dict[st
         if infer_type(v) == profile.type or (profile.type == "number" and infer_type(v) == "integer")
     ]
     if profile.type in ("integer", "number"):
-        fences = _fences([n for n in (to_number(v) for v in typed) if n is not None])
+        fences = _numeric_range([n for n in (to_number(v) for v in typed) if n is not None])
         if fences is not None and not is_key:
             low, high = fences
             rule["min"], rule["max"] = (
@@ -172,7 +202,52 @@ def _rule_for(profile: FieldProfile, values: list[Any], is_key: bool) -> dict[st
     return rule
 
 
-def profile_read(read: SourceRead, *, source: str, now: float | None = None) -> Profile:
+def _identifier_like(profile: FieldProfile) -> bool:
+    return (
+        profile.type in ("integer", "string")
+        and profile.nulls == 0
+        and profile.count > 0
+        and (profile.max is None or profile.type != "string" or int(profile.max) <= KEY_MAX_LENGTH)
+    )
+
+
+def _measured_key(fields: list[FieldProfile], rows: list[dict[str, Any]]) -> str | list[str] | None:
+    """An id-named field at least ``KEY_MIN_UNIQUENESS`` distinct (its duplicates are then
+    reported), else a complete and unique field, else the first complete and unique pair."""
+    named = [
+        f
+        for f in fields
+        if _identifier_like(f) and _ID_NAME.search(f.name) and f.distinct / f.count >= KEY_MIN_UNIQUENESS
+    ]
+    if named:
+        return max(named, key=lambda f: f.distinct).name
+    singles = [f for f in fields if _identifier_like(f) and f.distinct == f.count]
+    if singles:
+        return singles[0].name
+    candidates = [f.name for f in fields if _identifier_like(f) and f.distinct > 1][:KEY_PAIR_FIELDS]
+    for i, first in enumerate(candidates):
+        for second in candidates[i + 1 :]:
+            if len({(str(r.get(first)), str(r.get(second))) for r in rows}) == len(rows):
+                return [first, second]
+    return None
+
+
+def _flags(profile: FieldProfile) -> list[str]:
+    flags = []
+    present = profile.count - profile.nulls
+    if profile.distinct == 1:
+        flags.append("constant")
+    elif present and profile.top_values and profile.top_values[0][1] / present >= NEAR_CONSTANT_SHARE:
+        flags.append("near-constant")
+    if profile.newest_age_s is not None and profile.newest_age_s > STALE_AFTER_S:
+        flags.append("stale")
+    return flags
+
+
+def profile_read(
+    read: SourceRead, *, source: str, key: str | list[str] | None = None, now: float | None = None
+) -> Profile:
+    """``key``: the field(s) identifying a record, as the operator said (``--key``); else measured."""
     moment = time.time() if now is None else now
     parsed = [r for r in read.records if r.error is None]
     rows = [r.fields for r in parsed]
@@ -219,22 +294,36 @@ def profile_read(read: SourceRead, *, source: str, now: float | None = None) -> 
             profile.min, profile.max = (min(lengths), max(lengths)) if lengths else (None, None)
         fields.append(profile)
 
-    key = next(
-        (
-            f.name
-            for f in fields
-            if _ID_NAME.search(f.name) and f.count - f.nulls and f.distinct / max(1, f.count - f.nulls) >= 0.9
-        ),
-        None,
-    )
+    undetermined: list[str] = []
+    for f in fields:
+        f.flags = _flags(f)
+        if f.type in ("integer", "number", "datetime") and f.count - f.nulls < MIN_VALUES_FOR_RANGE:
+            undetermined.append(f"range of {f.name}: fewer than {MIN_VALUES_FOR_RANGE} values")
+    key_source = "given" if key is not None else "measured"
+    if key is None:
+        key = _measured_key(fields, rows)
+        if key is None:
+            key_source = "none"
+            undetermined.append(
+                "key: no field or pair of fields is complete and unique; records would be keyed by "
+                "row hash (pass --key)"
+            )
     row_keys = Counter(tuple(sorted((k, str(v)) for k, v in row.items())) for row in rows)
     duplicate_rows = sum(c - 1 for c in row_keys.values() if c > 1)
     duplicate_keys = 0
     if key is not None:
-        key_counts = Counter(str(row.get(key)).strip() for row in rows if row.get(key) not in (None, ""))
+        key_counts = Counter(k for k in (key_of(row, key) for row in rows) if k is not None)
         duplicate_keys = sum(c - 1 for c in key_counts.values() if c > 1)
+        missing_keys = sum(1 for row in rows if key_of(row, key) is None)
+        if missing_keys:
+            undetermined.append(f"key of {missing_keys} rows: the key field is missing")
+    single_key = key if isinstance(key, str) else None
+    dated = [f for f in fields if f.type == "datetime" and f.newest_age_s is not None]
+    freshest = min(dated, key=lambda f: f.newest_age_s or 0.0) if dated else None
+    if freshest is None:
+        undetermined.append("freshness: no datetime field")
 
-    contract_fields = {f.name: _rule_for(f, values_by_field[f.name], f.name == key) for f in fields}
+    contract_fields = {f.name: _rule_for(f, values_by_field[f.name], f.name == single_key) for f in fields}
     proposed = {
         "contract": {
             "fields": contract_fields,
@@ -246,22 +335,28 @@ def profile_read(read: SourceRead, *, source: str, now: float | None = None) -> 
         },
         "checks": [
             {"check": "validity", "warn": 0.98, "fail": 0.80},
-            *([{"check": "uniqueness", "field": key, "warn": 1.0, "fail": 0.95}] if key else []),
+            *(
+                [{"check": "uniqueness", "field": single_key, "warn": 1.0, "fail": 0.95}]
+                if single_key
+                else []
+            ),
+            *(
+                [
+                    {
+                        "check": "freshness",
+                        "field": freshest.name,
+                        "warn": FRESHNESS_WARN_S,
+                        "fail": FRESHNESS_FAIL_S,
+                    }
+                ]
+                if freshest is not None
+                else []
+            ),
             {"check": "volume", "warn": 0.5, "fail": 0.8},
         ],
     }
     contract = ContractConfig(fields={name: FieldRule(**rule) for name, rule in contract_fields.items()})
-    keyed = SourceRead(
-        [
-            type(r)(
-                str(r.fields.get(key)) if key and r.fields.get(key) not in (None, "") else r.key,
-                r.fields,
-                r.row_number,
-                r.error,
-            )
-            for r in read.records
-        ]
-    )
+    keyed = SourceRead(list(read.records), key_field=key, keyed_by_path=read.keyed_by_path)
     quarantined = evaluate(contract, {}, keyed).quarantined
     anomalies = [
         {
@@ -277,10 +372,12 @@ def profile_read(read: SourceRead, *, source: str, now: float | None = None) -> 
         rows=len(read.records),
         fields=fields,
         key=key,
+        key_source=key_source,
         duplicate_rows=duplicate_rows,
         duplicate_keys=duplicate_keys,
         unparseable_rows=len(read.records) - len(parsed),
         proposed=proposed,
         anomalies=anomalies[:ANOMALY_SAMPLE],
         anomalous_rows=len(anomalies),
+        undetermined=undetermined,
     )

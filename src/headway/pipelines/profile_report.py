@@ -21,6 +21,10 @@ def _range(value: Any, other: Any) -> str:
     return "-" if value is None else f"{value} … {other}"
 
 
+def _key_text(key: str | list[str] | None) -> str:
+    return str(key) if not isinstance(key, list) else " + ".join(key)
+
+
 def print_profile(profile: Profile, console: Console) -> None:
     console.print(
         f"[bold]{profile.source}[/]: {profile.rows} rows, {len(profile.fields)} fields", highlight=False
@@ -35,6 +39,7 @@ def print_profile(profile: Profile, console: Console) -> None:
         "range / length",
         "pattern",
         "freshest",
+        "flags",
     ):
         table.add_column(column, overflow="fold")
     for f in profile.fields:
@@ -52,11 +57,24 @@ def print_profile(profile: Profile, console: Console) -> None:
             _range(f.min, f.max),
             f.pattern_name or "-",
             age,
+            f"[yellow]{', '.join(f.flags)}[/]" if f.flags else "-",
         )
     console.print(table)
     problems = []
     if profile.key:
-        problems.append(f"key candidate: [bold]{profile.key}[/] ({profile.duplicate_keys} duplicate keys)")
+        how = "given" if profile.key_source == "given" else "measured: complete and unique"
+        problems.append(
+            f"key ({how}): [bold]{_key_text(profile.key)}[/] ({profile.duplicate_keys} duplicate keys)"
+        )
+    for f in profile.fields:
+        if "stale" in f.flags and f.newest_age_s is not None:
+            problems.append(
+                f"[yellow]stale[/]: the newest {f.name} is {f.newest_age_s / 86400:,.0f} days old "
+                "(the proposed freshness check fails until fresh data arrives)"
+            )
+        for flag in ("constant", "near-constant"):
+            if flag in f.flags:
+                problems.append(f"{flag} field: {f.name} ({f.top_values[0][0]!r})")
     problems.append(f"exact duplicate rows: {profile.duplicate_rows}")
     if profile.unparseable_rows:
         problems.append(f"[red]unparseable rows: {profile.unparseable_rows}[/]")
@@ -65,6 +83,8 @@ def print_profile(profile: Profile, console: Console) -> None:
     )
     for line in problems:
         console.print("• " + line, highlight=False)
+    for line in profile.undetermined:
+        console.print("• [yellow]could not determine[/] " + line, highlight=False)
     if profile.anomalies:
         sample = Table(
             title=f"Sample of anomalous rows ({len(profile.anomalies)} of {profile.anomalous_rows})"
@@ -117,9 +137,10 @@ def profile_html(profile: Profile) -> str:
 <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f4f4f4}}</style></head>
 <body><h1>Profile of {esc(profile.source)}</h1>
-<p>{profile.rows} rows, {len(profile.fields)} fields; key candidate: {esc(str(profile.key))};
+<p>{profile.rows} rows, {len(profile.fields)} fields; key: {esc(_key_text(profile.key))} ({esc(profile.key_source)});
 duplicate keys: {profile.duplicate_keys}; exact duplicate rows: {profile.duplicate_rows};
 rows the proposed contract would quarantine: <b>{profile.anomalous_rows}</b>.</p>
+<ul>{"".join(f"<li>could not determine {esc(line)}</li>" for line in profile.undetermined)}</ul>
 <table><tr><th>field</th><th>type</th><th>consistent</th><th>nulls</th><th>distinct</th><th>range / length</th><th>pattern</th></tr>{rows}</table>
 <h2>Sample of anomalous rows</h2>
 <table><tr><th>row</th><th>key</th><th>why</th></tr>{anomalies}</table>

@@ -24,6 +24,7 @@ from headway.errors import ConflictError, HeadwayError
 from headway.pipelines.alerts import Alert, Alerter
 from headway.pipelines.checks import run_checks, worst
 from headway.pipelines.evaluate import Evaluation, evaluate
+from headway.pipelines.guards import Outcome, guard, held_deletions
 from headway.pipelines.indexing import IndexBuild, Progress, build, fingerprint, to_document
 from headway.pipelines.repository import PipelineRepository, RunRecord
 from headway.pipelines.sources import SourceRead, read_source, row_hash
@@ -61,7 +62,8 @@ def _alerts(name: str, run: RunRecord, evaluation: Evaluation | None) -> list[Al
             )
         )
     for check in run.checks:
-        if check["level"] in ("warn", "fail"):
+        # Rows set aside are in the run's counts and quarantine; only a tripped limit alerts.
+        if check["level"] == "fail" or (check["level"] == "warn" and check["check"] != "quarantine"):
             kind = "check_failed" if check["level"] == "fail" else "check_warn"
             alerts.append(
                 Alert(
@@ -181,10 +183,6 @@ async def _execute(
     )
     # This run is stored as 'running', which the query skips: the history is earlier runs only.
     checks = run_checks(config.checks, evaluation.rows, valid=len(evaluation.accepted), history=history)
-    run.checks = [c.to_json() for c in checks]
-    if worst(checks) == "fail":
-        run.status = "degraded"
-        return evaluation, None
 
     salt = fingerprint(config.index)
     previous = await asyncio.to_thread(repository.record_hashes, name)
@@ -195,16 +193,36 @@ async def _execute(
     changed = [r for r in evaluation.accepted if r.key in previous and previous[r.key] != hashes[r.key]]
     present = read.present_keys if read.present_keys is not None else {r.key for r in read.records}
     # Quarantined records are still present in the source: they keep their last good version.
-    deleted = [key for key in previous if key not in present]
+    deleted, held = held_deletions(
+        [key for key in previous if key not in present], evaluation.unkeyed_quarantined
+    )
+    set_aside = {record.key for record, _ in evaluation.quarantined if record.key in previous}
+    checks += guard(
+        config.safety,
+        Outcome(
+            accepted_before=len(previous),
+            read=len(read.records),
+            quarantined=len(evaluation.quarantined),
+            deleted=len(deleted),
+            quarantined_accepted=len(set_aside),
+            deletions_held=held,
+        ),
+    )
+    run.checks = [c.to_json() for c in checks]
     run.counts.update(
         new=len(new),
         changed=len(changed),
         deleted=len(deleted),
+        deletions_held=held,
         unchanged=len(evaluation.accepted) - len(new) - len(changed),
     )
+    if worst(checks) == "fail":
+        run.status = "degraded"
+        return evaluation, None
 
     index_build: IndexBuild | None = None
-    if config.index is not None:
+    # A run that changes nothing publishes nothing: readers keep their version and caches.
+    if config.index is not None and (new or changed or deleted):
         index = config.index
         embedder = None
         if index.embeddings:

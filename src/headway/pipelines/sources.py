@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from headway.config.pipelines import CsvSource, FolderSource, JsonlSource, SourceConfig, SqlSource
+from headway.config.pipelines import CsvSource, FolderSource, JsonlSource, KeySpec, SourceConfig, SqlSource
 from headway.errors import HeadwayError
 from headway.pipelines.documents import DocumentError, read_document
 from headway.store.sql import normalise_url
@@ -45,6 +45,14 @@ class SourceRead:
     records: list[SourceRecord]
     present_keys: set[str] | None = None  # incremental reads: every key the source holds now
     cursor: Any = None
+    # How records are keyed: by these field(s); by path (folders); or, with neither, by a
+    # hash of the row, which changes whenever the row does and so never justifies a deletion.
+    key_field: KeySpec | None = None
+    keyed_by_path: bool = False
+
+    @property
+    def keyless(self) -> bool:
+        return self.key_field is None and not self.keyed_by_path
 
 
 def json_safe(value: Any) -> Any:
@@ -67,9 +75,24 @@ def row_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _record_key(fields: dict[str, Any], key: str | None) -> str:
-    value = fields.get(key) if key else None
-    return str(value) if value not in (None, "") else "row:" + row_hash(fields)[:32]
+def key_of(fields: dict[str, Any], key: KeySpec) -> str | None:
+    """The record's key under ``key`` (one field or several); None when any part is missing."""
+    names = [key] if isinstance(key, str) else key
+    values = [fields.get(name) for name in names]
+    if any(value in (None, "") for value in values):
+        return None
+    return "|".join(str(value) for value in values)
+
+
+def hash_key(fields: dict[str, Any]) -> str:
+    return "row:" + row_hash(fields)[:32]
+
+
+def _record_key(fields: dict[str, Any], key: KeySpec | None) -> str:
+    # A missing key stays empty here; evaluation re-keys (after renames) and quarantines it.
+    if key is None:
+        return hash_key(fields)
+    return key_of(fields, key) or ""
 
 
 def read_folder(config: FolderSource) -> SourceRead:
@@ -95,7 +118,7 @@ def read_folder(config: FolderSource) -> SourceRead:
             "modified_at": modified,
         }
         records.append(SourceRecord(relative, fields, number))
-    return SourceRead(records)
+    return SourceRead(records, keyed_by_path=True)
 
 
 def read_csv(config: CsvSource) -> SourceRead:
@@ -105,24 +128,25 @@ def read_csv(config: CsvSource) -> SourceRead:
     except OSError as exc:
         raise SourceError(f"cannot open {path}: {exc.strerror or exc}") from None
     records = []
+    missing = frozenset(marker.strip() for marker in config.missing_values)
     with handle:
         reader = csv.reader(handle, delimiter=config.delimiter)
         header = next(reader, None)
         if header is None:
-            return SourceRead([])
+            return SourceRead([], key_field=config.key)
         header = [h.strip() for h in header]
         for number, row in enumerate(reader, start=1):
             if not any(cell.strip() for cell in row):
                 continue
             fields = {
-                name: (value if value.strip() != "" else None)
+                name: (value if value.strip() not in missing and value.strip() != "" else None)
                 for name, value in zip(header, row, strict=False)
             }
             for name in header[len(row) :]:
                 fields[name] = None
             error = f"row has {len(row)} cells, the header {len(header)}" if len(row) > len(header) else None
             records.append(SourceRecord(_record_key(fields, config.key), fields, number, error))
-    return SourceRead(records)
+    return SourceRead(records, key_field=config.key)
 
 
 def read_jsonl(config: JsonlSource) -> SourceRead:
@@ -147,7 +171,7 @@ def read_jsonl(config: JsonlSource) -> SourceRead:
             continue
         fields = {k: json_safe(v) for k, v in value.items()}
         records.append(SourceRecord(_record_key(fields, config.key), fields, number))
-    return SourceRead(records)
+    return SourceRead(records, key_field=config.key)
 
 
 def _cursor_param(cursor: Any) -> Any:
@@ -203,7 +227,7 @@ def read_sql(config: SqlSource, cursor: Any = None) -> SourceRead:
     for number, row in enumerate(rows, start=1):
         fields = {k: json_safe(v) for k, v in row.items()}
         records.append(SourceRecord(_record_key(fields, config.key), fields, number))
-    return SourceRead(records, present, new_cursor)
+    return SourceRead(records, present, new_cursor, key_field=config.key)
 
 
 def read_source(config: SourceConfig, *, cursor: Any = None) -> SourceRead:
