@@ -4,7 +4,8 @@
   cache (an unreviewed answer must never be stored or served from it) and, when it asked
   to stream, is answered whole (``upstream_body`` drops ``stream``);
 - ``review_answer`` runs after the model answered and the output contract was checked:
-  ``hold`` stores the item, records the request (status 202) and answers the caller with
+  ``hold`` stores the item, finishes the request's record (status 202, through the
+  ``finish_record`` serving passes in) and answers the caller with
   a ticket, or with the decision when ``Prefer: wait=N`` saw one in time; ``audit`` lets
   the answer go and stores the item off the hot path;
 - ``review_contract_failure``: an answer that broke its output contract under a policy
@@ -20,38 +21,33 @@ from typing import Any, Protocol
 
 import orjson
 
-from headway.errors import APIError, ServiceUnavailableError, StoreUnavailableError
+from headway.errors import ServiceUnavailableError, StoreUnavailableError
 from headway.review.items import ReviewItem, new_review_id
 from headway.review.policy import Match
 from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied
 from headway.review.service import NOT_SCREENED, ReviewService, Screening
 from headway.serving.context import CallContext
-from headway.serving.records import finish
 from headway.types import JSON, RequestRecord
 
 _STREAM_KEYS = ("stream", "stream_options")
 
 
-class _RequestLog(Protocol):
-    def record(self, record: RequestRecord) -> None: ...
+class FinishRecord(Protocol):
+    """Finishes the request's record with a status (``serving``'s ``RecordedCall.close``)."""
+
+    def __call__(self, status: int) -> None: ...
 
 
 class _Runtime(Protocol):
     @property
     def review(self) -> ReviewService | None: ...
-    @property
-    def request_log(self) -> _RequestLog: ...
 
 
 def screen(runtime: _Runtime, ctx: CallContext, model: str, body: JSON, record: RequestRecord) -> Screening:
     if runtime.review is None:
         return NOT_SCREENED
-    try:
-        return runtime.review.screen(ctx.request_id, model, ctx.team, body, record.quality)
-    except APIError as error:  # a refused review_webhook URL: recorded like every other refusal
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise
+    # A refused review_webhook URL raises an APIError; serving records it like every other refusal.
+    return runtime.review.screen(ctx.request_id, model, ctx.team, body, record.quality)
 
 
 def upstream_body(body: JSON, screening: Screening) -> JSON:
@@ -62,7 +58,13 @@ def upstream_body(body: JSON, screening: Screening) -> JSON:
 
 
 async def review_answer(
-    runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord, result: JSON, screening: Screening
+    runtime: _Runtime,
+    ctx: CallContext,
+    body: JSON,
+    record: RequestRecord,
+    result: JSON,
+    screening: Screening,
+    finish_record: FinishRecord,
 ) -> Answer | None:
     """The caller's answer when the request is held; None when the answer goes out now."""
     service = runtime.review
@@ -78,42 +80,40 @@ async def review_answer(
         record.quality["review"] = item.quality()
         service.create_later(item, actor=ctx.caller)
         return None
-    return await _hold(service, runtime, ctx, body, record, result, match)
+    return await _hold(service, ctx, body, record, result, match, finish_record)
 
 
-async def review_contract_failure(runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord) -> Answer | None:
+async def review_contract_failure(
+    runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord, finish_record: FinishRecord
+) -> Answer | None:
     service = runtime.review
     match = service.rescreen(record, body) if service is not None else None
     if service is None or match is None or not match.holds or not match.config.match.contract_failed:
         return None
-    return await _hold(service, runtime, ctx, body, record, None, match)
+    return await _hold(service, ctx, body, record, None, match, finish_record)
 
 
 async def _hold(
     service: ReviewService,
-    runtime: _Runtime,
     ctx: CallContext,
     body: JSON,
     record: RequestRecord,
     result: JSON | None,
     match: Match,
+    finish_record: FinishRecord,
 ) -> Answer:
     item = service.new_item(record, body, result, match, caller=ctx.caller, headers=ctx.headers)
     try:
         await service.create(item, actor=ctx.caller)
     except StoreUnavailableError:
         # Fail closed: an answer that needs review is never released without a durable item.
-        error = ServiceUnavailableError(
+        raise ServiceUnavailableError(
             "This answer must be reviewed before release, and the review queue cannot be reached; retry later.",
             code="review_unavailable",
             headers={"retry-after": "5"},
-        )
-        finish(record, ctx, error.status, error)
-        runtime.request_log.record(record)
-        raise error from None
+        ) from None
     record.quality["review"] = item.quality()
-    finish(record, ctx, 202)
-    runtime.request_log.record(record)
+    finish_record(202)  # the held request's record is written now, before waiting for a decision
     wait = parse_wait(ctx.headers.get("prefer"), service.config.max_wait_s)
     current: ReviewItem = item
     if wait:

@@ -1,23 +1,24 @@
 """The chat request path, independent of HTTP: used by the API, background jobs and batches.
 
-``serve_chat`` validates, routes and calls the model, records the outcome, and returns
-either a complete ``Reply`` or a ``StreamReply`` whose chunks are SSE-encoded bytes.
-Errors are raised as ``APIError`` after the request has been recorded.
+``serve_chat`` validates, routes and calls the model and returns either a complete
+``Reply`` or a ``StreamReply`` whose chunks are SSE-encoded bytes. Each runs inside
+``records.recorded``, so every call ends in exactly one request record, whatever is
+raised; errors reach the caller after the record is written.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from headway.admission.stage import admit, with_grant
+from headway.admission.controller import Grant
 from headway.cache.stage import Lookup
 from headway.errors import APIError, UpstreamError
-from headway.guards.stage import guard_chat, guard_embeddings
 from headway.retrieval.rag import HEADER as RETRIEVAL_HEADER
 from headway.retrieval.rag import augment
 from headway.review.release import Answer
@@ -27,12 +28,14 @@ from headway.routing import synthetic
 from headway.routing.executor import ExhaustedError, OpenedStream
 from headway.serving.context import CallContext
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
-from headway.serving.records import finish, new_record
+from headway.serving.records import RecordedCall, new_record, recorded
 from headway.serving.runtime import Runtime
 from headway.serving.validation import validate_chat_request, validate_embeddings_request
 from headway.types import JSON, RequestRecord, Usage
 
 _DONE = b"data: [DONE]\n\n"
+
+log = logging.getLogger("headway.serving")
 
 
 @dataclass(slots=True)
@@ -48,6 +51,21 @@ class StreamReply:
     chunks: AsyncIterator[bytes]
     record: RequestRecord
     headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200  # the HTTP status; the record keeps the stream's logical outcome
+
+
+class _HasHeaders(Protocol):
+    headers: dict[str, str]
+
+
+ReplyT = TypeVar("ReplyT", bound=_HasHeaders)
+
+
+def with_grant(reply: ReplyT, grant: Grant | None) -> ReplyT:
+    """Add the ``x-ratelimit-*`` headers of an admitted request to its reply."""
+    if grant is not None and grant.headers:
+        reply.headers.update(grant.headers)
+    return reply
 
 
 def served_headers(record: RequestRecord) -> dict[str, str]:
@@ -64,47 +82,41 @@ def served_headers(record: RequestRecord) -> dict[str, str]:
 
 async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
     model = validate_chat_request(body)
+    record = new_record(ctx, "chat.completions", model, body)
+    return await recorded(runtime.request_log, ctx, record, lambda call: _chat(runtime, call, body, model))
+
+
+async def _chat(runtime: Runtime, call: RecordedCall, body: dict[str, Any], model: str) -> Reply | StreamReply:
+    ctx, record = call.ctx, call.record
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "chat")
-    record = new_record(ctx, "chat.completions", model, body)
-    admitting = admit(runtime, ctx, route, body, record)  # rate/token limits, budgets, queue ticket; 429s
+    admitting = runtime.admission.consider(ctx, route, body)  # rate/token limits, budgets, queue ticket; 429s
     grant = await admitting if admitting is not None else None
-    body = guard_chat(runtime, ctx, body, record)  # limits, injection heuristics, upstream PII redaction
+    body = runtime.guards.inspect_chat(body, record)  # limits, injection heuristics, upstream PII redaction
     screening = review_screen(runtime, ctx, model, body, record)  # human review: a held answer never uses the cache
     lookup = None if screening.holds else await runtime.cache.lookup(ctx, route, body)  # exact, then semantic
     if lookup is not None and lookup.hit is not None:
-        return with_grant(_cached_reply(runtime, ctx, body, record, lookup), grant)
+        return with_grant(_cached_reply(runtime, call, body, lookup), grant)
     rag = await augment(runtime.retrieval, route, body, record, ctx.attributes.get("allowed_collections"))  # RAG
     if body.get("stream") and not screening.holds:  # a held stream is answered whole (202, or the decision)
-        reply = await _serve_stream(runtime, ctx, body, route_name=model, record=record, lookup=lookup)
+        reply = await _serve_stream(runtime, call, body, route_name=model, lookup=lookup)
         if screening.match is not None:  # audit: the streamed answer is stored for review once it ends
             reply.chunks = audited_stream(runtime, ctx, body, record, reply.chunks, screening)
         return with_grant(reply, grant)
     try:
         served = await runtime.executor.complete(route, upstream_body(body, screening), record, stale=lookup, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        if exc.contract_error is not None and (held := await review_contract_failure(runtime, ctx, body, record)):
+        if exc.contract_error is not None and (held := await review_contract_failure(runtime, ctx, body, record, call.close)):
             return with_grant(_held_reply(held, record), grant)
-        raise _failed(runtime, ctx, record, _exhausted_error(runtime, ctx, route.name, exc, record)) from None
-    except APIError as error:  # e.g. an invalid JSON schema in response_format
-        raise _failed(runtime, ctx, record, error) from None
+        raise _exhausted_error(runtime, ctx, route.name, exc, record) from None
     apply_usage(record, served.result.usage, served.deployment)
     record.served_by = served.served_by
     answer = rag.decorate(served.result.body)
-    held = await review_answer(runtime, ctx, body, record, answer, screening)  # hold: 202 or the decision (recorded)
+    held = await review_answer(runtime, ctx, body, record, answer, screening, call.close)  # hold: 202 or the decision
     if held is not None:
         return with_grant(_held_reply(held, record), grant)
-    finish(record, ctx, 200)
-    runtime.request_log.record(record)
     await runtime.cache.remember(lookup, served)
     return with_grant(Reply(body=answer, record=record, headers=served_headers(record)), grant)
-
-
-def _failed(runtime: Runtime, ctx: CallContext, record: RequestRecord, error: APIError) -> APIError:
-    """Finish and record a failed call, then hand back the error to raise (the serving rule)."""
-    finish(record, ctx, error.status, error)
-    runtime.request_log.record(record)
-    return error
 
 
 def _exhausted_error(runtime: Runtime, ctx: CallContext, route_name: str, exc: ExhaustedError, record: RequestRecord) -> APIError:
@@ -121,56 +133,49 @@ def _held_reply(held: Answer, record: RequestRecord) -> Reply | StreamReply:
 
 async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply:
     model = validate_embeddings_request(body)
+    record = new_record(ctx, "embeddings", model, body)
+    return await recorded(runtime.request_log, ctx, record, lambda call: _embeddings(runtime, call, body, model))
+
+
+async def _embeddings(runtime: Runtime, call: RecordedCall, body: dict[str, Any], model: str) -> Reply:
+    ctx, record = call.ctx, call.record
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "embeddings")
-    record = new_record(ctx, "embeddings", model, body)
-    admitting = admit(runtime, ctx, route, body, record)
+    admitting = runtime.admission.consider(ctx, route, body)
     grant = await admitting if admitting is not None else None
-    body = guard_embeddings(runtime, ctx, body, record)
+    body = runtime.guards.inspect_embeddings(body, record)
     try:
         served = await runtime.executor.complete(route, body, record, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        raise _failed(runtime, ctx, record, _exhausted_error(runtime, ctx, route.name, exc, record)) from None
-    except APIError as error:  # e.g. shed by a deployment queue (503)
-        raise _failed(runtime, ctx, record, error) from None
+        raise _exhausted_error(runtime, ctx, route.name, exc, record) from None
     apply_usage(record, served.result.usage, served.deployment)
     record.served_by = served.served_by
-    finish(record, ctx, 200)
-    runtime.request_log.record(record)
     return with_grant(Reply(body=served.result.body, record=record, headers=served_headers(record)), grant)
 
 
 async def _serve_stream(
-    runtime: Runtime,
-    ctx: CallContext,
-    body: dict[str, Any],
-    *,
-    route_name: str,
-    record: RequestRecord,
-    lookup: Lookup | None = None,
+    runtime: Runtime, call: RecordedCall, body: dict[str, Any], *, route_name: str, lookup: Lookup | None = None
 ) -> StreamReply:
+    ctx, record = call.ctx, call.record
     route = runtime.route(route_name, "chat")
     try:
         opened = await runtime.executor.open(route, body, record, stale=lookup, residency=ctx.attributes.get("residency"))
     except ExhaustedError as exc:
-        raise _failed(runtime, ctx, record, _exhausted_error(runtime, ctx, route.name, exc, record)) from None
-    except APIError as error:  # e.g. shed by a deployment queue (503)
-        raise _failed(runtime, ctx, record, error) from None
+        raise _exhausted_error(runtime, ctx, route.name, exc, record) from None
     record.served_by = opened.served_by
     record.deployment = opened.deployment.id if opened.deployment else None
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    return StreamReply(
-        chunks=_sse(runtime, ctx, opened, record, include_usage), record=record, headers=served_headers(record)
-    )
+    return StreamReply(chunks=call.stream(_sse(runtime, call, opened, include_usage)), record=record, headers=served_headers(record))
 
 
-async def _sse(
-    runtime: Runtime, ctx: CallContext, opened: OpenedStream, record: RequestRecord, include_usage: bool
-) -> AsyncIterator[bytes]:
+async def _sse(runtime: Runtime, call: RecordedCall, opened: OpenedStream, include_usage: bool) -> AsyncIterator[bytes]:
+    """The SSE chunks of an opened stream; its record is finished once, when the stream ends."""
+    ctx, record = call.ctx, call.record
     first_at = time.perf_counter()
     record.ttft_ms = round((first_at - ctx.started) * 1000, 3)
     usage: Usage | None = None
     error: UpstreamError | None = None
+    unexpected: Exception | None = None
     completed = False
     try:
         event = opened.first
@@ -190,41 +195,46 @@ async def _sse(
         error = exc
         # A failure after the first byte cannot fall back: end with an error event the SDK raises on.
         yield b"data: " + orjson.dumps(stream_error(exc, record.request_id)) + b"\n\n"
+    except Exception as exc:  # a bug mid-stream: the head (200) is gone, so end with an error event
+        unexpected = exc
+        log.exception("unhandled error mid-stream", extra={"request_id": record.request_id})
+        yield b"data: " + orjson.dumps(internal_stream_error(record.request_id)) + b"\n\n"
     finally:
-        aclose = getattr(opened.rest, "aclose", None)
-        if aclose is not None and not completed:
-            await aclose()
-        attempt = await runtime.executor.end_stream(opened, error=error, first_at=first_at)
-        if attempt is not None:
-            record.attempts.append(attempt)
-        if usage is not None:
-            apply_usage(record, usage, opened.deployment)
+        try:
+            aclose = getattr(opened.rest, "aclose", None)
+            if aclose is not None and not completed:
+                await aclose()
+            attempt = await runtime.executor.end_stream(opened, error=error, first_at=first_at)
+            if attempt is not None:
+                record.attempts.append(attempt)
+            if usage is not None:
+                apply_usage(record, usage, opened.deployment)
+        except Exception as exc:  # the record is still written, once, naming the failure
+            log.exception("unhandled error ending a stream", extra={"request_id": record.request_id})
+            unexpected, completed = exc, False
         # The HTTP status (200) went out with the head; the record keeps the logical outcome.
         if completed:
-            record.status_code = 200
+            call.close(200)
         elif error is not None:
-            record.status_code, record.error_type, record.error_message = 502, "stream_interrupted", error.message[:1000]
+            call.close(502, "stream_interrupted", error.message)
+        elif unexpected is not None:
+            call.fail(unexpected)
         else:
-            record.status_code, record.error_type, record.error_message = 499, "client_disconnected", "client went away mid-stream"
-        record.latency_ms = round((time.perf_counter() - ctx.started) * 1000, 3)
-        runtime.request_log.record(record)
+            call.close(499, "client_disconnected", "client went away mid-stream")
 
 
-def _cached_reply(
-    runtime: Runtime, ctx: CallContext, body: dict[str, Any], record: RequestRecord, lookup: Lookup
-) -> Reply | StreamReply:
+def _cached_reply(runtime: Runtime, call: RecordedCall, body: dict[str, Any], lookup: Lookup) -> Reply | StreamReply:
     """A cache hit: no upstream attempt, no cost; streams get the answer replayed as chunks."""
     assert lookup.hit is not None
+    record = call.record
     cached = lookup.hit.entry.body
     record.quality["cache"] = lookup.quality()
     record.served_by, record.cost_usd = "cache", 0.0
     if body.get("stream"):
         opened = synthetic.replayed_stream(cached, "cache")
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        chunks = _sse(runtime, ctx, opened, record, include_usage)
+        chunks = call.stream(_sse(runtime, call, opened, include_usage))
         return StreamReply(chunks=chunks, record=record, headers=served_headers(record))
-    finish(record, ctx, 200)
-    runtime.request_log.record(record)
     return Reply(body=cached, record=record, headers=served_headers(record))
 
 
@@ -235,6 +245,18 @@ def stream_error(exc: UpstreamError, request_id: str) -> dict[str, Any]:
             "type": "upstream_error",
             "param": None,
             "code": "stream_interrupted",
+            "request_id": request_id,
+        }
+    }
+
+
+def internal_stream_error(request_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": f"Internal error in Headway; the request id identifies it in the logs (request {request_id}).",
+            "type": "server_error",
+            "param": None,
+            "code": "internal_error",
             "request_id": request_id,
         }
     }
