@@ -119,3 +119,55 @@ async def test_subscriptions_resume_after_redis_restarts(private_redis: RedisSer
     assert received == b"global"
     subscription.close()
     await backend.close()
+
+
+async def test_a_burst_that_starves_the_pool_is_not_an_outage_and_the_limit_stays_exact(private_redis: RedisServer) -> None:
+    # Two pooled connections for 300 concurrent decisions: requests wait for a connection;
+    # the replica never leaves Redis, so a limit of 60 admits exactly 60.
+    primary = RedisBackend(private_redis.url, key_prefix="hw:", timeout_s=0.2, max_connections=2, pool_timeout_s=5)
+    backend = FailoverBackend(primary, probe_interval_s=0.1, share=0.25)
+    await backend.start()
+    charge = WindowCharge("rl:model:burst:requests", limit=60, window_s=60, cost=1)
+    decisions = await asyncio.gather(*(backend.take_window([charge], f"m{i}") for i in range(300)))
+    assert sum(d.admitted for d in decisions) == 60
+    assert backend.healthy and backend.stats.failovers == 0 and backend.stats.fallback_decisions == 0
+    await backend.close()
+
+
+async def test_a_paused_redis_that_answers_a_fresh_ping_is_retried_not_failed_over(private_redis: RedisServer) -> None:
+    backend = backend_on(private_redis)
+    await backend.start()
+    charge = WindowCharge("rl:model:pause:requests", limit=5, window_s=60, cost=1)
+    # The command times out (0.2 s) in a 0.3 s pause of writes; a fresh PING is answered, so the
+    # command is retried (and lands once the pause ends) instead of failing over.
+    pause = await asyncio.create_subprocess_exec(
+        "redis-cli", "-p", str(private_redis.port), "CLIENT", "PAUSE", "300", "WRITE", stdout=asyncio.subprocess.DEVNULL
+    )
+    await pause.wait()
+    decision = await backend.take_window([charge], "during-pause")
+    assert decision.admitted and backend.healthy and backend.stats.failovers == 0
+    await backend.close()
+
+
+async def test_alone_each_replica_spends_only_its_share_of_what_was_left_of_a_budget(private_redis: RedisServer) -> None:
+    replicas = [backend_on(private_redis, share=0.5) for _ in range(2)]
+    for backend in replicas:
+        await backend.start()
+    private_redis.stop()
+    key = "budget:key:app:2026-12"
+    spent_before = 200
+    admitted = []
+    for index, backend in enumerate(replicas):
+        await backend.seed_budget(key, spent_before, None)  # both read 200 spent from the request log
+        count = 0
+        for n in range(20):
+            decision = await backend.reserve_budget([BudgetCharge(key, cap=1_000, amount=100, expires_at=None)], f"{index}-{n}", 60)
+            if decision.admitted:
+                count += 1
+                await backend.settle_budget([BudgetCharge(key, cap=1_000, amount=100, expires_at=None)], f"{index}-{n}", 100)
+        admitted.append(count)
+    # 800 was left: each replica alone may spend half of it, so together they stay within the cap.
+    assert admitted == [4, 4]
+    assert spent_before + 100 * sum(admitted) <= 1_000
+    for backend in replicas:
+        await backend.close()

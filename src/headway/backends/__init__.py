@@ -32,7 +32,15 @@ def open_backend(config: RedisConfig | None, *, local_share: float | None = None
     if config is None:
         return LocalBackend()
     probe_s = config.probe_interval_ms / 1000
-    primary = RedisBackend(config.url, key_prefix=config.key_prefix, timeout_s=config.timeout_ms / 1000, reconnect_s=probe_s)
+    primary = RedisBackend(
+        config.url,
+        key_prefix=config.key_prefix,
+        timeout_s=config.timeout_ms / 1000,
+        reconnect_s=probe_s,
+        connect_timeout_s=config.connect_timeout_ms / 1000,
+        max_connections=config.max_connections,
+        pool_timeout_s=config.pool_timeout_ms / 1000,
+    )
     return FailoverBackend(primary, share=local_share, probe_interval_s=probe_s)
 
 

@@ -17,9 +17,9 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from headway.backends.base import (
     BackendUnavailableError,
@@ -33,6 +33,14 @@ from headway.backends.local import LocalBackend
 from headway.backends.redis import RedisBackend
 
 log = logging.getLogger("headway.backends")
+T = TypeVar("T")
+
+
+class _Unavailable:
+    """Returned by ``_on_primary`` once a Redis outage is confirmed (the caller decides locally)."""
+
+
+UNAVAILABLE = _Unavailable()
 
 
 @dataclass(slots=True)
@@ -41,6 +49,7 @@ class FailoverStats:
     recoveries: int = 0
     fallback_decisions: int = 0  # limit and budget decisions taken locally
     replayed_spend_nano: int = 0
+    transient_errors: int = 0  # commands that failed while Redis still answered: retried, no failover
 
 
 class FailoverBackend:
@@ -75,6 +84,7 @@ class FailoverBackend:
         self._probe: asyncio.Task[None] | None = None
         self._heartbeat_s = heartbeat_s
         self._beat: asyncio.Task[None] | None = None
+        self._confirming: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
@@ -100,6 +110,7 @@ class FailoverBackend:
             "failovers": self.stats.failovers,
             "recoveries": self.stats.recoveries,
             "fallback_decisions": self.stats.fallback_decisions,
+            "transient_errors": self.stats.transient_errors,
             "replicas_seen": self.replicas,
             "local_share": round(self.share, 4),
         }
@@ -114,16 +125,49 @@ class FailoverBackend:
     async def _heartbeats(self) -> None:
         while not self._closing:
             if self.healthy:
-                try:
-                    self.replicas = await self.primary.heartbeat(self.id, 3 * self._heartbeat_s)
-                except BackendUnavailableError as exc:
-                    self._degrade(exc)
+                seen = await self._on_primary(lambda: self.primary.heartbeat(self.id, 3 * self._heartbeat_s))
+                if not isinstance(seen, _Unavailable):
+                    self.replicas = seen
             await asyncio.sleep(self._heartbeat_s)
 
     # -- transitions ----------------------------------------------------------------------
     def note_failure(self, exc: BackendUnavailableError) -> None:
-        """A part talking to Redis directly (shared breakers, cache) saw it fail: degrade everyone."""
-        self._degrade(exc)
+        """A part talking to Redis directly (shared breakers, cache) saw it fail: degrade everyone,
+        once a PING on a fresh connection confirms Redis is gone (a busy Redis is not an outage)."""
+        if not self.healthy or self._closing:
+            return
+        if self._confirming is None or self._confirming.done():
+            self._confirming = asyncio.create_task(self._confirm_outage(exc), name="headway-redis-confirm")
+
+    async def _confirm_outage(self, exc: BackendUnavailableError) -> None:
+        if await self.primary.reachable():
+            self.stats.transient_errors += 1
+        else:
+            self._degrade(exc)
+
+    async def _on_primary(self, call: Callable[[], Awaitable[T]], *, retry: bool = True) -> T | _Unavailable:
+        """Run ``call`` on Redis. A failure trips the failover only when Redis is really gone.
+
+        A timed-out or pool-starved command during a burst is not an outage: a PING on a fresh
+        connection decides. If Redis answers, the command is retried once (``retry`` only for
+        commands whose repeat can only over-count, never under-count) and the replica stays global.
+        """
+        if not self.healthy:
+            return UNAVAILABLE
+        try:
+            return await call()
+        except BackendUnavailableError as exc:
+            failure = exc
+        if await self.primary.reachable():
+            self.stats.transient_errors += 1
+            if not retry:  # this one call is answered locally; the replica stays global
+                return UNAVAILABLE
+            try:
+                return await call()
+            except BackendUnavailableError as exc:
+                failure = exc
+        self._degrade(failure)
+        return UNAVAILABLE
 
     def _degrade(self, exc: BackendUnavailableError) -> None:
         self.last_error = str(exc)
@@ -179,99 +223,66 @@ class FailoverBackend:
 
     # -- rate-limit windows -------------------------------------------------------------
     async def take_window(self, charges: Sequence[WindowCharge], member: str) -> WindowDecision:
-        if self.healthy:
-            try:
-                return await self.primary.take_window(charges, member)
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
+        decided = await self._on_primary(lambda: self.primary.take_window(charges, member))
+        if not isinstance(decided, _Unavailable):
+            return decided
         return await self._local().take_window(self._scaled(charges), member)
 
     async def adjust_window(self, charges: Sequence[WindowCharge], member: str, costs: Sequence[int]) -> None:
         # The member lives where it was admitted; the other side ignores it.
         await self.fallback.adjust_window(self._scaled(charges), member, costs)
-        if self.healthy:
-            try:
-                await self.primary.adjust_window(charges, member, costs)
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
+        await self._on_primary(lambda: self.primary.adjust_window(charges, member, costs))
 
     # -- budgets --------------------------------------------------------------------------
     async def reserve_budget(self, charges: Sequence[BudgetCharge], member: str, ttl_s: float) -> BudgetDecision:
-        if self.healthy:
-            try:
-                return await self.primary.reserve_budget(charges, member, ttl_s)
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
-        return await self._local().reserve_budget(charges, member, ttl_s)
+        decided = await self._on_primary(lambda: self.primary.reserve_budget(charges, member, ttl_s))
+        if not isinstance(decided, _Unavailable):
+            return decided
+        # Alone, a replica may spend only its share of what was left when it last read the
+        # request log: N replicas together stay within the cap (docs/scale.md states the bound).
+        return await self._local().reserve_budget(charges, member, ttl_s, share=self.share)
 
     async def settle_budget(self, charges: Sequence[BudgetCharge], member: str, spent: int) -> None:
         await self.fallback.settle_budget(charges, member, spent)
-        if self.healthy:
-            try:
-                await self.primary.settle_budget(charges, member, spent)
-                return
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
+        settled = await self._on_primary(lambda: self.primary.settle_budget(charges, member, spent))
+        if not isinstance(settled, _Unavailable):
+            return
         # Redis has not seen this spend: add it when Redis is back.
         for charge in charges:
             self._pending_spend[charge.key] = self._pending_spend.get(charge.key, 0) + spent
 
     async def seed_budget(self, key: str, spent: int, expires_at: float | None) -> None:
-        if self.healthy:
-            try:
-                await self.primary.seed_budget(key, spent, expires_at)
-                return
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
-        await self.fallback.seed_budget(key, spent, expires_at)
+        seeded = await self._on_primary(lambda: self.primary.seed_budget(key, spent, expires_at))
+        if isinstance(seeded, _Unavailable):
+            await self.fallback.seed_budget(key, spent, expires_at)
 
     # -- publish / subscribe --------------------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> None:
-        if self.healthy:
-            try:
-                await self.primary.publish(channel, message)
-                return
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
-        # Other replicas miss this one; this replica's own waiters still wake.
-        self.primary.deliver_local(channel, message)
+        sent = await self._on_primary(lambda: self.primary.publish(channel, message), retry=False)
+        if isinstance(sent, _Unavailable):
+            # Other replicas miss this one; this replica's own waiters still wake.
+            self.primary.deliver_local(channel, message)
 
     def subscribe(self, channel: str) -> Subscription:
         return self.primary.subscribe(channel)
 
     # -- keys -----------------------------------------------------------------------------
     async def get(self, key: str) -> bytes | None:
-        if self.healthy:
-            try:
-                return await self.primary.get(key)
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
-        return await self.fallback.get(key)
+        value = await self._on_primary(lambda: self.primary.get(key))
+        return await self.fallback.get(key) if isinstance(value, _Unavailable) else value
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        if self.healthy:
-            try:
-                await self.primary.set(key, value, ttl_s)
-                return
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
-        await self.fallback.set(key, value, ttl_s)
+        stored = await self._on_primary(lambda: self.primary.set(key, value, ttl_s))
+        if isinstance(stored, _Unavailable):
+            await self.fallback.set(key, value, ttl_s)
 
     async def delete(self, key: str) -> None:
         await self.fallback.delete(key)
-        if self.healthy:
-            try:
-                await self.primary.delete(key)
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
+        await self._on_primary(lambda: self.primary.delete(key))
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
-        if self.healthy:
-            try:
-                return await self.primary.incr(key, amount, ttl_s)
-            except BackendUnavailableError as exc:
-                self._degrade(exc)
-        return await self.fallback.incr(key, amount, ttl_s)
+        counted = await self._on_primary(lambda: self.primary.incr(key, amount, ttl_s), retry=False)
+        return await self.fallback.incr(key, amount, ttl_s) if isinstance(counted, _Unavailable) else counted
 
     # -- lifecycle ------------------------------------------------------------------------
     async def ping(self) -> None:
@@ -279,7 +290,7 @@ class FailoverBackend:
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._probe, self._beat):
+        for task in (self._probe, self._beat, self._confirming):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

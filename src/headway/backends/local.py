@@ -62,6 +62,7 @@ class _Window:
 class _Budget:
     spent: int
     expires_at: float | None
+    seeded: int = 0  # the spend read at seeding: a share applies to what was left then
     reservations: dict[str, tuple[int, float]] = field(default_factory=dict)  # member -> (amount, until)
     reserved: int = 0
 
@@ -69,6 +70,13 @@ class _Budget:
         for member in [m for m, (_, until) in self.reservations.items() if until <= now]:
             amount, _ = self.reservations.pop(member)
             self.reserved -= amount
+
+
+def _share_of(cap: int, seeded: int, share: float) -> int:
+    """The cap one replica enforces alone: what was spent at seeding plus its share of the rest."""
+    if share >= 1.0:
+        return cap
+    return seeded + math.floor(max(0, cap - seeded) * share)
 
 
 class LocalBackend:
@@ -134,7 +142,11 @@ class LocalBackend:
                 del self._windows[charge.key]
 
     # -- budgets --------------------------------------------------------------------------
-    async def reserve_budget(self, charges: Sequence[BudgetCharge], member: str, ttl_s: float) -> BudgetDecision:
+    async def reserve_budget(
+        self, charges: Sequence[BudgetCharge], member: str, ttl_s: float, *, share: float = 1.0
+    ) -> BudgetDecision:
+        """Reserve on every budget or none; ``share`` < 1 limits this process to that share of
+        what was left of each budget when it was seeded (one replica of several, Redis away)."""
         now = self.clock()
         wall = self.wall_clock()
         budgets: list[_Budget] = []
@@ -151,7 +163,7 @@ class LocalBackend:
                 budgets.append(budget)
         if unseeded:
             return BudgetDecision(admitted=False, states=(), unseeded=tuple(unseeded))
-        fits = [b.spent + b.reserved + c.amount <= c.cap for b, c in zip(budgets, charges, strict=True)]
+        fits = [b.spent + b.reserved + c.amount <= _share_of(c.cap, b.seeded, share) for b, c in zip(budgets, charges, strict=True)]
         admitted = all(fits)
         if admitted:
             for budget, charge in zip(budgets, charges, strict=True):
@@ -175,7 +187,7 @@ class LocalBackend:
 
     async def seed_budget(self, key: str, spent: int, expires_at: float | None) -> None:
         if key not in self._budgets:
-            self._budgets[key] = _Budget(spent=spent, expires_at=expires_at)
+            self._budgets[key] = _Budget(spent=spent, expires_at=expires_at, seeded=spent)
 
     async def add_spend(self, key: str, spent: int) -> None:
         """Add settled spend to a budget this backend already holds a figure for."""

@@ -58,18 +58,28 @@ class RedisBackend:
         key_prefix: str = "headway:",
         timeout_s: float = 0.25,
         reconnect_s: float = 1.0,
+        connect_timeout_s: float = 1.0,
+        max_connections: int = 128,
+        pool_timeout_s: float = 2.0,
     ) -> None:
         self.url = url
         self.prefix = key_prefix
         self._reconnect_s = reconnect_s
-        self._client: aioredis.Redis = aioredis.from_url(
+        self._confirm_timeout_s = max(1.0, connect_timeout_s)
+        # A bounded pool that makes a burst wait for a free connection (up to pool_timeout_s)
+        # instead of failing with "Too many connections": a busy Redis is not an outage.
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=pool_timeout_s,
             socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
+            socket_connect_timeout=connect_timeout_s,
             # One immediate retry on a dropped connection (a pooled socket Redis closed when it
             # restarted); none on a timeout, which would only double the wait for a hung Redis.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
+        self._client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self._confirming: asyncio.Future[bool] | None = None
         self._take = self._client.register_script(redis_scripts.TAKE_WINDOW)
         self._adjust = self._client.register_script(redis_scripts.ADJUST_WINDOW)
         self._reserve = self._client.register_script(redis_scripts.RESERVE_BUDGET)
@@ -249,6 +259,29 @@ class RedisBackend:
     # -- lifecycle ------------------------------------------------------------------------
     async def ping(self) -> None:
         await self._call(self._client.ping())
+
+    async def reachable(self) -> bool:
+        """Whether Redis answers a PING on a fresh connection of its own (not the busy pool).
+
+        Concurrent callers share one probe: a burst whose commands timed out asks once.
+        """
+        if self._confirming is not None and not self._confirming.done():
+            return await asyncio.shield(self._confirming)
+        self._confirming = asyncio.get_running_loop().create_future()
+        answered = False
+        probe = aioredis.Redis.from_url(
+            self.url, socket_timeout=self._confirm_timeout_s, socket_connect_timeout=self._confirm_timeout_s,
+            single_connection_client=True,
+        )
+        try:
+            answered = bool(await probe.ping())
+        except (RedisError, OSError, TimeoutError):
+            answered = False
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await probe.aclose()
+            self._confirming.set_result(answered)
+        return answered
 
     async def reset_connections(self) -> None:
         """Drop pooled connections (after an outage they point at a Redis that is gone)."""

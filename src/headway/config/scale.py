@@ -28,7 +28,17 @@ class RedisConfig(_Section):
     url: str = Field(description="redis://[:password@]host:port/db or rediss:// for TLS; password as ${VAR}.")
     key_prefix: str = Field("headway:", description="Prefix of every key Headway writes, so replicas of one deployment share them.")
     timeout_ms: Annotated[int, Field(ge=10, le=10_000)] = Field(
-        250, description="Connect and command timeout: past it a replica falls back to local limits."
+        250, description="Command timeout. A timed-out command falls back to local limits only once a "
+        "PING on a fresh connection confirms Redis is unreachable (a slow burst is not an outage)."
+    )
+    connect_timeout_ms: Annotated[int, Field(ge=10, le=30_000)] = Field(
+        1000, description="Timeout for opening a connection (bursts open many at once)."
+    )
+    max_connections: Annotated[int, Field(ge=2, le=10_000)] = Field(
+        128, description="Connections per replica process; past it requests wait for a free one (pool_timeout_ms)."
+    )
+    pool_timeout_ms: Annotated[int, Field(ge=10, le=60_000)] = Field(
+        2000, description="How long a request waits for a free pooled connection before counting as a failure."
     )
     probe_interval_ms: Annotated[int, Field(ge=50, le=60_000)] = Field(
         1000, description="How often a degraded replica checks whether Redis is back."
