@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import logging
 import shutil
 import threading
 import time
@@ -154,8 +153,6 @@ def site(sim: Any, sink: str, tmp_path_factory: pytest.TempPathFactory) -> Site:
         "HEADWAY_RUNBOOK_DIR": str(EXAMPLES / "runbooks"),
         "HEADWAY_EVAL_DIR": str(EXAMPLES / "evals"),
     }
-    # `headway serve` logs request lines at info; the test process's logging would hide them.
-    logging.getLogger("headway.requests").setLevel(logging.INFO)
     site = Site(root, env)
     template = root / "template.db"
     store = open_store(f"sqlite:///{template}")

@@ -17,6 +17,7 @@ from headway.cli.gate_cmd import gate_command
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app
 from headway.cli.load_cmd import load as load_command
+from headway.cli.migrate_cmd import app as migrate_app
 from headway.cli.observe_cmd import cost_command, feedback_app
 from headway.cli.pipeline_cmd import app as pipeline_app
 from headway.cli.records_cmd import app as records_app
@@ -29,6 +30,7 @@ app.add_typer(config_app, name="config")
 config_app.command("example")(example_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(migrate_app, name="migrate")
 app.add_typer(records_app, name="records")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(review_app, name="review")

@@ -19,27 +19,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from headway.store.base import Store
-from headway.store.writer import WriteBehind, WriterPolicy
+from headway.store.writer import WriteBehind, WriterHealth, WriterPolicy
 from headway.types import RequestRecord
 
 log = logging.getLogger("headway.request_log")
 
 
-@dataclass(slots=True)
-class RequestLogHealth:
-    buffered: int
-    capacity: int
-    spilled_pending: int
-    store_ok: bool
-    overflowed: int
-    journal_ok: bool
-    last_error: str | None
+RequestLogHealth = WriterHealth  # buffered, capacity, spilled_pending, store_ok, overflowed, journal_ok, …
 
 
 class RecordCodec:
@@ -102,13 +93,4 @@ class RequestLog:
         await self._writer.flush()
 
     def health(self) -> RequestLogHealth:
-        health = self._writer.health()
-        return RequestLogHealth(
-            buffered=health.buffered,
-            capacity=health.capacity,
-            spilled_pending=health.spilled_pending,
-            store_ok=health.store_ok,
-            overflowed=health.overflowed,
-            journal_ok=health.journal_ok,
-            last_error=health.last_error,
-        )
+        return self._writer.health()

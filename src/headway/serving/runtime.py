@@ -7,6 +7,8 @@ are no module globals. ``start()``/``close()`` run in the ASGI lifespan.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +36,7 @@ from headway.review.service import ReviewService, build_review_service
 from headway.routing.deployments import Route, build_routes
 from headway.routing.executor import Executor
 from headway.store.base import Store
+from headway.store.migrate import SchemaUnknownError
 from headway.store.outbox import Outbox
 from headway.store.sql import open_store
 
@@ -65,6 +68,9 @@ class Runtime:
     webhook_delivery: WebhookDelivery | None = None  # sends the webhook outbox (headway.observe.webhooks)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
+    # A failed migration: not ready (the store ping does not clear it) and retried with backoff.
+    _migration_error: str | None = None
+    _migration_task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(cls, config: HeadwayConfig, *, store: Store | None = None) -> Runtime:
@@ -106,11 +112,10 @@ class Runtime:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        try:
-            await asyncio.to_thread(self.store.migrate)
-        except StoreUnavailableError as exc:
-            # Keep serving: records spill to the journal until the store answers.
-            self._store_error = str(exc)
+        # Keep serving while the migration fails (records spill to the journal), not ready, retrying;
+        # a schema newer than this release knows raises SchemaUnknownError: refuse to serve.
+        if not await self._migrate():
+            self._migration_task = asyncio.create_task(self._retry_migration(), name="headway-migration-retry")
         await self.request_log.start()
         await self.admission.start()
         await self.cache.start()
@@ -118,14 +123,49 @@ class Runtime:
         await self.observability.start(self)
         if self.review is not None:
             await self.review.start(self.backend)
-        if self.pipelines is not None and self._store_error is None:
+        if self.pipelines is not None and self._migration_error is None:
             await self.pipelines.start()
         if self.jobs is not None:
             await self.jobs.start()
         if self.webhook_delivery is not None:
             self.webhook_delivery.start()
 
+    async def _migrate(self) -> bool:
+        try:
+            await asyncio.to_thread(self.store.migrate)
+        except SchemaUnknownError:
+            raise
+        except Exception as exc:  # an outage, a lock, a conflicting object: retried until it applies
+            self._migration_error = (
+                f"the schema migration failed ({exc.__class__.__name__}: {str(exc)[:300]}); retrying with backoff. "
+                "Fix the cause, then wait or run `headway migrate upgrade --config <file>`; `headway migrate status` shows what is missing"
+            )
+            logging.getLogger("headway.runtime").error("%s", self._migration_error)
+            return False
+        self._migration_error = None
+        return True
+
+    async def _retry_migration(self, first_delay: float = 1.0, most: float = 30.0) -> None:
+        delay = first_delay
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                done = await self._migrate()
+            except SchemaUnknownError as exc:  # another release moved the schema on meanwhile
+                self._migration_error = str(exc)
+                return
+            if done:
+                logging.getLogger("headway.runtime").info("schema migration applied after retrying")
+                if self.pipelines is not None:
+                    await self.pipelines.start()
+                return
+            delay = min(delay * 2, most)
+
     async def close(self) -> None:
+        if self._migration_task is not None:
+            self._migration_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._migration_task
         if self.jobs is not None:  # first: running jobs still need providers and the request log
             await self.jobs.close()
         if self.pipelines is not None:
@@ -185,14 +225,16 @@ class Runtime:
             except StoreUnavailableError as exc:
                 self._store_error = str(exc)
         checks["store"] = {"ok": self._store_error is None, **({"error": self._store_error} if self._store_error else {})}
+        checks["migrations"] = {"ok": self._migration_error is None, **({"error": self._migration_error} if self._migration_error else {})}
         health = self.request_log.health()
         buffer_ok = health.buffered < health.capacity
         checks["request_log"] = {
-            "ok": buffer_ok,
+            "ok": buffer_ok and health.journal_ok,  # a journal that cannot be written loses records on a crash
             "buffered": health.buffered,
             "capacity": health.capacity,
             "spilled_pending": health.spilled_pending,
             "overflowed": health.overflowed,
+            **({"error": health.last_error} if not health.journal_ok else {}),
         }
         if self.config.redis is not None:
             checks["redis"] = self.admission.backend_health()

@@ -1,4 +1,5 @@
-"""Alembic environment: runs against the connection Headway hands in (see ``migrate.py``)."""
+"""Alembic environment: runs against the connection Headway hands in (see ``migrate.py``), or,
+for ``headway migrate --sql``, offline: the SQL is written out for the named dialect instead."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from alembic import context
 
 from headway.store.tables import metadata
 
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+if context.is_offline_mode():
+    context.configure(
+        dialect_name=context.config.attributes["dialect"], target_metadata=metadata, literal_binds=True, render_as_batch=True
+    )
+else:
+    context.configure(connection=context.config.attributes["connection"], target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()
