@@ -134,7 +134,7 @@ def _rule(**fields: Any) -> AlertRuleConfig:
 def test_two_replicas_announce_a_transition_once(tmp_path: Any) -> None:
     store = SqlStore(f"sqlite:///{tmp_path}/replicas.db")
     store.migrate()
-    one, two = AlertStateStore(store.engine), AlertStateStore(store.engine)
+    one, two = AlertStateStore(store.database), AlertStateStore(store.database)
     rule = _rule()
     fired = [s.apply(rule, breaching=True, value=0.9, detail="d", now=100.0) for s in (one, two, one)]
     assert [t.state if t else None for t in fired] == ["firing", None, None]
@@ -162,7 +162,7 @@ def test_measurements_over_the_request_log(tmp_path: Any) -> None:
          rec(6, latency=1000.0), rec(7, model="other", status=500),
          RequestRecord(request_id="old", endpoint="chat.completions", model="a", created_at=now - 500, status_code=500)]
     )
-    measurer = AlertMeasurer(store.engine, review_backlog=lambda: (7, 42.0))
+    measurer = AlertMeasurer(store.database, review_backlog=lambda: (7, 42.0))
     assert measurer.measure(_rule(model="a"), now).value == pytest.approx(2 / 7)
     assert measurer.measure(_rule(), now).value == pytest.approx(3 / 8)
     assert measurer.measure(_rule(kind="fallback_rate", model="a"), now).value == pytest.approx(2 / 7)  # fallback + stale cache
@@ -174,7 +174,7 @@ def test_measurements_over_the_request_log(tmp_path: Any) -> None:
     # The pipelines part's table may be absent: no data, not an error.
     pipeline = measurer.measure(_rule(kind="pipeline_failures"), now)
     assert pipeline.value in (None, 0.0)
-    assert AlertMeasurer(store.engine).measure(_rule(kind="review_backlog"), now).value is None
+    assert AlertMeasurer(store.database).measure(_rule(kind="review_backlog"), now).value is None
     store.close()
 
 

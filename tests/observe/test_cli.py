@@ -31,8 +31,8 @@ def _store(tmp_path: Path) -> Path:
                           created_at=now - 40 * 86400, cost_usd=5.0),
         ]
     )
-    FeedbackStore(store.engine).add(parse_feedback({"request_id": "a2", "label": "good", "comment": "nice"}, caller="key-a"))
-    FeedbackStore(store.engine).add(parse_feedback({"request_id": "b1", "score": -1}, caller="key-b"))
+    FeedbackStore(store.database).add(parse_feedback({"request_id": "a2", "label": "good", "comment": "nice"}, caller="key-a"))
+    FeedbackStore(store.database).add(parse_feedback({"request_id": "b1", "score": -1}, caller="key-b"))
     store.close()
     config = tmp_path / "headway.yaml"
     config.write_text(f"store: sqlite:///{db}\nauth: {{mode: none}}\n")

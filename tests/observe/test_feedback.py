@@ -120,7 +120,21 @@ def test_storing_the_same_feedback_twice_is_idempotent(gateway: GatewayThread) -
 
     request_id = _ask(gateway, "store me twice")
     gateway.flush()
-    store = FeedbackStore(gateway.runtime.store.engine)
+    store = FeedbackStore(gateway.runtime.store.database)
     item = Feedback(feedback_id="fb_fixed_id", request_id=request_id, created_at=1.0, caller="anonymous", score=1.0, label="dup")
     assert store.add(item) and store.add(item)
     assert [f.label for f in store.for_request(request_id)] == ["dup"]
+
+
+def test_a_missing_table_is_a_500_with_the_request_id_not_store_unavailable(gateway: GatewayThread) -> None:
+    """A bug in the schema surfaces: a 500 that names the request, while the store stays ready."""
+    request_id = _ask(gateway, "rate me after the table is gone")
+    gateway.flush()
+    with gateway.runtime.store.database.transaction("drop a table") as connection:
+        connection.exec_driver_sql("DROP TABLE feedback")
+    reply = post_json(gateway.url + "/v1/feedback", {"request_id": request_id, "score": 1})
+    assert reply.status == 500, reply.body
+    error = reply.json()["error"]
+    assert error["code"] == "internal_error" and error["request_id"] == reply.headers["x-request-id"]
+    ready = request("GET", gateway.url + "/readyz")
+    assert ready.status == 200 and ready.json()["checks"]["store"]["ok"]  # reachable: not reported as an outage

@@ -23,10 +23,10 @@ def test_prune_deletes_only_what_is_past_its_period(tmp_path) -> None:  # type: 
     store.write_requests(
         [RequestRecord(request_id=name, endpoint="chat.completions", model="m", created_at=now - days * DAY) for name, days in ages.items()]
     )
-    feedback = FeedbackStore(store.engine)
+    feedback = FeedbackStore(store.database)
     for name, days in ages.items():
         assert feedback.add(parse_feedback({"request_id": name, "score": 1}, caller="c", now=now - days * DAY))
-    with store.engine.begin() as connection:
+    with store.database.transaction() as connection:
         for incident, resolved in (("inc_open", None), ("inc_new", now - DAY), ("inc_old", now - 100 * DAY)):
             connection.execute(
                 alert_incidents.insert().values(
@@ -35,7 +35,7 @@ def test_prune_deletes_only_what_is_past_its_period(tmp_path) -> None:  # type: 
                 )
             )
     # Batches smaller than the backlog: the loop must keep deleting until done.
-    retention = Retention(store.engine, RetentionConfig(requests_days=30, feedback_days=365, alerts_days=90))
+    retention = Retention(store.database, RetentionConfig(requests_days=30, feedback_days=365, alerts_days=90))
     retention.config = retention.config.model_copy(update={"batch_size": 1})  # below the config minimum on purpose
     result = retention.prune(now=now)
     assert (result.requests, result.feedback, result.alert_incidents) == (2, 1, 1)
@@ -43,7 +43,7 @@ def test_prune_deletes_only_what_is_past_its_period(tmp_path) -> None:  # type: 
     assert remaining == {"fresh", "month"}
     # Feedback outlives its records: a year by default, so only the 400-day one went.
     assert sorted(f.request_id for f in feedback.query(limit=10)) == ["fresh", "month", "old"]
-    with store.engine.connect() as connection:
+    with store.database.connect() as connection:
         left = set(connection.execute(select(alert_incidents.c.incident_id)).scalars())
         assert left == {"inc_open", "inc_new"}
         assert connection.execute(select(func.count()).select_from(alert_incidents)).scalar_one() == 2

@@ -48,7 +48,7 @@ def cost_command(
     end = parse_time(until, param="--until") if until else None
     store = _open(config)
     try:
-        rows = cost_by(store.engine, group_by, since=start, until=end)  # type: ignore[arg-type]
+        rows = cost_by(store.database, group_by, since=start, until=end)  # type: ignore[arg-type]
     finally:
         store.close()
     if as_json:
@@ -91,7 +91,7 @@ def export_feedback(
     try:
         with contextlib.ExitStack() as stack:
             handle = stack.enter_context(open(out, "wb")) if out else sys.stdout.buffer
-            for line in FeedbackStore(store.engine).export(since=start, until=end, label=label):
+            for line in FeedbackStore(store.database).export(since=start, until=end, label=label):
                 handle.write(orjson.dumps(line) + b"\n")
                 count += 1
     finally:

@@ -21,12 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import Engine, and_, case, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from headway.config.observe import AlertRuleConfig
 from headway.errors import StoreUnavailableError
 from headway.observe.alert_state import AlertStateStore, Transition
+from headway.store import Database
 from headway.store.tables import requests
 
 log = logging.getLogger("headway.alerts")
@@ -56,9 +57,9 @@ def percentile(values: list[float], q: float) -> float:
 
 class AlertMeasurer:
     def __init__(
-        self, engine: Engine, *, review_backlog: ReviewBacklog | None = None, open_breakers: OpenBreakers | None = None
+        self, database: Database, *, review_backlog: ReviewBacklog | None = None, open_breakers: OpenBreakers | None = None
     ) -> None:
-        self.engine = engine
+        self.database = database
         self.review_backlog = review_backlog
         self.open_breakers = open_breakers
 
@@ -69,7 +70,7 @@ class AlertMeasurer:
         window = requests.c.created_at >= since
         if rule.model:
             window = and_(window, requests.c.model == rule.model)
-        with self.engine.connect() as connection:
+        with self.database.connect("measure an alert rule") as connection:
             if rule.kind in ("error_rate", "fallback_rate", "degraded_rate", "retrieval_failures"):
                 served = requests.c.served_by
                 answered = requests.c.status_code < 400
@@ -159,8 +160,12 @@ class AlertEvaluator:
                 measured = self.measurer.measure(rule, now)
                 breaching = measured.value is not None and measured.value > rule.threshold
                 transition = self.states.apply(rule, breaching=breaching, value=measured.value, detail=measured.detail, now=now)
-            except (SQLAlchemyError, StoreUnavailableError) as exc:
+            except StoreUnavailableError as exc:
                 log.warning("alert rule %s could not be evaluated: %s", rule.name, exc)
+                continue
+            except SQLAlchemyError:
+                # A bug (not an outage): logged with its traceback; the other rules still run.
+                log.exception("alert rule %s failed", rule.name)
                 continue
             if transition is not None:
                 changed.append((transition, rule))

@@ -12,10 +12,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, case, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import case, func, select
 
-from headway.errors import InvalidRequestError, StoreUnavailableError
+from headway.errors import InvalidRequestError
+from headway.store import Database
 from headway.store.tables import requests
 from headway.types import JSON
 
@@ -71,7 +71,7 @@ class CostRow:
 
 
 def cost_by(
-    engine: Engine,
+    database: Database,
     group_by: GroupBy,
     *,
     since: float | None = None,
@@ -103,11 +103,8 @@ def cost_by(
         statement = statement.where(requests.c.created_at < until)
     for name, value in (filters or {}).items():
         statement = statement.where(GROUP_COLUMNS[name] == value)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(statement).all()
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError(f"cannot read request records: {exc.__class__.__name__}") from exc
+    with database.connect("read request records") as connection:
+        rows = connection.execute(statement).all()
     return [_cost_row(r) for r in rows]
 
 

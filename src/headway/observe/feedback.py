@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from headway.errors import InvalidRequestError, StoreUnavailableError
+from headway.errors import InvalidRequestError
 from headway.observe.tables import feedback
+from headway.store import SqlRepository
 from headway.store.tables import requests
 from headway.types import JSON
 
@@ -94,14 +95,11 @@ def _row(row: Any) -> Feedback:
     return Feedback(**data)
 
 
-class FeedbackStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
+class FeedbackStore(SqlRepository):
     def add(self, item: Feedback, *, owner: str | None = None) -> bool:
         """Store ``item``; False when no such request exists (or, with ``owner``, it belongs to another caller)."""
         try:
-            with self.engine.begin() as connection:
+            with self.transaction("store feedback") as connection:
                 row = connection.execute(
                     select(requests.c.caller, requests.c.quality).where(requests.c.request_id == item.request_id)
                 ).first()
@@ -116,8 +114,6 @@ class FeedbackStore:
             # The same feedback id stored twice (e.g. one review decision copied by two sweeps
             # at once): the first write stands, and so adding is idempotent.
             return True
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot store feedback: {exc.__class__.__name__}") from exc
         return True
 
     def for_request(self, request_id: str) -> list[Feedback]:
@@ -158,11 +154,8 @@ class FeedbackStore:
                         and_(feedback.c.created_at == cursor[0], feedback.c.feedback_id > cursor[1]),
                     )
                 )
-            try:
-                with self.engine.connect() as connection:
-                    rows = connection.execute(statement).all()
-            except SQLAlchemyError as exc:
-                raise StoreUnavailableError(f"cannot read feedback: {exc.__class__.__name__}") from exc
+            with self.reading("read feedback") as connection:
+                rows = connection.execute(statement).all()
             for row in rows:
                 yield _export_line(row)
             if len(rows) < _EXPORT_PAGE:
@@ -181,11 +174,8 @@ class FeedbackStore:
         return conditions
 
     def _select(self, statement: Any) -> list[Feedback]:
-        try:
-            with self.engine.connect() as connection:
-                return [_row(r) for r in connection.execute(statement)]
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read feedback: {exc.__class__.__name__}") from exc
+        with self.reading("read feedback") as connection:
+            return [_row(r) for r in connection.execute(statement)]
 
 
 _REQUEST_FIELDS = (

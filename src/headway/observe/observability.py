@@ -70,23 +70,18 @@ class Observability:
         self.config = observe
         self.metrics = Metrics(buckets=observe.metrics.latency_buckets, enabled=observe.metrics.enabled)
         self.tracing = Tracing(observe.tracing, environ=environ)
-        engine = getattr(store, "engine", None)
-        self.feedback = FeedbackStore(engine) if engine is not None else None
-        self.alert_states = AlertStateStore(engine) if engine is not None else None
-        self.retention = Retention(engine, observe.retention) if engine is not None else None
+        self.feedback = FeedbackStore(store.database)
+        self.alert_states = AlertStateStore(store.database)
+        self.retention = Retention(store.database, observe.retention)
         self.webhooks = AlertWebhooks(
             [WebhookTarget(w.url, w.secret.get_secret_value(), w.timeout_s) for w in observe.alerts.webhooks],
             Outbox(store.database),
         )
-        self.alerts = (
-            AlertEvaluator(
-                list(observe.alerts.rules),
-                AlertMeasurer(engine, review_backlog=self._review_backlog, open_breakers=self._open_breakers),
-                self.alert_states,
-                self._notify,
-            )
-            if engine is not None and self.alert_states is not None
-            else None
+        self.alerts = AlertEvaluator(
+            list(observe.alerts.rules),
+            AlertMeasurer(store.database, review_backlog=self._review_backlog, open_breakers=self._open_breakers),
+            self.alert_states,
+            self._notify,
         )
         # The console's login; None: derived from the runtime's auth part (see headway.console.login).
         self.console_login: Any = None
@@ -144,21 +139,20 @@ class Observability:
         if self.breakers is not None and not callable(getattr(self.breakers.breakers, "circuits", None)):
             # Shared (Redis) breakers: refresh the copy that scrapes, the console and alerts read.
             self._tasks.append(asyncio.create_task(every(2.0, self.breakers.refresh, name="breaker states"), name="headway-breakers"))
-        if self.alerts is not None and self.alerts.rules:
+        if self.alerts.rules:
             interval = self.config.alerts.interval_s
             self._tasks.append(asyncio.create_task(every(interval, self.alerts.run_once, name="alert evaluation"), name="headway-alerts"))
-        if self.retention is not None:
-            retention = self.retention
+        retention = self.retention
 
-            async def prune() -> None:
-                await asyncio.to_thread(retention.prune)
+        async def prune() -> None:
+            await asyncio.to_thread(retention.prune)
 
-            self._tasks.append(
-                asyncio.create_task(
-                    every(self.config.retention.interval_s, prune, name="retention", first_delay=min(60.0, self.config.retention.interval_s)),
-                    name="headway-retention",
-                )
+        self._tasks.append(
+            asyncio.create_task(
+                every(self.config.retention.interval_s, prune, name="retention", first_delay=min(60.0, self.config.retention.interval_s)),
+                name="headway-retention",
             )
+        )
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -195,13 +189,12 @@ class Observability:
                 executor.breakers, lambda: [d.key for route in routes.values() for d in route.deployments]
             )
             self.metrics.watch("headway_circuit_breaker_state", self.breakers.samples)
-        if self.alert_states is not None:
-            states = self.alert_states
-            severities = {rule.name: rule.severity for rule in self.config.alerts.rules}
-            self.metrics.watch(
-                "headway_alert_firing",
-                lambda: [((s.rule, severities.get(s.rule, "")), 1.0 if s.state == "firing" else 0.0) for s in states.states()],
-            )
+        states = self.alert_states
+        severities = {rule.name: rule.severity for rule in self.config.alerts.rules}
+        self.metrics.watch(
+            "headway_alert_firing",
+            lambda: [((s.rule, severities.get(s.rule, "")), 1.0 if s.state == "firing" else 0.0) for s in states.states()],
+        )
 
     async def _notify(self, transition: Transition, rule: Any) -> None:
         incident = transition.incident

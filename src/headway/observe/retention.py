@@ -10,12 +10,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Engine, Table, delete, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Column, Table, delete, select
 
 from headway.config.observe import RetentionConfig
-from headway.errors import StoreUnavailableError
 from headway.observe.tables import alert_incidents, feedback
+from headway.store import Database, SqlRepository
 from headway.store.tables import requests
 
 log = logging.getLogger("headway.retention")
@@ -29,9 +28,9 @@ class PruneResult:
     alert_incidents: int
 
 
-class Retention:
-    def __init__(self, engine: Engine, config: RetentionConfig) -> None:
-        self.engine = engine
+class Retention(SqlRepository):
+    def __init__(self, database: Database, config: RetentionConfig) -> None:
+        super().__init__(database)
         self.config = config
 
     def prune(self, now: float | None = None) -> PruneResult:
@@ -55,11 +54,8 @@ class Retention:
         total = 0
         while True:
             batch = select(key).where(stamp < cutoff).limit(self.config.batch_size).scalar_subquery()
-            try:
-                with self.engine.begin() as connection:
-                    deleted = int(connection.execute(delete(table).where(key.in_(batch))).rowcount or 0)
-            except SQLAlchemyError as exc:
-                raise StoreUnavailableError(f"cannot prune {table.name}: {exc.__class__.__name__}") from exc
+            with self.transaction(f"prune {table.name}") as connection:
+                deleted = int(connection.execute(delete(table).where(key.in_(batch))).rowcount or 0)
             total += deleted
             if deleted < self.config.batch_size:
                 return total

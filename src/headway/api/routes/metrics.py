@@ -39,9 +39,6 @@ def time_param(request: Request, name: str, now: float) -> float | None:
 
 async def cost(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    engine = getattr(runtime.store, "engine", None)
-    if engine is None:
-        raise ServiceUnavailableError("Cost reports need the SQL store", code="store_unavailable")
     group_by = request.query_params.get("group_by", "caller")
     if group_by not in GROUP_COLUMNS:
         raise InvalidRequestError(f"'group_by' must be one of {', '.join(GROUP_COLUMNS)}", param="group_by")
@@ -51,7 +48,7 @@ async def cost(request: Request) -> Response:
     if since is not None and until is not None and until <= since:
         raise InvalidRequestError("'until' must be after 'since'", param="until")
     filters = {name: value for name in GROUP_COLUMNS if (value := request.query_params.get(name))}
-    rows = await asyncio.to_thread(cost_by, engine, cast(GroupBy, group_by), since=since, until=until, filters=filters)
+    rows = await asyncio.to_thread(cost_by, runtime.store.database, cast(GroupBy, group_by), since=since, until=until, filters=filters)
     return JSONResponse(
         {
             "object": "cost_report",
