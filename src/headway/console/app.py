@@ -195,6 +195,7 @@ class ConsoleSite:
                 until=data.parse_time(params.get("until"), "until"),
                 **{name: (params.get(name) or "").strip() or None for name in _EXPLORE_TEXT},
                 cursor=params.get("cursor") or None,
+                limit=data.parse_limit(params.get("limit")),
             )
             rows, next_cursor = await asyncio.to_thread(data.explore, request.app.state.runtime.store.database, query)
             error = None
@@ -251,9 +252,7 @@ async def favicon(request: Request) -> Response:
 
 
 async def to_console(request: Request) -> Response:
-    """``GET /`` (and ``/favicon.ico``) on the gateway: a browser lands in the console."""
-    if request.url.path == "/favicon.ico":
-        return await favicon(request)
+    """``GET /`` on the gateway: a browser lands in the console."""
     return RedirectResponse("/console/", status_code=307)
 
 

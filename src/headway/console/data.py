@@ -212,6 +212,7 @@ def _top(counts: Counter[str], costs: Counter[str], key: str) -> list[dict[str, 
 STATUSES = ("ok", "error", "4xx", "5xx")
 REVIEW_STATES = ("any", "none", "pending", "approved", "edited", "rejected", "expired")
 PAGE = 50
+MAX_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +256,18 @@ def parse_time(value: str | None, param: str) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.timestamp()
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None or not value.strip():
+        return PAGE
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise ExploreError(f"'limit' must be a whole number from 1 to {MAX_PAGE}", "limit")
+    return limit
 
 
 def encode_cursor(created_at: float, request_id: str) -> str:

@@ -1,0 +1,32 @@
+"""``GET /`` and ``GET /favicon.ico``: a browser pointed at the gateway lands in the console."""
+
+from __future__ import annotations
+
+from headway.api.route_table import Endpoint
+from headway.auth.permissions import PUBLIC
+from headway.console.app import favicon, to_console
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET",
+        "/",
+        to_console,
+        PUBLIC,
+        {
+            "operationId": "consoleHome",
+            "summary": "Redirects a browser to the console at /console/",
+            "responses": {"307": {"description": "Redirect to /console/"}},
+        },
+    ),
+    Endpoint(
+        "GET",
+        "/favicon.ico",
+        favicon,
+        PUBLIC,
+        {
+            "operationId": "favicon",
+            "summary": "The console's icon",
+            "responses": {"200": {"description": "SVG icon"}},
+        },
+    ),
+)
