@@ -34,7 +34,7 @@ def replicas() -> Iterator[list[ReviewRepository]]:
     stores = [SqlStore(f"postgresql://postgres@127.0.0.1:5432/{name}") for _ in range(REPLICAS)]
     try:
         stores[0].migrate()
-        yield [ReviewRepository(store.engine) for store in stores]
+        yield [ReviewRepository(store.database) for store in stores]
     finally:
         for store in stores:
             store.close()

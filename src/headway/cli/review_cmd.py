@@ -46,7 +46,7 @@ REVIEW_COLUMNS = (
 def _service(session: Session) -> Any:
     from headway.review.service import ReviewService
 
-    return ReviewService(session.config.review, session.store.engine, public_url=session.config.server.public_url)
+    return ReviewService(session.config.review, session.store.database, public_url=session.config.server.public_url)
 
 
 def _reviewer() -> Any:

@@ -11,13 +11,12 @@ yet, so nothing depends on which replica decided or on timing.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select, update
 
-from headway.errors import StoreUnavailableError
 from headway.observe.feedback import Feedback, FeedbackStore
 from headway.review.items import ReviewItem
 from headway.review.release import answer_text
+from headway.store import Database
 from headway.store.tables import requests
 from headway.types import JSON
 
@@ -60,22 +59,19 @@ def dataset_row(item: ReviewItem) -> Feedback:
 
 
 class RecordSync:
-    def __init__(self, engine: Engine, feedback: FeedbackStore | None) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, feedback: FeedbackStore | None) -> None:
+        self.database = database
         self.feedback = feedback
 
     def sync(self, item: ReviewItem) -> bool:
         """Copy ``item``'s decision onto its record; False while the record is not in the store."""
-        try:
-            with self.engine.begin() as connection:
-                row = connection.execute(select(requests.c.quality).where(requests.c.request_id == item.request_id)).first()
-                if row is None:
-                    return False
-                quality = dict(row.quality or {})
-                quality["review"] = item.quality()
-                connection.execute(update(requests).where(requests.c.request_id == item.request_id).values(quality=quality))
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot update the request record: {exc.__class__.__name__}") from exc
+        with self.database.transaction("update the request record") as connection:
+            row = connection.execute(select(requests.c.quality).where(requests.c.request_id == item.request_id)).first()
+            if row is None:
+                return False
+            quality = dict(row.quality or {})
+            quality["review"] = item.quality()
+            connection.execute(update(requests).where(requests.c.request_id == item.request_id).values(quality=quality))
         if self.feedback is not None and human_decision(item):
             row_id = feedback_id(item)
             if all(f.feedback_id != row_id for f in self.feedback.for_request(item.request_id)):

@@ -4,7 +4,7 @@ Replicas share the store, so a transition applies only ``WHERE`` the item is sti
 state it was read in: of two replicas (or reviewers) racing, exactly one UPDATE changes a
 row and records the event; the other sees ``rowcount == 0`` and reports a conflict (or,
 for the sweeper, quietly moves on). Methods are synchronous; callers use
-``asyncio.to_thread``. Database failures surface as ``StoreUnavailableError``.
+``asyncio.to_thread``. An outage surfaces as ``StoreUnavailableError``; a bug as itself.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from headway.errors import ConflictError, NotFoundError, StoreUnavailableError
+from headway.errors import ConflictError, NotFoundError
 from headway.review.access import Reviewer
 from headway.review.items import (
     CLAIMABLE,
@@ -31,6 +30,7 @@ from headway.review.items import (
     row_to_item,
 )
 from headway.review.tables import review_events, review_items
+from headway.store import SqlRepository
 from headway.types import JSON
 
 T = TypeVar("T")
@@ -75,25 +75,16 @@ def item_values(item: ReviewItem) -> JSON:
     }
 
 
-class ReviewRepository:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
+class ReviewRepository(SqlRepository):
     # -- plumbing -------------------------------------------------------------------------
     @contextmanager
     def _begin(self, what: str) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot {what}: {exc.__class__.__name__}") from exc
+        with self.transaction(what) as connection:
+            yield connection
 
     def _read(self, what: str, run: Callable[[Connection], T]) -> T:
-        try:
-            with self.engine.connect() as connection:
-                return run(connection)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot {what}: {exc.__class__.__name__}") from exc
+        with self.reading(what) as connection:
+            return run(connection)
 
     @staticmethod
     def _event(

@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
-
 from headway.auth.audit import AuditEvent
 from headway.auth.erasure import Subject
 from headway.backends.base import Backend
@@ -42,7 +40,7 @@ from headway.review.quality import RecordSync
 from headway.review.release import edited_completion, status_url
 from headway.review.repository import ReviewRepository
 from headway.review.waiters import Waiters
-from headway.store.database import Database
+from headway.store import Database, Store
 from headway.store.outbox import Outbox
 from headway.types import JSON, RequestRecord
 
@@ -84,7 +82,7 @@ class ReviewService:
     def __init__(
         self,
         config: ReviewConfig,
-        engine: Engine,
+        database: Database,
         *,
         public_url: str | None = None,
         redact: Callable[[Any], Any] = lambda value: value,
@@ -95,14 +93,14 @@ class ReviewService:
     ) -> None:
         self.config = config
         self.policies = Policies(config)
-        self.repository = ReviewRepository(engine)
+        self.repository = ReviewRepository(database)
         self.public_url = public_url
         self.metrics = ReviewMetrics(metrics_registry, enabled=metrics_enabled)
         self.waiters = Waiters(self._read, poll_interval=config.poll_interval_ms / 1000)
-        self.webhooks = DecisionWebhooks(config, Outbox(Database(engine)))
+        self.webhooks = DecisionWebhooks(config, Outbox(database))
         self._redact = redact
         self._audit = audit
-        self._sync = RecordSync(engine, feedback)
+        self._sync = RecordSync(database, feedback)
         self._kick = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self._creating: set[asyncio.Task[None]] = set()  # audit items being stored: finished at close
@@ -355,15 +353,12 @@ class ReviewService:
         return synced
 
 
-def build_review_service(config: Any, store: Any, *, auth: Any, observability: Any) -> ReviewService | None:
-    """The runtime's review service (None without a SQL store); registers its erasure hook."""
-    engine = getattr(store, "engine", None)
-    if engine is None:
-        return None
+def build_review_service(config: Any, store: Store, *, auth: Any, observability: Any) -> ReviewService:
+    """The runtime's review service; registers its erasure hook."""
     metrics = observability.metrics
     service = ReviewService(
         config.review,
-        engine,
+        store.database,
         public_url=config.server.public_url,
         redact=auth.guards.redactor.value,
         audit=auth.audit,
