@@ -9,6 +9,7 @@ What Headway itself produces and consumes is typed here.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -104,3 +105,26 @@ _ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
 
 def asdict_attempt(attempt: Attempt) -> JSON:
     return {name: getattr(attempt, name) for name in _ATTEMPT_FIELDS}
+
+
+# Who is calling and how: everything the request path needs that is not in the body. The
+# HTTP layer builds it from the request (headers, authenticated principal); background jobs
+# and batches build one from what they stored. Stages read it; only the stage that owns a
+# field writes it. It lives here, innermost, because every part on the request path reads it.
+@dataclass(slots=True)
+class CallContext:
+    request_id: str
+    caller: str = "anonymous"
+    team: str | None = None
+    roles: frozenset[str] = frozenset()
+    # Request headers, lower-cased names: Cache-Control, Prefer, x-headway-* hints.
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # Principal attributes set by access control (allowed models/collections, region, data class, …).
+    attributes: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    # Where the call came from: "http", "job", "batch".
+    origin: str = "http"
+    # Admission class: interactive traffic first, background jobs next, batches fill idle capacity.
+    priority: str = "interactive"  # "interactive" | "background" | "batch"
+    # Absolute deadline (time.monotonic()) by which the call must finish or be shed; None = none.
+    deadline: float | None = None

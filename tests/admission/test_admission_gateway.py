@@ -13,9 +13,9 @@ from headway.admission.estimate import TOKENS_PER_MESSAGE
 from headway.config.models import HeadwayConfig
 from headway.errors import APIError
 from headway.serving.chat import serve_chat
-from headway.serving.context import CallContext
 from headway.store import RequestQuery
 from headway.testing import GatewayThread
+from headway.types import CallContext
 from tests.http import post_json
 
 CHAT = "/v1/chat/completions"

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from headway.admission.policy import LimitPolicy
 from headway.config.scale import AdmissionConfig
-from headway.serving.context import CallContext
+from headway.types import CallContext
 
 
 def policy(**config: Any) -> LimitPolicy:

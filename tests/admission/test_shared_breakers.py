@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from headway.backends import FailoverBackend, RedisBackend
-from headway.backends.shared_breakers import SharedBreakers
 from headway.cli.replicas import RedisServer
 from headway.config.resilience import BreakerConfig
+from headway.routing.shared_breakers import SharedBreakers
 from tests.scale.services import SHARED_REDIS, redis_prefix
 
 pytestmark = pytest.mark.redis

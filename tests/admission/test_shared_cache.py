@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from headway.backends import FailoverBackend, RedisBackend
-from headway.backends.shared_cache import SharedCache
 from headway.cache.base import CacheEntry
 from headway.cache.embedded import EmbeddedCache
+from headway.cache.shared_cache import SharedCache
 from headway.cli.replicas import RedisServer
 from tests.scale.services import SHARED_REDIS, redis_prefix
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from headway.backends.shared_breakers import SharedBreakers
-from headway.backends.shared_cache import SharedCache
+from headway.cache.shared_cache import SharedCache
 from headway.config.models import HeadwayConfig
+from headway.routing.shared_breakers import SharedBreakers
 from headway.testing import GatewayThread
 from tests.http import post_json, request
 from tests.scale.services import SHARED_REDIS, redis_prefix

@@ -10,8 +10,7 @@ from headway.config.resilience import CacheConfig
 from headway.errors import UpstreamError
 from headway.providers.base import ChatResult
 from headway.routing.executor import Served
-from headway.serving.context import CallContext
-from headway.types import Usage
+from headway.types import CallContext, Usage
 from tests.routing.fakes import build, completion, executor
 
 BODY: dict[str, Any] = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}

@@ -16,7 +16,7 @@ from headway.jobs.jsonl import first_line_per_model, parse_input
 from headway.jobs.multipart import parse_form
 from headway.jobs.prefer import parse_prefer, upstream_body, wants_background, webhook_of
 from headway.jobs.principal import decode_context, encode_context
-from headway.serving.context import CallContext
+from headway.types import CallContext
 
 ENDPOINT = "/v1/chat/completions"
 

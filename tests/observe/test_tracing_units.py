@@ -16,9 +16,8 @@ from headway.observe import genai
 from headway.observe.traced_provider import TracedProvider
 from headway.observe.tracing import Tracing, tracing_enabled
 from headway.serving.chat import serve_chat
-from headway.serving.context import CallContext
 from headway.testing import GatewayThread
-from headway.types import RequestRecord, Usage
+from headway.types import CallContext, RequestRecord, Usage
 
 
 def test_tracing_follows_the_standard_environment() -> None:

@@ -25,9 +25,8 @@ from headway.config.loader import parse_config
 from headway.config.models import HeadwayConfig, LoggingConfig, ModelConfig
 from headway.observe.logs import configure_logging, reset_logging
 from headway.serving.chat import serve_chat
-from headway.serving.context import CallContext
 from headway.testing import GatewayThread
-from headway.types import RequestRecord
+from headway.types import CallContext, RequestRecord
 from tests.conftest import base_config
 from tests.observe.helpers import samples, total, value
 

@@ -40,8 +40,7 @@ from headway.config.scale import AdmissionConfig
 from headway.errors import RateLimitError, StoreUnavailableError
 from headway.observe.cost import Price
 from headway.routing.deployments import Route
-from headway.serving.context import CallContext
-from headway.types import RequestRecord
+from headway.types import CallContext, RequestRecord
 
 log = logging.getLogger("headway.admission")
 

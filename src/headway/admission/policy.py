@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from headway.backends.base import WindowCharge
 from headway.config.scale import EVERYONE, AdmissionConfig, BudgetConfig, BudgetPeriod, RateLimitConfig
-from headway.serving.context import CallContext
+from headway.types import CallContext
 
 Scope = Literal["key", "team", "model"]
 Metric = Literal["requests", "tokens"]

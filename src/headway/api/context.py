@@ -6,7 +6,7 @@ import time
 
 from starlette.requests import Request
 
-from headway.serving.context import CallContext
+from headway.types import CallContext
 
 
 def call_context(request: Request) -> CallContext:

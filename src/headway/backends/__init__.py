@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from headway.backends.base import (
     NANO_USD,
     Backend,
@@ -21,10 +19,6 @@ from headway.backends.failover import FailoverBackend
 from headway.backends.local import LocalBackend
 from headway.backends.redis import RedisBackend
 from headway.config.scale import RedisConfig
-
-if TYPE_CHECKING:
-    from headway.cache.base import CacheBackend
-    from headway.routing.breaker import BreakerBackend
 
 
 def open_backend(config: RedisConfig | None, *, local_share: float | None = None) -> LocalBackend | FailoverBackend:
@@ -44,24 +38,6 @@ def open_backend(config: RedisConfig | None, *, local_share: float | None = None
     return FailoverBackend(primary, share=local_share, probe_interval_s=probe_s)
 
 
-def shared_breakers(backend: LocalBackend | FailoverBackend) -> BreakerBackend | None:
-    """Breakers kept in Redis when the backend is Redis; ``None`` (in-process breakers) otherwise."""
-    if not isinstance(backend, FailoverBackend):
-        return None
-    from headway.backends.shared_breakers import SharedBreakers
-
-    return SharedBreakers(backend)
-
-
-def shared_cache(local: CacheBackend | None, backend: LocalBackend | FailoverBackend, *, max_candidates: int) -> CacheBackend | None:
-    """The cache backend to use: ``local`` behind Redis when the backend is Redis, else ``local``."""
-    if local is None or not isinstance(backend, FailoverBackend):
-        return local
-    from headway.backends.shared_cache import SharedCache
-
-    return SharedCache(local, backend, max_candidates=max_candidates)
-
-
 __all__ = [
     "NANO_USD",
     "Backend",
@@ -77,7 +53,5 @@ __all__ = [
     "WindowDecision",
     "WindowState",
     "open_backend",
-    "shared_breakers",
-    "shared_cache",
     "to_nano",
 ]

@@ -32,9 +32,8 @@ from headway.errors import ConfigError
 from headway.providers.base import ChatResult
 from headway.routing.deployments import Route
 from headway.routing.executor import Executor, ExhaustedError, Served
-from headway.serving.context import CallContext
 from headway.store.base import Store
-from headway.types import JSON, Attempt, Usage
+from headway.types import JSON, Attempt, CallContext, Usage
 
 if TYPE_CHECKING:
     from headway.auth.erasure import Subject
@@ -138,8 +137,7 @@ class CacheStage:
             models[name] = ModelCache(ttl_s=own.ttl_s or section.ttl_s, semantic=semantic)
         if not models:
             return cls(section, None, {})
-        engine = getattr(store, "engine", None)
-        repository = CacheRepository(engine) if section.persist and engine is not None else None
+        repository = CacheRepository(store.database) if section.persist else None
         backend = EmbeddedCache(
             max_entries=section.max_entries, max_candidates=section.semantic.max_candidates, repository=repository
         )

@@ -30,8 +30,7 @@ from headway.jobs.file_store import FileStore
 from headway.jobs.jsonl import InputLine, first_line_per_model, parse_input
 from headway.jobs.models import Batch, FileObject, new_id, owned_by
 from headway.jobs.principal import encode_context
-from headway.serving.context import CallContext
-from headway.types import JSON
+from headway.types import JSON, CallContext
 
 if TYPE_CHECKING:
     from headway.serving.runtime import Runtime

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from headway.errors import APIError
-from headway.serving.context import CallContext
-from headway.types import JSON
+from headway.types import JSON, CallContext
 
 if TYPE_CHECKING:
     from headway.serving.runtime import Runtime

@@ -15,8 +15,7 @@ from typing import Any
 
 from headway.auth.principal import AllowList, Principal
 from headway.auth.residency import Residency
-from headway.serving.context import CallContext
-from headway.types import JSON
+from headway.types import JSON, CallContext
 
 log = logging.getLogger("headway.jobs")
 

@@ -27,9 +27,8 @@ from headway.jobs.prefer import check_webhook_url, upstream_body, webhook_of
 from headway.jobs.principal import encode_context
 from headway.jobs.webhooks import job_webhook
 from headway.jobs.worker import Worker
-from headway.serving.context import CallContext
 from headway.store.database import Database
-from headway.types import JSON
+from headway.types import JSON, CallContext
 
 if TYPE_CHECKING:
     from headway.backends.base import Subscription

@@ -26,8 +26,7 @@ from headway.review.items import ReviewItem, new_review_id
 from headway.review.policy import Match
 from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied
 from headway.review.service import NOT_SCREENED, ReviewService, Screening
-from headway.serving.context import CallContext
-from headway.types import JSON, RequestRecord
+from headway.types import JSON, CallContext, RequestRecord
 
 _STREAM_KEYS = ("stream", "stream_options")
 

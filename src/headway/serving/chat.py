@@ -26,12 +26,11 @@ from headway.review.stage import audited_stream, review_answer, review_contract_
 from headway.review.stage import screen as review_screen
 from headway.routing import synthetic
 from headway.routing.executor import ExhaustedError, OpenedStream
-from headway.serving.context import CallContext
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
 from headway.serving.records import RecordedCall, new_record, recorded
 from headway.serving.runtime import Runtime
 from headway.serving.validation import validate_chat_request, validate_embeddings_request
-from headway.types import JSON, RequestRecord, Usage
+from headway.types import JSON, CallContext, RequestRecord, Usage
 
 _DONE = b"data: [DONE]\n\n"
 

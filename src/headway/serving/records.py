@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from headway.errors import APIError
-from headway.serving.context import CallContext
-from headway.types import RequestRecord
+from headway.types import CallContext, RequestRecord
 
 
 class RequestSink(Protocol):

@@ -16,8 +16,9 @@ from headway.admission import Admission
 from headway.auth.audit_trail import AuditTrail
 from headway.auth.erasure import ErasureRegistry
 from headway.auth.service import AuthService
-from headway.backends import open_backend, shared_breakers, shared_cache
+from headway.backends import open_backend
 from headway.backends.base import Backend
+from headway.cache.shared_cache import shared_cache
 from headway.cache.stage import CacheStage
 from headway.config.models import HeadwayConfig
 from headway.errors import NotFoundError, StoreUnavailableError
@@ -35,6 +36,7 @@ from headway.retrieval.service import Retriever
 from headway.review.service import ReviewService, build_review_service
 from headway.routing.deployments import Route, build_routes
 from headway.routing.executor import Executor
+from headway.routing.shared_breakers import shared_breakers
 from headway.store.base import Store
 from headway.store.migrate import SchemaUnknownError
 from headway.store.outbox import Outbox

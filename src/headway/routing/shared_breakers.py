@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from headway.backends.base import BackendUnavailableError, Subscription
+from headway.backends.base import Backend, BackendUnavailableError, Subscription
 from headway.backends.failover import FailoverBackend
 from headway.backends.redis import RedisBackend
 from headway.config.resilience import BreakerConfig
-from headway.routing.breaker import Admission, BreakerSnapshot, InProcessBreakers, Verdict
+from headway.routing.breaker import Admission, BreakerBackend, BreakerSnapshot, InProcessBreakers, Verdict
 
 log = logging.getLogger("headway.backends.breakers")
 
@@ -283,3 +283,10 @@ class SharedBreakers:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def shared_breakers(backend: Backend) -> BreakerBackend | None:
+    """Breakers kept in Redis when the backend is Redis; ``None`` (in-process breakers) otherwise."""
+    if not isinstance(backend, FailoverBackend):
+        return None
+    return SharedBreakers(backend)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from headway.backends.base import BackendUnavailableError, Subscription
+from headway.backends.base import Backend, BackendUnavailableError, Subscription
 from headway.backends.failover import FailoverBackend
 from headway.backends.redis import RedisBackend
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
@@ -221,3 +221,10 @@ class SharedCache:
             with contextlib.suppress(ValueError, TypeError):
                 callers = orjson.loads(message)
                 await self.local.erase([str(c) for c in callers])
+
+
+def shared_cache(local: CacheBackend | None, backend: Backend, *, max_candidates: int) -> CacheBackend | None:
+    """The cache backend to use: ``local`` behind Redis when the backend is Redis, else ``local``."""
+    if local is None or not isinstance(backend, FailoverBackend):
+        return local
+    return SharedCache(local, backend, max_candidates=max_candidates)
