@@ -24,7 +24,7 @@ def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 def test_stdlib_lines_carry_request_and_trace_ids_and_extra_fields() -> None:
     stream = io.StringIO()
-    handler = configure_logging(LoggingConfig(level="info"), stream=stream, detect_redaction=False)
+    handler = configure_logging(LoggingConfig(level="info"), stream=stream)
     try:
         tokens = bind_request("req_abc", "4bf92f3577b34da6a3ce929d0e0e4736")
         logging.getLogger("headway.somepart").info("did a thing", extra={"items": 3})
@@ -42,7 +42,7 @@ def test_stdlib_lines_carry_request_and_trace_ids_and_extra_fields() -> None:
 
 def test_level_from_config_filters_lines() -> None:
     stream = io.StringIO()
-    handler = configure_logging(LoggingConfig(level="warning"), stream=stream, detect_redaction=False)
+    handler = configure_logging(LoggingConfig(level="warning"), stream=stream)
     try:
         logging.getLogger("x").info("quiet")
         logging.getLogger("x").warning("loud")
@@ -69,10 +69,11 @@ def test_redaction_hook_runs_but_spares_identifiers() -> None:
     assert sparing(mask)(None, "info", {"request_id": "r", "x": "y"}) == {"request_id": "r", "x": "***"}
 
 
-def test_guards_redaction_is_used_when_that_part_is_installed() -> None:
-    pytest.importorskip("headway.guards.logs")
+def test_headway_serve_logs_through_the_guards_redaction(make_config: Any) -> None:
+    from headway.cli.serve import configure_logging as serve_logging
+
     stream = io.StringIO()
-    handler = configure_logging(LoggingConfig(level="info"), stream=stream)
+    handler = serve_logging(make_config(), stream=stream)
     try:
         logging.getLogger("x").info("mail ann.smith@example.com now")
     finally:
@@ -83,7 +84,7 @@ def test_guards_redaction_is_used_when_that_part_is_installed() -> None:
 
 def test_request_lines_off_by_config(make_config: Any) -> None:
     stream = io.StringIO()
-    handler = configure_logging(LoggingConfig(level="info"), stream=stream, detect_redaction=False)
+    handler = configure_logging(LoggingConfig(level="info"), stream=stream)
     try:
         with GatewayThread(make_config(observe={"logs": {"request_lines": False}})) as gw:
             openai.OpenAI(base_url=gw.url + "/v1", api_key="u", max_retries=0).chat.completions.create(
@@ -152,7 +153,7 @@ def test_configuring_logs_leaves_uvicorns_access_log_as_uvicorn_set_it() -> None
     access = logging.getLogger("uvicorn.access")
     previous = access.propagate
     access.propagate = False
-    handler = configure_logging(LoggingConfig(level="info"), stream=io.StringIO(), detect_redaction=False)
+    handler = configure_logging(LoggingConfig(level="info"), stream=io.StringIO())
     try:
         assert access.propagate is False
     finally:

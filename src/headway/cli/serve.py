@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import TextIO
 
 import uvicorn
 from starlette.applications import Starlette
@@ -10,14 +12,17 @@ from starlette.applications import Starlette
 from headway.api.app import build_app
 from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
+from headway.guards.logs import structlog_processor
+from headway.guards.pii import Redactor
 from headway.observe.logs import configure_logging as configure_structured_logging
 
 CONFIG_ENV = "HEADWAY_CONFIG"
 
 
-def configure_logging(config: HeadwayConfig) -> None:
-    """JSON lines (or console lines) through structlog, every line with request and trace ids."""
-    configure_structured_logging(config.logging)
+def configure_logging(config: HeadwayConfig, *, stream: TextIO | None = None) -> logging.Handler:
+    """JSON lines (or console lines) through structlog, every line with request and trace ids,
+    redacted by the guards part (wired here: observe does not depend on guards)."""
+    return configure_structured_logging(config.logging, stream=stream, redact=structlog_processor(Redactor()))
 
 
 def app_factory() -> Starlette:

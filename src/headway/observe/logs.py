@@ -41,16 +41,6 @@ def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> Eve
     return event
 
 
-def guards_redaction() -> Processor | None:
-    """The guards part's structlog redaction processor, when that part is installed."""
-    try:
-        from headway.guards.logs import structlog_processor
-        from headway.guards.pii import Redactor
-    except ImportError:
-        return None
-    return structlog_processor(Redactor())
-
-
 # Loggers whose lines hold only fields of already-redacted request records.
 PRE_REDACTED_LOGGERS = frozenset({"headway.requests"})
 
@@ -93,14 +83,11 @@ def configure_logging(
     *,
     stream: TextIO | None = None,
     redact: Processor | None = None,
-    detect_redaction: bool = True,
 ) -> logging.Handler:
     """Route all logging through structlog to ``stream`` (stderr) at ``config.level``; returns the handler.
 
-    ``redact`` defaults to the guards part's processor when that part is installed.
+    ``redact`` is the redaction processor (the guards part's, passed in by ``headway serve``).
     """
-    if redact is None and detect_redaction:
-        redact = guards_redaction()
     chain = shared_processors(redact)
     renderer: Processor = _render_json if config.format == "json" else structlog.dev.ConsoleRenderer(colors=False)
     formatter = structlog.stdlib.ProcessorFormatter(
