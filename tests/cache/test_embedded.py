@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from headway.auth.erasure import Subject
 from headway.cache.base import CacheEntry
@@ -14,8 +13,9 @@ from headway.config.resilience import CacheConfig
 from headway.store.sql import SqlStore
 
 
-def store(tmp_path: Path) -> SqlStore:
-    sql = SqlStore(f"sqlite:///{tmp_path}/cache.db")
+def store(url: str) -> SqlStore:
+    """SQLite, or PostgreSQL under HEADWAY_TEST_STORE=postgresql (the ``store_url`` fixture)."""
+    sql = SqlStore(url)
     sql.migrate()
     return sql
 
@@ -25,11 +25,11 @@ def entry(key: str, caller: str, *, now: float = 1e12, vector: bytes | None = No
 
 
 def backend(sql: SqlStore) -> EmbeddedCache:
-    return EmbeddedCache(max_entries=100, max_candidates=10, repository=CacheRepository(sql.engine), flush_interval=3600)
+    return EmbeddedCache(max_entries=100, max_candidates=10, repository=CacheRepository(sql.database), flush_interval=3600)
 
 
-async def test_entries_written_behind_are_loaded_by_the_next_process(tmp_path: Path) -> None:
-    sql = store(tmp_path)
+async def test_entries_written_behind_are_loaded_by_the_next_process(store_url: str) -> None:
+    sql = store(store_url)
     first = backend(sql)
     await first.start()
     await first.put(entry("k1", "alice"))
@@ -43,8 +43,8 @@ async def test_entries_written_behind_are_loaded_by_the_next_process(tmp_path: P
     await second.close()
 
 
-async def test_expired_entries_are_purged_at_start(tmp_path: Path) -> None:
-    sql = store(tmp_path)
+async def test_expired_entries_are_purged_at_start(store_url: str) -> None:
+    sql = store(store_url)
     old = backend(sql)
     await old.start()
     await old.put(entry("gone", "alice", now=1.0))  # stale_until long past
@@ -52,12 +52,12 @@ async def test_expired_entries_are_purged_at_start(tmp_path: Path) -> None:
     fresh = backend(sql)
     await fresh.start()
     assert await fresh.get("gone", 1e12) is None
-    assert CacheRepository(sql.engine).load(0.0, 10) == []
+    assert CacheRepository(sql.database).load(0.0, 10) == []
     await fresh.close()
 
 
-async def test_erasure_hook_removes_a_subjects_entries_everywhere(tmp_path: Path) -> None:
-    sql = store(tmp_path)
+async def test_erasure_hook_removes_a_subjects_entries_everywhere(store_url: str) -> None:
+    sql = store(store_url)
     cache = backend(sql)
     stage = CacheStage(CacheConfig(enabled=True), cache, {"chat": ModelCache(ttl_s=60, semantic=False)})
     await stage.start()
@@ -70,5 +70,5 @@ async def test_erasure_hook_removes_a_subjects_entries_everywhere(tmp_path: Path
     assert await cache.get("a1", 1e12) is None and await cache.get("a2", 1e12) is None
     assert await cache.get("b1", 1e12) is not None
     await stage.close()
-    callers = {e.caller for e in CacheRepository(sql.engine).load(0.0, 10)}
+    callers = {e.caller for e in CacheRepository(sql.database).load(0.0, 10)}
     assert callers == {"bob"}  # nothing of alice's reached or stayed in the store
