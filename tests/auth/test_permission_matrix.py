@@ -143,6 +143,8 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/v1/models"): lambda w, t: Call("GET", "/v1/models"),
     ("GET", "/v1/models/{model:path}"): lambda w, t: Call("GET", "/v1/models/chat"),
     ("POST", "/v1/retrieve"): lambda w, t: Call("POST", "/v1/retrieve", {"collection": "docs", "query": "hello"}),
+    ("GET", "/"): lambda w, t: Call("GET", "/"),
+    ("GET", "/favicon.ico"): lambda w, t: Call("GET", "/favicon.ico"),
     ("GET", "/healthz"): lambda w, t: Call("GET", "/healthz"),
     ("GET", "/readyz"): lambda w, t: Call("GET", "/readyz"),
     ("GET", "/openapi.json"): lambda w, t: Call("GET", "/openapi.json"),

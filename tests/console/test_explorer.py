@@ -160,9 +160,25 @@ def test_request_page_links_the_review_and_greys_skipped_attempts(explorer: Gate
 
 def test_root_leads_to_the_console_and_the_favicon_is_served(gateway: GatewayThread) -> None:
     root = request("GET", gateway.url + "/")
-    assert root.status == 307 and root.headers["location"] == "/console/"
+    assert root.status == 200 and '<meta http-equiv="refresh" content="0; url=/console/">' in root.body.decode()
+    assert 'href="/console/"' in root.body.decode()
     icon = request("GET", gateway.url + "/favicon.ico")
     assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml") and b"<svg" in icon.body
     page = request("GET", gateway.url + "/console/").body.decode()
     assert 'rel="icon" href="/console/static/favicon.svg"' in page
     assert request("GET", gateway.url + "/console/static/favicon.svg").status == 200
+
+
+def test_admin_api_filters_and_pages_like_the_explorer(explorer: GatewayThread) -> None:
+    base = f"{explorer.url}/admin/requests"
+    fallback = request("GET", base + "?path=fallback").json()
+    assert [r["request_id"] for r in fallback["data"]] == ["req_fallback"] and fallback["has_more"] is False
+    first = request("GET", base + "?model=chat&limit=4").json()
+    assert first["has_more"] is True and len(first["data"]) == 4
+    second = request("GET", base + f"?model=chat&limit=4&cursor={first['next_cursor']}").json()
+    walked = [r["request_id"] for r in first["data"] + second["data"]]
+    assert walked == [row[0] for row in ROWS if row[4] == "chat"] and second["next_cursor"] is None
+    bad = request("GET", base + "?path=sideways")
+    assert bad.status == 400 and bad.json()["error"]["param"] == "path"
+    bad = request("GET", base + "?since=tomorrow")
+    assert bad.status == 400 and bad.json()["error"]["param"] == "since"

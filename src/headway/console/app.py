@@ -251,9 +251,17 @@ async def favicon(request: Request) -> Response:
     return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
 
 
+_HOME = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Headway</title>
+<meta http-equiv="refresh" content="0; url=/console/"><link rel="icon" href="/console/static/favicon.svg" type="image/svg+xml">
+</head><body><p>Headway is running. The console is at <a href="/console/">/console/</a>;
+the OpenAI-compatible API at <code>/v1</code>, its description at <a href="/openapi.json">/openapi.json</a>.</p></body></html>
+"""
+
+
 async def to_console(request: Request) -> Response:
-    """``GET /`` on the gateway: a browser lands in the console."""
-    return RedirectResponse("/console/", status_code=307)
+    """``GET /`` on the gateway: a page that sends a browser on to the console (and tells curl where things are)."""
+    return HTMLResponse(_HOME, headers=_SECURITY_HEADERS)
 
 
 def console_routes(pages: Sequence[ConsolePage] = ()) -> list[BaseRoute]:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from headway.observe.metrics import SERVED_PATHS, served_path
 from headway.store import Database
 from headway.store.tables import requests
-from headway.types import JSON
+from headway.types import JSON, RequestRecord
 
 # Paths that answered, but not with the model asked for: what an operator must see at a glance.
 NOT_ASKED = ("fallback", "stale-cache", "degraded")
@@ -352,3 +352,15 @@ def explore(database: Database, query: Explore) -> tuple[list[dict[str, Any]], s
     rows = rows[: query.limit]
     next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["request_id"]) if more and rows else None
     return rows, next_cursor
+
+
+def explore_records(database: Database, query: Explore) -> tuple[list[RequestRecord], str | None]:
+    """``explore`` with whole records (the admin API's answer)."""
+    c = requests.c
+    statement = select(requests).where(_where(query)).order_by(c.created_at.desc(), c.request_id.desc()).limit(query.limit + 1)
+    with database.connect("read request records") as connection:
+        records = [RequestRecord.from_dict(dict(row._mapping)) for row in connection.execute(statement)]
+    more = len(records) > query.limit
+    records = records[: query.limit]
+    next_cursor = encode_cursor(records[-1].created_at, records[-1].request_id) if more and records else None
+    return records, next_cursor

@@ -11,25 +11,35 @@ from headway.api.openapi import responses
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
+from headway.console import data as explorer
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.serving.runtime import Runtime
-from headway.store.base import RequestQuery
 
 
 async def list_requests(request: Request) -> Response:
+    """Newest first, filtered like the console's explorer; ``next_cursor`` fetches the next page."""
     runtime: Runtime = request.app.state.runtime
-    status = request.query_params.get("status")
-    if status not in (None, "ok", "error"):
-        raise InvalidRequestError("'status' must be 'ok' or 'error'", param="status")
-    query = RequestQuery(
-        limit=query_int(request, "limit", 50, 1, 1000),
-        model=request.query_params.get("model"),
-        caller=request.query_params.get("caller"),
-        team=request.query_params.get("team"),
-        status=status,
+    params = request.query_params
+    try:
+        query = explorer.Explore(
+            since=explorer.parse_time(params.get("since"), "since"),
+            until=explorer.parse_time(params.get("until"), "until"),
+            path=params.get("path") or None,
+            status=params.get("status") or None,
+            error_type=params.get("error_type") or None,
+            model=params.get("model") or None,
+            caller=params.get("caller") or None,
+            team=params.get("team") or None,
+            review=params.get("review") or None,
+            cursor=params.get("cursor") or None,
+            limit=query_int(request, "limit", 50, 1, 1000),
+        )
+        records, next_cursor = await asyncio.to_thread(explorer.explore_records, runtime.store.database, query)
+    except explorer.ExploreError as exc:
+        raise InvalidRequestError(str(exc), param=exc.param) from None
+    return JSONResponse(
+        {"object": "list", "data": [r.to_dict() for r in records], "has_more": next_cursor is not None, "next_cursor": next_cursor}
     )
-    records = await asyncio.to_thread(runtime.store.list_requests, query)
-    return JSONResponse({"object": "list", "data": [r.to_dict() for r in records]})
 
 
 async def get_request(request: Request) -> Response:
@@ -51,7 +61,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 {"name": "model", "in": "query", "schema": {"type": "string"}},
                 {"name": "caller", "in": "query", "schema": {"type": "string"}},
                 {"name": "team", "in": "query", "schema": {"type": "string"}},
-                {"name": "status", "in": "query", "schema": {"type": "string"}},
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["ok", "error", "4xx", "5xx"]}},
+                {"name": "path", "in": "query", "description": "Served path",
+                 "schema": {"type": "string", "enum": ["primary", "retry", "hedge", "fallback", "cache", "stale-cache", "degraded", "error"]}},
+                {"name": "error_type", "in": "query", "schema": {"type": "string"}},
+                {"name": "review", "in": "query", "schema": {"type": "string"}},
+                {"name": "since", "in": "query", "description": "UTC time (2026-01-31T14:05) or epoch seconds", "schema": {"type": "string"}},
+                {"name": "until", "in": "query", "description": "UTC time, exclusive", "schema": {"type": "string"}},
+                {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string"}},
             ],
             "responses": responses("Request records", 400, 401, 403),
         },

@@ -14,8 +14,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         PUBLIC,
         {
             "operationId": "consoleHome",
-            "summary": "Redirects a browser to the console at /console/",
-            "responses": {"307": {"description": "Redirect to /console/"}},
+            "summary": "A page that sends a browser on to the console at /console/",
+            "responses": {"200": {"description": "HTML that refreshes to /console/"}},
         },
     ),
     Endpoint(
