@@ -38,12 +38,56 @@ class ServerConfig(_Section):
     public_url: str | None = Field(None, description="URL clients use to reach Headway; used in status links.")
 
 
+class EntraConfig(_Section):
+    """Azure: Microsoft Entra ID client-credential tokens instead of an ``api-key``."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: SecretStr = Field(description="As ${VAR}.")
+    token_url: str | None = Field(
+        None, description="Default https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token."
+    )
+    scope: str = "https://cognitiveservices.azure.com/.default"
+
+
+ProviderType = Literal["openai", "anthropic", "azure", "bedrock", "gemini", "vertex"]
+
+
 class ProviderConfig(_Section):
-    type: Literal["openai", "anthropic"]
-    base_url: str
+    type: ProviderType
+    base_url: str = Field(description="Optional for bedrock, gemini and vertex (their public endpoints).")
     api_key: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    api_version: str | None = Field(None, description="Anthropic only: the anthropic-version header.")
+    api_version: str | None = Field(
+        None, description="Anthropic: the anthropic-version header. Azure: api-version (unset: the v1 API)."
+    )
+    entra: EntraConfig | None = Field(None, description="Azure: Entra ID tokens instead of api_key.")
+    region: str | None = Field(None, description="Bedrock: AWS region. Vertex: location (e.g. us-east5, global).")
+    aws_profile: str | None = Field(None, description="Bedrock: profile in ~/.aws files (else AWS_PROFILE, default).")
+    project: str | None = Field(None, description="Vertex: Google Cloud project id.")
+    credentials_file: str | None = Field(
+        None, description="Vertex: service-account key file (else GOOGLE_APPLICATION_CREDENTIALS)."
+    )
+    token_url: str | None = Field(None, description="Vertex: OAuth token endpoint (default: the key file's token_uri).")
+    max_event_bytes: Annotated[int, Field(ge=1024, description="Largest stream line or event accepted.")] = 1 << 20
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_base_url(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("base_url"):
+            return data
+        region = data.get("region")
+        kind = data.get("type")
+        if kind in ("bedrock", "vertex") and not region:
+            raise ValueError(f"{kind}: region is required")
+        if kind == "bedrock" and region:
+            return {**data, "base_url": f"https://bedrock-runtime.{region}.amazonaws.com"}
+        if kind == "gemini":
+            return {**data, "base_url": "https://generativelanguage.googleapis.com"}
+        if kind == "vertex" and region:
+            host = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
+            return {**data, "base_url": f"https://{host}"}
+        return data
 
     @field_validator("base_url")
     @classmethod
@@ -51,6 +95,20 @@ class ProviderConfig(_Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _fields_of_the_type(self) -> ProviderConfig:
+        if self.type == "azure" and (self.api_key is None) == (self.entra is None):
+            raise ValueError("azure: set exactly one of api_key and entra")
+        if self.type == "bedrock" and not self.region:
+            raise ValueError("bedrock: region is required (it is part of the request signature)")
+        if self.type == "gemini" and self.api_key is None:
+            raise ValueError("gemini: api_key is required")
+        if self.type == "vertex" and not (self.project and self.region):
+            raise ValueError("vertex: project and region are required")
+        if self.entra is not None and self.type != "azure":
+            raise ValueError("entra: only for type azure")
+        return self
 
 
 class TimeoutConfig(_Section):

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from headway.errors import UpstreamError, UpstreamKind
 from headway.providers.base import Timeouts
@@ -143,7 +144,7 @@ class JsonReply:
 
 async def post_json_object(
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | URL,
     payload: Any,
     *,
     headers: Mapping[str, str],

@@ -73,8 +73,9 @@ class SSEDecoder:
                 events.append(event)
             start = search = following
         del buffer[:start]
-        self._scanned = max(0, len(buffer) - 1) if buffer.endswith(b"\r") else len(buffer)
-        if len(buffer) > self.max_event_bytes:
+        # A final \r is a line end waiting for a possible \n, not part of the line.
+        self._scanned = len(buffer) - 1 if buffer.endswith(b"\r") else len(buffer)
+        if self._scanned > self.max_event_bytes:
             raise UpstreamError(
                 "bad_response", f"the provider sent a stream line longer than {self.max_event_bytes} bytes"
             )

@@ -23,12 +23,13 @@ from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
+from yarl import URL
 
 from headway.errors import UpstreamError
 from headway.providers._http import client_timeout, upstream_error_from_exception
 from headway.providers.base import Timeouts
 
-FrameT = TypeVar("FrameT", covariant=True)
+FrameT = TypeVar("FrameT")
 _READ_BYTES = 64 * 1024
 
 
@@ -93,16 +94,21 @@ class UpstreamStream(Generic[FrameT]):
             self._ready.reverse()
         return self._ready.pop()
 
+    @property
+    def pending(self) -> bool:
+        """Whether the stream ended (or stands) inside an unfinished frame."""
+        return self._decoder.pending
+
     def cut_error(self, terminal: str) -> UpstreamError:
         """The error for a stream that ended before its ``terminal`` event."""
-        where = "inside an unfinished event" if self._decoder.pending else f"before {terminal}"
+        where = "inside an unfinished event" if self.pending else f"before {terminal}"
         return UpstreamError("stream_cut", f"the provider's stream ended {where}")
 
 
 @asynccontextmanager
 async def open_stream(
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | URL,
     *,
     data: bytes,
     headers: Mapping[str, str],

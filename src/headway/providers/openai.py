@@ -49,12 +49,20 @@ class OpenAIProvider:
             await self._session.close()
             self._session = None
 
-    async def _post_json(self, path: str, payload: JSON, timeouts: Timeouts) -> ChatResult:
+    def _url(self, operation: str, model: str) -> str:
+        """Where ``operation`` (``chat/completions``, ``embeddings``) is posted; Azure overrides it."""
+        return f"{self._base_url}/{operation}"
+
+    async def _request_headers(self) -> Mapping[str, str]:
+        """Headers of every call; Azure overrides it to add a fresh Entra token."""
+        return self._headers
+
+    async def _post_json(self, operation: str, payload: JSON, model: str, timeouts: Timeouts) -> ChatResult:
         reply = await post_json_object(
             self._http(),
-            f"{self._base_url}{path}",
+            self._url(operation, model),
             payload,
-            headers=self._headers,
+            headers=await self._request_headers(),
             timeouts=timeouts,
             error_from_response=upstream_error_from_response,
         )
@@ -67,13 +75,13 @@ class OpenAIProvider:
         payload = {**request, "model": model}
         payload.pop("stream", None)
         payload.pop("stream_options", None)
-        result = await self._post_json("/chat/completions", payload, timeouts)
+        result = await self._post_json("chat/completions", payload, model, timeouts)
         if not isinstance(result.body.get("choices"), list):
             raise UpstreamError("bad_response", "provider response has no choices list", status=result.status)
         return result
 
     async def embeddings(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
-        result = await self._post_json("/embeddings", {**request, "model": model}, timeouts)
+        result = await self._post_json("embeddings", {**request, "model": model}, model, timeouts)
         if not isinstance(result.body.get("data"), list):
             raise UpstreamError("bad_response", "provider response has no data list", status=result.status)
         return result
@@ -83,9 +91,9 @@ class OpenAIProvider:
         payload["stream_options"] = {**(request.get("stream_options") or {}), "include_usage": True}
         async with open_stream(
             self._http(),
-            f"{self._base_url}/chat/completions",
+            self._url("chat/completions", model),
             data=orjson.dumps(payload),
-            headers=self._headers,
+            headers=await self._request_headers(),
             timeouts=timeouts,
             decoder=SSEDecoder(max_event_bytes=self._max_event_bytes),
             error_from_response=upstream_error_from_response,

@@ -74,6 +74,7 @@ def _pick_tool(tools: list[Any], choice: dict[str, Any]) -> ToolSpec:
 
 class AnthropicDialect:
     name = "anthropic"
+    stream_content_type = "text/event-stream"
 
     def parse(self, body: Any) -> Prompt:
         if not isinstance(body, dict):

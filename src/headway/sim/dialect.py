@@ -48,6 +48,7 @@ def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None
 
 class Dialect(Protocol):
     name: str
+    stream_content_type: str  # text/event-stream, or AWS's binary event stream
 
     def parse(self, body: Any) -> Prompt:
         """Raises ``headway.errors.InvalidRequestError`` naming the offending ``param``."""

@@ -73,6 +73,7 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
 
 class OpenAIDialect:
     name = "openai"
+    stream_content_type = "text/event-stream"
 
     def parse(self, body: Any) -> Prompt:
         if not isinstance(body, dict):

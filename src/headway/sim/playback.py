@@ -64,10 +64,15 @@ async def send_truncated(request: web.BaseRequest, body: bytes) -> web.StreamRes
 
 
 async def play_stream(
-    request: web.BaseRequest, frames: list[Frame], timing: Timing, *, cut_after: int | None
+    request: web.BaseRequest,
+    frames: list[Frame],
+    timing: Timing,
+    *,
+    cut_after: int | None,
+    content_type: str = "text/event-stream",
 ) -> web.StreamResponse:
     """Send ``frames`` with their pauses; with ``cut_after``, hang up after that many content frames."""
-    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    response = web.StreamResponse(status=200, headers={**SSE_HEADERS, "Content-Type": content_type})
     await response.prepare(request)
     if cut_after is None and timing.ttft <= 0 and timing.itl <= 0:
         await response.write(b"".join(frame.data for frame in frames))

@@ -107,12 +107,25 @@ class Dials(_Strict):
     faults: FaultSettings = FaultSettings()  # frozen, so one shared default is safe
 
 
+class CloudAuth(_Strict):
+    """Credentials the simulated clouds accept; with none set, those dialects accept anyone."""
+
+    # Azure / Entra ID: client id → client secret, for POST /{tenant}/oauth2/v2.0/token.
+    oauth_clients: dict[str, str] = Field(default_factory=dict)
+    # Google: service-account client_email → its public key (PEM), for POST /token (JWT bearer).
+    service_accounts: dict[str, str] = Field(default_factory=dict)
+    # AWS: access key id → secret access key; Bedrock requests must carry a valid SigV4 signature.
+    aws_keys: dict[str, str] = Field(default_factory=dict)
+    token_ttl_s: float = Field(default=3600.0, gt=0)  # lifetime of the access tokens issued
+
+
 class Scenario(Dials):
     """Everything the simulator does. ``Scenario()`` is zero latency, no faults, seed 0."""
 
     seed: int = 0
     # When set, requests must carry this key (Authorization: Bearer or x-api-key) or get a 401.
     require_api_key: str | None = None
+    cloud_auth: CloudAuth = CloudAuth()
     models: dict[str, Dials] = Field(default_factory=dict)
     # Listed by GET /v1/models besides the keys of ``models``; any model name is served.
     catalog: list[str] = Field(default_factory=lambda: ["sim-chat", "sim-embed"])

@@ -7,6 +7,7 @@ import random
 
 from aiohttp import web
 
+from headway.sim.cloud_auth import TokenIssuer
 from headway.sim.faults import FaultQueue
 from headway.sim.scenario import Dials, Scenario
 from headway.sim.stats import Recorder
@@ -23,6 +24,7 @@ class SimState:
 
     def __init__(self, scenario: Scenario) -> None:
         self.queue = FaultQueue()
+        self.tokens = TokenIssuer()  # bearer tokens issued by the simulated token endpoints
         self.recorder = Recorder(scenario.request_log_size)
         # Set on shutdown: hung requests wake up and drop their connection.
         self.stopping = asyncio.Event()

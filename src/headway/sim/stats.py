@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MASKED_HEADERS = frozenset({"authorization", "x-api-key"})
+MASKED_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "x-amz-security-token"})
 ABORTED = "aborted"  # status of a request answered by dropping the connection
 
 
