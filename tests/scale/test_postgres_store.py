@@ -64,7 +64,7 @@ def test_request_records_round_trip_and_replays_are_idempotent() -> None:
             assert [r.request_id for r in store.list_requests(RequestQuery(caller="alice"))] == ["req-1", "req-3", "req-5"]
             assert len(store.list_requests(RequestQuery(status="error"))) == 2
             # Budgets are seeded from the same log: spend since a moment, by key or team.
-            ledger = SpendLedger(store)
+            ledger = SpendLedger(store.database)
             assert ledger.spent_usd("key", "alice", now - 3.5) == pytest.approx(0.02)
             assert ledger.spent_usd("team", "ml", 0) == pytest.approx(0.06)
         finally:

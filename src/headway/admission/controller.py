@@ -40,6 +40,7 @@ from headway.config.scale import AdmissionConfig
 from headway.errors import RateLimitError, StoreUnavailableError
 from headway.observe.cost import Price
 from headway.routing.deployments import Route
+from headway.store import Store
 from headway.types import CallContext, RequestRecord
 
 log = logging.getLogger("headway.admission")
@@ -97,12 +98,12 @@ class Admission:
 
     @classmethod
     def from_config(
-        cls, config: HeadwayConfig, store: Any, routes: Mapping[str, Route], *, backend: Backend | None = None
+        cls, config: HeadwayConfig, store: Store, routes: Mapping[str, Route], *, backend: Backend | None = None
     ) -> Admission:
         """The stage for one process: its backend (Redis when ``redis:`` is set), queues installed."""
         if backend is None:
             backend = open_backend(config.redis, local_share=config.admission.local_fallback_share)
-        admission = cls(config.admission, backend, ledger=SpendLedger(store))
+        admission = cls(config.admission, backend, ledger=SpendLedger(store.database))
         admission.install(routes)
         return admission
 

@@ -9,29 +9,25 @@ not in the sum.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from headway.errors import StoreUnavailableError
+from headway.store import Database
 from headway.store.tables import requests
 
 
 class SpendLedger:
-    def __init__(self, store: Any) -> None:
-        # Any store with a SQLAlchemy ``engine`` (``SqlStore``); without one, spend starts at zero.
-        self._engine = getattr(store, "engine", None)
+    def __init__(self, database: Database | None) -> None:
+        # Without a database (an admission stage built for tests or disabled), spend starts at zero.
+        self._database = database
 
     def spent_usd(self, scope: Literal["key", "team"], name: str, since: float) -> float:
-        if self._engine is None:
+        if self._database is None:
             return 0.0
         column = requests.c.caller if scope == "key" else requests.c.team
         statement = select(func.coalesce(func.sum(requests.c.cost_usd), 0.0)).where(
             column == name, requests.c.created_at >= since
         )
-        try:
-            with self._engine.connect() as connection:
-                return float(connection.execute(statement).scalar() or 0.0)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read spend for {scope} {name!r}: {exc.__class__.__name__}") from exc
+        with self._database.connect(f"read spend for {scope} {name!r}") as connection:
+            return float(connection.execute(statement).scalar() or 0.0)
