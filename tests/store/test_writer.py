@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -292,3 +293,44 @@ def test_a_policy_that_spills_needs_a_journal() -> None:
         WriterPolicy(name="t", on_unavailable="spill")
     with pytest.raises(ValueError, match="must spill"):
         WriterPolicy(name="t", crash_safe=True, on_unavailable="retain", journal_dir="/tmp")
+
+
+FULL_DISK_WRITER = textwrap.dedent(
+    """
+    import asyncio, json, resource, signal, sys
+    from pathlib import Path
+    from headway.store.writer import WriteBehind, WriterPolicy
+    from tests.store.test_writer import Table, TextCodec, spill_policy
+
+    async def main():
+        table = Table()
+        writer = WriteBehind(table, spill_policy(Path(sys.argv[1]), flush_interval=60), codec=TextCodec())
+        await writer.start()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, hard))  # the disk is "full" after 200 bytes
+        for n in range(50):
+            writer.submit(f"item-{n:04d}")
+        broken = writer.health()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+        writer.submit("item-after")
+        healed = writer.health()
+        await writer.close()
+        print(json.dumps({"broken_ok": broken.journal_ok, "error": broken.last_error, "buffered": broken.buffered,
+                          "healed_ok": healed.journal_ok, "stored": len(table.rows)}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_crash_journal_that_cannot_be_written_is_reported_and_serving_goes_on(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_WRITER, str(tmp_path)], capture_output=True, text=True,
+        cwd=Path(__file__).parents[2], timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["broken_ok"] is False and "crash journal" in report["error"]
+    assert report["buffered"] == 50  # every item still handed on
+    assert report["healed_ok"] is True and report["stored"] == 51

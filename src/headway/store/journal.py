@@ -80,6 +80,7 @@ class Segment:
     path: Path
     fd: int
     items: int = 0
+    torn: bool = False  # the last append failed part-way
 
 
 @dataclass(slots=True)
@@ -140,8 +141,17 @@ class Journal:
 
     @staticmethod
     def append(segment: Segment, data: bytes) -> None:
-        """One ``write()``: durable against a process crash as soon as it returns."""
-        os.write(segment.fd, data)
+        """One ``write()`` (normally): durable against a process crash as soon as it returns."""
+        if segment.torn:  # a failed append left part of a line: end it, so the next line reads whole
+            data = b"\n" + data
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(segment.fd, view) :]
+        except OSError:
+            segment.torn = len(view) != len(data) or segment.torn
+            raise
+        segment.torn = False
         segment.items += 1
 
     @staticmethod
