@@ -198,6 +198,10 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/admin/gate/reports/{report_id}"): lambda w, t: Call("GET", f"/admin/gate/reports/{w.gate_report()}"),
     ("GET", "/admin/gate/drills"): lambda w, t: Call("GET", "/admin/gate/drills"),
     ("POST", "/admin/gate/drills"): lambda w, t: Call("POST", "/admin/gate/drills", drill(f"drill-{uuid.uuid4().hex[:12]}"), CREATED),
+    ("GET", "/admin/webhooks"): lambda w, t: Call("GET", "/admin/webhooks?state=dead"),
+    ("POST", "/admin/webhooks/resend"): lambda w, t: Call("POST", "/admin/webhooks/resend", {"source": "review"}),
+    # No delivery by that id: a 404 once the permission let the call through.
+    ("POST", "/admin/webhooks/{delivery_id}/resend"): lambda w, t: Call("POST", "/admin/webhooks/whd_none/resend", ok=frozenset({404})),
 }
 
 

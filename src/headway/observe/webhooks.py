@@ -35,12 +35,14 @@ import secrets
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from headway.config.models import HeadwayConfig
 from headway.config.webhooks import RetrySchedule, WebhooksConfig
@@ -377,3 +379,38 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+class OutboxMetrics(Collector):
+    """``/metrics`` series of the outbox: the store's backlog (every replica) and this process's attempts."""
+
+    def __init__(self, delivery: WebhookDelivery) -> None:
+        self.delivery = delivery
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            stats = self.delivery.outbox.stats()
+        except StoreUnavailableError:  # no backlog series while the store is away; the counters still report
+            stats = None
+        if stats is not None:
+            oldest = stats.oldest_pending_created_at
+            age = max(0.0, self.delivery.clock() - oldest) if oldest is not None else 0.0
+            yield GaugeMetricFamily(
+                "headway_webhook_outbox_pending", "Webhook deliveries not yet delivered nor dead (all replicas).", value=stats.pending
+            )
+            yield GaugeMetricFamily(
+                "headway_webhook_outbox_oldest_age_seconds", "Age of the oldest webhook delivery still pending.", value=age
+            )
+            yield GaugeMetricFamily(
+                "headway_webhook_outbox_dead", "Dead-lettered webhook deliveries (resend with POST /admin/webhooks/resend).", value=stats.dead
+            )
+        attempts = CounterMetricFamily(
+            "headway_webhook_deliveries", "Webhook delivery attempts by this process, by outcome.", labels=["outcome"]
+        )
+        attempts.add_metric(["delivered"], self.delivery.delivered)
+        attempts.add_metric(["failed"], self.delivery.failed_attempts)
+        attempts.add_metric(["dead"], self.delivery.dead)
+        yield attempts
+
+    def describe(self) -> Iterable[Metric]:
+        return []

@@ -27,7 +27,7 @@ from headway.guards.recording import RedactingRequestLog
 from headway.jobs.service import JobService
 from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
-from headway.observe.webhooks import WebhookDelivery
+from headway.observe.webhooks import OutboxMetrics, WebhookDelivery
 from headway.pipelines.service import PipelineService
 from headway.pipelines.wiring import build_data_plane
 from headway.providers.base import Provider
@@ -110,6 +110,7 @@ class Runtime:
         runtime.review = build_review_service(config, store, auth=auth, observability=observability)
         runtime.jobs = JobService.build(runtime)
         runtime.webhook_delivery = WebhookDelivery.from_config(config, Outbox(store.database))
+        observability.metrics.registry.register(OutboxMetrics(runtime.webhook_delivery))
         return runtime
 
     async def start(self) -> None:

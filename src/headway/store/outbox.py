@@ -198,7 +198,8 @@ class OutboxStats:
 
 def _insert_ignoring_duplicates(connection: Connection, rows: list[dict[str, Any]]) -> int:
     statement = insert_ignoring_conflicts(connection, webhook_outbox, key=["id"])
-    return sum(max(0, connection.execute(statement.values(row)).rowcount or 0) for row in rows)
+    # Count by RETURNING: PostgreSQL's driver reports no rowcount for an insert that returns the key.
+    return sum(len(connection.execute(statement.values(row).returning(o.seq)).all()) for row in rows)
 
 
 def _in_order() -> ColumnElement[bool]:
