@@ -12,6 +12,7 @@ audited once there is room); every other event is kept.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from headway.auth.audit import AuditEvent, AuditLog
 from headway.guards.pii import Redactor
@@ -78,7 +79,7 @@ class AuditTrail:
         if buffered:
             log.error("%d audit events could not be written before shutdown", buffered)
 
-    def _append(self, events: list[AuditEvent]) -> None:
+    def _append(self, events: Sequence[AuditEvent]) -> None:
         if self.log is not None:  # without a store there is no trail to extend
             self.log.append(events)
 

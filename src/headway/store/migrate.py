@@ -76,7 +76,7 @@ def head_revisions() -> tuple[str, ...]:
 
 
 def _branch_of(script: ScriptDirectory, revision: str) -> str:
-    labels = script.get_revision(revision).branch_labels  # type: ignore[union-attr]
+    labels = script.get_revision(revision).branch_labels
     return sorted(labels)[0] if labels else ROOT_BRANCH
 
 
@@ -172,7 +172,7 @@ def sql(engine: Engine, action: str, target: str) -> str:
             command.upgrade(config, target, sql=True)
         else:
             applied = _ancestry(script, current)
-            wanted = script.get_heads() if target == "heads" else [script.get_revision(target).revision]  # type: ignore[union-attr]
+            wanted = script.get_heads() if target == "heads" else [script.get_revision(target).revision]
             for head in wanted:
                 line = [r.revision for r in script.iterate_revisions(head, "base")]
                 start = next((r for r in line if r in applied), None)
@@ -196,7 +196,7 @@ def _downgrade_steps(script: ScriptDirectory, current: tuple[str, ...], target: 
             raise CommandError(f"branch {branch!r} has nothing applied to go down from")
         line = [r.revision for r in script.iterate_revisions(head, "base")]
         return [(head, line[int(steps)] if int(steps) < len(line) else "base")]
-    wanted = script.get_revision(target).revision  # type: ignore[union-attr]
+    wanted = script.get_revision(target).revision
     return [(head, wanted) for head in current if head != wanted and wanted in _ancestry(script, (head,))]
 
 
