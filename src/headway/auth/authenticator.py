@@ -7,6 +7,10 @@ within ``auth.revocation_poll_s``: each polls for keys changed since its last lo
 drops them from its cache; on the replica that revoked, the drop is immediate.
 Credentials that fail are remembered briefly too, so a client retrying a bad key in a
 loop costs no store reads.
+
+A store outage does not lock out callers: keys this replica verified within
+``auth.store_outage_grace_s`` keep working while the store is unreachable (never past the
+key's own expiry); a key it never verified gets a clear 503 ``auth_store_unavailable``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ class Authenticator:
         self.oidc = oidc
         self.cache: TtlCache[Principal] = TtlCache(ttl=config.key_cache_ttl_s)
         self._refused: TtlCache[AuthenticationError] = TtlCache(ttl=_REFUSED_TTL_S, max_entries=10_000)
+        # Last good verification per credential, for store outages only (see the module docstring).
+        self._last_good: TtlCache[Principal] | None = (
+            TtlCache(ttl=config.store_outage_grace_s) if config.store_outage_grace_s > 0 else None
+        )
+        self.served_in_outage = 0  # requests let through on a last good verification
         bootstrap = config.bootstrap_admin_key
         self._bootstrap_digest = cache_digest(bootstrap.get_secret_value()) if bootstrap is not None else None
         self._bootstrap = build_principal(
@@ -71,23 +80,34 @@ class Authenticator:
         if refused is not None:
             raise refused
         try:
-            principal, ttl, owner = await self._verify(credential)
+            principal, ttl, owner, until = await self._verify(credential)
         except AuthenticationError as exc:
             self._refused.put(digest, exc)
             raise
+        except ServiceUnavailableError:
+            remembered = self._last_good.get(digest) if self._last_good is not None else None
+            if remembered is None:
+                raise
+            self.served_in_outage += 1
+            return remembered
         self.cache.put(digest, principal, owner=owner, ttl=ttl)
+        if self._last_good is not None and owner is not None:
+            grace = self.config.store_outage_grace_s if until is None else min(self.config.store_outage_grace_s, until - time.time())
+            self._last_good.put(digest, principal, owner=owner, ttl=grace)
         return principal
 
-    async def _verify(self, credential: str) -> tuple[Principal, float, str | None]:
+    async def _verify(self, credential: str) -> tuple[Principal, float, str | None, float | None]:
+        """The principal, how long to cache it, the key it came from, and the key's own end."""
         now = time.time()
         if looks_like_key(credential):
             record = await self._load_key(credential)
             principal = self.key_principal(record)
             until = record.usable_until()
-            return principal, (until - now) if until is not None else self.config.key_cache_ttl_s, record.key_id
+            ttl = (until - now) if until is not None else self.config.key_cache_ttl_s
+            return principal, ttl, record.key_id, until
         if credential.count(".") == 2 and self.oidc.enabled:
             principal, expires = await self.oidc.verify(credential)
-            return principal, expires - now, None
+            return principal, expires - now, None, expires
         raise invalid_key("it is not a Headway API key" + (" or a token from a trusted issuer" if self.oidc.enabled else ""))
 
     async def _load_key(self, token: str) -> KeyRecord:
@@ -137,6 +157,8 @@ class Authenticator:
 
     def invalidate_key(self, key_id: str) -> None:
         self.cache.invalidate_owner(key_id)
+        if self._last_good is not None:
+            self._last_good.invalidate_owner(key_id)
 
     async def poll_revocations(self) -> int:
         """Drop cached principals of keys changed anywhere since the last poll."""

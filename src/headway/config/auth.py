@@ -128,6 +128,12 @@ class AuthConfig(_Section):
     key_cache_ttl_s: Annotated[float, Field(gt=0, le=3600)] = Field(
         30.0, description="How long a verified key stays trusted in memory without another look at the store."
     )
+    store_outage_grace_s: Annotated[float, Field(ge=0, le=7 * 86400)] = Field(
+        3600.0,
+        description="While the store is unreachable, a key this replica verified within this many seconds keeps "
+        "working (never past its own expiry; revocations made during the outage apply once the store is back). "
+        "0: every key needs the store once its cache entry lapses.",
+    )
     revocation_poll_s: Annotated[float, Field(gt=0, le=3600)] = Field(
         5.0, description="How often each replica looks for keys revoked elsewhere."
     )
