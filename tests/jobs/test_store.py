@@ -13,9 +13,9 @@ from headway.config.jobs import BatchConfig
 from headway.jobs import batch_run as batch_run_module
 from headway.jobs.batch_run import BatchRun
 from headway.jobs.batch_store import MAX_CLAIMS, BatchStore
-from headway.jobs.execute import Answer
-from headway.jobs.file_store import FileStore
 from headway.jobs.batch_throttle import BatchThrottle
+from headway.jobs.execute import Answer, Execute
+from headway.jobs.file_store import FileStore
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Batch, ItemResult, Job
 from headway.store.sql import SqlStore
@@ -102,9 +102,9 @@ def test_a_batch_whose_worker_keeps_dying_fails(database: Any) -> None:
     assert stored is not None and stored.status == "failed" and stored.errors is not None
 
 
-def _run(database: Any, batch: Batch, config: BatchConfig | None = None) -> BatchRun:
+def _run(database: Any, batch: Batch, execute: Execute, config: BatchConfig | None = None) -> BatchRun:
     return BatchRun(
-        None,  # type: ignore[arg-type]  # execute is replaced below; the runtime is never touched
+        execute,
         batch,
         owner="w1",
         store=BatchStore(database),
@@ -122,17 +122,16 @@ async def test_shed_lines_wait_and_try_again(database: Any, monkeypatch: pytest.
     batches.create(batch, items)
     calls: list[str] = []
 
-    async def fake_execute(runtime: Any, ctx: Any, endpoint: str, body: dict[str, Any]) -> Answer:
+    async def fake_execute(ctx: Any, endpoint: str, body: dict[str, Any]) -> Answer:
         calls.append(body["messages"][0]["content"])
         if calls.count("1") == 1 and body["messages"][0]["content"] == "1":
             return Answer(503, {"error": {"message": "shed"}}, ctx.request_id, retryable=True, retry_after_s=0.0)
         return Answer(200, {"object": "chat.completion"}, ctx.request_id, cost_usd=0.25)
 
-    monkeypatch.setattr(batch_run_module, "execute", fake_execute)
     monkeypatch.setattr(batch_run_module, "_RETRY_BASE_S", 0.0)
     claimed = batches.claim("w1", lease_s=30)
     assert claimed is not None
-    await _run(database, claimed).run()
+    await _run(database, claimed, fake_execute).run()
     stored = batches.get("batch_3")
     assert stored is not None and stored.status == "completed"
     assert (stored.completed, stored.failed, stored.cost_usd) == (2, 0, 0.5)
@@ -145,15 +144,14 @@ async def test_stopping_leaves_lines_pending_and_writes_no_files(database: Any, 
     batches.create(batch, items)
     started = asyncio.Event()
 
-    async def hanging_execute(runtime: Any, ctx: Any, endpoint: str, body: dict[str, Any]) -> Answer:
+    async def hanging_execute(ctx: Any, endpoint: str, body: dict[str, Any]) -> Answer:
         started.set()
         await asyncio.sleep(3600)
         raise AssertionError("never answered")
 
-    monkeypatch.setattr(batch_run_module, "execute", hanging_execute)
     claimed = batches.claim("w1", lease_s=30)
     assert claimed is not None
-    run = _run(database, claimed)
+    run = _run(database, claimed, hanging_execute)
     task = asyncio.create_task(run.run())
     await started.wait()
     run.stop(batch_run_module.LOST)

@@ -26,6 +26,7 @@ from headway.cache.base import CacheBackend, CacheEntry, CacheHit
 from headway.cache.embedded import EmbeddedCache
 from headway.cache.keys import exact_key, output_fields, params_key, prompt_text, scope_of
 from headway.cache.persist import CacheRepository
+from headway.cache.shared_cache import shared_cache
 from headway.config.models import HeadwayConfig
 from headway.config.resilience import CacheConfig
 from headway.errors import ConfigError
@@ -36,7 +37,8 @@ from headway.store.base import Store
 from headway.types import JSON, Attempt, CallContext, Usage
 
 if TYPE_CHECKING:
-    from headway.auth.erasure import Subject
+    from headway.auth.erasure import ErasureRegistry, Subject
+    from headway.backends.base import Backend
 
 log = logging.getLogger("headway.cache")
 
@@ -123,7 +125,10 @@ class CacheStage:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def build(cls, config: HeadwayConfig, store: Store, routes: Mapping[str, Route], executor: Executor) -> CacheStage:
+    def build(
+        cls, config: HeadwayConfig, store: Store, routes: Mapping[str, Route], executor: Executor, *, shared: Backend | None = None
+    ) -> CacheStage:
+        """The cache stage from config; with a Redis ``shared`` backend, the embedded cache sits behind Redis."""
         section = config.cache
         models: dict[str, ModelCache] = {}
         for name, model in config.models.items():
@@ -138,9 +143,11 @@ class CacheStage:
         if not models:
             return cls(section, None, {})
         repository = CacheRepository(store.database) if section.persist else None
-        backend = EmbeddedCache(
+        backend: CacheBackend | None = EmbeddedCache(
             max_entries=section.max_entries, max_candidates=section.semantic.max_candidates, repository=repository
         )
+        if shared is not None:
+            backend = shared_cache(backend, shared, max_candidates=section.semantic.max_candidates)
         embeddings = routes.get(section.semantic.embeddings_model or "")
         return cls(section, backend, models, embeddings=embeddings, executor=executor)
 
@@ -170,10 +177,9 @@ class CacheStage:
             return 0
         return await self.backend.erase(callers)
 
-    def register_erasure(self, runtime: object) -> None:
-        """Register ``erasure_hook`` with ``runtime.erasure`` (the security part's registry), when both exist."""
-        registry = getattr(runtime, "erasure", None)
-        if registry is not None and self.enabled:
+    def register_erasure(self, registry: ErasureRegistry) -> None:
+        """Register ``erasure_hook`` with the security part's erasure registry, when caching is on."""
+        if self.enabled:
             registry.register("cache", self.erasure_hook())
 
     def erasure_hook(self) -> Callable[[Subject], int]:

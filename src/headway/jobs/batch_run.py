@@ -14,20 +14,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from headway.config.jobs import BatchConfig
 from headway.errors import StoreUnavailableError
 from headway.jobs import outputs
 from headway.jobs.batch_store import BatchStore
 from headway.jobs.batch_throttle import BatchThrottle
-from headway.jobs.execute import Answer, execute, new_request_id
+from headway.jobs.execute import Answer, Execute, new_request_id
 from headway.jobs.file_store import FileStore
 from headway.jobs.models import Batch, FileObject, ItemResult, PendingItem
 from headway.jobs.principal import decode_context
-
-if TYPE_CHECKING:
-    from headway.serving.runtime import Runtime
 
 log = logging.getLogger("headway.jobs")
 T = TypeVar("T")
@@ -50,7 +47,7 @@ def error_file_id(batch_id: str) -> str:
 class BatchRun:
     def __init__(
         self,
-        runtime: Runtime,
+        execute: Execute,
         batch: Batch,
         *,
         owner: str,
@@ -61,7 +58,7 @@ class BatchRun:
         retention_s: float,
         on_done: Callable[[str], None],
     ) -> None:
-        self.runtime = runtime
+        self.execute = execute
         self.batch = batch
         self.owner = owner
         self.store = store
@@ -152,7 +149,7 @@ class BatchRun:
         attempt = 0
         while True:
             ctx = decode_context(batch.principal, request_id=new_request_id(), origin="batch", priority="batch")
-            answer = await self._unless_stopped(execute(self.runtime, ctx, batch.endpoint, item.body))
+            answer = await self._unless_stopped(self.execute(ctx, batch.endpoint, item.body))
             if answer is None or not answer.retryable:
                 return answer
             pause = max(answer.retry_after_s or 0.0, min(_RETRY_MAX_S, _RETRY_BASE_S * 2**attempt))

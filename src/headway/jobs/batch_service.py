@@ -12,7 +12,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from headway.config.jobs import JobsConfig
 from headway.errors import (
@@ -25,15 +25,12 @@ from headway.errors import (
 )
 from headway.jobs import outputs
 from headway.jobs.batch_store import BatchStore
-from headway.jobs.execute import EMBEDDINGS, ENDPOINTS
+from headway.jobs.execute import EMBEDDINGS, ENDPOINTS, ModelCheck
 from headway.jobs.file_store import FileStore
 from headway.jobs.jsonl import InputLine, first_line_per_model, parse_input
 from headway.jobs.models import Batch, FileObject, new_id, owned_by
 from headway.jobs.principal import encode_context
 from headway.types import JSON, CallContext
-
-if TYPE_CHECKING:
-    from headway.serving.runtime import Runtime
 
 T = TypeVar("T")
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
@@ -85,9 +82,15 @@ def check_metadata(metadata: Any) -> JSON:
 
 class BatchService:
     def __init__(
-        self, runtime: Runtime, config: JobsConfig, *, batches: BatchStore, files: FileStore, notify: Callable[[], Awaitable[None]]
+        self,
+        check_model: ModelCheck,
+        config: JobsConfig,
+        *,
+        batches: BatchStore,
+        files: FileStore,
+        notify: Callable[[], Awaitable[None]],
     ) -> None:
-        self.runtime = runtime
+        self.check_model = check_model
         self.config = config
         self.batches = batches
         self.files = files
@@ -178,8 +181,7 @@ class BatchService:
         kind = "embeddings" if endpoint == EMBEDDINGS else "chat"
         for model, line in first_line_per_model(lines).items():
             try:
-                self.runtime.route(model, kind)
-                self.runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
+                self.check_model(ctx, model, kind)
             except NotFoundError as exc:
                 raise InvalidRequestError(
                     f"line {line}: {exc.message}", param="input_file_id", code="model_not_found", extra={"line": line}

@@ -1,25 +1,20 @@
-"""Run one stored request through the same path as a synchronous one (``serving``).
+"""What running one stored request answers, and the ``Execute`` callable that runs it.
 
-Jobs and batch lines call ``serve_chat``/``serve_embeddings`` with the submitter's
-context, so admission, resilience, guards, review, recording, limits and budgets apply
-unchanged. Errors become the HTTP answer the client would have got (status and OpenAI
-error body); whether that answer is worth another try later is decided here too.
+Jobs and batch lines are run by an ``Execute`` the runtime passes in when it starts the
+job service (``serving.stored.serve_stored``, the same path as a live request), so this
+part never imports ``serving``. Errors become the HTTP answer the client would have got
+(status and OpenAI error body); whether that answer is worth another try later is
+decided here too.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from headway.errors import APIError
 from headway.types import JSON, CallContext
-
-if TYPE_CHECKING:
-    from headway.serving.runtime import Runtime
-
-log = logging.getLogger("headway.jobs")
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -49,7 +44,7 @@ class Answer:
         return 200 <= self.status_code < 300
 
 
-def _error_answer(error: APIError, request_id: str) -> Answer:
+def error_answer(error: APIError, request_id: str) -> Answer:
     body = error.to_body()
     body["error"].setdefault("request_id", request_id)
     retryable = error.status in _RETRY_STATUS and error.headers.get("x-should-retry") != "false"
@@ -63,35 +58,7 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-async def execute(runtime: Runtime, ctx: CallContext, endpoint: str, body: JSON) -> Answer:
-    # Imported here: serving imports the runtime, which builds the job service.
-    from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
-
-    reply: Reply | StreamReply
-    try:
-        if endpoint == EMBEDDINGS:
-            reply = await serve_embeddings(runtime, ctx, dict(body))
-        else:
-            reply = await serve_chat(runtime, ctx, {**body, "stream": False})
-    except APIError as error:
-        return _error_answer(error, ctx.request_id)
-    except Exception:  # a bug must fail this one request, not the job or batch around it
-        log.exception("job request %s failed unexpectedly", ctx.request_id)
-        failure = APIError(f"Headway failed to serve the request (request {ctx.request_id}).", code="internal_error")
-        return _error_answer(failure, ctx.request_id)
-    if isinstance(reply, StreamReply):  # cannot happen with stream=False; never leave a stream open
-        aclose = getattr(reply.chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        return _error_answer(APIError("a stored request cannot stream", status=400, type="invalid_request_error"), ctx.request_id)
-    record = reply.record
-    return Answer(
-        status_code=reply.status,
-        body=reply.body,
-        request_id=ctx.request_id,
-        cost_usd=float(record.cost_usd or 0.0),
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cached_tokens=record.cache_read_tokens,
-        reasoning_tokens=record.reasoning_tokens,
-    )
+# Runs one stored request with the submitter's context: (ctx, endpoint, body) -> Answer.
+Execute = Callable[[CallContext, str, JSON], Awaitable[Answer]]
+# Refuses a model that does not exist as ``kind`` or that the caller may not use: (ctx, model, kind).
+ModelCheck = Callable[[CallContext, str, str], None]

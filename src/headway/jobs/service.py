@@ -1,9 +1,10 @@
 """``JobService``: background requests, the Batch API and the worker, for one process.
 
-Built by the runtime from ``jobs:`` and the store's ``Database``; the HTTP handlers call it
-with the caller's ``CallContext``. Only the submitter (same caller and team) may read or
+Built by the runtime from ``jobs:``, the store's ``Database`` and the parts it needs (the
+routes, access control, the shared backend); the runtime hands it the ``Execute`` that runs
+stored requests when it starts it. The HTTP handlers call it with the caller's ``CallContext``. Only the submitter (same caller and team) may read or
 cancel what they submitted; anyone else gets a 404, as for an id that does not exist.
-Cross-replica wake-ups go over the shared backend (``runtime.backend``) on one channel.
+Cross-replica wake-ups go over the shared backend on one channel.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from headway.auth.service import AuthService
+from headway.backends.base import Backend
 from headway.config.jobs import JobsConfig
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.jobs.batch_service import BatchService, in_store
 from headway.jobs.batch_store import BatchStore
 from headway.jobs.batch_throttle import BatchThrottle
-from headway.jobs.execute import CHAT
+from headway.jobs.execute import CHAT, Execute, ModelCheck
 from headway.jobs.file_store import FileStore
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Job, new_id, owned_by
@@ -27,12 +31,12 @@ from headway.jobs.prefer import check_webhook_url, upstream_body, webhook_of
 from headway.jobs.principal import encode_context
 from headway.jobs.webhooks import job_webhook
 from headway.jobs.worker import Worker
+from headway.routing.deployments import Route, find_route
 from headway.store.database import Database
 from headway.types import JSON, CallContext
 
 if TYPE_CHECKING:
     from headway.backends.base import Subscription
-    from headway.serving.runtime import Runtime
 
 log = logging.getLogger("headway.jobs")
 
@@ -40,11 +44,11 @@ CHANNEL = "jobs"
 _WAIT_POLL_S = 0.5  # a waiter re-reads the store this often: wake-ups are hints
 
 
-def upstream_in_flight(runtime: Runtime) -> int:
+def upstream_in_flight(routes: Mapping[str, Route]) -> int:
     """Upstream calls in flight in this process, over every deployment (each counted once)."""
     seen: set[int] = set()
     total = 0
-    for route in runtime.routes.values():
+    for route in routes.values():
         for deployment in route.deployments:
             if id(deployment) not in seen:
                 seen.add(id(deployment))
@@ -52,10 +56,32 @@ def upstream_in_flight(runtime: Runtime) -> int:
     return total
 
 
+def model_check(routes: Mapping[str, Route], auth: AuthService) -> ModelCheck:
+    """Refuse, at submission, a model that does not exist as ``kind`` or that the caller may not use."""
+
+    def check(ctx: CallContext, model: str, kind: str) -> None:
+        find_route(routes, model, kind)
+        auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
+
+    return check
+
+
 class JobService:
-    def __init__(self, runtime: Runtime, config: JobsConfig, database: Database) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        config: JobsConfig,
+        database: Database,
+        *,
+        routes: Mapping[str, Route],
+        auth: AuthService,
+        backend: Backend,
+        validate_chat: Callable[[JSON], str],
+    ) -> None:
         self.config = config
+        self.backend = backend
+        self.check_model = model_check(routes, auth)
+        self.validate_chat = validate_chat
+        self.execute: Execute | None = None  # handed over by the runtime in ``start``
         self.webhooks_enabled = config.webhook_secret is not None
         self.jobs = JobStore(database, webhook=job_webhook if self.webhooks_enabled else None)
         self.files = FileStore(database)
@@ -63,23 +89,21 @@ class JobService:
         self.throttle = BatchThrottle(
             config.batch.max_concurrency,
             config.batch.yield_at_interactive,
-            lambda: upstream_in_flight(runtime),
+            lambda: upstream_in_flight(routes),
             max_loop_lag_ms=config.batch.max_loop_lag_ms,
         )
-        self.batches = BatchService(runtime, config, batches=self.batch_store, files=self.files, notify=self._notify_new)
+        self.batches = BatchService(self.check_model, config, batches=self.batch_store, files=self.files, notify=self._notify_new)
         self.worker: Worker | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._subscription: Subscription | None = None
         self._listener: asyncio.Task[None] | None = None
 
-    @classmethod
-    def build(cls, runtime: Runtime) -> JobService | None:
-        return cls(runtime, runtime.config.jobs, runtime.store.database)
-
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self, *, worker: bool | None = None) -> None:
+    async def start(self, execute: Execute, *, worker: bool | None = None) -> None:
+        """Listen for wake-ups and (per config) run the worker; ``execute`` runs each stored request."""
+        self.execute = execute
         try:
-            self._subscription = self.runtime.backend.subscribe(CHANNEL)
+            self._subscription = self.backend.subscribe(CHANNEL)
             self._listener = asyncio.create_task(self._listen(self._subscription), name="headway-jobs-signals")
         except Exception as exc:  # no wake-ups: workers and waiters still poll
             log.warning("job wake-ups unavailable: %s", exc)
@@ -87,9 +111,11 @@ class JobService:
             self.start_worker()
 
     def start_worker(self) -> Worker:
+        if self.execute is None:
+            raise RuntimeError("start the job service (with the Execute that runs requests) before its worker")
         if self.worker is None:
             self.worker = Worker(
-                self.runtime,
+                self.execute,
                 self.config,
                 jobs=self.jobs,
                 batches=self.batch_store,
@@ -127,7 +153,7 @@ class JobService:
         if self.worker is not None:
             self.worker.on_signal(message)
         with contextlib.suppress(Exception):
-            await self.runtime.backend.publish(CHANNEL, message.encode())
+            await self.backend.publish(CHANNEL, message.encode())
 
     async def _notify_new(self) -> None:
         await self.signal("new")
@@ -135,7 +161,7 @@ class JobService:
     async def _announce_done(self, object_id: str) -> None:
         self._wake_waiters(object_id)
         with contextlib.suppress(Exception):
-            await self.runtime.backend.publish(CHANNEL, f"done:{object_id}".encode())
+            await self.backend.publish(CHANNEL, f"done:{object_id}".encode())
 
     def _wake_waiters(self, object_id: str) -> None:
         for event in self._waiters.get(object_id, ()):
@@ -144,8 +170,6 @@ class JobService:
     # -- background requests --------------------------------------------------------------
     async def submit(self, ctx: CallContext, body: JSON, *, status_url_base: str) -> Job:
         """Store a chat request as a job (validated first: a bad request is refused now, not later)."""
-        from headway.serving.validation import validate_chat_request
-
         if body.get("stream"):
             raise InvalidRequestError("a background request cannot stream; poll, wait or use a webhook instead", param="stream")
         webhook_url = webhook_of(body)
@@ -156,9 +180,8 @@ class JobService:
                     "webhooks need a signing secret (jobs.webhook_secret) on this gateway", param="webhook", code="webhooks_disabled"
                 )
         request = upstream_body(body)
-        model = validate_chat_request(request)
-        self.runtime.route(model, "chat")
-        self.runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
+        model = self.validate_chat(request)
+        self.check_model(ctx, model, "chat")
         now = time.time()
         job_id = new_id("job_")
         metadata = request.get("metadata") if isinstance(request.get("metadata"), dict) else {}

@@ -19,23 +19,20 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from headway.config.jobs import JobsConfig
 from headway.errors import StoreUnavailableError
 from headway.jobs.batch_run import LOST, SHUTDOWN, BatchRun
 from headway.jobs.batch_store import BatchStore
 from headway.jobs.batch_throttle import BatchThrottle
-from headway.jobs.execute import Answer, execute, new_request_id
+from headway.jobs.execute import Answer, Execute, new_request_id
 from headway.jobs.file_store import FileStore
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Batch, Job
 from headway.jobs.principal import decode_context
 from headway.store.queue import backoff
 from headway.types import JSON
-
-if TYPE_CHECKING:
-    from headway.serving.runtime import Runtime
 
 log = logging.getLogger("headway.jobs")
 
@@ -50,7 +47,7 @@ def worker_name() -> str:
 class Worker:
     def __init__(
         self,
-        runtime: Runtime,
+        execute: Execute,
         config: JobsConfig,
         *,
         jobs: JobStore,
@@ -59,7 +56,7 @@ class Worker:
         throttle: BatchThrottle,
         announce: Callable[[str], Coroutine[Any, Any, None]],
     ) -> None:
-        self.runtime = runtime
+        self.execute = execute
         self.config = config
         self.jobs = jobs
         self.batches = batches
@@ -146,7 +143,7 @@ class Worker:
 
     def _spawn_batch(self, batch: Batch) -> None:
         run = BatchRun(
-            self.runtime,
+            self.execute,
             batch,
             owner=self.owner,
             store=self.batches,
@@ -232,7 +229,7 @@ class Worker:
         if job.attempts > 1 or job.request_id is None:
             job.request_id = new_request_id()
         ctx = decode_context(job.principal, request_id=job.request_id, origin="job", priority="background")
-        request = asyncio.create_task(execute(self.runtime, ctx, job.endpoint, job.body))
+        request = asyncio.create_task(self.execute(ctx, job.endpoint, job.body))
         self.cancellable[job.id] = request
         try:
             answer = await request

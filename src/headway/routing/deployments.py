@@ -8,9 +8,11 @@ live load and latency (``in_flight``, ``ewma_ms``), written by the executor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
+from headway.errors import NotFoundError
 from headway.observe.cost import Price, builtin_price
 from headway.providers.base import Provider, Timeouts
 
@@ -108,3 +110,16 @@ def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[
             deadline_s=model.deadline_s or model.timeouts.total,
         )
     return routes
+
+
+def find_route(routes: Mapping[str, Route], name: str, kind: str) -> Route:
+    """The route clients call ``name``, of ``kind``; a 404 naming the ones there are otherwise."""
+    route = routes.get(name)
+    if route is None or route.kind != kind:
+        available = ", ".join(sorted(n for n, r in routes.items() if r.kind == kind)) or "none"
+        raise NotFoundError(
+            f"The model {name!r} does not exist or is not a {kind} model here. Available: {available}",
+            param="model",
+            code="model_not_found",
+        )
+    return route

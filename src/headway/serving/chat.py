@@ -27,8 +27,8 @@ from headway.review.stage import screen as review_screen
 from headway.routing import synthetic
 from headway.routing.executor import ExhaustedError, OpenedStream
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
+from headway.serving.parts import ServingParts
 from headway.serving.records import RecordedCall, new_record, recorded
-from headway.serving.runtime import Runtime
 from headway.serving.validation import validate_chat_request, validate_embeddings_request
 from headway.types import JSON, CallContext, RequestRecord, Usage
 
@@ -79,13 +79,13 @@ def served_headers(record: RequestRecord) -> dict[str, str]:
     return headers
 
 
-async def serve_chat(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
+async def serve_chat(runtime: ServingParts, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
     model = validate_chat_request(body)
     record = new_record(ctx, "chat.completions", model, body)
     return await recorded(runtime.request_log, ctx, record, lambda call: _chat(runtime, call, body, model))
 
 
-async def _chat(runtime: Runtime, call: RecordedCall, body: dict[str, Any], model: str) -> Reply | StreamReply:
+async def _chat(runtime: ServingParts, call: RecordedCall, body: dict[str, Any], model: str) -> Reply | StreamReply:
     ctx, record = call.ctx, call.record
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "chat")
@@ -118,7 +118,7 @@ async def _chat(runtime: Runtime, call: RecordedCall, body: dict[str, Any], mode
     return with_grant(Reply(body=answer, record=record, headers=served_headers(record)), grant)
 
 
-def _exhausted_error(runtime: Runtime, ctx: CallContext, route_name: str, exc: ExhaustedError, record: RequestRecord) -> APIError:
+def _exhausted_error(runtime: ServingParts, ctx: CallContext, route_name: str, exc: ExhaustedError, record: RequestRecord) -> APIError:
     error = exhausted_to_api_error(exc, record.request_id)
     return runtime.auth.explain_residency(route_name, error, exc.attempts, ctx.attributes)
 
@@ -130,13 +130,13 @@ def _held_reply(held: Answer, record: RequestRecord) -> Reply | StreamReply:
     return Reply(body=held.body, record=record, status=held.status, headers=headers)
 
 
-async def serve_embeddings(runtime: Runtime, ctx: CallContext, body: dict[str, Any]) -> Reply:
+async def serve_embeddings(runtime: ServingParts, ctx: CallContext, body: dict[str, Any]) -> Reply:
     model = validate_embeddings_request(body)
     record = new_record(ctx, "embeddings", model, body)
     return await recorded(runtime.request_log, ctx, record, lambda call: _embeddings(runtime, call, body, model))
 
 
-async def _embeddings(runtime: Runtime, call: RecordedCall, body: dict[str, Any], model: str) -> Reply:
+async def _embeddings(runtime: ServingParts, call: RecordedCall, body: dict[str, Any], model: str) -> Reply:
     ctx, record = call.ctx, call.record
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     route = runtime.route(model, "embeddings")
@@ -153,7 +153,7 @@ async def _embeddings(runtime: Runtime, call: RecordedCall, body: dict[str, Any]
 
 
 async def _serve_stream(
-    runtime: Runtime, call: RecordedCall, body: dict[str, Any], *, route_name: str, lookup: Lookup | None = None
+    runtime: ServingParts, call: RecordedCall, body: dict[str, Any], *, route_name: str, lookup: Lookup | None = None
 ) -> StreamReply:
     ctx, record = call.ctx, call.record
     route = runtime.route(route_name, "chat")
@@ -167,7 +167,7 @@ async def _serve_stream(
     return StreamReply(chunks=call.stream(_sse(runtime, call, opened, include_usage)), record=record, headers=served_headers(record))
 
 
-async def _sse(runtime: Runtime, call: RecordedCall, opened: OpenedStream, include_usage: bool) -> AsyncIterator[bytes]:
+async def _sse(runtime: ServingParts, call: RecordedCall, opened: OpenedStream, include_usage: bool) -> AsyncIterator[bytes]:
     """The SSE chunks of an opened stream; its record is finished once, when the stream ends."""
     ctx, record = call.ctx, call.record
     first_at = time.perf_counter()
@@ -222,7 +222,7 @@ async def _sse(runtime: Runtime, call: RecordedCall, opened: OpenedStream, inclu
             call.close(499, "client_disconnected", "client went away mid-stream")
 
 
-def _cached_reply(runtime: Runtime, call: RecordedCall, body: dict[str, Any], lookup: Lookup) -> Reply | StreamReply:
+def _cached_reply(runtime: ServingParts, call: RecordedCall, body: dict[str, Any], lookup: Lookup) -> Reply | StreamReply:
     """A cache hit: no upstream attempt, no cost; streams get the answer replayed as chunks."""
     assert lookup.hit is not None
     record = call.record

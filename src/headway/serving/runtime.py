@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,10 +19,9 @@ from headway.auth.erasure import ErasureRegistry
 from headway.auth.service import AuthService
 from headway.backends import open_backend
 from headway.backends.base import Backend
-from headway.cache.shared_cache import shared_cache
 from headway.cache.stage import CacheStage
 from headway.config.models import HeadwayConfig
-from headway.errors import NotFoundError, StoreUnavailableError
+from headway.errors import StoreUnavailableError
 from headway.guards.inspect import Guards
 from headway.guards.recording import RedactingRequestLog
 from headway.jobs.service import JobService
@@ -34,9 +34,11 @@ from headway.providers.base import Provider
 from headway.providers.registry import build_providers
 from headway.retrieval.service import Retriever
 from headway.review.service import ReviewService, build_review_service
-from headway.routing.deployments import Route, build_routes
+from headway.routing.deployments import Route, build_routes, find_route
 from headway.routing.executor import Executor
 from headway.routing.shared_breakers import shared_breakers
+from headway.serving.stored import serve_stored
+from headway.serving.validation import validate_chat_request
 from headway.store.base import Store
 from headway.store.migrate import SchemaUnknownError
 from headway.store.outbox import Outbox
@@ -76,6 +78,7 @@ class Runtime:
 
     @classmethod
     def from_config(cls, config: HeadwayConfig, *, store: Store | None = None) -> Runtime:
+        """Build every part from config, each given what it needs, and the runtime once from them."""
         store = store or open_store(config.store)
         auth = AuthService(config, store)
         observability = Observability(config, store)
@@ -84,7 +87,25 @@ class Runtime:
         routes = build_routes(config, providers)
         backend = open_backend(config.redis, local_share=config.admission.local_fallback_share)  # shared state
         executor = Executor(routes, breakers=shared_breakers(backend))
-        runtime = cls(
+        admission = Admission.from_config(config, store, routes, backend=backend)
+        request_log = RedactingRequestLog(
+            store,
+            guards=auth.guards,
+            capacity=log_config.buffer_size,
+            batch_size=log_config.batch_size,
+            flush_interval=log_config.flush_interval_ms / 1000,
+            spill_dir=log_config.spill_dir,
+        )
+        request_log.add_observer(admission.observe_record)  # settles limits and budgets
+        cache = CacheStage.build(config, store, routes, executor, shared=backend)  # Redis-backed when redis: is set
+        cache.register_erasure(auth.erasure)
+        retrieval, pipelines = build_data_plane(config, store, routes, executor)
+        webhook_delivery = WebhookDelivery.from_config(config, Outbox(store.database))
+        observability.metrics.registry.register(OutboxMetrics(webhook_delivery))
+        jobs = JobService(
+            config.jobs, store.database, routes=routes, auth=auth, backend=backend, validate_chat=validate_chat_request
+        )
+        return cls(
             config=config,
             store=store,
             providers=providers,
@@ -92,26 +113,15 @@ class Runtime:
             executor=executor,
             observability=observability,
             auth=auth,
-            request_log=RedactingRequestLog(
-                store,
-                guards=auth.guards,
-                capacity=log_config.buffer_size,
-                batch_size=log_config.batch_size,
-                flush_interval=log_config.flush_interval_ms / 1000,
-                spill_dir=log_config.spill_dir,
-            ),
+            request_log=request_log,
+            retrieval=retrieval,
+            pipelines=pipelines,
+            cache=cache,
+            admission=admission,
+            review=build_review_service(config, store, auth=auth, observability=observability),
+            jobs=jobs,
+            webhook_delivery=webhook_delivery,
         )
-        runtime.retrieval, runtime.pipelines = build_data_plane(config, store, runtime.routes, runtime.executor)
-        runtime.cache = CacheStage.build(config, store, routes, executor)
-        runtime.cache.register_erasure(runtime)
-        runtime.cache.backend = shared_cache(runtime.cache.backend, backend, max_candidates=config.cache.semantic.max_candidates)
-        runtime.admission = Admission.from_config(config, store, runtime.routes, backend=backend)
-        runtime.request_log.add_observer(runtime.admission.observe_record)  # settles limits and budgets
-        runtime.review = build_review_service(config, store, auth=auth, observability=observability)
-        runtime.jobs = JobService.build(runtime)
-        runtime.webhook_delivery = WebhookDelivery.from_config(config, Outbox(store.database))
-        observability.metrics.registry.register(OutboxMetrics(runtime.webhook_delivery))
-        return runtime
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -128,8 +138,8 @@ class Runtime:
             await self.review.start(self.backend)
         if self.pipelines is not None and self._migration_error is None:
             await self.pipelines.start()
-        if self.jobs is not None:
-            await self.jobs.start()
+        if self.jobs is not None:  # stored requests run through the same path as live ones
+            await self.jobs.start(functools.partial(serve_stored, self))
         if self.webhook_delivery is not None:
             self.webhook_delivery.start()
 
@@ -206,15 +216,7 @@ class Runtime:
         return self.auth.guards
 
     def route(self, name: str, kind: str) -> Route:
-        route = self.routes.get(name)
-        if route is None or route.kind != kind:
-            available = ", ".join(sorted(n for n, r in self.routes.items() if r.kind == kind)) or "none"
-            raise NotFoundError(
-                f"The model {name!r} does not exist or is not a {kind} model here. Available: {available}",
-                param="model",
-                code="model_not_found",
-            )
-        return route
+        return find_route(self.routes, name, kind)
 
     async def readiness(self) -> Readiness:
         checks: dict[str, dict[str, object]] = {"config": {"ok": True, "models": len(self.routes)}}

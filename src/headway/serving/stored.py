@@ -1,0 +1,49 @@
+"""A stored request (a background job, a batch line) run through the same path as a live one.
+
+The runtime hands ``serve_stored`` bound to itself to the jobs part when it starts, so
+admission, resilience, guards, review, recording, limits and budgets apply unchanged.
+Errors become the HTTP answer the client would have got (status and OpenAI error body).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from headway.errors import APIError
+from headway.jobs.execute import EMBEDDINGS, Answer, error_answer
+from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
+from headway.serving.parts import ServingParts
+from headway.types import JSON, CallContext
+
+log = logging.getLogger("headway.jobs")
+
+
+async def serve_stored(parts: ServingParts, ctx: CallContext, endpoint: str, body: JSON) -> Answer:
+    reply: Reply | StreamReply
+    try:
+        if endpoint == EMBEDDINGS:
+            reply = await serve_embeddings(parts, ctx, dict(body))
+        else:
+            reply = await serve_chat(parts, ctx, {**body, "stream": False})
+    except APIError as error:
+        return error_answer(error, ctx.request_id)
+    except Exception:  # a bug must fail this one request, not the job or batch around it
+        log.exception("job request %s failed unexpectedly", ctx.request_id)
+        failure = APIError(f"Headway failed to serve the request (request {ctx.request_id}).", code="internal_error")
+        return error_answer(failure, ctx.request_id)
+    if isinstance(reply, StreamReply):  # cannot happen with stream=False; never leave a stream open
+        aclose = getattr(reply.chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        return error_answer(APIError("a stored request cannot stream", status=400, type="invalid_request_error"), ctx.request_id)
+    record = reply.record
+    return Answer(
+        status_code=reply.status,
+        body=reply.body,
+        request_id=ctx.request_id,
+        cost_usd=float(record.cost_usd or 0.0),
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cached_tokens=record.cache_read_tokens,
+        reasoning_tokens=record.reasoning_tokens,
+    )
