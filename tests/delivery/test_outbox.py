@@ -52,7 +52,7 @@ def message(receiver: Receiver, subject: str, event: int) -> WebhookMessage:
 
 
 def entries(outbox: Outbox, *states: str) -> list[Any]:
-    return outbox.list(OutboxQuery(states=states, limit=500))
+    return outbox.search(OutboxQuery(states=states, limit=500))
 
 
 async def step(delivery: WebhookDelivery, clock: Clock, seconds: float) -> None:
@@ -165,5 +165,5 @@ def test_the_default_schedule_retries_for_at_least_a_day() -> None:
     assert config.retry_window_s >= 86_400
     schedule = config.schedule_for("jobs")
     assert schedule.backoff_base_s <= 10 and schedule.backoff_max_s <= 3600 and schedule.jitter > 0
-    custom = WebhooksConfig(receivers={"jobs": {"retry_window_s": 3600}})  # type: ignore[dict-item]
+    custom = WebhooksConfig(receivers={"jobs": {"retry_window_s": 3600}})
     assert custom.schedule_for("jobs").retry_window_s == 3600 and custom.schedule_for("alerts:x").retry_window_s == 86_400

@@ -69,7 +69,7 @@ def test_a_gateway_restart_mid_retry_loses_no_webhook(jobs_sim: Any, tmp_path: P
             jobs.append(reply.json()["id"])
 
         def retrying() -> bool:
-            pending = outbox.list(OutboxQuery(states=(PENDING, "sending"), limit=50))
+            pending = outbox.search(OutboxQuery(states=(PENDING, "sending"), limit=50))
             return len(pending) == 4 and all(e.attempts >= 2 for e in pending)
 
         wait_until(retrying, timeout=60, interval=0.1)
@@ -77,12 +77,12 @@ def test_a_gateway_restart_mid_retry_loses_no_webhook(jobs_sim: Any, tmp_path: P
         first.wait(10)
         receiver.start()
         second = serve(config, second_port, tmp_path / "second.log")
-        wait_until(lambda: len(outbox.list(OutboxQuery(states=(DELIVERED,), limit=50))) == 4, timeout=90, interval=0.2)
+        wait_until(lambda: len(outbox.search(OutboxQuery(states=(DELIVERED,), limit=50))) == 4, timeout=90, interval=0.2)
         accepted = receiver.accepted()  # signatures verified, de-duplicated on webhook-id
         assert sorted(h.webhook_id for h in accepted) == sorted(f"{job}.completed" for job in jobs)
         assert {h.json()["data"]["id"] for h in accepted} == set(jobs)
         assert len(receiver.hits) == 4, "each delivered exactly once after the restart"
-        owners = {e.lease_owner for e in outbox.list(OutboxQuery(limit=50))}
+        owners = {e.lease_owner for e in outbox.search(OutboxQuery(limit=50))}
         assert owners == {None}
     finally:
         for process in (first, second):

@@ -151,7 +151,7 @@ class OutboxEntry:
 
     @classmethod
     def from_row(cls, row: Any) -> OutboxEntry:
-        return cls(**{name: row[name] for name in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{name: row[name] for name in cls.__slots__})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -286,7 +286,7 @@ class Outbox(SqlRepository):
         with self.reading("read webhook deliveries") as connection:
             return {row.webhook_id: OutboxEntry.from_row(row._mapping) for row in connection.execute(statement)}
 
-    def list(self, query: OutboxQuery) -> list[OutboxEntry]:
+    def search(self, query: OutboxQuery) -> list[OutboxEntry]:
         """Newest first; ``before_seq`` continues a listing after its last entry."""
         statement = select(webhook_outbox).where(*self._filters(query)).order_by(o.seq.desc()).limit(query.limit)
         if query.before_seq is not None:
@@ -311,7 +311,7 @@ class Outbox(SqlRepository):
     def stats(self) -> OutboxStats:
         active = o.status.in_((PENDING, SENDING))
         with self.reading("count webhook deliveries") as connection:
-            counts = dict(connection.execute(select(o.status, func.count()).group_by(o.status)).all())
+            counts: dict[str, int] = {status: int(n) for status, n in connection.execute(select(o.status, func.count()).group_by(o.status))}
             oldest = connection.execute(select(func.min(o.created_at)).where(active)).scalar()
         return OutboxStats(
             pending=int(counts.get(PENDING, 0)) + int(counts.get(SENDING, 0)),

@@ -19,7 +19,7 @@ from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import ConflictError, InvalidRequestError, NotFoundError
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 from headway.store.outbox import DEAD, DELIVERED, PENDING, SENDING, Outbox, OutboxQuery
 
 _STATES = {"pending": (PENDING, SENDING), "delivered": (DELIVERED,), "dead": (DEAD,), "failed": (DEAD,)}
@@ -55,11 +55,14 @@ async def list_webhooks(request: Request) -> Response:
     limit = query_int(request, "limit", 50, 1, 500)
     query = OutboxQuery(
         states=_STATES[state] if state else (),
+        event_type=params.get("event_type"),
+        receiver=params.get("receiver"),
+        source=params.get("source"),
+        subject=params.get("subject"),
         before_seq=_cursor(params.get("after")),
         limit=limit + 1,  # one more tells whether there is a next page
-        **{name: params.get(name) for name in _FILTERS},
     )
-    entries = await asyncio.to_thread(_outbox(request).list, query)
+    entries = await asyncio.to_thread(_outbox(request).search, query)
     page, more = entries[:limit], len(entries) > limit
     return JSONResponse(
         {
@@ -102,7 +105,8 @@ async def _resend_filters(request: Request) -> dict[str, str | None]:
 
 async def resend_failed_webhooks(request: Request) -> Response:
     filters = await _resend_filters(request)
-    resent = await asyncio.to_thread(_outbox(request).resend, OutboxQuery(**filters))
+    query = OutboxQuery(event_type=filters["event_type"], receiver=filters["receiver"], source=filters["source"], subject=filters["subject"])
+    resent = await asyncio.to_thread(_outbox(request).resend, query)
     _wake(request)
     return JSONResponse({"object": "webhook_resend", "resent": resent, "filters": {k: v for k, v in filters.items() if v}})
 
