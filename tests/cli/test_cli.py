@@ -107,23 +107,23 @@ def _port_closed(port: int) -> bool:
 
 @pytest.mark.slow
 def test_demo_answers_then_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port, sim_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [*HEADWAY, "demo", "--port", str(port), "--sim-port", str(sim_port)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"},
-    )
+    from tests.cli.test_demo_tour import start_demo
+
+    demo = start_demo(tmp_path)
+    port = int(demo.url.rsplit(":", 1)[1])
     try:
-        _wait_http(f"http://127.0.0.1:{port}/readyz")
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="demo", max_retries=0)
+        # Auth is on in the demo: the printed app key answers, a made-up one does not.
+        client = openai.OpenAI(base_url=demo.url + "/v1", api_key=demo.key("app"), max_retries=0)
         reply = client.chat.completions.create(model="chat-default", messages=[{"role": "user", "content": "Hello demo"}])
         assert "Hello demo" in (reply.choices[0].message.content or "")
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=demo.url + "/v1", api_key="demo", max_retries=0).models.list()
     finally:
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=30)
-    assert proc.returncode in (0, 130), output
+        output = demo.stop()
+    assert demo.proc.returncode in (0, 130), output
     assert f"http://127.0.0.1:{port}" in output and "curl" in output and "base_url" in output
     assert "[sim:fault=500]" in output
-    assert _port_closed(port) and _port_closed(sim_port)
+    assert _port_closed(port) and _port_closed(demo.sim_port)
     assert (tmp_path / ".headway" / "demo.db").exists()
 
 

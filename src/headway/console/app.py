@@ -180,7 +180,8 @@ class ConsoleSite:
         states = observability.alert_states
         alerts = await asyncio.to_thread(states.states) if states is not None and observability.config.alerts.rules else []
         breakers = observability.breakers.current() if observability.breakers is not None else None
-        body["signals"] = data.signals(observability.metrics, breakers, alerts)
+        rules = [rule.name for rule in observability.config.alerts.rules]
+        body["signals"] = data.signals(observability.metrics, breakers, alerts, rules)
         response = JSONResponse(body, headers={"cache-control": "no-store"})
         return response
 

@@ -186,13 +186,17 @@ SIGNAL_PREFIXES = (
 )
 
 
-def signals(metrics: Any, breakers: dict[str, str] | None, alerts: list[Any] | None) -> JSON:
-    """Live state: breakers per deployment, alert states, and this process's samples of the part metrics."""
+def signals(metrics: Any, breakers: dict[str, str] | None, alerts: list[Any] | None, rules: list[str] | None = None) -> JSON:
+    """Live state: breakers per deployment, every alert rule's state (``unknown`` until its first
+    evaluation), and this process's samples of the part metrics."""
     samples = metrics.samples(SIGNAL_PREFIXES) if metrics is not None and metrics.enabled else {}
+    known = {a.rule: a for a in alerts or []}
     return {
         "breakers": [{"deployment": key, "state": state} for key, state in sorted((breakers or {}).items())],
         "alerts": [
-            {"rule": a.rule, "state": a.state, "since": a.since, "value": a.value} for a in (alerts or [])
+            {"rule": name, "state": known[name].state, "since": known[name].since, "value": known[name].value}
+            if name in known else {"rule": name, "state": "unknown", "since": None, "value": None}
+            for name in (rules if rules is not None else sorted(known))
         ],
         "metrics": {
             name: [{"labels": labels, "value": value} for labels, value in values]

@@ -102,7 +102,7 @@
       flag("tile-breakers", open.length > 0);
       var firing = sig.alerts.filter(function (a) { return a.state === "firing"; });
       text("total-alerts", String(firing.length));
-      text("total-alerts-detail", firing.map(function (a) { return a.rule; }).join(", ") || sig.alerts.length + " rules ok");
+      text("total-alerts-detail", firing.map(function (a) { return a.rule; }).join(", ") || sig.alerts.length + " rules, none firing");
       flag("tile-alerts", firing.length > 0);
       text("total-latency", fmt(t.p50_ms, 0) + " / " + fmt(t.p95_ms, 0) + " / " + fmt(t.p99_ms, 0));
       text("total-cost", fmt(t.cost_usd, 6));
