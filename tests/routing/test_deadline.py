@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from headway.providers.base import Timeouts
-from headway.routing.attempts import within_deadline
+from headway.routing.route_runner import within_deadline
 
 T = Timeouts(connect=5, first_token=30, idle=30, total=120)
 

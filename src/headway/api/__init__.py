@@ -1,6 +1,9 @@
-"""The HTTP surface: OpenAI-compatible ``/v1/*``, admin ``/admin/*``, health and OpenAPI."""
+"""The HTTP surface: OpenAI-compatible ``/v1/*``, admin ``/admin/*``, health, OpenAPI and the console.
 
-from headway.api.app import build_app, create_app
-from headway.serving.runtime import Runtime
+Other parts (the CLI, tests) import what they use from here; see ``README.md``.
+"""
 
-__all__ = ["Runtime", "build_app", "create_app"]
+from headway.api.app import build_app, create_app, route_table
+from headway.api.route_table import Endpoint, Mounted, RouteTable
+
+__all__ = ["Endpoint", "Mounted", "RouteTable", "build_app", "create_app", "route_table"]

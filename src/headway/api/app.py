@@ -45,7 +45,7 @@ from headway.errors import APIError
 from headway.gate.console import console_pages as gate_console_pages
 from headway.observe.middleware import ObserveMiddleware
 from headway.review.console import console_pages as review_console_pages
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 from headway.store.base import Store
 
 

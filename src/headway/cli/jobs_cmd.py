@@ -36,7 +36,7 @@ batches_app = typer.Typer(help="Batches (the OpenAI-compatible Batch API).", no_
 @friendly_errors
 def worker_command(config: ConfigOption = "headway.yaml") -> None:
     """Run the job worker (background requests and batches) without serving HTTP."""
-    from headway.serving.runtime import Runtime
+    from headway.serving import Runtime
 
     loaded = load_config(config)
 

@@ -327,7 +327,7 @@ def profile_command(
 @friendly_errors
 def worker_command(config: ConfigOption = "headway.yaml") -> None:
     """Run the scheduler and job workers without serving HTTP (scaled-out deployments)."""
-    from headway.serving.runtime import Runtime
+    from headway.serving import Runtime
 
     loaded = load_config(config)
 

@@ -24,7 +24,7 @@ def erase(
 ) -> None:
     """Remove the subject's requests, cached answers and review items from the store."""
     from headway.config.loader import load_config
-    from headway.serving.runtime import Runtime
+    from headway.serving import Runtime
 
     loaded = load_config(config)
     # The runtime is built (not started) so every part's erasure hook is registered.

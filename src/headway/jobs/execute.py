@@ -10,8 +10,9 @@ decided here too.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from headway.errors import APIError
 from headway.types import JSON, CallContext
@@ -59,6 +60,6 @@ def _seconds(value: str | None) -> float | None:
 
 
 # Runs one stored request with the submitter's context: (ctx, endpoint, body) -> Answer.
-Execute = Callable[[CallContext, str, JSON], Awaitable[Answer]]
+Execute = Callable[[CallContext, str, JSON], Coroutine[Any, Any, Answer]]
 # Refuses a model that does not exist as ``kind`` or that the caller may not use: (ctx, model, kind).
 ModelCheck = Callable[[CallContext, str, str], None]

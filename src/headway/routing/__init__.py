@@ -1,0 +1,28 @@
+"""How one request reaches a model: routes, deployments, balancing, breakers, retries, the executor.
+
+Other parts import what they use from here; the modules behind it are this part's own.
+"""
+
+from headway.routing import synthetic
+from headway.routing.breaker import BreakerBackend, InProcessBreakers
+from headway.routing.deployments import Deployment, Route, build_routes, find_route
+from headway.routing.executor import Executor
+from headway.routing.route_runner import ExhaustedError, OpenedStream, Served
+from headway.routing.shared_breakers import shared_breakers
+from headway.routing.status import deployment_status
+
+__all__ = [
+    "BreakerBackend",
+    "Deployment",
+    "ExhaustedError",
+    "Executor",
+    "InProcessBreakers",
+    "OpenedStream",
+    "Route",
+    "Served",
+    "build_routes",
+    "deployment_status",
+    "find_route",
+    "shared_breakers",
+    "synthetic",
+]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from headway.providers.base import StreamEvent
-from headway.routing.attempts import OpenedStream
+from headway.routing.route_runner import OpenedStream
 from headway.types import JSON, Usage
 
 

@@ -14,7 +14,7 @@ from headway.api.route_table import Endpoint
 from headway.api.routes.admin_keys import OPENAPI_TAG
 from headway.auth.audit import AuditLog
 from headway.errors import ServiceUnavailableError
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 
 def _log(runtime: Runtime) -> AuditLog:

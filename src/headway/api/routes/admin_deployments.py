@@ -9,8 +9,8 @@ from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import NotFoundError
-from headway.routing.status import deployment_status
-from headway.serving.runtime import Runtime
+from headway.routing import deployment_status
+from headway.serving import Runtime
 
 
 async def list_deployments(request: Request) -> Response:

@@ -23,7 +23,7 @@ from headway.auth.key_store import KeyRepository
 from headway.auth.permissions import AUTHENTICATED
 from headway.auth.principal import Principal
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 SHOWN_ONCE = "Store this key now: Headway keeps only a hash and cannot show it again."
 

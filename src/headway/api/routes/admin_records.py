@@ -10,7 +10,7 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.api.routes.admin_keys import OPENAPI_TAG, caller
 from headway.errors import InvalidRequestError
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 
 async def erase_records(request: Request) -> Response:

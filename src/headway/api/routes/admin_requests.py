@@ -13,7 +13,7 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.console import data as explorer
 from headway.errors import InvalidRequestError, NotFoundError
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 
 async def list_requests(request: Request) -> Response:

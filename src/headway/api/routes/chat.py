@@ -14,8 +14,7 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.api.routes.jobs import submit_background
 from headway.jobs.prefer import wants_background
-from headway.serving.chat import StreamReply, serve_chat
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime, StreamReply, serve_chat
 
 
 async def chat_completions(request: Request) -> Response:

@@ -12,8 +12,7 @@ from headway.api.context import call_context
 from headway.api.openapi import json_body, responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.serving.chat import serve_embeddings
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime, serve_embeddings
 
 
 async def embeddings(request: Request) -> Response:

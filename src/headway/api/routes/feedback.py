@@ -18,7 +18,7 @@ from headway.api.route_table import Endpoint
 from headway.api.routes.metrics import TIME_HELP, openapi_reply, query, time_param
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.observe.feedback import FeedbackStore, parse_feedback
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 from headway.types import JSON
 
 # Roles that may leave feedback on anyone's request; everyone else only on their own.

@@ -10,7 +10,7 @@ from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.auth.permissions import PUBLIC
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 
 async def healthz(request: Request) -> Response:

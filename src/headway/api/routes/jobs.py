@@ -22,7 +22,7 @@ from headway.errors import InvalidRequestError, ServiceUnavailableError
 from headway.jobs.models import Job
 from headway.jobs.prefer import parse_prefer
 from headway.jobs.service import JobService
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 from headway.types import JSON, CallContext
 
 JOB_HEADER = "x-headway-job-id"

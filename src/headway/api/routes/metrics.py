@@ -15,7 +15,7 @@ from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailabl
 from headway.observe.cost_report import GROUP_COLUMNS, GroupBy, cost_by, parse_time, totals
 from headway.observe.metrics import CONTENT_TYPE
 from headway.observe.observability import Observability
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 
 def _observability(request: Request) -> Observability:

@@ -9,8 +9,8 @@ from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import NotFoundError
-from headway.routing.deployments import Route
-from headway.serving.runtime import Runtime
+from headway.routing import Route
+from headway.serving import Runtime
 
 
 def _describe(route: Route, created: int) -> dict[str, object]:

@@ -23,7 +23,7 @@ from headway.review.access import Reviewer
 from headway.review.items import FINAL, OPEN, STATUSES, ReviewItem, ReviewQuery
 from headway.review.release import answer, parse_wait, preference_applied
 from headway.review.service import ReviewService
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 _ID = re.compile(r"rev_[0-9a-f]{1,60}")
 _STATUS_GROUPS = {"open": tuple(sorted(OPEN)), "final": tuple(sorted(FINAL))}
