@@ -69,14 +69,14 @@ class Receiver:
             self._server.server_close()
             self._server = None
 
-    def accepted(self) -> list[Hit]:
+    def accepted(self, secret: str = SECRET) -> list[Hit]:
         """What a receiver that de-duplicates on ``webhook-id`` processes: first sight of each id, verified."""
         seen: set[str] = set()
         out = []
         with self._lock:
             hits = list(self.hits)
         for hit in hits:
-            verify(SECRET, hit.headers, hit.body)
+            verify(secret, hit.headers, hit.body)
             if hit.webhook_id not in seen:
                 seen.add(hit.webhook_id)
                 out.append(hit)

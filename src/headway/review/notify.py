@@ -24,11 +24,12 @@ from headway.config.review import ReviewConfig
 from headway.errors import InvalidRequestError
 from headway.observe.webhooks import Delivery
 from headway.review.items import ReviewItem
-from headway.review.release import decision_payload
+from headway.review.release import decision_payload, ticket
 from headway.store.outbox import Outbox, WebhookMessage
 from headway.types import JSON
 
 EVENT_TYPE = "review.decided"
+ESCALATED = "review.escalated"
 METADATA_KEY = "review_webhook"
 
 
@@ -54,6 +55,12 @@ def event_body(item: ReviewItem, *, now: float | None = None) -> JSON:
     return {"type": EVENT_TYPE, "timestamp": stamp, "data": decision_payload(item)}
 
 
+def escalation_body(item: ReviewItem, *, now: float | None = None) -> JSON:
+    """The item as its status URL shows it while it waits, now on the escalation team."""
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC).isoformat().replace("+00:00", "Z")
+    return {"type": ESCALATED, "timestamp": stamp, "data": {**ticket(item), "team": item.team}}
+
+
 def receiver_of(item: ReviewItem) -> str:
     return "review:caller" if item.webhook_source == "caller" else f"review:policy:{item.policy}"
 
@@ -71,8 +78,21 @@ def decision_message(item: ReviewItem) -> WebhookMessage:
     )
 
 
+def escalation_message(item: ReviewItem) -> WebhookMessage:
+    assert item.webhook_url is not None
+    return WebhookMessage(
+        webhook_id=f"{item.review_id}.escalated",
+        source="review",
+        event_type=ESCALATED,
+        subject=item.review_id,  # the same subject: the escalation reaches a receiver before the decision
+        receiver=receiver_of(item),
+        url=item.webhook_url,
+        payload=escalation_body(item),
+    )
+
+
 class DecisionWebhooks:
-    """Hands each decided item's webhook to the outbox (signing and retries happen there)."""
+    """Hands each item's webhooks (escalation, decision) to the outbox (signing and retries happen there)."""
 
     def __init__(self, config: ReviewConfig, outbox: Outbox) -> None:
         self.config = config
@@ -85,6 +105,11 @@ class DecisionWebhooks:
         message = decision_message(item)
         await asyncio.to_thread(self.outbox.enqueue, [message])
         return Delivery(message.webhook_id, True, 0)
+
+    async def escalated(self, item: ReviewItem) -> None:
+        """Queue the escalation notice (an item without a webhook URL has no one to tell)."""
+        if item.webhook_url is not None:
+            await asyncio.to_thread(self.outbox.enqueue, [escalation_message(item)])
 
     async def close(self) -> None:
         return None

@@ -285,6 +285,8 @@ class ReviewService:
     async def _moved(self, item: ReviewItem, *, actor: str) -> None:
         self.metrics.moved(item)
         self._record_audit("review.escalate" if item.status == "escalated" else "review.decision", actor, item)
+        if item.status == "escalated":
+            await self.webhooks.escalated(item)  # through the outbox, before the item's decision
         if item.final:
             await self.waiters.announce(item.review_id)
             self._kick.set()
