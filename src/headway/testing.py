@@ -7,7 +7,6 @@ SDK, sync or async) talk to it over real HTTP exactly as an app would.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Coroutine
@@ -16,18 +15,13 @@ from typing import Any, TypeVar
 import uvicorn
 
 from headway.api.app import create_app
+from headway.cli.replicas import free_port
 from headway.config.models import HeadwayConfig
 from headway.serving.runtime import Runtime
 from headway.store.base import Store
 from headway.types import RequestRecord
 
 T = TypeVar("T")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class GatewayThread:

@@ -33,6 +33,8 @@ GEMINI_KEY = AZURE_KEY
 AWS_KEY_ID, AWS_SECRET = "AKIDSIMULATOR", "sim/aws/secret/0123456789"
 SERVICE_ACCOUNT = "headway@sim-project.iam.gserviceaccount.com"
 PRICE = {"input": 2.0, "output": 10.0}
+# These tests drive every fault at every route; a breaker opening would hide the next fault's kind.
+NO_BREAKER = {"enabled": False}
 
 
 def unique(prefix: str) -> str:
@@ -99,7 +101,7 @@ def scenario_for(public_key: str, **extra: Any) -> Scenario:
             service_accounts={SERVICE_ACCOUNT: public_key},
             aws_keys={AWS_KEY_ID: AWS_SECRET},
         ),
-        faults={"hang_max_s": 20, "slow_first_token_ms": 3000},
+        faults={"hang_max_s": 20, "slow_first_token_ms": 3000, "retry_after_s": 7},
         **extra,
     )
 
@@ -170,12 +172,12 @@ def cloud(tmp: Path, models: dict[str, Any] | None = None) -> Iterator[Cloud]:
         },
     }
     routes: dict[str, Any] = {
-        name: {"deployments": [{"provider": provider, "model": model}], "price": PRICE, "retries": {"max_retries": 0}, "timeouts": {"first_token": 1.5, "idle": 2, "total": 10}}
+        name: {"deployments": [{"provider": provider, "model": model}], "price": PRICE, "retries": {"max_retries": 0}, "breaker": NO_BREAKER, "timeouts": {"first_token": 1.5, "idle": 2, "total": 10}}
         for name, (provider, model) in ROUTES.items()
     }
     for bad in ("azure-badkey", "azure-badsecret", "bedrock-badkey", "gemini-badkey", "vertex-stranger"):
         upstream = "claude-x" if bad == "vertex-stranger" else "m-" + bad
-        routes[bad] = {"deployments": [{"provider": bad, "model": upstream}], "retries": {"max_retries": 0}}
+        routes[bad] = {"deployments": [{"provider": bad, "model": upstream}], "retries": {"max_retries": 0}, "breaker": NO_BREAKER}
     routes.update(models or {})
     raw = base_config(url, f"sqlite:///{tmp}/hw.db", tmp / "spill", providers=providers, models=routes)
     env = {"AZ_KEY": AZURE_KEY, "AZ_SECRET": ENTRA_SECRET, "GEMINI_KEY": GEMINI_KEY, "BAD_KEY": "wrong-key-0123456789"}

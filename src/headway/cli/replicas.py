@@ -38,9 +38,10 @@ from headway.errors import HeadwayError
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the one helper for it: tests, demo and replicas use it)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
