@@ -6,11 +6,11 @@ would surely be lost: the crash segment is what carries them."""
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import json
 import signal
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +37,7 @@ def ask(url: str, n: int) -> str | None:
         with urllib.request.urlopen(request, timeout=30) as response:
             payload = response.read()  # to the last byte (the chunked terminator for a stream)
             request_id = response.headers["x-request-id"]
-    except (OSError, urllib.error.URLError):
+    except (OSError, http.client.HTTPException):  # URLError is an OSError; IncompleteRead is not
         return None  # cut by the kill: not acknowledged
     if stream and not payload.rstrip().endswith(b"data: [DONE]"):
         return None
