@@ -57,6 +57,7 @@ def definition(path: Path, *, key: list[str] | None = KEY, **extra: Any) -> dict
         "index": {
             "collection": "penguins",
             "text_fields": ["Species", "Island", "Individual ID", "Comments"],
+            "embeddings": None,  # lexical: these tests are about what gets published, not ranking
         },
         **extra,
     }

@@ -137,9 +137,12 @@ class IndexConfig(_Section):
         None, description="Collection to publish into; default: the pipeline's name."
     )
     embeddings: str | None = Field(
-        None,
-        description="A configured model of kind 'embeddings', or 'local:all-minilm-l6-v2' (optional extra); "
-        "none: lexical index only.",
+        "local:all-minilm-l6-v2",
+        description="The local model 'local:all-minilm-l6-v2' (the default, runs in process), or a configured "
+        "model of kind 'embeddings'; null: lexical index only.",
+    )
+    mode: Literal["lexical", "vector", "hybrid"] | None = Field(
+        None, description="How queries of this collection rank by default (retrieval.mode when unset)."
     )
     dimensions: Annotated[int, Field(ge=8, le=8192)] | None = None
     chunk_chars: Annotated[int, Field(ge=100, le=20_000)] = 1000

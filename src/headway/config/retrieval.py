@@ -6,13 +6,16 @@ section only says how queries are answered.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+RetrievalMode = Literal["lexical", "vector", "hybrid"]
 
 
 class RetrievalConfig(_Section):
@@ -24,14 +27,35 @@ class RetrievalConfig(_Section):
         50, description="Per-ranker candidates fused by RRF."
     )
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    mode: RetrievalMode = Field(
+        "hybrid",
+        description="Default ranking for collections with vectors (a collection's index.mode and a query's "
+        "'mode' override it); collections without vectors are always lexical.",
+    )
+    vector_weight: Annotated[float, Field(ge=0, le=10)] = Field(
+        2.0,
+        description="Weight of the vector ranking against the lexical one (1.0) in hybrid fusion; tuned on "
+        "the bundled question set (docs/benchmarks.md).",
+    )
+    ann_dir: str | None = Field(
+        None,
+        description="Where approximate-nearest-neighbour index files are kept (per replica); default: beside "
+        "a SQLite database file, else rebuilt from the store at start-up.",
+    )
+    ann_nprobe: Annotated[int, Field(ge=1, le=4096)] = Field(
+        48, description="Inverted-file cells searched per query for collections past ann_ivf_from vectors."
+    )
+    ann_ivf_from: Annotated[int, Field(ge=1000)] = Field(
+        20_000, description="Collections with fewer vectors are searched exactly."
+    )
+    local_threads: Annotated[int, Field(ge=1, le=64)] = Field(
+        1, description="CPU threads of a local embeddings model."
+    )
     min_similarity: Annotated[float, Field(ge=-1, le=1)] = Field(
         0.1,
         description="Vector matches below this cosine similarity are not candidates (lexical matches always are).",
     )
     max_context_chars: Annotated[int, Field(ge=200, le=200_000)] = 6000
-    cache_collections: Annotated[int, Field(ge=0, le=1000)] = Field(
-        8, description="Collections whose vectors stay in memory for ranking."
-    )
 
 
 class ModelRetrievalConfig(_Section):

@@ -47,6 +47,8 @@ class RunnerDeps:
     alerter: Alerter
     embedder_for: EmbedderFactory | None = None
     lock_ttl_s: float = 60.0  # renewed every third of it while the run lives; a crashed run's lock lapses
+    # Called with the collection after a version is published (this process's ANN index catches up).
+    on_published: Callable[[str], None] | None = None
 
 
 def _alerts(name: str, run: RunRecord, evaluation: Evaluation | None) -> list[Alert]:
@@ -265,4 +267,9 @@ async def _execute(
     except Exception:
         run.status = "failed"
         raise
+    if index_build is not None and deps.on_published is not None:
+        try:
+            await asyncio.to_thread(deps.on_published, index_build.collection)
+        except Exception:  # published is published: readers catch up on their own
+            log.exception("vector index update after publishing failed", extra={"pipeline": name})
     return evaluation, index_build

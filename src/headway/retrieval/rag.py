@@ -177,9 +177,10 @@ async def augment(
     quality: JSON = {"collections": collections, **({"denied": denied} if denied else {})}
     query = last_user_text(body.get("messages"))
     outcome = RagOutcome(status="miss")
+    fallbacks: dict[str, str] = {}
     try:
         passages = await asyncio.wait_for(
-            _search(retriever, collections, query, plan), retriever.config.timeout_s
+            _search(retriever, collections, query, plan, fallbacks), retriever.config.timeout_s
         )
     except (TimeoutError, HeadwayError) as exc:
         reason = "timeout" if isinstance(exc, TimeoutError) else f"{exc.__class__.__name__}: {exc}"
@@ -199,6 +200,8 @@ async def augment(
             for n, p in enumerate(used, start=1)
         ]
     retriever.outcomes[outcome.status or "none"] += 1
+    if fallbacks:
+        quality["fallback"] = fallbacks  # answered from the lexical half: the vector half failed
     quality.update(
         status=outcome.status,
         passages=len(outcome.citations),
@@ -208,9 +211,12 @@ async def augment(
     return outcome
 
 
-async def _search(retriever: Retriever, collections: list[str], query: str, plan: _Plan) -> list[Passage]:
+async def _search(
+    retriever: Retriever, collections: list[str], query: str, plan: _Plan, fallbacks: dict[str, str]
+) -> list[Passage]:
     if not query.strip() or not collections:
         return []
     results = await asyncio.gather(*(retriever.retrieve(c, query, plan.k, plan.filters) for c in collections))
+    fallbacks.update({r.collection: r.fallback for r in results if r.fallback is not None})
     merged = sorted((p for r in results for p in r.passages), key=lambda p: -p.score)
     return merged[: plan.k]

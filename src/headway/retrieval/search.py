@@ -2,26 +2,19 @@
 
 Lexical: SQLite FTS5 (bm25) or PostgreSQL full text (``ts_rank``: cover density, ``ts_rank_cd``, measured
 1.6× slower for no gain in recall on the bundled corpus), terms OR-ed so a
-question matches passages sharing any of its words. Vector: cosine similarity in numpy
-over the collection's vectors, held in memory per published version (the store has no
-vector extension here — see docs/pipelines.md). Fusion: reciprocal rank fusion, which
-needs no score calibration between the two rankers.
+question matches passages sharing any of its words. Vector: ``ann.py`` (faiss). Fusion:
+weighted reciprocal rank fusion, which needs no score calibration between the rankers.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Connection, select, text
 
-from headway.retrieval.embedder import from_blob
-from headway.retrieval.index import visible_at
 from headway.retrieval.tables import retrieval_chunks
 
 _TERM = re.compile(r"\w+", re.UNICODE)
@@ -155,111 +148,46 @@ def lexical_ranking(
     ]
 
 
-@dataclass(slots=True)
-class VectorSet:
-    """Every visible vector of one published collection version."""
-
-    ids: np.ndarray
-    matrix: np.ndarray
-    doc_keys: list[str]
-    sources: list[str | None]
-    metadata: list[dict[str, Any]]
-
-    def ranking(
-        self,
-        query: np.ndarray,
-        limit: int,
-        filters: Mapping[str, Any] | None = None,
-        min_similarity: float = -1.0,
-    ) -> list[int]:
-        if not len(self.ids):
-            return []
-        scores = self.matrix @ query.astype(np.float32)
-        if filters:
-            keep = np.fromiter(
-                (
-                    matches(m, d, s, filters)
-                    for m, d, s in zip(self.metadata, self.doc_keys, self.sources, strict=True)
-                ),
-                dtype=bool,
-                count=len(self.ids),
-            )
-            scores = np.where(keep, scores, -np.inf)
-        limit = min(limit, len(scores))
-        top = np.argpartition(-scores, limit - 1)[:limit]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [int(self.ids[i]) for i in top if np.isfinite(scores[i]) and scores[i] >= min_similarity]
-
-
-def load_vectors(connection: Connection, collection: str, version: int) -> VectorSet:
-    c = retrieval_chunks.c
-    rows = connection.execute(
-        select(c.id, c.embedding, c.doc_key, c.source, c.metadata)
-        .where(c.collection == collection, visible_at(version), c.embedding.is_not(None))
-        .order_by(c.id)
-    ).all()
-    if not rows:
-        return VectorSet(np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32), [], [], [])
-    return VectorSet(
-        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        matrix=np.vstack([from_blob(r[1]) for r in rows]),
-        doc_keys=[r[2] for r in rows],
-        sources=[r[3] for r in rows],
-        metadata=[r[4] or {} for r in rows],
-    )
-
-
-class VectorCache:
-    """Published vector sets by (collection, version), least recently used evicted."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._sets: OrderedDict[tuple[str, int], VectorSet] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, connection: Connection, collection: str, version: int) -> VectorSet:
-        key = (collection, version)
-        with self._lock:
-            found = self._sets.get(key)
-            if found is not None:
-                self._sets.move_to_end(key)
-                return found
-        loaded = load_vectors(connection, collection, version)
-        if self.capacity:
-            with self._lock:
-                # Older versions of this collection are never read again once a newer one is published.
-                for stale in [k for k in self._sets if k[0] == collection]:
-                    del self._sets[stale]
-                self._sets[key] = loaded
-                while len(self._sets) > self.capacity:
-                    self._sets.popitem(last=False)
-        return loaded
-
-
-def fuse(rankings: Mapping[str, Sequence[int]], k: int) -> list[tuple[int, float, dict[str, int]]]:
-    """Reciprocal rank fusion: score = Σ 1 / (k + rank)."""
+def fuse(
+    rankings: Mapping[str, Sequence[int]], k: int, weights: Mapping[str, float] | None = None
+) -> list[tuple[int, float, dict[str, int]]]:
+    """Weighted reciprocal rank fusion: score = Σ weight / (k + rank)."""
     scores: dict[int, float] = {}
     ranks: dict[int, dict[str, int]] = {}
     for name, ranking in rankings.items():
+        weight = 1.0 if weights is None else weights.get(name, 1.0)
         for rank, chunk_id in enumerate(ranking, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
             ranks.setdefault(chunk_id, {})[name] = rank
     ordered = sorted(scores, key=lambda i: (-scores[i], i))
     return [(i, scores[i], ranks[i]) for i in ordered]
 
 
-def fetch_passages(connection: Connection, collection: str, ids: Sequence[int]) -> dict[int, Passage]:
+def fetch_passages(
+    connection: Connection, collection: str, ids: Sequence[int], version: int | None = None
+) -> dict[int, Passage]:
+    """Passages by chunk id; with ``version``, only those readers of that version see
+    (an approximate index may still hold chunks retired since it was updated)."""
     if not ids:
         return {}
     c = retrieval_chunks.c
     # By primary key only: adding the collection lets SQLite pick the collection index and scan it.
     rows = connection.execute(
-        select(c.id, c.collection, c.doc_key, c.title, c.source, c.text, c.metadata).where(
-            c.id.in_(list(ids))
-        )
+        select(
+            c.id,
+            c.collection,
+            c.doc_key,
+            c.title,
+            c.source,
+            c.text,
+            c.metadata,
+            c.added_version,
+            c.removed_version,
+        ).where(c.id.in_(list(ids)))
     )
     return {
         row[0]: Passage(row[0], collection, row[2], row[3], row[4], row[5], row[6] or {})
         for row in rows
         if row[1] == collection
+        and (version is None or (row[7] <= version and (row[8] is None or row[8] > version)))
     }

@@ -1,28 +1,54 @@
 """The retriever: answer "the k best passages of collection C for this query".
 
 Holds what queries need and nothing else: the store's engine, the embedders of
-collections (built on first use from the embeddings model recorded with the collection),
-the vector cache and outcome counters the metrics part can read.
+collections (built from the embeddings model recorded with the collection and, for local
+models, loaded at start-up in the background, never on the request path), the ANN
+indexes (``ann.py``) and the counters the metrics part reads.
+
+A query ranks in one of three modes: ``lexical`` (full text), ``vector`` (ANN over the
+embeddings) or ``hybrid`` (both, fused by weighted reciprocal rank). The mode comes from
+the query, else the collection's ``index.mode``, else ``retrieval.mode``. When the vector
+half cannot answer in hybrid mode (the embedder failed or is still loading, the ANN index
+is still being built) the query is answered from the lexical half and the result says so
+(``fallback``); in vector mode that is an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import tempfile
+import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from headway.config.retrieval import RetrievalConfig
-from headway.errors import NotFoundError, StoreUnavailableError
-from headway.retrieval.embedder import Embedder, build_embedder
+from headway.errors import (
+    HeadwayError,
+    InvalidRequestError,
+    NotFoundError,
+    StoreUnavailableError,
+    UpstreamError,
+)
+from headway.retrieval.ann import AnnSettings, AnnStore
+from headway.retrieval.embedder import Embedder, EmbeddingError, LocalEmbedder, build_embedder
 from headway.retrieval.index import Collection, get_collection, list_collections
-from headway.retrieval.search import Passage, VectorCache, fetch_passages, fuse, lexical_ranking, matches
+from headway.retrieval.search import Passage, fetch_passages, fuse, lexical_ranking, matches
 from headway.routing.deployments import Route
 from headway.routing.executor import Executor
+
+log = logging.getLogger("headway.retrieval")
+
+MODES = ("lexical", "vector", "hybrid")
+ANN_OVERSAMPLE = 2  # ANN candidates per wanted one: room for retired chunks and filters
+VECTOR_BUDGET_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -30,7 +56,34 @@ class RetrievalResult:
     collection: str
     version: int
     passages: list[Passage]
-    lexical_only: bool = False
+    mode: str = "lexical"  # what was asked for
+    served: str = "lexical"  # what answered
+    fallback: str | None = None  # why the vector half did not answer, when it did not
+
+    @property
+    def lexical_only(self) -> bool:
+        return self.served == "lexical"
+
+
+@dataclass
+class RetrievalStats:
+    """Counters the metrics part reads: outcomes and latency sums by mode."""
+
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (mode served, hit|miss|fallback)
+    seconds: Counter[str] = field(default_factory=Counter)  # mode served -> total seconds
+    queries: Counter[str] = field(default_factory=Counter)  # mode served -> queries
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # recent, for the metrics histogram
+
+    def record(self, result: RetrievalResult, seconds: float) -> None:
+        served = result.served
+        self.queries[served] += 1
+        self.seconds[served] += seconds
+        self.outcomes[(served, "hit" if result.passages else "miss")] += 1
+        if result.fallback is not None:
+            self.outcomes[(result.mode, "fallback")] += 1
+        recent = self.latencies.setdefault(served, [])
+        recent.append(seconds)
+        del recent[:-1000]
 
 
 @dataclass
@@ -40,18 +93,68 @@ class Retriever:
     routes: dict[str, Route]
     executor: Executor
     configured_collections: frozenset[str] = frozenset()
+    collection_modes: Mapping[str, str] = field(default_factory=dict)
+    preload: frozenset[str] = frozenset()  # embeddings models to load at start-up
     outcomes: Counter[str] = field(default_factory=Counter)  # hit | miss | failed, read by metrics
+    stats: RetrievalStats = field(default_factory=RetrievalStats)
+    ann: AnnStore | None = None
     _embedders: dict[tuple[str, int | None], Embedder] = field(default_factory=dict)
-    _cache: VectorCache | None = None
+    _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._cache = VectorCache(self.config.cache_collections)
+        if self.ann is None:
+            self.ann = AnnStore(
+                self.engine,
+                _ann_directory(self.engine, self.config.ann_dir),
+                AnnSettings(ivf_from=self.config.ann_ivf_from, nprobe=self.config.ann_nprobe),
+            )
 
     def embedder(self, model: str, dimensions: int | None) -> Embedder:
         key = (model, dimensions)
-        if key not in self._embedders:
-            self._embedders[key] = build_embedder(model, self.routes, self.executor, dimensions=dimensions)
-        return self._embedders[key]
+        with self._embedders_lock:
+            if key not in self._embedders:
+                made = build_embedder(model, self.routes, self.executor, dimensions=dimensions)
+                if isinstance(made, LocalEmbedder):
+                    made.threads = self.config.local_threads
+                self._embedders[key] = made
+            return self._embedders[key]
+
+    # --- start-up -----------------------------------------------------------------------
+
+    def warm(self) -> None:
+        """Load local embedders and build ANN indexes (blocking): what start-up runs, off the request path."""
+        models = set(self.preload)
+        try:
+            collections = self._list()
+        except StoreUnavailableError:
+            collections = []
+        models.update(c.embedding_model for c in collections if c.embedding_model)
+        for model in sorted(models):
+            embedder = self.embedder(model, None)
+            if isinstance(embedder, LocalEmbedder):
+                try:
+                    embedder.load()
+                except HeadwayError as exc:
+                    log.error("local embeddings model not loaded: %s", exc)
+        assert self.ann is not None
+        for collection in collections:
+            if collection.embedding_model:
+                try:
+                    self.ann.refresh(collection.name)
+                except (SQLAlchemyError, RuntimeError):
+                    log.exception("ANN index not built", extra={"collection": collection.name})
+
+    def warm_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.warm, name="headway-retrieval-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def published(self, collection: str) -> None:
+        """A pipeline published a new version: bring the ANN index up to it (blocking, incremental)."""
+        assert self.ann is not None
+        self.ann.refresh(collection)
+
+    # --- reads ----------------------------------------------------------------------------
 
     def _collection(self, name: str) -> Collection | None:
         try:
@@ -60,26 +163,47 @@ class Retriever:
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(f"cannot read collection {name!r}: {exc.__class__.__name__}") from exc
 
+    def _list(self) -> list[Collection]:
+        try:
+            with self.engine.connect() as connection:
+                return list_collections(connection)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailableError(f"cannot list collections: {exc.__class__.__name__}") from exc
+
     async def known(self, name: str) -> bool:
         return (
             name in self.configured_collections or await asyncio.to_thread(self._collection, name) is not None
         )
 
     async def collections(self) -> list[Collection]:
-        def read() -> list[Collection]:
-            try:
-                with self.engine.connect() as connection:
-                    return list_collections(connection)
-            except SQLAlchemyError as exc:
-                raise StoreUnavailableError(f"cannot list collections: {exc.__class__.__name__}") from exc
+        return await asyncio.to_thread(self._list)
 
-        return await asyncio.to_thread(read)
+    def mode_for(self, current: Collection, requested: str | None) -> str:
+        if requested is not None and requested not in MODES:
+            raise InvalidRequestError(f"'mode' must be one of {', '.join(MODES)}", param="mode")
+        mode = requested or self.collection_modes.get(current.name) or self.config.mode
+        if not current.embedding_model and mode != "lexical":
+            if requested == "vector":
+                raise InvalidRequestError(
+                    f"collection {current.name!r} has no vectors: ask for 'lexical' or 'hybrid'",
+                    param="mode",
+                    code="collection_has_no_vectors",
+                )
+            return "lexical"
+        return mode
 
     async def retrieve(
-        self, collection: str, query: str, k: int, filters: Mapping[str, Any] | None = None
+        self,
+        collection: str,
+        query: str,
+        k: int,
+        filters: Mapping[str, Any] | None = None,
+        mode: str | None = None,
     ) -> RetrievalResult:
-        """Raises ``NotFoundError`` for an unknown collection, ``StoreUnavailableError`` or
-        ``UpstreamError`` when a stage fails; the caller decides what a failure means."""
+        """Raises ``NotFoundError`` for an unknown collection, ``InvalidRequestError`` for a
+        mode the collection cannot serve, ``StoreUnavailableError`` or ``UpstreamError`` when
+        a stage it cannot do without fails; the caller decides what a failure means."""
+        started = time.perf_counter()
         current = await asyncio.to_thread(self._collection, collection)
         if current is None:
             if collection in self.configured_collections:
@@ -87,27 +211,62 @@ class Retriever:
             raise NotFoundError(
                 f"No collection {collection!r}", param="collection", code="collection_not_found"
             )
+        chosen_mode = self.mode_for(current, mode)
         depth = max(self.config.candidates, k)
         wanted = dict(filters or {})
-        # The lexical ranking runs in the store while the query is being embedded and ranked:
-        # the three overlap instead of adding up.
-        lexical, vector = await asyncio.gather(
-            asyncio.to_thread(self._lexical, current, query, depth * (4 if wanted else 1)),
-            self._vector(current, query, depth, wanted),
+        lexical_task = (
+            asyncio.to_thread(self._lexical, current, query, depth * (4 if wanted else 1))
+            if chosen_mode != "vector"
+            else None
         )
+        vector: list[int] | None = None
+        fallback: str | None = None
+        # The lexical ranking runs in the store while the query is embedded and searched.
+        lexical_future = asyncio.ensure_future(lexical_task) if lexical_task is not None else None
+        try:
+            if chosen_mode != "lexical":
+                try:
+                    vector = await asyncio.wait_for(
+                        self._vector(current, query, depth * ANN_OVERSAMPLE * (4 if wanted else 1)),
+                        # Hybrid keeps half the budget for answering from its lexical half.
+                        self.config.timeout_s * (VECTOR_BUDGET_SHARE if chosen_mode == "hybrid" else 1.0),
+                    )
+                except TimeoutError:
+                    if chosen_mode == "vector":
+                        raise
+                    fallback = "the vector half timed out"
+                except (UpstreamError, _VectorUnavailable) as exc:
+                    if chosen_mode == "vector":
+                        raise
+                    fallback = exc.message if isinstance(exc, HeadwayError) else str(exc)
+                    log.warning(
+                        "hybrid retrieval answered from the lexical half: %s",
+                        fallback,
+                        extra={"collection": collection},
+                    )
+            lexical = await lexical_future if lexical_future is not None else []
+        finally:
+            if lexical_future is not None and not lexical_future.done():
+                lexical_future.cancel()
         passages = await asyncio.to_thread(self._fetch, current, [*lexical, *(vector or [])])
         rankings: dict[str, list[int]] = {}
         if vector is not None:
-            rankings["vector"] = vector
-        if wanted:
-            lexical = [i for i in lexical if i in passages and _passes(passages[i], wanted)][:depth]
-        rankings["lexical"] = lexical
+            rankings["vector"] = [i for i in vector if i in passages and _passes(passages[i], wanted)][:depth]
+            self._forget_retired(current, vector, passages)
+        if chosen_mode != "vector":
+            rankings["lexical"] = [i for i in lexical if i in passages and _passes(passages[i], wanted)][
+                :depth
+            ]
+        weights = {"vector": self.config.vector_weight, "lexical": 1.0}
         chosen: list[Passage] = []
-        for chunk_id, score, ranks in fuse(rankings, self.config.rrf_k)[:k]:
+        for chunk_id, score, ranks in fuse(rankings, self.config.rrf_k, weights)[:k]:
             passage = passages[chunk_id]
             passage.score, passage.ranks = score, ranks
             chosen.append(passage)
-        return RetrievalResult(current.name, current.active_version, chosen, lexical_only=vector is None)
+        served = chosen_mode if fallback is None else "lexical"
+        result = RetrievalResult(current.name, current.active_version, chosen, chosen_mode, served, fallback)
+        self.stats.record(result, time.perf_counter() - started)
+        return result
 
     def _lexical(self, current: Collection, query: str, limit: int) -> list[int]:
         try:
@@ -118,36 +277,73 @@ class Retriever:
                 f"cannot search collection {current.name!r}: {exc.__class__.__name__}"
             ) from exc
 
-    async def _vector(
-        self, current: Collection, query: str, depth: int, filters: dict[str, Any]
-    ) -> list[int] | None:
-        if not current.embedding_model:
-            return None
+    async def _vector(self, current: Collection, query: str, depth: int) -> list[int]:
+        assert current.embedding_model and self.ann is not None
         embedder = self.embedder(current.embedding_model, current.dimensions)
-        query_vector = (await embedder.embed([query]))[0]
+        if isinstance(embedder, LocalEmbedder) and not embedder.ready:
+            # Never load on the request path: start-up loads it; until then, no vectors.
+            self._load_in_background(embedder)
+            raise _VectorUnavailable(
+                f"embeddings model {embedder.model!r} is still loading"
+                + (f" ({embedder.load_error})" if embedder.load_error else "")
+            )
+        ann = self.ann.ensure(current.name, current.active_version)
+        if ann is None:
+            raise _VectorUnavailable(f"the vector index of {current.name!r} is being built")
+        try:
+            query_vector = (await embedder.embed([query]))[0]
+        except EmbeddingError:
+            raise
+        except HeadwayError as exc:
+            raise _VectorUnavailable(exc.message) from None
+        return await asyncio.to_thread(ann.search, query_vector, depth, self.config.min_similarity)
 
-        def rank() -> list[int]:
-            assert self._cache is not None
+    def _load_in_background(self, embedder: LocalEmbedder) -> None:
+        def load() -> None:
             try:
-                with self.engine.connect() as connection:
-                    vectors = self._cache.get(connection, current.name, current.active_version)
-            except SQLAlchemyError as exc:
-                raise StoreUnavailableError(
-                    f"cannot load vectors of {current.name!r}: {exc.__class__.__name__}"
-                ) from exc
-            return vectors.ranking(query_vector, depth, filters, self.config.min_similarity)
+                embedder.load()
+            except HeadwayError as exc:
+                log.error("local embeddings model not loaded: %s", exc)
 
-        return await asyncio.to_thread(rank)
+        threading.Thread(target=load, name="headway-embedder-load", daemon=True).start()
+
+    def _forget_retired(
+        self, current: Collection, vector: list[int], passages: Mapping[int, Passage]
+    ) -> None:
+        """ANN hits that are no longer visible belong to retired chunks: drop them from the index."""
+        assert self.ann is not None
+        ann = self.ann.current(current.name)
+        gone = [i for i in vector if i not in passages]
+        if ann is not None and gone and ann.version >= current.active_version:
+            ann.drop(gone)
 
     def _fetch(self, current: Collection, ids: list[int]) -> dict[int, Passage]:
         try:
             with self.engine.connect() as connection:
-                return fetch_passages(connection, current.name, list(dict.fromkeys(ids)))
+                return fetch_passages(
+                    connection, current.name, list(dict.fromkeys(ids)), current.active_version
+                )
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(
                 f"cannot read passages of {current.name!r}: {exc.__class__.__name__}"
             ) from exc
 
 
+class _VectorUnavailable(UpstreamError):
+    """The vector half cannot answer now (model loading, index building)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("connection", message)
+
+
 def _passes(passage: Passage, filters: Mapping[str, Any]) -> bool:
-    return matches(passage.metadata, passage.doc_key, passage.source, filters)
+    return not filters or matches(passage.metadata, passage.doc_key, passage.source, filters)
+
+
+def _ann_directory(engine: Engine, configured: str | None) -> Path | None:
+    if configured is not None:
+        return Path(configured).expanduser()
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:":
+        return Path(database).expanduser().with_name(Path(database).name + ".ann")
+    return Path(tempfile.gettempdir()) / "headway-ann"

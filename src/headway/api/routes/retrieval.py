@@ -68,7 +68,10 @@ def _validate(body: dict[str, Any]) -> tuple[str, str, int, dict[str, Any]]:
             raise InvalidRequestError(
                 f"'filters.{name}' must be a scalar or a non-empty array of scalars", param=f"filters.{name}"
             )
-    unknown = set(body) - {"collection", "query", "k", "filters"}
+    mode = body.get("mode")
+    if mode is not None and mode not in ("lexical", "vector", "hybrid"):
+        raise InvalidRequestError("'mode' must be one of lexical, vector, hybrid", param="mode")
+    unknown = set(body) - {"collection", "query", "k", "filters", "mode"}
     if unknown:
         raise InvalidRequestError(f"unknown keys: {', '.join(sorted(unknown))}", param=sorted(unknown)[0])
     return collection, query, k, filters
@@ -78,6 +81,7 @@ async def retrieve(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     body = await read_json_object(request, runtime.config.server.max_body_bytes)
     collection, query, k, filters = _validate(body)
+    mode = body.get("mode")
     allowed = call_context(request).attributes.get("allowed_collections")
     if allowed is not None and collection not in allowed:
         raise PermissionDeniedError(
@@ -87,7 +91,7 @@ async def retrieve(request: Request) -> Response:
     started = time.perf_counter()
     try:
         result = await asyncio.wait_for(
-            retriever.retrieve(collection, query, k, filters), runtime.config.retrieval.timeout_s
+            retriever.retrieve(collection, query, k, filters, mode), runtime.config.retrieval.timeout_s
         )
     except TimeoutError:
         retriever.outcomes["failed"] += 1
@@ -109,6 +113,9 @@ async def retrieve(request: Request) -> Response:
             "collection": result.collection,
             "version": result.version,
             "query": query,
+            "mode": result.mode,
+            "served_mode": result.served,
+            "fallback": result.fallback,
             "data": [p.to_json() for p in result.passages],
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
         }
@@ -213,6 +220,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                                 "query": {"type": "string"},
                                 "k": {"type": "integer", "minimum": 1, "maximum": 100},
                                 "filters": {"type": "object"},
+                                "mode": {"type": "string", "enum": ["lexical", "vector", "hybrid"]},
                             },
                         }
                     }
