@@ -14,8 +14,8 @@ from headway.routing.status import deployment_status
 __all__ = [
     "BreakerBackend",
     "Deployment",
-    "ExhaustedError",
     "Executor",
+    "ExhaustedError",
     "InProcessBreakers",
     "OpenedStream",
     "Route",

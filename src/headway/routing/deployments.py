@@ -9,7 +9,7 @@ live load and latency (``in_flight``, ``ewma_ms``), written by the executor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.errors import NotFoundError
@@ -52,7 +52,6 @@ class Route:
     config: ModelConfig
     price: Price | None = None
     description: str | None = None
-    extras: dict[str, object] = field(default_factory=dict)
     # Derived once from ``config`` so the hot path reads plain attributes.
     retry_on: frozenset[str] = frozenset()
     hedge_after_s: float | None = None

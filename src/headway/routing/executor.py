@@ -29,9 +29,9 @@ from headway.errors import UpstreamError
 from headway.guards.contracts import ContractBook, OutputContract
 from headway.providers.base import ChatResult
 from headway.routing import synthetic
-from headway.routing.route_runner import ExhaustedError, OpenedStream, RouteRunner, Served
 from headway.routing.breaker import BreakerBackend, InProcessBreakers
 from headway.routing.deployments import Route
+from headway.routing.route_runner import ExhaustedError, OpenedStream, RouteRunner, Served
 from headway.types import JSON, Attempt, RequestRecord, Usage
 
 __all__ = ["Executor", "ExhaustedError", "OpenedStream", "Served", "StaleSource"]

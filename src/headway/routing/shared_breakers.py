@@ -32,7 +32,6 @@ from headway.routing.breaker import Admission, BreakerBackend, BreakerSnapshot, 
 log = logging.getLogger("headway.backends.breakers")
 
 CHANNEL = "breakers"
-BUCKETS = 10
 
 _COMMON = """
 local function now_ms()
