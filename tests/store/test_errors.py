@@ -178,3 +178,28 @@ def test_claims_skip_rows_another_claimer_holds(store: SqlStore, scratch_table: 
     with database.transaction("claim") as one, database.transaction("claim") as two:
         assert one.execute(first_claim).scalar() == 1
         assert two.execute(first_claim).scalar() == 2  # row 1 is locked by the first claimer: skipped
+
+
+def test_a_lock_wait_that_runs_out_is_store_unavailable(store: SqlStore, scratch_table: Table) -> None:
+    """Another writer holds the lock past the wait: an outage for now, not a bug."""
+    with store.database.transaction("seed") as connection:
+        connection.execute(insert(scratch_table).values(id=1, name="one"))
+    sqlite = store.engine.dialect.name == "sqlite"
+    impatient = SqlStore(store.url, engine=create_engine(store.engine.url, connect_args={"timeout": 0.1}) if sqlite else None)
+    with store.database.transaction("hold the lock") as holder:
+        holder.execute(scratch_table.update().where(scratch_table.c.id == 1).values(name="held"))
+        with pytest.raises(StoreUnavailableError, match="cannot update a row"), impatient.database.transaction("update a row") as waiter:
+            if not sqlite:
+                waiter.exec_driver_sql("SET LOCAL lock_timeout = '100ms'")
+            waiter.execute(scratch_table.update().where(scratch_table.c.id == 1).values(name="waited"))
+    impatient.close()
+
+
+def test_a_statement_timeout_is_store_unavailable_and_a_syntax_error_is_not(store: SqlStore) -> None:
+    if store.engine.dialect.name == "postgresql":
+        with pytest.raises(StoreUnavailableError), store.database.connect("wait") as connection:
+            connection.exec_driver_sql("SET statement_timeout = '50ms'")
+            connection.exec_driver_sql("SELECT pg_sleep(1)")
+    with pytest.raises(SQLAlchemyError) as caught, store.database.connect("run nonsense") as connection:
+        connection.exec_driver_sql("SELEC 1")
+    assert not isinstance(caught.value, StoreUnavailableError)

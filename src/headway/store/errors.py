@@ -52,6 +52,23 @@ def _sqlite_outage(error: sqlite3.Error) -> bool:
     return (code & 0xFF) in _SQLITE_OUTAGE_CODES
 
 
+# PostgreSQL SQLSTATE classes (and single states) that mean "not now" rather than "wrong":
+# 08 connection, 40 serialization failure / deadlock (retry), 53 insufficient resources
+# (disk full, too many connections), 57 operator intervention (shutdown, statement
+# timeout), 58 system I/O error; 55P03 lock wait timed out, 25006 a read-only standby
+# (a failover in progress). https://www.postgresql.org/docs/current/errcodes-appendix.html
+_POSTGRES_OUTAGE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_POSTGRES_OUTAGE_STATES = frozenset({"55P03", "25006"})
+
+
+def _server_outage(error: sa_exc.DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if not sqlstate:
+        # No answer from the server at all: refused, reset, closed, timed out connecting.
+        return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError))
+    return sqlstate[:2] in _POSTGRES_OUTAGE_CLASSES or sqlstate in _POSTGRES_OUTAGE_STATES
+
+
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` means the store is out of reach (rather than a bug that must surface)."""
     if isinstance(error, StoreUnavailableError):
@@ -64,10 +81,8 @@ def is_outage(error: BaseException) -> bool:
         original = error.orig
         if isinstance(original, sqlite3.Error):
             return _sqlite_outage(original)
-        # PostgreSQL (psycopg): OperationalError is classes 08 (connection), 53 (resources),
-        # 57 (shutdown, cancelled by timeout), 55P03 (lock wait): all outages. Missing
-        # tables are ProgrammingError, constraint violations IntegrityError: bugs.
-        return isinstance(error, sa_exc.OperationalError)
+        # PostgreSQL: a missing table (42P01) or a constraint violation (23xxx) is a bug.
+        return _server_outage(error)
     return False
 
 
