@@ -90,12 +90,7 @@ def upgrade(
     as_json: JsonOption = False,
 ) -> None:
     """Apply migrations up to --to (default: every branch's head). Safe while replicas run."""
-    with _engine(config, store) as engine:
-        if sql:
-            print(migrate.sql(engine, "upgrade", to), end="")
-            return
-        migrate.upgrade(engine, to)
-        _print_status(engine, as_json)
+    _move("upgrade", to, config=config, store=store, sql=sql, as_json=as_json)
 
 
 @app.command("downgrade")
@@ -109,9 +104,13 @@ def downgrade(
     as_json: JsonOption = False,
 ) -> None:
     """Undo migrations down to --to. Tables added after it are dropped, with their rows: back up first."""
+    _move("downgrade", to, config=config, store=store, sql=sql, as_json=as_json)
+
+
+def _move(action: str, target: str, *, config: str, store: str | None, sql: bool, as_json: bool) -> None:
     with _engine(config, store) as engine:
         if sql:
-            print(migrate.sql(engine, "downgrade", to), end="")
+            print(migrate.sql(engine, action, target), end="")
             return
-        migrate.downgrade(engine, to)
+        (migrate.upgrade if action == "upgrade" else migrate.downgrade)(engine, target)
         _print_status(engine, as_json)
