@@ -36,6 +36,7 @@ from headway.api.routes import files as file_routes
 from headway.api.routes import gate as gate_routes
 from headway.api.routes import jobs as job_routes
 from headway.api.routes import metrics as metrics_routes
+from headway.api.routes import pipelines as pipeline_routes
 from headway.api.routes import retrieval as retrieval_routes
 from headway.api.routes import reviews as review_routes
 from headway.auth.permissions import PUBLIC
@@ -68,6 +69,7 @@ def route_table() -> RouteTable:
             admin_audit.ENDPOINTS,
             admin_records.ENDPOINTS,
             retrieval_routes.ENDPOINTS,
+            pipeline_routes.ENDPOINTS,
             review_routes.ENDPOINTS,
             job_routes.ENDPOINTS,
             file_routes.ENDPOINTS,

@@ -39,6 +39,18 @@ def responses(ok: str, *codes: int) -> dict[str, Any]:
     return out
 
 
+def loose_responses(ok: str, *codes: int) -> dict[str, Any]:
+    """Like ``responses``, with errors described only as an object holding ``error``."""
+    error = {
+        "description": "Error in OpenAI's shape",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["error"]}}},
+    }
+    return {
+        "200": {"description": ok, "content": {"application/json": {"schema": {"type": "object"}}}},
+        **{str(c): error for c in codes},
+    }
+
+
 _SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "A Headway API key (hw_live_…) or an OIDC JWT."},
     "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "A Headway API key."},
