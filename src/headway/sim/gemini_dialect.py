@@ -181,7 +181,9 @@ class GeminiDialect:
         frames += [
             Frame(chunk(part), pause, True) for part, pause in zip(parts, token_pauses(len(parts), first=True), strict=True)
         ]
-        frames.append(Frame(chunk(None, last=True)))
+        # The closing chunk carries an empty text part with the finish reason and usage, so a
+        # cut (which stops before closing frames) always leaves the stream without a finishReason.
+        frames.append(Frame(chunk({"text": ""}, last=True)))
         return frames
 
     def error(
