@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.api.responses import error_response
-from headway.errors import APIError, NotFoundError
+from headway.errors import APIError, NotFoundError, ServiceUnavailableError, StoreUnavailableError
 
 log = logging.getLogger("headway.api")
 
@@ -47,9 +47,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
-    # A bug, never a client's fault: log it with the request id, answer without internals.
-    log.exception("unhandled error", extra={"request_id": _request_id(request)})
-    error = APIError("Internal error in Headway; the request id identifies it in the logs.", status=500, type="server_error", code="internal_error")
+    error: APIError
+    if isinstance(exc, StoreUnavailableError):
+        # An outage (store.errors decided), not a bug: a 503 the client may retry, no traceback.
+        log.warning("store unavailable: %s", exc, extra={"request_id": _request_id(request)})
+        error = ServiceUnavailableError(
+            "The store cannot be reached right now; retry shortly.", code="store_unavailable", headers={"retry-after": "1"}
+        )
+    else:
+        # A bug, never a client's fault: log it with the request id, answer without internals.
+        log.exception("unhandled error", extra={"request_id": _request_id(request)})
+        error = APIError("Internal error in Headway; the request id identifies it in the logs.", status=500, type="server_error", code="internal_error")
     response = error_response(error, _request_id(request))
     # This handler runs outside the request-id middleware, so it adds the header itself.
     request_id = _request_id(request)
