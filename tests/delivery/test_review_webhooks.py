@@ -35,4 +35,6 @@ def test_escalation_then_decision_reach_the_receiver_in_order(gateway: GatewayTh
     assert decided["type"] == "review.decided" and decided["data"]["status"] == "expired"
     listed = gateway.runtime.webhook_delivery
     assert listed is not None
-    assert {e.status for e in listed.outbox.by_webhook_id([h.webhook_id for h in accepted]).values()} == {"delivered"}
+    ids = [h.webhook_id for h in accepted]
+    # The outcome is written just after the receiver answers.
+    eventually(lambda: {e.status for e in listed.outbox.by_webhook_id(ids).values()} == {"delivered"}, what="delivered rows")

@@ -17,9 +17,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from headway.jobs.models import BATCH_ACTIVE, Batch, ItemResult, PendingItem
 from headway.jobs.tables import batch_items, batches
-from headway.store.database import Database
-from headway.store.queue import QueueShape, WorkQueue
-from headway.store.repository import SqlRepository
+from headway.store import Database, QueueShape, SqlRepository, WorkQueue
 from headway.types import JSON
 
 b = batches.c

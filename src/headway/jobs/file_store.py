@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, insert, or_, select
 
 from headway.jobs.models import FileObject
 from headway.jobs.tables import file_blobs, files
-from headway.store.repository import SqlRepository
+from headway.store import SqlRepository
 
 f = files.c
 

@@ -19,10 +19,15 @@ from sqlalchemy import Connection, func, insert, select, update
 from headway.jobs.models import Job
 from headway.jobs.tables import jobs
 from headway.jobs.webhooks import webhook_id
-from headway.store.database import Database
-from headway.store.outbox import DEAD, DELIVERED, Outbox, WebhookMessage
-from headway.store.queue import QueueShape, WorkQueue
-from headway.store.repository import SqlRepository
+from headway.store import (
+    Database,
+    DeliveryState,
+    Outbox,
+    QueueShape,
+    SqlRepository,
+    WebhookMessage,
+    WorkQueue,
+)
 from headway.types import JSON
 
 WebhookFor = Callable[[Job], WebhookMessage]
@@ -133,7 +138,7 @@ class JobStore(SqlRepository):
         due = {webhook_id(job): job for job in found if job.webhook_url is not None and job.done}
         for message_id, entry in self.outbox.by_webhook_id(list(due)).items():
             job = due[message_id]
-            job.webhook_status = {DELIVERED: "delivered", DEAD: "failed"}.get(entry.status, "pending")
+            job.webhook_status = {DeliveryState.DELIVERED: "delivered", DeliveryState.DEAD: "failed"}.get(entry.status, "pending")
             job.webhook_attempts = entry.attempts
             job.webhook_error = entry.last_error
         return found

@@ -32,7 +32,7 @@ from headway.jobs.principal import encode_context
 from headway.jobs.webhooks import job_webhook
 from headway.jobs.worker import Worker
 from headway.routing.deployments import Route, find_route
-from headway.store.database import Database
+from headway.store import Database
 from headway.types import JSON, CallContext
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from headway.jobs.models import Job
-from headway.store.outbox import WebhookMessage
+from headway.store import WebhookMessage
 from headway.types import JSON
 
 RECEIVER = "jobs"

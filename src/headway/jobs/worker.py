@@ -31,7 +31,7 @@ from headway.jobs.file_store import FileStore
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Batch, Job
 from headway.jobs.principal import decode_context
-from headway.store.queue import backoff
+from headway.store import backoff
 from headway.types import JSON
 
 log = logging.getLogger("headway.jobs")

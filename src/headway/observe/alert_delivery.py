@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from headway.errors import ConfigError
 from headway.observe.webhooks import WebhookVerificationError, secret_key
-from headway.store.outbox import Outbox, WebhookMessage
+from headway.store import Outbox, WebhookMessage
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,8 +47,7 @@ from prometheus_client.registry import Collector
 from headway.config.models import HeadwayConfig
 from headway.config.webhooks import RetrySchedule, WebhooksConfig
 from headway.errors import HeadwayError, StoreUnavailableError
-from headway.store.outbox import Outbox, OutboxEntry
-from headway.store.queue import backoff
+from headway.store import Outbox, OutboxEntry, backoff
 
 log = logging.getLogger("headway.webhooks")
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from headway.errors import StoreUnavailableError
-from headway.store.outbox import Outbox, WebhookMessage
+from headway.store import Outbox, WebhookMessage
 
 log = logging.getLogger("headway.pipelines.alerts")
 

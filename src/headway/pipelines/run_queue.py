@@ -16,9 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from headway.pipelines.tables import pipeline_jobs
-from headway.store.database import Database
-from headway.store.queue import QueueShape, WorkQueue, backoff
-from headway.store.repository import SqlRepository
+from headway.store import Database, QueueShape, SqlRepository, WorkQueue, backoff
 
 c = pipeline_jobs.c
 

@@ -16,8 +16,7 @@ from headway.retrieval.embedder import LOCAL_PREFIX, Embedder, build_embedder
 from headway.retrieval.service import Retriever
 from headway.routing.deployments import Route
 from headway.routing.executor import Executor
-from headway.store.database import Database
-from headway.store.outbox import Outbox
+from headway.store import Database, Outbox
 
 
 def build_alerter(config: HeadwayConfig, engine: Any) -> Alerter:

@@ -25,7 +25,7 @@ from headway.errors import InvalidRequestError
 from headway.observe.webhooks import Delivery
 from headway.review.items import ReviewItem
 from headway.review.release import decision_payload, ticket
-from headway.store.outbox import Outbox, WebhookMessage
+from headway.store import Outbox, WebhookMessage
 from headway.types import JSON
 
 EVENT_TYPE = "review.decided"

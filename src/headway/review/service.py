@@ -40,8 +40,7 @@ from headway.review.quality import RecordSync
 from headway.review.release import edited_completion, status_url
 from headway.review.repository import ReviewRepository
 from headway.review.waiters import Waiters
-from headway.store import Database, Store
-from headway.store.outbox import Outbox
+from headway.store import Database, Outbox, Store
 from headway.types import JSON, RequestRecord
 
 log = logging.getLogger("headway.review")

@@ -18,6 +18,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -43,8 +44,15 @@ from headway.store.queue import QueueShape, WorkQueue
 from headway.store.repository import SqlRepository
 from headway.store.tables import metadata
 
-PENDING, SENDING, DELIVERED, DEAD = "pending", "sending", "delivered", "dead"
-STATES = (PENDING, SENDING, DELIVERED, DEAD)
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # due now or after its backoff
+    SENDING = "sending"  # claimed by a delivery worker (leased)
+    DELIVERED = "delivered"
+    DEAD = "dead"  # its retry window passed, or the receiver refused it: resend to try again
+
+
+PENDING, SENDING, DELIVERED, DEAD = DeliveryState
 
 webhook_outbox = Table(
     "webhook_outbox",

@@ -20,9 +20,14 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import ConflictError, InvalidRequestError, NotFoundError
 from headway.serving import Runtime
-from headway.store.outbox import DEAD, DELIVERED, PENDING, SENDING, Outbox, OutboxQuery
+from headway.store import DeliveryState, Outbox, OutboxQuery
 
-_STATES = {"pending": (PENDING, SENDING), "delivered": (DELIVERED,), "dead": (DEAD,), "failed": (DEAD,)}
+_STATES = {
+    "pending": (DeliveryState.PENDING, DeliveryState.SENDING),
+    "delivered": (DeliveryState.DELIVERED,),
+    "dead": (DeliveryState.DEAD,),
+    "failed": (DeliveryState.DEAD,),
+}
 _FILTERS = ("event_type", "receiver", "source", "subject")
 
 
@@ -80,7 +85,7 @@ async def resend_webhook(request: Request) -> Response:
     entry = await asyncio.to_thread(outbox.get, delivery_id)
     if entry is None:
         raise NotFoundError(f"No webhook delivery {delivery_id!r}", param="delivery_id", code="webhook_not_found")
-    if entry.status in (PENDING, SENDING):
+    if entry.status in (DeliveryState.PENDING, DeliveryState.SENDING):
         raise ConflictError(f"webhook delivery {delivery_id!r} is still {entry.status}", code="webhook_pending")
     await asyncio.to_thread(outbox.resend, entry_ids=[delivery_id])
     _wake(request)
