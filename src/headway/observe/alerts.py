@@ -163,8 +163,8 @@ class AlertEvaluator:
             except StoreUnavailableError as exc:
                 log.warning("alert rule %s could not be evaluated: %s", rule.name, exc)
                 continue
-            except SQLAlchemyError:
-                # A bug (not an outage): logged with its traceback; the other rules still run.
+            except Exception:
+                # A bug (not an outage): logged with its traceback; one rule's bug must not silence the others.
                 log.exception("alert rule %s failed", rule.name)
                 continue
             if transition is not None:
