@@ -40,6 +40,8 @@ FAILOVER_MODELS: dict[str, Any] = {
         "price": PRICE,
     },
     "claude-backup": {"deployments": [{"provider": "vertex", "model": FALLBACK_UPSTREAM["vertex-claude"]}], "price": PRICE},
+    "azure-embed": {"kind": "embeddings", "deployments": [{"provider": "azure-key", "model": "dep-embed"}], "price": {"input": 0.02, "output": 0}},
+    "bedrock-embed": {"kind": "embeddings", "deployments": [{"provider": "bedrock", "model": "amazon.titan-embed"}], "retries": {"max_retries": 0}},
 }
 WEATHER = {
     "type": "function",
@@ -149,6 +151,19 @@ def test_max_tokens_is_a_length_stop(gw: GatewayThread) -> None:
         completion = sdk(gw).chat.completions.create(model=model, messages=messages("cut me short"), max_tokens=5)
         assert completion.choices[0].finish_reason == "length", model
         assert completion.usage is not None and completion.usage.completion_tokens == 5, model
+
+
+def test_azure_embeddings_use_the_deployment_url(gw: GatewayThread, clouds: Cloud) -> None:
+    result = sdk(gw).embeddings.create(model="azure-embed", input=["red apples", "green pears"])
+    assert len(result.data) == 2 and len(result.data[0].embedding) == 384
+    received = sim_requests(clouds, "dep-embed")[-1]
+    assert received["path"] == "/openai/deployments/dep-embed/embeddings" and received["status"] == 200
+
+
+def test_embeddings_on_a_chat_only_cloud_adapter_are_a_clear_client_error(gw: GatewayThread) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk(gw).embeddings.create(model="bedrock-embed", input="hello")
+    assert "does not offer embeddings" in caught.value.message
 
 
 # --- tools -----------------------------------------------------------------------------
