@@ -27,6 +27,15 @@
     return values.map(function (v) { return v === 0 ? "0" : Math.abs(v) < 0.01 ? v.toPrecision(2) : String(v); });
   }
 
+  // Time ticks as UTC clock times (with the date when the window spans days), like the tables.
+  function utcTicks(u, splits) {
+    var span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+    return splits.map(function (ts) {
+      var iso = new Date(ts * 1000).toISOString();
+      return span > 86400 ? iso.slice(5, 10) + " " + iso.slice(11, 16) : iso.slice(11, 16);
+    });
+  }
+
   function chart(id, data, series) {
     var el = document.getElementById(id);
     var width = Math.max(280, (el.clientWidth || 600) - 4);
@@ -38,7 +47,7 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       scales: { x: { time: true } },
       series: [{ label: "UTC" }].concat(series),
-      axes: [{}, { size: 60, values: tick }],
+      axes: [{ values: utcTicks }, { size: 72, values: tick }],
     };
     return new uPlot(opts, data, el);
   }
