@@ -208,6 +208,8 @@ class ReviewService:
                 await self.create(item, actor=actor)
             except HeadwayError as exc:
                 log.error("could not store audit review item %s for request %s: %s", item.review_id, item.request_id, exc)
+            except Exception:  # a bug, not an outage: said now, with its traceback, not when the task is collected
+                log.exception("storing audit review item %s for request %s failed", item.review_id, item.request_id)
 
         task = asyncio.create_task(create(), name=f"headway-review-audit-{item.review_id}")
         self._creating.add(task)
