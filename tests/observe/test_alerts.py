@@ -183,3 +183,37 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.95) == 95.0
     assert percentile(values, 0.5) == 50.0
     assert percentile([3.0], 0.99) == 3.0
+
+
+def test_served_path_rules_over_the_request_log(tmp_path: Any) -> None:
+    """fallback_rate counts answers not by the model asked for (retries and hedges are by it); degraded_rate only
+    degraded answers; retrieval_failures the failed share of RAG requests; breaker_open the open breakers."""
+    store = SqlStore(f"sqlite:///{tmp_path}/paths.db")
+    store.migrate()
+    now = 1_000_000.0
+
+    def rec(i: int, served_by: str | None, status: int = 200, retrieval: str | None = None) -> RequestRecord:
+        quality = {"retrieval": {"status": retrieval}} if retrieval else {}
+        return RequestRecord(request_id=f"p{i}", endpoint="chat.completions", model="a", created_at=now - 10 - i,
+                             status_code=status, served_by=served_by, quality=quality)
+
+    store.write_requests([
+        rec(0, "primary", retrieval="hit"), rec(1, "retry", retrieval="failed"), rec(2, "hedge"), rec(3, "fallback:b"),
+        rec(4, "degraded", retrieval="failed"), rec(5, "stale-cache"), rec(6, "cache", retrieval="miss"), rec(7, None, 502),
+    ])
+    opened: list[str] = []
+    measurer = AlertMeasurer(store.database, open_breakers=lambda: (len(opened), opened))
+    assert measurer.measure(_rule(kind="fallback_rate"), now).value == pytest.approx(3 / 8)  # fallback, degraded, stale
+    assert measurer.measure(_rule(kind="degraded_rate"), now).value == pytest.approx(1 / 8)
+    retrieval = measurer.measure(_rule(kind="retrieval_failures"), now)
+    assert retrieval.value == pytest.approx(2 / 4) and "4 requests" in retrieval.detail  # only RAG requests count
+    assert measurer.measure(_rule(kind="retrieval_failures", min_requests=5), now).value is None
+    rule = _rule(kind="breaker_open", threshold=0)
+    assert measurer.measure(rule, now).value == 0.0
+    opened.append("chat/sim/gpt-4o-mini")
+    measured = measurer.measure(rule, now)
+    assert measured.value == 1.0 and "chat/sim/gpt-4o-mini" in measured.detail
+    assert AlertMeasurer(store.database).measure(rule, now).value is None  # breaker states unknown: no data
+    # Nothing failed in the pipelines part: zero, measured (the table is migrated with the store).
+    assert measurer.measure(_rule(kind="pipeline_failures"), now).value == 0.0
+    store.close()

@@ -172,3 +172,31 @@ def test_pipeline_and_retrieval_series_after_a_run_and_a_query(sim: Any, store_u
         assert board["pipeline_runs"] == {"ok": 1}
         assert board["retrieval"]["outcomes"] == {"hit": 1}
         assert board["retrieval"]["p95_ms"] is not None
+
+
+def test_answer_paths_contracts_and_retries_from_records() -> None:
+    from headway.observe.metrics import Metrics, served_path
+    from headway.types import Attempt, RequestRecord
+
+    assert [served_path(s, c) for s, c in [
+        (None, 200), ("primary", 200), ("retry", 200), ("hedge", 200), ("fallback:claude", 200), ("cache", 200),
+        ("cache:semantic", 200), ("stale-cache", 200), ("degraded", 200), ("primary", 502), (None, 429), ("fallback:x", 500),
+    ]] == ["primary", "primary", "retry", "hedge", "fallback", "cache", "cache", "stale-cache", "degraded", "error", "error", "error"]
+    metrics = Metrics(buckets=[0.1, 1.0])
+    call = Attempt("m/sim/x", "sim", "x", "error", 1.0, 500, "server_error")
+    skipped = Attempt("m/sim/x", "sim", "x", "skipped", 0.0, None, "circuit_open")
+    good = Attempt("b/sim/y", "sim", "y", "ok", 2.0, 200)
+    metrics.observe(RequestRecord("r1", "chat.completions", "m", status_code=200, served_by="fallback:b", attempts=[call, call, good],
+                                  quality={"contract": "repaired", "contract_repairs": 2}))
+    metrics.observe(RequestRecord("r2", "chat.completions", "m", status_code=200, served_by="fallback:b", attempts=[skipped, good],
+                                  quality={"contract": "failed", "contract_repairs": 1}))
+    metrics.observe(RequestRecord("r3", "chat.completions", "m", status_code=200, served_by="primary", attempts=[good],
+                                  quality={"contract": "passed", "contract_repairs": 0}))
+    parsed = samples(metrics.render().decode())
+    assert value(parsed, "headway_answers_total", model="m", path="fallback") == 2
+    assert value(parsed, "headway_answers_total", model="m", path="primary") == 1
+    assert value(parsed, "headway_retries_total", model="m") == 2  # r1: two calls after the first; r2: the skip is no call
+    for outcome in ("passed", "repaired", "failed"):
+        assert value(parsed, "headway_output_contract_total", model="m", outcome=outcome) == 1
+    assert value(parsed, "headway_output_contract_repairs_total", model="m") == 3
+    assert metrics.samples(["headway_answers_total"])["headway_answers_total"]

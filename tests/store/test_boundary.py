@@ -30,8 +30,6 @@ PENDING = {
     "retrieval/search.py": "retrieval part: full-text search differs per dialect; to move into store.database",
     "retrieval/index.py": "retrieval part: ANALYZE on PostgreSQL; to move into store.database",
     "cli/pipeline_cmd.py": "builds pipeline repositories from store.engine until the pipelines part takes a Database",
-    "console/data.py": "console part: dashboard query fallback, being reworked by its owner",
-    "observe/alerts.py": "pipeline_failures reads another part's table by name and treats its absence as no data",
 }
 
 
