@@ -212,6 +212,19 @@ def test_streamed_tool_call(gw: GatewayThread, model: str) -> None:
     assert isinstance(json.loads(calls[0]["arguments"])["city"], str)
 
 
+@pytest.mark.parametrize("model", CLOUD_MODELS)
+def test_broken_tool_arguments_are_caught_and_repaired_by_the_gateway(gw: GatewayThread, clouds: Cloud, model: str) -> None:
+    """Each adapter passes a model's broken arguments on raw, so the guards see them and re-ask."""
+    before = len(sim_requests(clouds, UPSTREAM[model]))
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model=model, messages=messages("weather? [sim:fault=bad_tool_json]"), tools=[WEATHER], tool_choice="required"
+    )
+    [call] = raw.parse().choices[0].message.tool_calls or []
+    assert isinstance(json.loads(call.function.arguments)["city"], str)
+    received = sim_requests(clouds, UPSTREAM[model])[before:]
+    assert [r["fault"] for r in received] == ["bad_tool_json", None]  # the broken answer, then the re-ask
+
+
 # --- faults ----------------------------------------------------------------------------
 
 # fault → (what the attempt is recorded as, the upstream status when there is one)

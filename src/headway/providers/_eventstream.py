@@ -5,7 +5,7 @@ bytes), typed headers, a payload and a CRC32 of everything before it. Bytes go i
 anywhere; complete, checked messages come out. A bad CRC, impossible lengths, unknown
 header types or a message larger than ``max_event_bytes`` are ``bad_response``
 ``UpstreamError``\\s (the stream cannot be trusted past them). Written here rather than
-taken from botocore: about 120 lines against a 90 MB dependency; the fixtures in
+taken from botocore: about 120 lines against a large dependency; the fixtures in
 ``tests/providers/fixtures`` (AWS's published encoding) check it. ``encode_message``
 serves the simulator.
 """

@@ -162,8 +162,8 @@ async def post_json_object(
             raw = await resp.read()
             if resp.status >= 400:
                 raise error_from_response(resp.status, resp.headers, raw)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise upstream_error_from_exception(exc, phase="response") from exc
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        raise upstream_error_from_exception(exc, phase="response") from None
     body = decode_json_body(raw)
     if not isinstance(body, dict):
         raise UpstreamError("bad_response", "provider returned a body that is not a JSON object", status=resp.status)

@@ -1,7 +1,7 @@
 """AWS Signature Version 4 for one HTTP request, verified against AWS's published test suite.
 
-A small signer rather than botocore (about 90 MB installed with its service data, for the
-few dozen lines needed here); ``tests/providers/test_sigv4.py`` checks it against the
+A small signer rather than botocore (a large install, with the service models of every
+AWS service, for the few dozen lines needed here); ``tests/providers/test_sigv4.py`` checks it against the
 signatures in AWS's SigV4 test suite. The simulator verifies requests with the same
 functions, recomputing the signature from what it received, so a wrong key, a tampered
 body or a stale date is a 403 there as it is at AWS.
