@@ -154,10 +154,18 @@ class Journal:
         segment.torn = False
         segment.items += 1
 
-    @staticmethod
-    def sync(segment: Segment) -> None:
+    def sync(self, segment: Segment) -> None:
+        """Make the segment survive a machine crash: its bytes, and its name in the folder."""
         if segment.items:
             os.fsync(segment.fd)
+            self._sync_folder()
+
+    def _sync_folder(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     @staticmethod
     def retire(segment: Segment) -> None:
@@ -184,8 +192,13 @@ class Journal:
                     same = False
                 if not same:  # claimed while we waited: write to a new file under the same name
                     continue
-                os.write(fd, data)
+                created = os.fstat(fd).st_size == 0
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
+                if created:  # a new file's name must survive a machine crash too
+                    self._sync_folder()
                 return
             finally:
                 os.close(fd)
