@@ -8,6 +8,7 @@ the request id, and that the request log received exactly one record for that id
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -17,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from headway.cli.replicas import scratch_database
 from headway.config.loader import parse_config
 from headway.routing.executor import OpenedStream
 from headway.testing import GatewayThread
 from headway.types import RequestRecord
-from tests.conftest import base_config
+from tests.conftest import POSTGRES_SERVER, base_config
 from tests.http import Reply, request
 
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "tell me about records"}], "max_tokens": 20}
@@ -44,11 +46,26 @@ class Seen:
             return [r for r in self.records if r.request_id == request_id]
 
 
+# Records must land in either store: scripts/test.py reruns this module on PostgreSQL.
+pytestmark = pytest.mark.store
+
+
 @pytest.fixture(scope="module")
-def world(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayThread, Seen]]:
+def world(
+    sim: Any, tmp_path_factory: pytest.TempPathFactory, postgres_template: str | None
+) -> Iterator[tuple[GatewayThread, Seen]]:
     tmp: Path = tmp_path_factory.mktemp("one-record")
+    with contextlib.ExitStack() as stack:
+        if postgres_template is None:
+            store = f"sqlite:///{tmp}/headway.db"
+        else:
+            store = stack.enter_context(scratch_database(POSTGRES_SERVER, prefix="hw_test_", template=postgres_template))
+        yield from _gateway(sim, tmp, store)
+
+
+def _gateway(sim: Any, tmp: Path, store: str) -> Iterator[tuple[GatewayThread, Seen]]:
     raw = base_config(
-        sim.url, f"sqlite:///{tmp}/headway.db", tmp / "spill",
+        sim.url, store, tmp / "spill",
         cache={"enabled": True},
         # A review policy that matches nothing here, so the review stages run but hold nothing.
         review={"policies": {"held": {"match": {"metadata": {"consequential": True}}, "action": "hold",
