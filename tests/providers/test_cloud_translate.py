@@ -291,3 +291,30 @@ def test_sim_vertex_claude_takes_the_published_request_and_refuses_without_the_v
     assert prompt.stream and prompt.max_tokens == 100
     with pytest.raises(Exception, match="anthropic_version"):
         dialect.parse({**PUBLISHED["vertex_claude_request"], "anthropic_version": "2023-06-01", "model": "claude-x"})
+
+
+def test_gemini_thought_signatures_survive_a_round_trip_through_the_tool_call_id() -> None:
+    answer = {
+        "candidates": [{"content": {"role": "model", "parts": [{"functionCall": {"name": "top_song", "args": {"sign": "W"}}, "thoughtSignature": "c2lnbmF0dXJl"}]}, "finishReason": "STOP"}],
+        "responseId": "r9",
+    }
+    [call] = response_to_openai(answer, model="m", created=1)["choices"][0]["message"]["tool_calls"]
+    assert call["id"].endswith("__thought__c2lnbmF0dXJl")
+    history = [
+        {"role": "user", "content": "song?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "Song 2"},
+    ]
+    body = request_to_gemini({"messages": history})
+    assert body["contents"][1]["parts"] == [{"functionCall": {"name": "top_song", "args": {"sign": "W"}}, "thoughtSignature": "c2lnbmF0dXJl"}]
+    assert body["contents"][2]["parts"][0]["functionResponse"]["name"] == "top_song"
+
+
+def test_sim_gemini_refuses_a_replayed_call_without_its_thought_signature() -> None:
+    dialect = GeminiDialect()
+    call = {"functionCall": {"name": "top_song", "args": {}}}
+    history = [{"role": "user", "parts": [{"text": "song?"}]}, {"role": "model", "parts": [call]}, {"role": "user", "parts": [{"functionResponse": {"name": "top_song", "response": {}}}]}]
+    with pytest.raises(Exception, match="thought_signature"):
+        dialect.parse({"model": "m", "contents": history})
+    history[1]["parts"] = [{**call, "thoughtSignature": "c2ln"}]
+    assert dialect.parse({"model": "m", "contents": history}).tool_result_text is not None

@@ -40,6 +40,10 @@ _STATUS_KINDS: dict[str, UpstreamKind] = {
 }
 
 
+# A function call's thought signature travels inside its OpenAI tool-call id (see _tool_call).
+THOUGHT_MARKER = "__thought__"
+
+
 def _refuse(message: str) -> UpstreamError:
     return UpstreamError("client_error", message, status=400)
 
@@ -77,7 +81,11 @@ def _part(block: JSON, names: dict[str, str]) -> JSON:
         return {"text": block["text"]}
     if kind == "tool_use":
         names[block["id"]] = block["name"]
-        return {"functionCall": {"name": block["name"], "args": block["input"]}}
+        converted: JSON = {"functionCall": {"name": block["name"], "args": block["input"]}}
+        _, marker, signature = block["id"].partition(THOUGHT_MARKER)
+        if marker and signature:
+            converted["thoughtSignature"] = signature  # Gemini 3 refuses a replayed call without it
+        return converted
     if kind == "tool_result":
         name = names.get(block["tool_use_id"])
         if name is None:
@@ -212,6 +220,10 @@ def _tool_call(part: JSON, index: int, response_id: str) -> JSON:
     args = call.get("args")
     arguments = args if isinstance(args, str) else orjson.dumps(args if args is not None else {}).decode()
     call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else f"call_{response_id}_{index}"
+    signature = part.get("thoughtSignature")
+    if isinstance(signature, str) and signature:
+        # Clients replay tool calls by id; carrying the signature in it lets the next turn send it back.
+        call_id = f"{call_id}{THOUGHT_MARKER}{signature}"
     return {"id": call_id, "type": "function", "function": {"name": call["name"], "arguments": arguments}}
 
 

@@ -7,11 +7,13 @@ model and streaming come from the path (``app.py`` puts them in the parsed body 
 ``model`` and ``stream``). Streams are SSE (``alt=sse``): each event a whole
 ``GenerateContentResponse``; the last carries ``finishReason`` and ``usageMetadata``, and
 the stream simply ends (Gemini sends no terminal marker). Function calls arrive whole, in
-one part. Errors are ``{"error": {"code", "message", "status"}}``.
+one part, with a ``thoughtSignature`` that a later request replaying the call must carry
+back (as Gemini 3 requires; a call without one is a 400). Errors are ``{"error": {"code", "message", "status"}}``.
 """
 
 from __future__ import annotations
 
+import base64
 from hashlib import blake2b
 from typing import Any
 
@@ -83,6 +85,12 @@ class GeminiDialect:
         for content in contents:
             if content.get("role", "user") not in ("user", "model") or not isinstance(content.get("parts"), list):
                 raise InvalidRequestError("Please use a valid role: user, model.", param="contents")
+            for part in content["parts"]:
+                if isinstance(part, dict) and "functionCall" in part and not part.get("thoughtSignature"):
+                    # As Gemini 3 does: a replayed call must carry the signature it was answered with.
+                    raise InvalidRequestError(
+                        "Function call is missing a thought_signature in functionCall parts.", param="contents"
+                    )
         system = _obj(body.get("systemInstruction"))
         config = _obj(body.get("generationConfig"))
         max_tokens = config.get("maxOutputTokens")
@@ -141,7 +149,8 @@ class GeminiDialect:
     def _part(completion: Completion) -> dict[str, Any]:
         call = completion.choices[0].tool_call
         if call is not None:
-            return {"functionCall": {"name": call.name, "args": call.value}}
+            signature = base64.b64encode(blake2b(call.arguments.encode(), digest_size=24).digest()).decode()
+            return {"functionCall": {"name": call.name, "args": call.value}, "thoughtSignature": signature}
         return {"text": completion.choices[0].text or ""}
 
     def body(self, completion: Completion, prompt: Prompt) -> bytes:
