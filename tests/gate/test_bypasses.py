@@ -12,12 +12,15 @@ is the first failing check.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from headway.cli.main import app
 from headway.config.fingerprint import redacted
 from headway.gate.runner import GateOptions, run_gate
 from headway.loadtest import latest_run, save_run
@@ -223,3 +226,46 @@ def test_a_deployment_with_one_declared_thing_broken_fails_with_that_check_first
     failing = report.failing()
     assert failing[0].id == first, [(c.id, c.status, c.summary) for c in failing]
     assert {c.section for c in failing} == {first.split(".")[0]}, [(c.id, c.summary) for c in failing]
+
+
+def profiled_source(site: Site, name: str, rows: str) -> tuple[Path, Path]:
+    """`headway pipeline profile` of a CSV Headway does not run: its proposed contract and profile JSON."""
+    folder = site.root / f"source-{name}"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(rows)
+    contract, profile = folder / "contract.yaml", folder / "profile.json"
+    result = CliRunner().invoke(
+        app, ["pipeline", "profile", str(folder / "customers.csv"), "--key", "id", "--json", str(profile), "--contract", str(contract)]
+    )
+    assert result.exit_code == 0, result.output
+    return contract, profile
+
+
+async def test_a_source_headway_does_not_run_counts_with_its_contract_and_a_current_profile(site: Site, production: Production) -> None:
+    clean = "id,name,tier\n1,Ada,gold\n2,Grace,silver\n3,Edsger,gold\n"
+    contract, profile = profiled_source(site, "clean", clean)
+
+    def declare(raw: dict[str, Any], profile_path: Path = profile) -> None:
+        raw["readiness"]["sources"] = {"crm": {"contract": str(contract), "profile": str(profile_path)}}
+        raw["readiness"]["routes"]["chat"]["sources"] = ["knowledge", "crm"]
+
+    async with context(site, production.gateway, site.write_config(declare)) as ctx:
+        for check_id in ("pipelines.cadence", "pipelines.checks"):
+            result = await run_check(check_id, ctx)
+            assert result.status == "pass", (check_id, result.summary)
+            assert result.evidence["pipelines"]["external"]["crm"]["rows"] == 3
+
+    # Duplicate keys are a critical finding: the source fails the data section.
+    _, duplicated = profiled_source(site, "duplicated", "id,name\n1,Ada\n1,Grace\n2,Edsger\n")
+    async with context(site, production.gateway, site.write_config(lambda raw: declare(raw, duplicated))) as ctx:
+        result = await run_check("pipelines.checks", ctx)
+    assert result.status == "fail" and "crm (critical findings: duplicate_keys 1)" in result.summary
+
+    # A profile older than the profile allows: the source is late.
+    old = json.loads(profile.read_text())
+    old["profiled_at"] = time.time() - 30 * 86400
+    stale = profile.with_name("stale.json")
+    stale.write_text(json.dumps(old))
+    async with context(site, production.gateway, site.write_config(lambda raw: declare(raw, stale))) as ctx:
+        result = await run_check("pipelines.cadence", ctx)
+    assert result.status == "fail" and "crm (profiled 30.0 days ago; limit 7)" in result.summary
