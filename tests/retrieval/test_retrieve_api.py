@@ -75,6 +75,8 @@ def test_retrieve_ranks_and_filters(gateway_with_products: GatewayThread) -> Non
         ({"collection": "products", "query": "x", "filters": {"a": {"b": 1}}}, 400, "filters.a"),
         ({"collection": "products", "query": "x", "other": 1}, 400, "other"),
         ({"collection": "missing", "query": "x"}, 404, "collection"),
+        ({"collection": "products", "query": "x", "mode": "semantic"}, 400, "mode"),
+        ({"collection": "products", "query": "x", "mode": 1}, 400, "mode"),
     ],
 )
 def test_bad_retrieve_requests(
@@ -83,3 +85,16 @@ def test_bad_retrieve_requests(
     reply = post_json(f"{gateway_with_products.url}/v1/retrieve", body)
     assert reply.status == status
     assert reply.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("mode", ["lexical", "vector", "hybrid"])
+def test_each_mode_answers_and_says_which_answered(gateway_with_products: GatewayThread, mode: str) -> None:
+    reply = post_json(
+        f"{gateway_with_products.url}/v1/retrieve",
+        {"collection": "products", "query": "running shoe for marathons", "k": 2, "mode": mode},
+    )
+    assert reply.status == 200, reply.json()
+    body = reply.json()
+    assert (body["mode"], body["served_mode"], body["fallback"]) == (mode, mode, None)
+    assert body["data"][0]["doc_key"] == "A2"
+    assert set(body["data"][0]["ranks"]) == ({"lexical", "vector"} if mode == "hybrid" else {mode})

@@ -13,6 +13,7 @@ from headway.cli.audit_cmd import app as audit_app
 from headway.cli.backup_cmd import backup_command, restore_command
 from headway.cli.eval_cmd import eval_command
 from headway.cli.examples_cmd import example_command
+from headway.cli.eval_cmd import eval_command
 from headway.cli.gate_cmd import gate_command
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app
@@ -22,6 +23,7 @@ from headway.cli.observe_cmd import cost_command, feedback_app
 from headway.cli.pipeline_cmd import app as pipeline_app
 from headway.cli.records_cmd import app as records_app
 from headway.cli.replicas import replicas_command
+from headway.cli.retrieval_cmd import app as retrieval_app
 from headway.cli.review_cmd import app as review_app
 
 app = typer.Typer(help="Headway: the production layer for AI applications.", no_args_is_help=True, add_completion=False)
@@ -33,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(records_app, name="records")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(retrieval_app, name="retrieval")
 app.add_typer(review_app, name="review")
 app.add_typer(feedback_app, name="feedback")
 app.command("cost")(cost_command)

@@ -24,16 +24,18 @@ class RetrievalConfig(_Section):
     )
     default_k: Annotated[int, Field(ge=1, le=100)] = 5
     candidates: Annotated[int, Field(ge=1, le=1000)] = Field(
-        50, description="Per-ranker candidates fused by RRF."
+        100, description="Per-ranker candidates fused by RRF."
     )
-    rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    rrf_k: Annotated[int, Field(ge=1, le=1000)] = Field(
+        10, description="RRF's rank offset; tuned on the bundled question set (docs/benchmarks.md)."
+    )
     mode: RetrievalMode = Field(
         "hybrid",
         description="Default ranking for collections with vectors (a collection's index.mode and a query's "
         "'mode' override it); collections without vectors are always lexical.",
     )
     vector_weight: Annotated[float, Field(ge=0, le=10)] = Field(
-        2.0,
+        1.0,
         description="Weight of the vector ranking against the lexical one (1.0) in hybrid fusion; tuned on "
         "the bundled question set (docs/benchmarks.md).",
     )

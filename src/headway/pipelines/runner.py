@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,6 +26,7 @@ from headway.pipelines.checks import run_checks, worst
 from headway.pipelines.evaluate import Evaluation, evaluate
 from headway.pipelines.guards import Outcome, guard, held_deletions
 from headway.pipelines.indexing import IndexBuild, Progress, build, fingerprint, to_document
+from headway.pipelines.metrics import PipelineStats
 from headway.pipelines.repository import PipelineRepository, RunRecord
 from headway.pipelines.sources import SourceRead, read_source, row_hash
 from headway.retrieval.embedder import Embedder
@@ -49,6 +50,8 @@ class RunnerDeps:
     lock_ttl_s: float = 60.0  # renewed every third of it while the run lives; a crashed run's lock lapses
     # Called with the collection after a version is published (this process's ANN index catches up).
     on_published: Callable[[str], None] | None = None
+    stats: PipelineStats = field(default_factory=PipelineStats)  # read by /metrics
+    on_finished: Callable[[str, str], None] | None = None  # (pipeline, status): the runs-by-status counter
 
 
 def _alerts(name: str, run: RunRecord, evaluation: Evaluation | None) -> list[Alert]:
@@ -148,6 +151,9 @@ async def run_pipeline(
         run.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         await asyncio.to_thread(repository.finish_run, run)
         await asyncio.to_thread(repository.release_lock, name, run.run_id)
+    deps.stats.record(name, run.status, run.counts)
+    if deps.on_finished is not None:
+        deps.on_finished(name, run.status)
     await deps.alerter.send(_alerts(name, run, evaluation))
     return run
 

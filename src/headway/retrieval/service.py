@@ -170,6 +170,10 @@ class Retriever:
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(f"cannot list collections: {exc.__class__.__name__}") from exc
 
+    def collections_now(self) -> list[Collection]:
+        """Collections as the store holds them (blocking; the metrics scrape calls it)."""
+        return self._list()
+
     async def known(self, name: str) -> bool:
         return (
             name in self.configured_collections or await asyncio.to_thread(self._collection, name) is not None

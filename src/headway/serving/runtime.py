@@ -28,6 +28,7 @@ from headway.jobs.service import JobService
 from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
 from headway.observe.webhooks import OutboxMetrics, WebhookDelivery
+from headway.pipelines.metrics import DataPlaneMetrics
 from headway.pipelines.service import PipelineService
 from headway.pipelines.wiring import build_data_plane
 from headway.providers.base import Provider
@@ -100,6 +101,11 @@ class Runtime:
         cache = CacheStage.build(config, store, routes, executor, shared=backend)  # Redis-backed when redis: is set
         cache.register_erasure(auth.erasure)
         retrieval, pipelines = build_data_plane(config, store, routes, executor)
+        if pipelines is not None:
+            pipelines.deps.on_finished = observability.metrics.pipeline_run
+        observability.metrics.registry.register(
+            DataPlaneMetrics(pipelines.deps.stats if pipelines is not None else None, retrieval)
+        )
         webhook_delivery = WebhookDelivery.from_config(config, Outbox(store.database))
         observability.metrics.registry.register(OutboxMetrics(webhook_delivery))
         jobs = JobService(
