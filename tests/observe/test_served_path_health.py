@@ -200,3 +200,31 @@ def test_answer_paths_contracts_and_retries_from_records() -> None:
         assert value(parsed, "headway_output_contract_total", model="m", outcome=outcome) == 1
     assert value(parsed, "headway_output_contract_repairs_total", model="m") == 3
     assert metrics.samples(["headway_answers_total"])["headway_answers_total"]
+
+
+@pytest.mark.redis
+def test_a_breaker_opened_on_one_replica_shows_on_another_through_redis(sim: Any, store_url: str, tmp_path: Path) -> None:
+    import time
+
+    from tests.scale.services import SHARED_REDIS, redis_prefix
+
+    with redis_prefix() as prefix:
+        config = _config(sim, store_url, tmp_path, redis={"url": SHARED_REDIS, "key_prefix": prefix})
+        with GatewayThread(config) as first, GatewayThread(config) as second:
+            client = openai.OpenAI(base_url=first.url + "/v1", api_key="unused", max_retries=0)
+            for index in range(6):
+                _queue_faults(sim, "gpt-4o-mini", 1)
+                client.chat.completions.create(model="chat", messages=[{"role": "user", "content": f"trip {index}"}])
+            urllib.request.urlopen(urllib.request.Request(f"{sim.url}/sim/faults", method="DELETE"), timeout=5).read()
+            # The second replica served nothing: it learns the state from Redis in the background.
+            deadline = time.monotonic() + 10
+            while True:
+                state = samples(_get(second.url + "/metrics")).get("headway_circuit_breaker_state", {})
+                opened = [v for labels, v in state.items() if ("deployment", PRIMARY) in labels]
+                if opened == [2.0] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert opened == [2.0], state
+            board = _get(second.url + "/console/api/dashboard?window=1h")
+            assert {b["deployment"]: b["state"] for b in board["signals"]["breakers"]}[PRIMARY] == "open"
+            assert "breaker-open" in _firing(second)
