@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import threading
 import time
 import urllib.error
@@ -31,6 +30,7 @@ from rich.console import Console
 import headway
 from headway.api.app import build_app
 from headway.cli.keys_cmd import Session, cli_actor
+from headway.cli.replicas import free_port
 from headway.cli.serve import configure_logging
 from headway.config.loader import load_config
 
@@ -42,12 +42,6 @@ LOG_FILE = Path(".headway") / "demo.log"  # relative to where the demo runs, lik
 DEMO_PRINCIPALS = {"demo-app": "app", "demo-reviewer": "reviewer", "demo-operator": "operator"}
 PRIMARY_SIM_MODEL = "gpt-4o-mini"  # chat-default's only deployment
 PRIMARY_ATTEMPTS = 3  # chat-default: max_retries 2, so three failures send it to the fallback
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def demo_environment(environ: Mapping[str, str], sim_url: str) -> dict[str, str]:
@@ -249,7 +243,7 @@ def run_demo(*, host: str, port: int, sim_port: int | None, gate: bool = True, o
     from headway.sim import Scenario, start_in_thread
 
     console = Console()
-    sim = start_in_thread(Scenario(), host=host, port=sim_port or _free_port(host))
+    sim = start_in_thread(Scenario(), host=host, port=sim_port or free_port(host))
     server: uvicorn.Server | None = None
     stack = contextlib.ExitStack()
     try:
