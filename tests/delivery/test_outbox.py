@@ -6,7 +6,9 @@ retries) are stepped through without waiting for them; the HTTP calls are real.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import socket
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ import pytest
 from headway.config.webhooks import RetrySchedule, WebhooksConfig
 from headway.observe.webhooks import Receiver as Signer
 from headway.observe.webhooks import WebhookDelivery
-from headway.store.outbox import DEAD, DELIVERED, PENDING, Outbox, OutboxQuery, WebhookMessage
+from headway.store.outbox import DEAD, DELIVERED, PENDING, DeliveryState, Outbox, OutboxQuery, WebhookMessage
 from headway.store.sql import SqlStore
 from tests.delivery.conftest import SECRET, Receiver
 
@@ -167,3 +169,44 @@ def test_the_default_schedule_retries_for_at_least_a_day() -> None:
     assert schedule.backoff_base_s <= 10 and schedule.backoff_max_s <= 3600 and schedule.jitter > 0
     custom = WebhooksConfig(receivers={"jobs": {"retry_window_s": 3600}})
     assert custom.schedule_for("jobs").retry_window_s == 3600 and custom.schedule_for("alerts:x").retry_window_s == 86_400
+
+
+async def test_closing_hands_back_a_delivery_in_flight(outbox: Outbox, clock: Clock) -> None:
+    silent = socket.socket()  # accepts connections (backlog) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/hooks"
+    try:
+        outbox.enqueue([WebhookMessage("slow.1", "job", "job.completed", "job_1", "hooks", url, {"x": 1})])
+        delivery = worker(outbox, clock)
+        sending = asyncio.create_task(delivery.run_once())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if entries(outbox, DeliveryState.SENDING):
+                break
+        assert [e.lease_owner for e in entries(outbox, DeliveryState.SENDING)] == [delivery.owner]
+        sending.cancel()
+        await delivery.close()
+        other = worker(outbox, clock)
+        taken = outbox.claim(other.owner, 30, now=clock.now)  # at once, not after the lease
+        assert taken is not None, entries(outbox)
+        assert taken.webhook_id == "slow.1" and taken.attempts == 2
+    finally:
+        silent.close()
+
+
+async def test_delivered_rows_are_purged_after_the_keep_window_and_dead_ones_stay(
+    outbox: Outbox, clock: Clock, receiver: Receiver
+) -> None:
+    delivery = worker(outbox, clock)
+    outbox.enqueue([message(receiver, "rev_p", 0)])
+    await step(delivery, clock, 0)
+    receiver.status = 410
+    outbox.enqueue([message(receiver, "rev_q", 0)])
+    await step(delivery, clock, 1)
+    assert outbox.stats().delivered == 1 and outbox.stats().dead == 1
+    assert await delivery.purge_delivered() == 0, "within the keep window"
+    clock.now += WebhooksConfig().keep_delivered_s + 3600
+    assert await delivery.purge_delivered() == 1
+    assert outbox.stats().delivered == 0 and outbox.stats().dead == 1
+    await delivery.close()

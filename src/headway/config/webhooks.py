@@ -44,6 +44,9 @@ class WebhooksConfig(RetrySchedule):
     )
     lease_s: Annotated[float, Field(ge=1)] = Field(60.0, description="A claimed delivery's lease (renewed while sending).")
     concurrency: Annotated[int, Field(ge=1, le=256)] = Field(8, description="Deliveries one process sends at once.")
+    keep_delivered_s: Annotated[float, Field(ge=0)] = Field(
+        7 * 86_400.0, description="How long delivered deliveries stay listed before they are purged (dead ones stay)."
+    )
     receivers: dict[str, RetryOverride] = Field(default_factory=dict, description="Per-receiver overrides.")
 
     def schedule_for(self, receiver: str) -> RetrySchedule:

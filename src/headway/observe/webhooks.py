@@ -231,6 +231,9 @@ def receivers_from_config(config: HeadwayConfig) -> dict[str, Receiver]:
     return receivers
 
 
+_PURGE_EVERY_S = 3600.0
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:webhooks:{secrets.token_hex(3)}"
 
@@ -259,6 +262,10 @@ class WebhookDelivery:
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._purged_at: float | None = None
+        # A claim outlives the slowest receiver's attempt, so no renewal is needed while it is sent.
+        slowest = max((r.schedule.timeout_s for r in self.receivers.values()), default=config.timeout_s)
+        self.lease_s = max(config.lease_s, max(slowest, config.timeout_s) + 30.0)
 
     @classmethod
     def from_config(cls, config: HeadwayConfig, outbox: Outbox) -> WebhookDelivery:
@@ -275,11 +282,15 @@ class WebhookDelivery:
             self._task = asyncio.create_task(self._loop(), name="headway-webhook-delivery")
 
     async def close(self) -> None:
+        """Stop, and hand back what was being sent so another replica retries it at once."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # Everything this worker holds, including a claim whose pass was cancelled before it saw it.
+        with contextlib.suppress(StoreUnavailableError):  # else their leases lapse (lease_s)
+            await asyncio.to_thread(self.outbox.release_all, self.owner)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -291,6 +302,7 @@ class WebhookDelivery:
     async def _loop(self) -> None:
         while True:
             try:
+                await self.purge_delivered()
                 sent = await self.run_once()
             except StoreUnavailableError as exc:
                 log.warning("webhook delivery cannot reach the store: %s", exc)
@@ -309,9 +321,8 @@ class WebhookDelivery:
         """Claim up to ``concurrency`` due deliveries, send each once, record the outcomes; how many were sent."""
         claimed: list[OutboxEntry] = []
         while len(claimed) < self.config.concurrency:
-            lease_s = max(self.config.lease_s, self.config.timeout_s + 30.0)
             entry = await asyncio.to_thread(
-                self.outbox.claim, self.owner, lease_s, exclude=[e.id for e in claimed], now=self.clock()
+                self.outbox.claim, self.owner, self.lease_s, exclude=[e.id for e in claimed], now=self.clock()
             )
             if entry is None:
                 break
@@ -319,6 +330,14 @@ class WebhookDelivery:
         if claimed:
             await asyncio.gather(*(self._send(entry) for entry in claimed))
         return len(claimed)
+
+    async def purge_delivered(self) -> int:
+        """Forget deliveries delivered longer than ``keep_delivered_s`` ago (at most hourly); dead ones stay."""
+        now = self.clock()
+        if self._purged_at is not None and now - self._purged_at < _PURGE_EVERY_S:
+            return 0
+        self._purged_at = now
+        return await asyncio.to_thread(self.outbox.purge_delivered, now - self.config.keep_delivered_s)
 
     async def _send(self, entry: OutboxEntry) -> None:
         receiver = self.receivers.get(entry.receiver)

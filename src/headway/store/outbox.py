@@ -33,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    delete,
     exists,
     func,
     select,
@@ -280,6 +281,12 @@ class Outbox(SqlRepository):
     def release(self, entry_ids: Sequence[str], owner: str) -> None:
         self.queue.release(entry_ids, owner)
 
+    def release_all(self, owner: str) -> int:
+        """Hand back every delivery ``owner`` holds (a worker that stops, whatever it was doing)."""
+        with self.transaction("release webhook deliveries") as connection:
+            held = and_(o.lease_owner == owner, o.status == SENDING)
+            return int(connection.execute(update(webhook_outbox).where(held).values(lease_until=0.0)).rowcount or 0)
+
     # -- operators --------------------------------------------------------------------------
     def get(self, entry_id: str) -> OutboxEntry | None:
         with self.reading("read a webhook delivery") as connection:
@@ -315,6 +322,12 @@ class Outbox(SqlRepository):
             )))
         with self.transaction("resend webhook deliveries") as connection:
             return int(connection.execute(update(webhook_outbox).where(condition).values(values)).rowcount or 0)
+
+    def purge_delivered(self, before: float) -> int:
+        """Delete deliveries delivered before ``before`` (dead ones wait for an operator)."""
+        condition = and_(o.status == DELIVERED, o.delivered_at < before)
+        with self.transaction("purge delivered webhooks") as connection:
+            return int(connection.execute(delete(webhook_outbox).where(condition)).rowcount or 0)
 
     def stats(self) -> OutboxStats:
         active = o.status.in_((PENDING, SENDING))
