@@ -13,9 +13,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from headway.errors import UpstreamError
+from headway.providers._aws_credentials import AwsCredentialChain
 from headway.providers._eventstream import encode_message
 from headway.providers._google_auth import ServiceAccountCredential
 from headway.providers._sigv4 import AwsCredentials
+from headway.providers.azure import AzureProvider, EntraCredential
 from headway.providers.base import StreamEvent, Timeouts
 from headway.providers.bedrock import BedrockProvider
 from headway.providers.gemini import GeminiProvider
@@ -134,8 +136,6 @@ async def test_bedrock_oversized_frame_is_refused(fake: FakeUpstream) -> None:
 
 
 async def test_bedrock_without_credentials_fails_before_any_call(fake: FakeUpstream, tmp_path: Path) -> None:
-    from headway.providers._aws_credentials import AwsCredentialChain
-
     provider = BedrockProvider("b", region="us-east-1", base_url=fake.url, credentials=AwsCredentialChain(environ={"HOME": str(tmp_path)}))
     try:
         with pytest.raises(UpstreamError) as caught:
@@ -262,3 +262,43 @@ async def test_vertex_token_endpoint_refusal_is_auth_and_nothing_else_is_called(
         await vertex.chat(REQUEST, model="gemini-2.5-pro", timeouts=FAST)
     assert caught.value.kind == "auth" and "Invalid JWT Signature." in caught.value.message
     assert [r["path"] for r in fake.requests] == ["/token"]
+
+
+async def test_vertex_fetches_a_new_token_after_the_service_refuses_one(fake: FakeUpstream, vertex: VertexProvider) -> None:
+    answers = [answer_json({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}, 401), answer_json(part("ok", "STOP"))]
+
+    async def route(request: Any) -> Any:
+        if request.path == "/token":
+            return await answer_json({"access_token": f"ya29.{len(fake.requests)}", "expires_in": 3599})(request)
+        return await answers.pop(0)(request)
+
+    fake.handler = route
+    with pytest.raises(UpstreamError) as caught:
+        await vertex.chat(REQUEST, model="gemini-2.5-pro", timeouts=FAST)
+    assert caught.value.kind == "auth"
+    result = await vertex.chat(REQUEST, model="gemini-2.5-pro", timeouts=FAST)
+    assert result.body["choices"][0]["message"]["content"] == "ok"
+    assert [r["path"].rsplit("/", 1)[-1] for r in fake.requests] == ["token", "gemini-2.5-pro:generateContent"] * 2
+    assert fake.requests[1]["headers"]["Authorization"] != fake.requests[3]["headers"]["Authorization"]
+
+
+async def test_azure_entra_fetches_a_new_token_after_the_service_refuses_one(fake: FakeUpstream) -> None:
+    entra = EntraCredential(tenant_id="t", client_id="c", client_secret="s", token_url=f"{fake.url}/t/oauth2/v2.0/token", scope="x")
+    provider = AzureProvider("az", base_url=fake.url, api_version="2024-10-21", entra=entra)
+    completion = {"id": "c", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    answers = [answer_json({"error": {"code": "401", "message": "Unauthorized. Access token has expired."}}, 401), answer_json(completion)]
+
+    async def route(request: Any) -> Any:
+        if request.path.endswith("/token"):
+            return await answer_json({"token_type": "Bearer", "access_token": f"tok{len(fake.requests)}", "expires_in": 3599})(request)
+        return await answers.pop(0)(request)
+
+    fake.handler = route
+    try:
+        with pytest.raises(UpstreamError):
+            await provider.chat(REQUEST, model="dep", timeouts=FAST)
+        assert (await provider.chat(REQUEST, model="dep", timeouts=FAST)).body["choices"][0]["message"]["content"] == "ok"
+    finally:
+        await provider.close()
+    assert entra.cache.fetches == 2
+    assert fake.requests[1]["path"] == "/openai/deployments/dep/chat/completions" and fake.requests[1]["query"] == {"api-version": "2024-10-21"}

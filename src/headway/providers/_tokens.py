@@ -44,6 +44,10 @@ class CachedToken:
         self._lock = asyncio.Lock()
         self.fetches = 0  # how many tokens were obtained (for tests and status)
 
+    def invalidate(self) -> None:
+        """Forget the token (the service refused it): the next ``get`` fetches a new one."""
+        self._refresh_at = 0.0
+
     async def get(self, session: aiohttp.ClientSession) -> str:
         if self._value is not None and self._clock() < self._refresh_at:
             return self._value
@@ -56,6 +60,11 @@ class CachedToken:
             margin = min(REFRESH_MARGIN_S, token.lifetime_s / 5)
             self._value, self._refresh_at = token.value, started + token.lifetime_s - margin
             return token.value
+
+
+def refused(exc: UpstreamError) -> bool:
+    """Whether the service refused the token itself (revoked or expired early): fetch a new one next time."""
+    return exc.kind == "auth" and exc.status == 401
 
 
 async def post_token_form(session: aiohttp.ClientSession, url: str, form: Mapping[str, str]) -> Token:

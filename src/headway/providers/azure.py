@@ -17,9 +17,10 @@ from urllib.parse import quote
 
 import aiohttp
 
+from headway.errors import UpstreamError
 from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES
-from headway.providers._tokens import CachedToken, Token, post_token_form
-from headway.providers.base import StreamEvent, Timeouts
+from headway.providers._tokens import CachedToken, Token, post_token_form, refused
+from headway.providers.base import ChatResult, StreamEvent, Timeouts
 from headway.providers.openai import OpenAIProvider
 from headway.types import JSON
 
@@ -72,8 +73,23 @@ class AzureProvider(OpenAIProvider):
         token = await self._entra.cache.get(self._http())
         return {**self._headers, "authorization": f"Bearer {token}"}
 
+    def _token_refused(self, exc: UpstreamError) -> None:
+        if self._entra is not None and refused(exc):
+            self._entra.cache.invalidate()
+
+    async def _post_json(self, operation: str, payload: JSON, model: str, timeouts: Timeouts) -> ChatResult:
+        try:
+            return await super()._post_json(operation, payload, model, timeouts)
+        except UpstreamError as exc:
+            self._token_refused(exc)
+            raise
+
     async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
-        async for event in super().chat_stream(request, model=model, timeouts=timeouts):
-            if not event.chunk.get("choices") and event.usage is None:
-                continue  # prompt_filter_results: content-safety metadata, not a chat chunk
-            yield event
+        try:
+            async for event in super().chat_stream(request, model=model, timeouts=timeouts):
+                if not event.chunk.get("choices") and event.usage is None:
+                    continue  # prompt_filter_results: content-safety metadata, not a chat chunk
+                yield event
+        except UpstreamError as exc:
+            self._token_refused(exc)
+            raise

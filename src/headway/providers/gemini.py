@@ -83,7 +83,7 @@ class GeminiProvider:
             self._session = None
 
     def _url(self, model: str, method: str) -> str:
-        return f"{self._models_url}/{quote(model, safe='')}:{method}"
+        return f"{self._models_url}/{quote(model, safe='@')}:{method}"
 
     async def _request_headers(self) -> dict[str, str]:
         return {**self._headers, **(await self._auth(self._http()))}

@@ -25,6 +25,7 @@ from headway.providers._google_auth import ServiceAccountCredential
 from headway.providers._http import new_session, post_json_object
 from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from headway.providers._stream import open_stream
+from headway.providers._tokens import refused
 from headway.providers.anthropic import anthropic_error_from_response, translate_anthropic_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
 from headway.providers.gemini import GeminiProvider, gemini_error_from_response
@@ -80,7 +81,7 @@ class VertexProvider:
         return model.lower().startswith("claude")
 
     def _claude_url(self, model: str, method: str) -> str:
-        return f"{self._location_url}/publishers/anthropic/models/{quote(model, safe='')}:{method}"
+        return f"{self._location_url}/publishers/anthropic/models/{quote(model, safe='@')}:{method}"
 
     def _claude_payload(self, request: JSON, model: str) -> JSON:
         payload = request_to_anthropic(request, model=model, default_max_tokens=self._default_max_tokens)
@@ -91,6 +92,14 @@ class VertexProvider:
         return {"content-type": "application/json", **self._headers, **(await self._bearer(self._http()))}
 
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
+        try:
+            return await self._chat(request, model=model, timeouts=timeouts)
+        except UpstreamError as exc:
+            if refused(exc):
+                self._credential.cache.invalidate()  # revoked or expired early: fetch a new token next time
+            raise
+
+    async def _chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
         if not self._is_claude(model):
             return await self._gemini.chat(request, model=model, timeouts=timeouts)
         reply = await post_json_object(
@@ -110,6 +119,15 @@ class VertexProvider:
         return await self._gemini.embeddings(request, model=model, timeouts=timeouts)
 
     async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
+        try:
+            async for event in self._chat_stream(request, model=model, timeouts=timeouts):
+                yield event
+        except UpstreamError as exc:
+            if refused(exc):
+                self._credential.cache.invalidate()
+            raise
+
+    async def _chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
         if not self._is_claude(model):
             async for event in self._gemini.chat_stream(request, model=model, timeouts=timeouts):
                 yield event
