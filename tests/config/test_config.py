@@ -114,4 +114,4 @@ def test_bundled_demo_config_is_valid() -> None:
 
     config = load_config(Path(headway.__file__).parent / "examples" / "demo.yaml", env={})
     assert isinstance(config, HeadwayConfig)
-    assert {"chat-default", "claude", "embed-small"} <= set(config.models)
+    assert {"chat-default", "claude", "sim-hash-embeddings"} <= set(config.models)

@@ -1,4 +1,9 @@
-"""Deterministic embeddings that are meaningful enough for retrieval tests.
+"""The simulator's embeddings: deterministic feature-hashed bags of words, not meaning.
+
+Configure them under an honest name (the demo calls them ``sim-hash-embeddings``): they
+exercise the embeddings API and make retrieval tests deterministic, but word order and
+synonyms are invisible to them ("dog bites man" = "man bites dog"; "canine" ≠ "dog"), so
+they are never the default for retrieval (that is the local all-MiniLM-L6-v2 model).
 
 Each lower-cased word is feature-hashed (blake2b, so stable across processes) to one
 dimension with a sign, counts are summed and the vector is L2-normalised. Identical
