@@ -294,3 +294,19 @@ async def test_reviewer_disagreement_fails_quality_even_with_passing_evaluations
             result = await run_check("quality.evals", ctx)
     assert result.status == "fail" and "reviewers approved 0% of held answers unchanged" in result.summary
     assert result.evidence["signals"]["reviewer_agreement"]["decided"] == 1
+
+
+async def test_a_missed_load_slo_says_where_the_time_went(site: Site, production: Production) -> None:
+    report = latest_run(production.loadtest_dir)
+    assert report is not None
+    report.steps = [dataclasses.replace(s, error_rate=0.2, errors={"http_500": s.sent // 5}) for s in report.steps]
+    folder = site.root / "runs-explained"
+    save_run(report, folder)
+    async with context(site, production.gateway, production.config_path, loadtest_dir=folder) as ctx:
+        result = await run_check("load.slo", ctx)
+    assert result.status == "fail" and "time went mostly to" in result.summary
+    breakdown = result.evidence["where_time_went"]
+    # From the run's own requests in the request log: every part of the mean accounted for.
+    assert breakdown["records"] >= 100
+    parts = breakdown["upstream_ms"] + breakdown["retries_and_fallbacks_ms"] + breakdown["queue_and_headway_ms"]
+    assert abs(parts - breakdown["mean_ms"]) <= 0.5
