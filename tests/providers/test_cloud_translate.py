@@ -289,8 +289,9 @@ def test_sim_vertex_claude_takes_the_published_request_and_refuses_without_the_v
     dialect = VertexAnthropicDialect()
     prompt = dialect.parse({**PUBLISHED["vertex_claude_request"], "model": "claude-x"})
     assert prompt.stream and prompt.max_tokens == 100
-    with pytest.raises(Exception, match="anthropic_version"):
-        dialect.parse({**PUBLISHED["vertex_claude_request"], "anthropic_version": "2023-06-01", "model": "claude-x"})
+    for wrong in ("vertex-2099", "", None):
+        with pytest.raises(Exception, match="anthropic_version"):
+            dialect.parse({**PUBLISHED["vertex_claude_request"], "anthropic_version": wrong, "model": "claude-x"})
 
 
 def test_gemini_thought_signatures_survive_a_round_trip_through_the_tool_call_id() -> None:
