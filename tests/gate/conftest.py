@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import logging
 import shutil
 import threading
 import time
@@ -122,10 +121,10 @@ class Site:
         raw.setdefault("request_log", {})["spill_dir"] = str(self.root / "spill")
         return parse_for_gate(raw, file=str(path), env={**self.env, "HEADWAY_STORE_URL": store or self.store()})
 
-    def gateway(self, config: HeadwayConfig, env: dict[str, str] | None = None) -> GatewayThread:
-        """A gateway built with the site's environment (``env`` over it): tracing reads OTEL_* when the runtime is made."""
+    def gateway(self, config: HeadwayConfig) -> GatewayThread:
+        """A gateway built with the site's environment: tracing reads OTEL_* when the runtime is made."""
         with pytest.MonkeyPatch.context() as patch:
-            for name, value in {**self.env, **(env or {})}.items():
+            for name, value in self.env.items():
                 patch.setenv(name, value)
             for name in ("OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
                 patch.delenv(name, raising=False)
@@ -154,8 +153,6 @@ def site(sim: Any, sink: str, tmp_path_factory: pytest.TempPathFactory) -> Site:
         "HEADWAY_RUNBOOK_DIR": str(EXAMPLES / "runbooks"),
         "HEADWAY_EVAL_DIR": str(EXAMPLES / "evals"),
     }
-    # `headway serve` logs request lines at info; the test process's logging would hide them.
-    logging.getLogger("headway.requests").setLevel(logging.INFO)
     site = Site(root, env)
     template = root / "template.db"
     store = open_store(f"sqlite:///{template}")
@@ -175,7 +172,7 @@ def admin(method: str, url: str, body: Any = None) -> Any:
     return reply.json()
 
 
-def wait_for_pipeline(gateway: GatewayThread, name: str = "knowledge", timeout: float = 60.0) -> dict[str, Any]:
+def wait_for_pipeline(gateway: GatewayThread, name: str = "knowledge", timeout: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pipeline in admin("GET", gateway.url + "/admin/pipelines")["data"]:
@@ -214,13 +211,11 @@ def run_evals(site: Site, gateway: GatewayThread, config_path: Path, evals_dir: 
 
 
 @contextmanager
-def staging(
-    site: Site, edit: Edit | None = None, *, ready: bool = True, env: dict[str, str] | None = None
-) -> Iterator[tuple[GatewayThread, Path]]:
-    """A production-config gateway changed by ``edit``; ``ready``: its pipeline ran, app and reviewer keys exist."""
+def staging(site: Site, edit: Edit | None = None, *, ready: bool = True) -> Iterator[tuple[GatewayThread, Path]]:
+    """A production-config gateway changed by ``edit``; ``ready``: its pipeline ran and an app key exists."""
     path = site.write_config(edit)
     config = site.load(path)
-    with site.gateway(config, env) as gateway:
+    with site.gateway(config) as gateway:
         if ready:
             if config.pipelines.definitions and config.pipelines.scheduler.enabled:
                 wait_for_pipeline(gateway)

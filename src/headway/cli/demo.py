@@ -229,7 +229,10 @@ def banner(tour: Tour, config_path: str) -> str:
     if tour.gate:
         lines.append(f"[bold]Gate[/]      headway gate: {tour.gate}")
         lines.extend(f"            {finding}" for finding in tour.gate_findings)
-        lines.append(f"          rerun: HEADWAY_ADMIN_KEY=<operator key> headway gate --config {config_path} --url {url}")
+        lines.append(
+            f"          rerun (add --drill for the fault drill and a load test): "
+            f"HEADWAY_ADMIN_KEY=<operator key> headway gate --config {config_path} --url {url}"
+        )
     lines.extend(f"[yellow]note:[/] {problem}" for problem in tour.problems)
     lines += [
         "",

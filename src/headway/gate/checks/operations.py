@@ -25,8 +25,7 @@ _DECLARE = "Declare it per route: `readiness.routes.<route>: {owner: team, on_ca
 def _routes_or_fail(ctx: GateContext) -> tuple[dict[str, Any], Finding | None]:
     routes = ctx.declared()
     if not routes:
-        models = sorted(ctx.need_config().models)
-        return routes, failed("no route is declared (readiness.routes): nothing says who owns what", fix=_DECLARE, declared=[], models=models)
+        return routes, failed("no route is declared (readiness.routes): nothing says who owns what", fix=_DECLARE)
     return routes, None
 
 
