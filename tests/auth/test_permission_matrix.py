@@ -302,3 +302,13 @@ def test_unknown_paths_need_a_credential_before_they_404(world: World) -> None:
     assert request("GET", world.gw.url + "/v1/nothing-here").status == 401
     assert request("GET", world.gw.url + "/v1/nothing-here", headers=ADMIN).status == 404
 
+
+
+def test_a_known_path_with_the_wrong_method_needs_a_credential_before_its_405(world: World) -> None:
+    # The route matched by path only: whoever is not signed in learns nothing from a 405.
+    assert request("DELETE", world.gw.url + "/v1/models").status == 401
+    refused = request("DELETE", world.gw.url + "/v1/models", headers=ADMIN)
+    assert refused.status == 405 and refused.json()["error"]["code"] == "method_not_allowed"
+    # HEAD rides on GET and needs GET's permission.
+    assert request("HEAD", world.gw.url + "/admin/keys").status == 401
+    assert request("HEAD", world.gw.url + "/admin/keys", headers=bearer(world.keys["token:app"])).status == 403
