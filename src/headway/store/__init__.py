@@ -3,31 +3,44 @@
 the one error translation (an outage is ``StoreUnavailableError``; a bug surfaces)."""
 
 from headway.errors import StoreUnavailableError
+from headway.store.backup import backup, restore
 from headway.store.base import RequestQuery, Store
 from headway.store.database import Database
 from headway.store.errors import is_outage, translate_errors
+from headway.store.journal import Journal, Segment
+from headway.store.migrate import SchemaUnknownError
 from headway.store.outbox import DeliveryState, Outbox, OutboxEntry, OutboxQuery, OutboxStats, WebhookMessage
 from headway.store.queue import QueueShape, WorkQueue, backoff
 from headway.store.repository import SqlRepository
-from headway.store.sql import SqlStore, open_store
+from headway.store.sql import SqlStore, normalise_url, open_store
+from headway.store.writer import WriteBehind, WriterHealth, WriterPolicy
 
 __all__ = [
     "Database",
     "DeliveryState",
+    "Journal",
     "Outbox",
     "OutboxEntry",
     "OutboxQuery",
     "OutboxStats",
     "QueueShape",
     "RequestQuery",
+    "SchemaUnknownError",
+    "Segment",
     "SqlRepository",
     "SqlStore",
     "Store",
     "StoreUnavailableError",
     "WebhookMessage",
     "WorkQueue",
+    "WriteBehind",
+    "WriterHealth",
+    "WriterPolicy",
     "backoff",
+    "backup",
     "is_outage",
+    "normalise_url",
     "open_store",
+    "restore",
     "translate_errors",
 ]
