@@ -153,6 +153,19 @@ def test_demo_tour(tmp_path: Path) -> None:
         assert board["reviews"].get("pending", 0) >= 1
         assert {a["rule"] for a in board["signals"]["alerts"]} >= {"fallback-rate", "breaker-open", "review-backlog"}
 
+        # Another terminal: the CLI reads the same config after sourcing the printed env file.
+        [source] = re.findall(r"(set -a; \. \./\S+; set \+a)", demo.text)
+        config = re.search(r"headway requests --config (\S+)", demo.text)
+        assert config, demo.text
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("HEADWAY_")} | {"COLUMNS": "80"}
+        listed = subprocess.run(
+            ["bash", "-c", f"{source}; {sys.executable} -m headway requests --config {config.group(1)}"],
+            cwd=tmp_path, env=clean, capture_output=True, text=True, timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert request_id in listed.stdout and all(len(line) <= 80 for line in listed.stdout.splitlines()), listed.stdout
+        assert oct((tmp_path / ".headway" / "demo.env").stat().st_mode & 0o777) == "0o600"
+
         # The gate ran: the banner summarises it and the report is stored in the deployment.
         gate = re.search(r"^Gate\s+headway gate: (\S+) \(score", demo.text, re.M)
         assert gate, demo.text

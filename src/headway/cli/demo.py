@@ -38,21 +38,39 @@ EXAMPLES = Path(headway.__file__).parent / "examples"
 DEMO_CONFIG = EXAMPLES / "demo.yaml"
 KNOWLEDGE = EXAMPLES / "knowledge"
 LOG_FILE = Path(".headway") / "demo.log"  # relative to where the demo runs, like its database
+ENV_FILE = Path(".headway") / "demo.env"  # what the CLI in another terminal needs to read demo.yaml
 # principal -> role: who the demo issues keys to (declared under auth.principals in demo.yaml)
 DEMO_PRINCIPALS = {"demo-app": "app", "demo-reviewer": "reviewer", "demo-operator": "operator"}
 PRIMARY_SIM_MODEL = "gpt-4o-mini"  # chat-default's only deployment
 PRIMARY_ATTEMPTS = 3  # chat-default: max_retries 2, so three failures send it to the fallback
 
 
-def demo_environment(environ: Mapping[str, str], sim_url: str) -> dict[str, str]:
-    """The variables demo.yaml reads; secrets are random per run unless already set."""
-    return {
+def read_env_file(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def demo_environment(environ: Mapping[str, str], sim_url: str, env_file: Path) -> dict[str, str]:
+    """The variables demo.yaml reads, also written to ``env_file`` (0600) for the CLI in another terminal.
+
+    The audit chain's secret is made once and kept in that file: every later run (and ``headway
+    audit verify``) must use the same one, or the chain would not verify across restarts.
+    """
+    kept = read_env_file(env_file)
+    store = environ.get("HEADWAY_DEMO_STORE") or f"sqlite:///{(env_file.parent / 'demo.db').resolve()}"
+    values = {
         "HEADWAY_SIM_URL": sim_url,
-        "HEADWAY_ADMIN_KEY": environ.get("HEADWAY_ADMIN_KEY") or "hw_demo_admin_" + secrets.token_urlsafe(24),
-        "HEADWAY_AUDIT_SECRET": environ.get("HEADWAY_AUDIT_SECRET") or secrets.token_urlsafe(32),
+        "HEADWAY_AUDIT_SECRET": environ.get("HEADWAY_AUDIT_SECRET") or kept.get("HEADWAY_AUDIT_SECRET") or secrets.token_urlsafe(32),
         "HEADWAY_DEMO_KNOWLEDGE": environ.get("HEADWAY_DEMO_KNOWLEDGE") or str(KNOWLEDGE),
-        "HEADWAY_DEMO_STORE": environ.get("HEADWAY_DEMO_STORE") or "sqlite:///./.headway/demo.db",
+        "HEADWAY_DEMO_STORE": store,
     }
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.touch(mode=0o600, exist_ok=True)
+    env_file.chmod(0o600)
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in values.items()), encoding="utf-8")
+    return values
 
 
 def create_demo_keys(config_path: str) -> dict[str, str]:
@@ -231,12 +249,14 @@ def banner(tour: Tour, config_path: str) -> str:
         lines.extend(f"            {finding}" for finding in tour.gate_findings)
         lines.append(
             f"          rerun (add --drill for the fault drill and a load test): "
-            f"HEADWAY_ADMIN_KEY=<operator key> headway gate --config {config_path} --url {url}"
+            f"headway gate --config {config_path} --url {url} --api-key {keys['operator']}"
         )
     lines.extend(f"[yellow]note:[/] {problem}" for problem in tour.problems)
     lines += [
         "",
-        f"Request log: headway requests --config {config_path}   Log lines: {LOG_FILE}   Metrics: {url}/metrics",
+        f"[bold]Another terminal[/] (the CLI reads the same config): set -a; . ./{ENV_FILE}; set +a",
+        f"  headway requests --config {config_path}     headway review list --config {config_path}",
+        f"Log lines: {LOG_FILE}   Metrics: {url}/metrics (operator key)",
         "Ctrl-C stops both.",
     ]
     return "\n".join(lines)
@@ -250,10 +270,7 @@ def run_demo(*, host: str, port: int, sim_port: int | None, gate: bool = True, o
     server: uvicorn.Server | None = None
     stack = contextlib.ExitStack()
     try:
-        os.environ.update(demo_environment(os.environ, sim.url))
-        store = os.environ["HEADWAY_DEMO_STORE"]
-        if store.startswith("sqlite:///./"):
-            Path(store.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        os.environ.update(demo_environment(os.environ, sim.url, ENV_FILE))
         config_path = str(DEMO_CONFIG)
         config = load_config(config_path)
         # The terminal is for the banner; the JSON log lines (one per request) go to a file.
