@@ -312,3 +312,12 @@ def test_a_known_path_with_the_wrong_method_needs_a_credential_before_its_405(wo
     # HEAD rides on GET and needs GET's permission.
     assert request("HEAD", world.gw.url + "/admin/keys").status == 401
     assert request("HEAD", world.gw.url + "/admin/keys", headers=bearer(world.keys["token:app"])).status == 403
+
+
+def test_a_trailing_slash_redirect_needs_a_credential_too(world: World) -> None:
+    assert request("GET", world.gw.url + "/admin/keys/").status == 401
+    assert request("GET", world.gw.url + "/healthz/").status == 401
+    redirected = request("GET", world.gw.url + "/admin/keys/", headers=ADMIN)
+    assert redirected.status == 307 and redirected.headers["location"].endswith("/admin/keys")
+    # The console's own path still leads to the console without a bearer credential.
+    assert request("GET", world.gw.url + "/console").status == 307

@@ -38,6 +38,7 @@ from headway.api.routes import jobs as job_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import pipelines as pipeline_routes
 from headway.api.routes import retrieval as retrieval_routes
+from headway.api.routes import responses as response_routes
 from headway.api.routes import reviews as review_routes
 from headway.auth.permissions import PUBLIC
 from headway.config.models import HeadwayConfig
@@ -75,6 +76,7 @@ def route_table() -> RouteTable:
             file_routes.ENDPOINTS,
             batch_routes.ENDPOINTS,
             gate_routes.ENDPOINTS,
+            response_routes.ENDPOINTS,
         ),
         mounts=[
             # The console signs its visitors in itself (an API key through the authenticator, then
@@ -111,8 +113,9 @@ def create_app(runtime: Runtime) -> Starlette:
         },
         lifespan=lifespan,
     )
-    # An unknown path is a 404, but only to someone authenticated.
-    app.router.default = not_found_guarded(access, app.router.not_found)
+    # An unknown path is a 404 (or a trailing-slash redirect), but only to someone authenticated.
+    app.router.redirect_slashes = False
+    app.router.default = not_found_guarded(access, app.router)
     app.state.runtime = runtime
     app.state.openapi = build_openapi(table, version=__version__)
     return app

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from headway.auth.permissions import AUTHENTICATED, PERMISSIONS, PUBLIC
@@ -150,11 +151,28 @@ class RouteTable:
         return "\n".join(lines)
 
 
-def not_found_guarded(guard: AccessGuard, not_found: ASGIApp) -> ASGIApp:
-    """The router's answer to an unknown path: a 404, but only to someone authenticated."""
+def not_found_guarded(guard: AccessGuard, router: Router) -> ASGIApp:
+    """The router's answer to an unknown path: a 404, or a redirect when the path with or
+    without its trailing slash is a route (Starlette's ``redirect_slashes``, moved behind
+    access control). Either needs a credential, except the redirect from a mount's own
+    path to the mount (``/console`` → ``/console/``), which needs the mount's permission.
+
+    The router must have ``redirect_slashes`` off, or it would redirect before this runs.
+    """
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or await guard.admit(AUTHENTICATED, None, scope, receive, send):
-            await not_found(scope, receive, send)
+        if scope["type"] != "http":
+            await router.not_found(scope, receive, send)
+            return
+        path = scope["path"]
+        twin = {**scope, "path": path.rstrip("/") if path.endswith("/") else path + "/"}
+        target = None if path == "/" else next((r for r in router.routes if r.matches(twin)[0] is not Match.NONE), None)
+        permission = target.spec.permission if isinstance(target, GuardedMount) else AUTHENTICATED
+        if not await guard.admit(permission, None, scope, receive, send):
+            return
+        if target is not None:
+            await RedirectResponse(url=str(URL(scope=twin)))(scope, receive, send)
+        else:
+            await router.not_found(scope, receive, send)
 
     return app
