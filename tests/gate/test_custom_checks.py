@@ -65,7 +65,7 @@ async def test_custom_checks_join_the_report_in_their_section(site: Site, produc
     )
     options = GateOptions(
         profile=profile, url=production.gateway.url, config_file=str(production.config_path),
-        loadtest_dir=str(production.loadtest_dir), save=False, env=site.env,
+        loadtest_dir=str(production.loadtest_dir), evals_dir=str(production.evals_dir), save=False, env=site.env,
     )
     report = await run_gate(options)
     assert report.checks[-1].id == "org.audit-trail-read" and report.checks[-1].status == "pass"

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import json
 import shutil
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,10 +22,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from headway.gate.drill import run_fault_drill
+from headway.gate.binding import Binding
+from headway.gate.context import GateContext
+from headway.gate.drill import DrillRecord, run_fault_drill
 from headway.gate.profile import parse_profile
 from headway.gate.registry import check_ids
 from headway.gate.results import CheckResult
+from headway.gate.route_drill import run_route_drill
 from headway.loadtest import latest_run, save_run
 from headway.types import RequestRecord
 from tests.gate.conftest import (
@@ -36,6 +40,7 @@ from tests.gate.conftest import (
     admin,
     context,
     run_check,
+    run_evals,
     staging,
 )
 from tests.http import post_json
@@ -110,8 +115,19 @@ def hold_another_model(raw: dict[str, Any]) -> None:
     raw["review"]["policies"]["credit-decisions"]["match"]["models"] = ["chat-backup"]
 
 
-def move_reviewer(raw: dict[str, Any]) -> None:
-    raw["auth"]["principals"]["risk-reviewer"]["team"] = "apps"
+def dead_on_call(raw: dict[str, Any]) -> None:
+    raw["readiness"]["routes"]["chat"]["on_call"] = f"http://127.0.0.1:{closed_port()}/page"
+
+
+def missing_runbook(raw: dict[str, Any]) -> None:
+    raw["readiness"]["routes"]["decisions"]["runbook"] = "/nonexistent/runbooks/decisions.md"
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def literal_secret(raw: dict[str, Any]) -> None:
@@ -130,9 +146,17 @@ async def drill_without_fallback(site: Site, production: Production) -> CheckRes
             assert ctx.config is not None and ctx.deployment is not None
             record = await run_fault_drill(ctx.deployment, ctx.config, profile.drill)
             assert [s.name for s in record.steps if s.passed is False] == ["fallback"]
-            stored = post_json(gateway.url + "/admin/gate/drills", record.to_dict(), {"authorization": f"Bearer {ADMIN_KEY}"})
-            assert stored.status == 201
+            store_drill(ctx, gateway, record)
             return await run_check("reliability.drill", ctx)
+
+
+def store_drill(ctx: GateContext, gateway: Any, record: DrillRecord) -> None:
+    """Bind a drill to the context's config and gateway, as `headway gate --drill` does, and store it."""
+    assert ctx.fingerprint is not None
+    routes = [record.model] + [s.name.split(":", 1)[1] for s in record.steps if ":" in s.name]
+    record.binding = Binding(ctx.fingerprint, gateway.url, list(dict.fromkeys(routes)), record.created_at).to_dict()
+    stored = post_json(gateway.url + "/admin/gate/drills", record.to_dict(), {"authorization": f"Bearer {ADMIN_KEY}"})
+    assert stored.status == 201, stored.body
 
 
 def replace_with_folder(database: Path) -> None:
@@ -165,6 +189,15 @@ def unpriced_records(gateway: Any) -> None:
     gateway.runtime.store.write_requests(
         [RequestRecord(f"req_unpriced_{i}", "/v1/chat/completions", "chat", created_at=now, status_code=200) for i in range(30)]
     )
+
+
+def revoke_keys_of(principal: str) -> Callable[[Any], None]:
+    def damage(gateway: Any) -> None:
+        for key in admin("GET", gateway.url + "/admin/keys?limit=1000")["data"]:
+            if key["principal"] == principal:
+                admin("DELETE", f"{gateway.url}/admin/keys/{key['id']}")
+
+    return damage
 
 
 def broad_key(gateway: Any) -> None:
@@ -207,6 +240,42 @@ async def empty_document(site: Site, production: Production) -> CheckResult:
             return await run_check("pipelines.checks", ctx)
 
 
+async def region_nobody_serves(site: Site, production: Production) -> CheckResult:
+    """Every chat deployment moved to eu-west: a request pinned to au (the declared residency) cannot be served in au."""
+    await passes_on_production(site, production, "operations.residency")
+
+    def edit(raw: dict[str, Any]) -> None:
+        for name in ("chat", "chat-backup"):
+            raw["models"][name]["deployments"][0]["region"] = "eu-west"
+
+    with staging(site, edit) as (gateway, path):
+        async with context(site, gateway, path) as ctx:
+            assert ctx.config is not None and ctx.deployment is not None
+            record = DrillRecord("drill_residency_flip", time.time(), time.time(), gateway.url, "chat", [], "", [])
+            record.steps = await run_route_drill(ctx.deployment, ctx.config)
+            store_drill(ctx, gateway, record)
+            return await run_check("operations.residency", ctx)
+
+
+async def eval_regressed(site: Site, production: Production) -> CheckResult:
+    """The chat set run again with one case that passed now failing: a regression, whatever the pass rate."""
+    await passes_on_production(site, production, "quality.evals")
+    folder = site.root / "evals-regressed"
+    shutil.copytree(production.evals_dir, folder)
+    sets = site.root / "sets-regressed"
+    sets.mkdir()
+    lines = (Path(site.env["HEADWAY_EVAL_DIR"]) / "chat.jsonl").read_text().splitlines()
+    case = json.loads(lines[0])
+    case["expect"] = {"contains": ["a phrase the simulator never says"]}
+    (sets / "chat.jsonl").write_text("\n".join([json.dumps(case), *lines[1:]]) + "\n")
+    shutil.copy(Path(site.env["HEADWAY_EVAL_DIR"]) / "decisions.jsonl", sets / "decisions.jsonl")
+    config = site.write_config(lambda raw: raw["readiness"]["routes"]["chat"].update(eval_set=str(sets / "chat.jsonl")))
+    # The edited set is part of the config, so the run is bound to the edited config: only the regression fails it.
+    run_evals(site, production.gateway, config, folder)
+    async with context(site, production.gateway, config, loadtest_dir=production.loadtest_dir, evals_dir=folder) as ctx:
+        return await run_check("quality.evals", ctx)
+
+
 def load_flip(change: Callable[[Any], Any]) -> Flip:
     """Re-save the production deployment's load test with one measurement changed."""
 
@@ -247,6 +316,7 @@ FLIPS: dict[str, Flip] = {
     "observability.tracing": staging_flip("observability.tracing", {"observe": {"tracing": {"enabled": "off"}}}),
     "observability.cost": mutation_flip("observability.cost", chat_traffic, unpriced_records),
     "observability.alerts": staging_flip("observability.alerts", no_alert_rules),
+    "observability.request_lines": staging_flip("observability.request_lines", {"observe": {"logs": {"request_lines": False}}}),
     "observability.readiness": store_turned_into_a_folder,
     "security.auth": config_flip("security.auth", {"auth": {"mode": "none"}}),
     "security.secrets": config_flip("security.secrets", literal_secret),
@@ -255,8 +325,13 @@ FLIPS: dict[str, Flip] = {
     "pipelines.cadence": mutation_flip("pipelines.cadence", nothing, age_pipeline_runs),
     "pipelines.checks": empty_document,
     "review.hold_policies": config_flip("review.hold_policies", hold_another_model),
-    "review.reviewers": config_flip("review.reviewers", move_reviewer),
+    "review.reviewers": mutation_flip("review.reviewers", nothing, revoke_keys_of("risk-reviewer")),
     "review.sla": mutation_flip("review.sla", held_request, miss_the_deadline),
+    "quality.evals": eval_regressed,
+    "operations.owners": mutation_flip("operations.owners", nothing, revoke_keys_of("support-app")),
+    "operations.on_call": config_flip("operations.on_call", dead_on_call),
+    "operations.runbooks": config_flip("operations.runbooks", missing_runbook),
+    "operations.residency": region_nobody_serves,
 }
 
 
@@ -276,16 +351,22 @@ REASONS: dict[str, tuple[str, ...]] = {
     "observability.tracing": ("does not trace",),
     "observability.cost": ("of answered requests have a cost (needs 99%)",),
     "observability.alerts": ("no alert rules",),
+    "observability.request_lines": ("request-line logging is off",),
     "observability.readiness": ("/readyz says not ready: store",),
     "security.auth": ("auth.mode is none",),
     "security.secrets": ("written literally at providers.primary.api_key",),
-    "security.keys": ("1 of 2 active keys are too broad",),
+    "security.keys": ("1 of 3 active keys are too broad",),
     "security.audit": ("the audit chain is broken",),
     "pipelines.cadence": ("not run within their cadence: knowledge",),
     "pipelines.checks": ("latest run did not pass: knowledge (degraded)",),
     "review.hold_policies": ("no hold policy for consequential route(s): decisions",),
     "review.reviewers": ("nobody but an admin can decide the items of: credit-decisions",),
     "review.sla": ("past their deadline", "expired without a decision"),
+    "quality.evals": ("chat: regressed since", "answers-the-user passed then, fail now"),
+    "operations.owners": ("nobody in team 'apps' holds an active key",),
+    "operations.on_call": ("the on-call receiver did not acknowledge a test page",),
+    "operations.runbooks": ("runbook not readable",),
+    "operations.residency": ("a request pinned to au as internal was not served",),
 }
 
 

@@ -28,7 +28,7 @@ def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GateR
     if request.param == "sqlite":
         store = open_store(f"sqlite:///{tmp_path}/gate.db")
         store.migrate()
-        yield GateRepository(store.engine)
+        yield GateRepository(store.database)
         store.close()
         return
     from headway.cli.replicas import scratch_database
@@ -37,7 +37,7 @@ def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GateR
         store = open_store(url)
         store.migrate()
         try:
-            yield GateRepository(store.engine)
+            yield GateRepository(store.database)
         finally:
             store.close()
 

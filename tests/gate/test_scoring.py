@@ -1,4 +1,4 @@
-"""Scoring and profiles as pure functions: section sums, pass marks, required checks, unknowns."""
+"""Scoring and profiles as pure functions: section shares, pass marks, required checks, unknowns, waivers, the config cap."""
 
 from __future__ import annotations
 
@@ -9,34 +9,65 @@ import pytest
 from headway.errors import ConfigError
 from headway.gate.profile import load_profile, parse_profile
 from headway.gate.registry import check_ids, checks_for
-from headway.gate.results import CheckResult, Finding
+from headway.gate.results import CheckResult, Finding, passed
+from headway.gate.runner import _result
 from headway.gate.scoring import gate_score, sections, verdict
 
 
-def result(check_id: str, score: float | None, *, required: bool = False, applicable: bool = True) -> CheckResult:
-    status = Finding(score, "why", applicable=applicable).status
+def result(check_id: str, score: float | None, *, required: bool = False, waived: bool = False) -> CheckResult:
+    status = "waived" if waived else Finding(score, "why").status
     section = check_id.split(".")[0]
     return CheckResult(check_id, section, check_id, required, "what", score, status, "why", {}, None)
 
 
-def test_a_section_scores_the_sum_of_its_checks_and_the_gate_the_lowest_section() -> None:
+def test_a_section_scores_its_share_of_the_points_and_the_gate_the_lowest_section() -> None:
     profile = load_profile("standard")
     results = [
         result("reliability.a", 1), result("reliability.b", 0.5), result("reliability.c", 0),
         result("security.a", 1), result("security.b", 1),
     ]
     found = {s.id: s for s in sections(results, profile)}
-    assert (found["reliability"].score, found["reliability"].max, found["reliability"].minimum) == (1.5, 3, 1.5)
-    assert (found["security"].score, found["security"].max, found["security"].minimum) == (2, 2, 1)
-    assert gate_score(list(found.values())) == 1.5
+    assert (found["reliability"].score, found["reliability"].max, found["reliability"].minimum) == (0.5, 3, 0.5)
+    assert (found["security"].score, found["security"].max, found["security"].minimum) == (1, 2, 0.5)
+    assert gate_score(list(found.values())) == 0.5
     assert [s.id for s in sections(results, profile)] == ["reliability", "security"]  # report order, not input order
 
 
-def test_not_applicable_checks_count_as_full_marks() -> None:
+def test_the_score_moves_with_the_evidence_whatever_the_section_sizes() -> None:
+    # The old score was the minimum of raw sums: a two-check section pinned it at 2 whatever happened.
     profile = load_profile("strict")
-    results = [result("pipelines.a", 1, applicable=False, required=True), result("pipelines.b", 1, required=True)]
-    assert results[0].status == "n/a"
-    assert verdict(results, profile) == "pass"
+    big = [result(f"reliability.c{i}", 1) for i in range(6)]
+    good = [*big, result("review.a", 1), result("review.b", 1)]
+    bad = [*big, result("review.a", 1), result("review.b", 0)]
+    assert gate_score(sections(good, profile)) == 1.0
+    assert gate_score(sections(bad, profile)) == 0.5
+    assert verdict(good, profile) == "pass" and verdict(bad, profile) == "fail"
+
+
+def test_a_waiver_is_shown_never_full_marks_and_caps_the_verdict_at_warn() -> None:
+    profile = load_profile("strict")
+    results = [result("pipelines.a", 0, required=True, waived=True), result("pipelines.b", 0, required=True, waived=True), result("security.a", 1, required=True)]
+    found = {s.id: s for s in sections(results, profile)}
+    assert found["pipelines"].score == 0.5 and found["pipelines"].waived and found["pipelines"].passed
+    assert verdict(results, profile) == "warn"  # accepted risk, never a clean pass
+    assert gate_score(list(found.values())) == 0.5
+
+
+def test_a_check_read_from_config_scores_at_most_half() -> None:
+    check = next(c for c in checks_for(load_profile("strict")) if c.id == "reliability.timeouts")
+    from_config = _result(check, load_profile("strict"), passed("timeouts set", basis="config").capped())
+    measured = _result(check, load_profile("strict"), passed("timeouts set").capped())
+    assert (from_config.score, from_config.status, from_config.basis) == (0.5, "warn", "config")
+    assert "read from config, not measured" in from_config.summary and from_config.fix
+    assert (measured.score, measured.status, measured.basis) == (1.0, "pass", "measured")
+
+
+def test_a_waived_check_says_who_accepted_it_and_why() -> None:
+    check = next(c for c in checks_for(load_profile("strict")) if c.id == "pipelines.cadence")
+    waiver = {"waived": "pipelines", "reason": "no retrieval: answers use no organisation data", "owner": "platform-team"}
+    shown = _result(check, load_profile("strict"), Finding(0.0, "no data source is declared"), waiver)
+    assert shown.status == "waived" and shown.waiver == waiver
+    assert "WAIVED by platform-team" in shown.summary and "no data source is declared" in shown.summary
 
 
 @pytest.mark.parametrize(
@@ -63,7 +94,7 @@ def test_strict_needs_every_check_and_standard_only_the_security_basics() -> Non
     assert required == {
         "reliability.timeouts", "observability.metrics", "observability.readiness", "security.auth", "security.secrets", "security.audit",
     }
-    assert strict.minimum("reliability", 6) == 6 and standard.minimum("reliability", 6) == 3
+    assert strict.minimum("reliability", 6) == 6 and standard.minimum("reliability", 6) == 3  # points; scoring turns them into shares
     assert standard.minimum("review", 3) == 1.5  # marks are half points, rounded down
 
 

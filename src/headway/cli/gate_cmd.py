@@ -24,7 +24,7 @@ from headway.gate.runner import GateOptions, run_gate
 UNKNOWN_EXIT = EXIT_CODES["unknown"]
 
 
-def render(report: GateReport, fmt: str, *, width: int = 140) -> str:
+def render(report: GateReport, fmt: str, *, width: int = 80) -> str:
     if fmt == "json":
         return render_json(report) + "\n"
     if fmt == "markdown":
@@ -45,9 +45,10 @@ def gate_command(
     drill: Annotated[bool, typer.Option(help="Run the fault drill and a short load test first (staging, against `headway sim`).")] = False,
     api_key: Annotated[str | None, typer.Option("--api-key", help="An operator or admin key (default: $HEADWAY_ADMIN_KEY).")] = None,
     loadtests: Annotated[str | None, typer.Option(help="Folder of saved load tests (default: the profile's load.runs_dir).")] = None,
+    evals: Annotated[str | None, typer.Option(help="Folder of saved evaluation runs (default: the profile's quality.runs_dir).")] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Store the report in the deployment (console history).")] = True,
 ) -> None:
-    """Evaluate a deployment against the readiness checklist: reliability, load, observability, security, pipelines, review."""
+    """Evaluate a deployment against the readiness checklist: reliability, load, observability, security, data, review, quality, operations."""
     errors = stderr_console()
     if fmt not in FORMATS:
         errors.print(f"[bold red]error:[/] --format must be one of {', '.join(FORMATS)}", highlight=False)
@@ -60,6 +61,7 @@ def gate_command(
             api_key=api_key,
             drill=drill,
             loadtest_dir=loadtests,
+            evals_dir=evals,
             save=save,
             say=lambda message: errors.print(f"[dim]gate:[/] {message}", highlight=False),
         )

@@ -55,8 +55,16 @@ def _canonical(value: Any) -> bytes:
 
 
 def config_fingerprint(config: HeadwayConfig) -> str:
-    """``sha256:<first 16 hex>`` of the redacted config: equal configs (secrets aside) give equal fingerprints."""
-    return "sha256:" + hashlib.sha256(_canonical(redacted(config))).hexdigest()[:16]
+    """``sha256:<first 16 hex>`` of the redacted config: equal configs (secrets aside) give equal fingerprints.
+
+    The ``readiness`` section is left out: it is what the gate judges against (owners, runbooks,
+    waivers), not how the gateway behaves, so editing it does not make a drill or a load test
+    stale. What it declares is checked against the evidence directly (the routes a drill or an
+    evaluation covered).
+    """
+    tree = redacted(config)
+    tree.pop("readiness", None)
+    return "sha256:" + hashlib.sha256(_canonical(tree)).hexdigest()[:16]
 
 
 def leaves(config: HeadwayConfig) -> dict[str, str]:

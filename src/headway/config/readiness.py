@@ -30,8 +30,17 @@ class RouteReadiness(_Section):
     runbook: str | None = Field(None, description="The runbook: a file path (relative to the config file) or an http(s) URL.")
     data_class: Name | None = Field(None, description="The most sensitive data class the route handles (auth.data_classes).")
     residency: Name | None = Field(None, description="The region the route's data must stay in (deployments' `region`, by prefix).")
-    sources: list[Name] = Field(default_factory=list, description="Data sources feeding the route: pipeline names (pipelines.definitions).")
+    sources: list[Name] = Field(
+        default_factory=list, description="Data sources feeding the route: pipeline names (pipelines.definitions) or readiness.sources names."
+    )
     eval_set: str | None = Field(None, description="The evaluation set (JSONL) `headway eval` runs against this route.")
+
+
+class ExternalSource(_Section):
+    """A source Headway does not run: its contract, and the profile `headway pipeline profile --json` wrote of it."""
+
+    contract: str = Field(description="The source's contract (YAML, e.g. from `headway pipeline profile --contract`), relative to the config file.")
+    profile: str = Field(description="The latest profile (`headway pipeline profile --json`), relative to the config file.")
 
 
 class Waiver(_Section):
@@ -44,6 +53,7 @@ class Waiver(_Section):
 
 class ReadinessConfig(_Section):
     routes: dict[str, RouteReadiness] = Field(default_factory=dict, description="Every route apps call, declared (model name -> readiness).")
+    sources: dict[str, ExternalSource] = Field(default_factory=dict, description="Sources run outside Headway, with their contract and profile.")
     waivers: list[Waiver] = Field(default_factory=list)
 
     @field_validator("waivers")

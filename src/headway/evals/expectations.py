@@ -74,7 +74,7 @@ async def judge_answer(case: EvalCase, answer: Answer, judge: Judge | None) -> l
     if expect.json_schema is not None:
         out.append(_schema(answer, expect.json_schema))
     if expect.tool_call not in (None, False):
-        out.append(_tool(answer, expect.tool_call))  # type: ignore[arg-type]
+        out.append(_tool(answer, expect.tool_call))
     if expect.rubric is not None:
         if judge is None:
             out.append(Outcome("rubric", False, "no judge model: pass --judge ROUTE"))

@@ -55,6 +55,8 @@ async def _case(client: GatewayClient, route: str, case: EvalCase, judge: Judge 
         reply, problem = await _held_answer(client, str(reply["id"]))
         if problem:
             return CaseResult(case.id, False, status, [], request_id, problem)
+    elif status is None:
+        return CaseResult(case.id, False, None, [], None, f"the gateway is unreachable: {reply}")
     elif status != 200:
         detail = reply.get("error", {}).get("message") if isinstance(reply, dict) and isinstance(reply.get("error"), dict) else reply
         return CaseResult(case.id, False, status, [], request_id, f"the route answered HTTP {status}: {str(detail)[:300]}")

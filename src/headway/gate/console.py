@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from headway.console.pages import ConsolePage
-from headway.errors import NotFoundError
 from headway.gate.repository import GateRepository
 from headway.gate.results import VERDICT_LABELS
 
@@ -24,10 +23,7 @@ HISTORY = 50
 
 
 def _repository(request: Request) -> GateRepository:
-    engine = getattr(request.app.state.runtime.store, "engine", None)
-    if engine is None:
-        raise NotFoundError("Gate reports need a SQL store; this gateway has none.")
-    return GateRepository(engine)
+    return GateRepository(request.app.state.runtime.store.database)
 
 
 async def _page(request: Request, report_id: str | None) -> Response:

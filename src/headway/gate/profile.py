@@ -111,6 +111,7 @@ class EvidenceSettings(_Model):
     review_max_sla_s: Annotated[float, Field(gt=0)] = 86_400.0
     review_miss_ratio: Annotated[float, Field(ge=0, le=1)] = Field(0.05, description="Share of final review items that may have expired.")
     pipeline_grace: Annotated[float, Field(ge=1)] = Field(1.5, description="A pipeline is late after this many cadences.")
+    source_profile_max_days: Annotated[float, Field(gt=0)] = Field(7.0, description="Oldest acceptable profile of a source Headway does not run.")
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
 
 

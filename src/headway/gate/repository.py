@@ -1,24 +1,21 @@
-"""Stored gate reports and fault drills: synchronous SQLAlchemy Core over ``store.engine``.
+"""Stored gate reports and fault drills: a ``SqlRepository`` over the store's ``Database``.
 
 Async callers use ``asyncio.to_thread``. Writes are insert-or-ignore on the id, so a
-report posted twice (a retried upload) is stored once.
+report posted twice (a retried upload) is stored once; an outage arrives as
+``StoreUnavailableError`` (the store's one translation), a bug as itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Table, select
 
-from headway.errors import StoreUnavailableError
 from headway.gate.drill import DrillRecord
 from headway.gate.results import GateReport
 from headway.gate.tables import gate_drills, gate_reports
-
-T = TypeVar("T")
+from headway.store import SqlRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +35,12 @@ class ReportSummary:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-class GateRepository:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _run(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        try:
-            with self.engine.begin() if write else self.engine.connect() as connection:
-                return work(connection)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"gate store {'write' if write else 'read'} failed: {exc.__class__.__name__}: {exc}") from exc
-
-    def _insert(self, table: Any, row: dict[str, Any]) -> bool:
-        def write(connection: Connection) -> bool:
-            try:
-                with connection.begin_nested():
-                    connection.execute(insert(table).values(**row))
-            except IntegrityError:
-                return False  # already stored: uploads are idempotent
-            return True
-
-        return self._run(write, write=True)
+class GateRepository(SqlRepository):
+    def _insert(self, table: Table, row: dict[str, Any], action: str) -> bool:
+        """Insert-or-ignore on the id: False when it was already stored (uploads are idempotent)."""
+        statement = self.database.insert_ignoring_conflicts(table).values(**row).returning(*table.primary_key.columns)
+        with self.transaction(action) as connection:
+            return connection.execute(statement).first() is not None
 
     # -- reports -------------------------------------------------------------------------------
     def save_report(self, report: GateReport) -> bool:
@@ -75,6 +57,7 @@ class GateRepository:
                 "failing": len(report.failing()),
                 "report": report.to_dict(),
             },
+            "store a gate report",
         )
 
     def reports(self, *, limit: int = 50, before: float | None = None) -> list[ReportSummary]:
@@ -83,17 +66,20 @@ class GateRepository:
         if before is not None:
             statement = statement.where(c.created_at < before)
         statement = statement.order_by(c.created_at.desc()).limit(limit)
-        rows = self._run(lambda connection: list(connection.execute(statement)))
+        with self.reading("list gate reports") as connection:
+            rows = list(connection.execute(statement))
         return [ReportSummary(*row) for row in rows]
 
     def report(self, report_id: str) -> GateReport | None:
         statement = select(gate_reports.c.report).where(gate_reports.c.report_id == report_id)
-        row = self._run(lambda connection: connection.execute(statement).first())
+        with self.reading("read a gate report") as connection:
+            row = connection.execute(statement).first()
         return GateReport.from_dict(row[0]) if row is not None else None
 
     def latest_report(self) -> GateReport | None:
         statement = select(gate_reports.c.report).order_by(gate_reports.c.created_at.desc()).limit(1)
-        row = self._run(lambda connection: connection.execute(statement).first())
+        with self.reading("read the latest gate report") as connection:
+            row = connection.execute(statement).first()
         return GateReport.from_dict(row[0]) if row is not None else None
 
     # -- drills ----------------------------------------------------------------------------------
@@ -107,10 +93,12 @@ class GateRepository:
                 "passed": drill.passed,
                 "drill": drill.to_dict(),
             },
+            "store a fault drill",
         )
 
     def drills(self, *, limit: int = 20) -> list[DrillRecord]:
         c = gate_drills.c
         statement = select(c.drill).order_by(c.created_at.desc()).limit(limit)
-        rows = self._run(lambda connection: list(connection.execute(statement)))
+        with self.reading("list fault drills") as connection:
+            rows = list(connection.execute(statement))
         return [DrillRecord.from_dict(row[0]) for row in rows]

@@ -7,7 +7,7 @@ Part of ``headway gate --drill``, after the fault drill. For each route in
 |---|---|---|
 | ``route:<name>`` | one ordinary request (chat or embeddings) | 2xx, and its record reaches the request log |
 | ``hold:<name>`` (consequential) | a request that a hold policy holds; a short-lived drill reviewer (the policy's team and role) opens the queue and approves; the caller polls its status URL; the decision webhook is received | 202 → the reviewer sees the item → 200 released to the caller → a signed webhook arrives and is acknowledged |
-| ``residency:<name>`` (residency declared) | one request pinned to the route's region, one pinned to a region nobody serves | the first is served by a deployment in the region, the second is refused, never served elsewhere |
+| ``residency:<name>`` (residency declared) | one request pinned to the route's region and data class, one pinned to a region nobody serves | the first reaches only deployments in the region approved for the class; the second reaches none |
 
 The drill reviewer's key expires in minutes and is revoked at the end, so it never
 counts as a reviewer credential afterwards. The requests also give the metrics the
@@ -26,7 +26,7 @@ from aiohttp import web
 from headway.config.models import HeadwayConfig
 from headway.config.readiness import RouteReadiness
 from headway.gate.drill import DrillStep, held_models
-from headway.gate.evidence import Deployment
+from headway.gate.evidence import Deployment, Fetched
 from headway.observe.webhooks import WebhookVerificationError, verify
 
 NOWHERE = "headway-drill-nowhere"  # a region no deployment is in
@@ -184,29 +184,75 @@ async def _hold(gateway: Deployment, config: HeadwayConfig, route: str, webhook_
             await gateway.request("DELETE", f"/admin/keys/{key_id}")
 
 
-def _region_of(config: HeadwayConfig, route: str, deployment: str | None) -> str | None:
-    for d in config.models[route].deployments:
-        if f"{d.provider}/{d.model}" == deployment:
-            return d.region
-    return None
+def _placement(config: HeadwayConfig, deployment: str | None) -> tuple[str | None, list[str] | None]:
+    """A deployment's region and the data classes it is approved for."""
+    for model in config.models.values():
+        for d in model.deployments:
+            if f"{d.provider}/{d.model}" == deployment:
+                return d.region, d.data_classes
+    return None, None
 
 
-async def _residency(gateway: Deployment, config: HeadwayConfig, route: str, region: str) -> DrillStep:
-    name, expected = f"residency:{route}", f"served in {region} when pinned there; refused when pinned to a region nobody serves"
+def _approved(config: HeadwayConfig, approved: list[str] | None, data_class: str) -> bool:
+    """Approval for a class covers every less sensitive one (auth.data_classes, least sensitive first)."""
+    levels = list(config.auth.data_classes)
+    needed = levels.index(data_class) if data_class in levels else len(levels)
+    return any(levels.index(c) >= needed for c in approved or [] if c in levels)
+
+
+def _reached(record: dict[str, Any] | None) -> list[str]:
+    """Deployments the request's data actually reached (attempts made, not skipped)."""
+    attempts = [a for a in (record or {}).get("attempts") or [] if isinstance(a, dict)]
+    return [str(a.get("deployment")) for a in attempts if a.get("outcome") != "skipped"]
+
+
+def _inside(region: str, where: str | None) -> bool:
+    return where is not None and (where == region or where.startswith(region + "-"))
+
+
+async def _settle_held(gateway: Deployment, fetched: Fetched) -> None:
+    """A residency probe held for review must not wait in the reviewers' queue: reject it as the drill's."""
+    if fetched.status == 202:
+        review_id = fetched.json().get("id")
+        await gateway.request("POST", f"/admin/reviews/{review_id}/decide", payload={"decision": "reject", "comment": "headway gate drill: residency probe"})
+
+
+async def _residency(gateway: Deployment, config: HeadwayConfig, route: str, region: str, data_class: str | None) -> DrillStep:
+    name = f"residency:{route}"
+    expected = (
+        f"pinned to {region}{' as ' + data_class if data_class else ''}: reaches only deployments in {region}"
+        f"{' approved for ' + data_class if data_class else ''}; pinned to a region nobody serves: reaches none"
+    )
     path, body = _body(config, route, "residency")
-    inside = await gateway.request("POST", path, payload=body, headers={"x-headway-region": region})
+    pins = {"x-headway-region": region, **({"x-headway-data-class": data_class} if data_class else {})}
+    inside = await gateway.request("POST", path, payload=body, headers=pins)
+    await _settle_held(gateway, inside)
     record = await _record(gateway, inside.headers.get("x-request-id"))
-    served = (record or {}).get("deployment")
-    where = _region_of(config, route, served)
-    observed: dict[str, Any] = {"pinned": inside.describe(), "deployment": served, "region": where}
-    if not inside.ok or where is None or not (where == region or where.startswith(region + "-")):
-        detail = f"a request pinned to {region} was {'served in ' + str(where) if inside.ok else 'not served: ' + inside.describe()}"
+    reached = _reached(record)
+    placements = {d: _placement(config, d) for d in reached}
+    observed: dict[str, Any] = {
+        "pinned": {**pins, "answer": inside.describe()},
+        "reached": {d: {"region": r, "data_classes": c} for d, (r, c) in placements.items()},
+        "served_by": (record or {}).get("served_by"),
+    }
+    if record is None or not inside.ok or not reached:
+        detail = f"a request pinned to {region}{' as ' + data_class if data_class else ''} was not served by any deployment ({inside.describe()})"
         return DrillStep(name, False, expected, inside.headers.get("x-request-id"), observed, detail)
+    outside_region = [d for d, (where, _) in placements.items() if not _inside(region, where)]
+    if outside_region:
+        return DrillStep(name, False, expected, inside.headers.get("x-request-id"), observed, f"a request pinned to {region} reached {', '.join(outside_region)}")
+    unapproved = [d for d, (_, classes) in placements.items() if data_class and not _approved(config, classes, data_class)]
+    if unapproved:
+        return DrillStep(name, False, expected, inside.headers.get("x-request-id"), observed, f"{data_class} data reached {', '.join(unapproved)}, not approved for it")
     _, body = _body(config, route, "residency-nowhere")
     outside = await gateway.request("POST", path, payload=body, headers={"x-headway-region": NOWHERE})
-    observed["nowhere"] = outside.describe()
-    if outside.ok:
-        return DrillStep(name, False, expected, outside.headers.get("x-request-id"), observed, f"a request pinned to {NOWHERE} was served: data left its region")
+    await _settle_held(gateway, outside)
+    stray = await _record(gateway, outside.headers.get("x-request-id"))
+    observed["nowhere"] = {"answer": outside.describe(), "reached": _reached(stray), "served_by": (stray or {}).get("served_by")}
+    if stray is None:
+        return DrillStep(name, False, expected, outside.headers.get("x-request-id"), observed, "the request pinned nowhere left no record to check")
+    if _reached(stray):
+        return DrillStep(name, False, expected, outside.headers.get("x-request-id"), observed, f"a request pinned to {NOWHERE} reached {', '.join(_reached(stray))}: data left its region")
     return DrillStep(name, True, expected, inside.headers.get("x-request-id"), observed)
 
 
@@ -222,6 +268,6 @@ async def run_route_drill(gateway: Deployment, config: HeadwayConfig, *, webhook
         if readiness.consequential and route not in _held(config):
             steps.append(DrillStep(f"hold:{route}", False, "held for review", detail=f"{route} is declared consequential but no hold policy holds it"))
         if readiness.residency:
-            steps.append(await _residency(gateway, config, route, readiness.residency))
+            steps.append(await _residency(gateway, config, route, readiness.residency, readiness.data_class))
     return steps
 

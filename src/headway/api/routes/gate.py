@@ -24,7 +24,7 @@ from headway import __version__
 from headway.api.body import read_json_object
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
+from headway.errors import InvalidRequestError, NotFoundError
 from headway.gate.drill import DrillRecord
 from headway.gate.repository import GateRepository
 from headway.gate.results import GateReport
@@ -38,10 +38,7 @@ _DRILL = TypeAdapter(DrillRecord)
 
 def _repository(request: Request) -> GateRepository:
     runtime: Runtime = request.app.state.runtime
-    engine = getattr(runtime.store, "engine", None)
-    if engine is None:
-        raise ServiceUnavailableError("Gate reports need a SQL store; this gateway has none.", code="store_unavailable")
-    return GateRepository(engine)
+    return GateRepository(runtime.store.database)
 
 
 def _limit(request: Request, default: int, high: int) -> int:

@@ -25,7 +25,8 @@ _DECLARE = "Declare it per route: `readiness.routes.<route>: {owner: team, on_ca
 def _routes_or_fail(ctx: GateContext) -> tuple[dict[str, Any], Finding | None]:
     routes = ctx.declared()
     if not routes:
-        return routes, failed("no route is declared (readiness.routes): nothing says who owns what", fix=_DECLARE)
+        models = sorted(ctx.need_config().models)
+        return routes, failed("no route is declared (readiness.routes): nothing says who owns what", fix=_DECLARE, declared=[], models=models)
     return routes, None
 
 

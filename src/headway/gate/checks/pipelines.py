@@ -9,9 +9,11 @@ section is waived with a reason and an owner.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from croniter import croniter
 
 from headway.config.pipelines import ScheduleConfig
@@ -49,7 +51,7 @@ def _absent(ctx: GateContext) -> Finding | None:
     """A failure when sources are declared but missing, or nothing is declared at all."""
     config = ctx.need_config()
     declared = {s: r for r, route in config.readiness.routes.items() for s in route.sources}
-    missing = sorted(s for s in declared if s not in config.pipelines.definitions)
+    missing = sorted(s for s in declared if s not in config.pipelines.definitions and s not in config.readiness.sources)
     if missing:
         return failed(
             f"declared sources with no pipeline (no contract, no runs): {', '.join(f'{s} (feeds {declared[s]})' for s in missing)}",
@@ -57,9 +59,48 @@ def _absent(ctx: GateContext) -> Finding | None:
             declared=declared,
             defined=sorted(config.pipelines.definitions),
         )
-    if not config.pipelines.definitions:
+    if not config.pipelines.definitions and not config.readiness.sources:
         return failed("no data source is declared for any route and no pipeline is defined", fix=_UNDECLARED_FIX, declared=declared)
     return None
+
+
+def _beside(ctx: GateContext, path: str) -> Path:
+    base = Path(ctx.config_file).parent if ctx.config_file else Path.cwd()
+    return Path(path) if Path(path).is_absolute() else base / path
+
+
+def external_sources(ctx: GateContext) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Sources Headway does not run: (evidence, failures, stale) from each one's contract and latest profile."""
+    seen: dict[str, Any] = {}
+    broken: list[str] = []
+    stale: list[str] = []
+    limit = ctx.profile.evidence.source_profile_max_days
+    for name, source in ctx.need_config().readiness.sources.items():
+        contract, profile_path = _beside(ctx, source.contract), _beside(ctx, source.profile)
+        try:
+            has_contract = contract.stat().st_size > 0
+            profile = orjson.loads(profile_path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            broken.append(f"{name} (contract or profile unreadable: {exc.__class__.__name__})")
+            seen[name] = {"contract": str(contract), "profile": str(profile_path)}
+            continue
+        critical = {
+            k: profile.get(k) for k in ("unparseable_rows", "duplicate_keys") if isinstance(profile.get(k), int) and profile[k] > 0
+        }
+        if not profile.get("rows"):
+            critical["rows"] = 0
+        age_days = ctx.age_days(float(profile.get("profiled_at") or 0))
+        seen[name] = {
+            "contract": str(contract), "profile": str(profile_path), "rows": profile.get("rows"), "profiled_at": profile.get("profiled_at"),
+            "age_days": round(age_days, 2), "critical": critical, "anomalous_rows": profile.get("anomalous_rows"),
+        }
+        if not has_contract:
+            broken.append(f"{name} (empty contract)")
+        elif critical:
+            broken.append(f"{name} (critical findings: {', '.join(f'{k} {v}' for k, v in critical.items())})")
+        elif age_days > limit:
+            stale.append(f"{name} (profiled {age_days:.1f} days ago; limit {limit:g})")
+    return seen, broken, stale
 
 
 async def cadence(ctx: GateContext) -> Finding:
@@ -88,6 +129,10 @@ async def cadence(ctx: GateContext) -> Finding:
         }
         if age is None or age > every * grace:
             late.append(name)
+    external, _, stale = external_sources(ctx)
+    if external:
+        seen["external"] = external
+    late += stale
     if late:
         return failed(
             f"not run within their cadence: {', '.join(late)}",
@@ -131,6 +176,10 @@ async def checks(ctx: GateContext) -> Finding:
             weak.append(f"{name} (warnings)")
         elif not pipeline.checks and not pipeline.contract.model_fields_set:
             weak.append(f"{name} (no contract and no quality checks configured)")
+    external, external_broken, _ = external_sources(ctx)
+    if external:
+        results["external"] = external
+    broken += external_broken
     if broken:
         return failed(f"latest run did not pass: {'; '.join(broken)}", pipelines=results)
     if weak:

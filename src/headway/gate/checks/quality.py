@@ -73,7 +73,12 @@ async def evals(ctx: GateContext) -> Finding:
     settings = ctx.profile.quality
     routes = {r: d for r, d in config.readiness.routes.items() if config.models[r].kind == "chat"}
     if not routes:
-        return failed("no chat route is declared (readiness.routes), so no evaluation is required of anything", fix=_FIX)
+        return failed(
+            "no chat route is declared (readiness.routes), so no evaluation is required of anything",
+            fix=_FIX,
+            declared=list(config.readiness.routes),
+            chat_models=[n for n, m in config.models.items() if m.kind == "chat"],
+        )
     problems: list[str] = []
     seen: dict[str, Any] = {}
     for route, declared in routes.items():
@@ -91,12 +96,12 @@ async def evals(ctx: GateContext) -> Finding:
             "run": run.id, "finished_at": run.finished_at, "pass_rate": round(run.pass_rate, 4), "cases": len(run.cases),
             "previous_pass_rate": previous.get("pass_rate"), "newly_failing": run.regressed, "judge": run.judge,
         }
+        if run.regressed:
+            problems.append(f"{route}: regressed since {previous.get('id')}: {', '.join(run.regressed[:5])} passed then, fail now")
         if run.pass_rate + 1e-9 < settings.min_pass_rate:
             failing = [c.id for c in run.cases if not c.passed]
             problems.append(f"{route}: {run.pass_rate:.0%} of cases pass (needs {settings.min_pass_rate:.0%}; failing {', '.join(failing[:5])})")
-        elif run.regressed:
-            problems.append(f"{route}: regressed since {previous.get('id')}: {', '.join(run.regressed[:5])} passed then, fail now")
-        elif previous.get("same_set") and float(previous.get("pass_rate") or 0) - run.pass_rate > settings.max_regression + 1e-9:
+        elif not run.regressed and previous.get("same_set") and float(previous.get("pass_rate") or 0) - run.pass_rate > settings.max_regression + 1e-9:
             problems.append(f"{route}: pass rate fell from {previous.get('pass_rate'):.0%} to {run.pass_rate:.0%}")
     signals = await _signals(ctx)
     agreement = (signals.get("reviewer_agreement") or {}).get("rate")

@@ -145,7 +145,12 @@ async def reviewers(ctx: GateContext) -> Finding:
     config = ctx.need_config()
     wanted = assignments(config)
     if not wanted:
-        return failed("no hold policies are configured, so nobody reviews anything", fix=_UNDECLARED_FIX)
+        return failed(
+            "no hold policies are configured, so nobody reviews anything",
+            fix=_UNDECLARED_FIX,
+            policies=sorted(config.review.policies),
+            consequential=consequential_routes(config),
+        )
     holders = await _holders(ctx)
     oidc_roles = {role for issuer in config.auth.oidc for role in (*issuer.role_map.values(), *issuer.default_roles)}
     found: dict[str, list[str]] = {}
@@ -185,7 +190,7 @@ async def reviewers(ctx: GateContext) -> Finding:
 async def sla(ctx: GateContext) -> Finding:
     config = ctx.need_config()
     if not config.review.policies:
-        return failed("no review policies are configured", fix=_UNDECLARED_FIX)
+        return failed("no review policies are configured", fix=_UNDECLARED_FIX, consequential=consequential_routes(config))
     open_items = await ctx.api("/admin/reviews?status=open&limit=500")
     final_items = await ctx.api("/admin/reviews?status=final&limit=500")
     grace = max(60.0, 10 * config.review.sweep_interval_s)
