@@ -70,14 +70,14 @@ class RetrievalStats:
     """Counters the metrics part reads: outcomes and latency sums by mode."""
 
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (mode served, hit|miss|fallback)
-    seconds: Counter[str] = field(default_factory=Counter)  # mode served -> total seconds
+    seconds: dict[str, float] = field(default_factory=dict)  # mode served -> total seconds
     queries: Counter[str] = field(default_factory=Counter)  # mode served -> queries
     latencies: dict[str, list[float]] = field(default_factory=dict)  # recent, for the metrics histogram
 
     def record(self, result: RetrievalResult, seconds: float) -> None:
         served = result.served
         self.queries[served] += 1
-        self.seconds[served] += seconds
+        self.seconds[served] = self.seconds.get(served, 0.0) + seconds
         self.outcomes[(served, "hit" if result.passages else "miss")] += 1
         if result.fallback is not None:
             self.outcomes[(result.mode, "fallback")] += 1
@@ -242,7 +242,7 @@ class Retriever:
                 except (UpstreamError, _VectorUnavailable) as exc:
                     if chosen_mode == "vector":
                         raise
-                    fallback = exc.message if isinstance(exc, HeadwayError) else str(exc)
+                    fallback = str(exc) or exc.__class__.__name__
                     log.warning(
                         "hybrid retrieval answered from the lexical half: %s",
                         fallback,
@@ -299,7 +299,7 @@ class Retriever:
         except EmbeddingError:
             raise
         except HeadwayError as exc:
-            raise _VectorUnavailable(exc.message) from None
+            raise _VectorUnavailable(str(exc)) from None
         return await asyncio.to_thread(ann.search, query_vector, depth, self.config.min_similarity)
 
     def _load_in_background(self, embedder: LocalEmbedder) -> None:
