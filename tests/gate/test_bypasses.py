@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from headway.cli.main import app
 from headway.config.fingerprint import redacted
+from headway.gate.render import render_markdown
 from headway.gate.runner import GateOptions, run_gate
 from headway.loadtest import latest_run, save_run
 from tests.gate.conftest import (
@@ -310,3 +311,24 @@ async def test_a_missed_load_slo_says_where_the_time_went(site: Site, production
     assert breakdown["records"] >= 100
     parts = breakdown["upstream_ms"] + breakdown["retries_and_fallbacks_ms"] + breakdown["queue_and_headway_ms"]
     assert abs(parts - breakdown["mean_ms"]) <= 0.5
+
+
+def test_history_says_what_changed_in_the_config_since_the_last_report(site: Site) -> None:
+    with staging(site) as (gateway, path):
+        def gate(config: Path) -> Any:
+            options = GateOptions(profile=strict_test_profile(), url=gateway.url, config_file=str(config), env=site.env,
+                                  loadtest_dir=str(site.root / "runs-history"), evals_dir=str(site.root / "evals-history"))
+            return run_sync(run_gate(options))
+
+        first = gate(path)
+        changed = site.write_config({"models": {"chat": {"retries": {"max_retries": 1}}}, "admission": {"limits": {"keys": {"*": {"requests_per_minute": 100}}}}})
+        second = gate(changed)
+        third = gate(changed)
+    assert first.changed_since is None or first.changed_since["report"] != first.id
+    assert second.changed_since is not None and second.changed_since["report"] == first.id
+    assert second.changed_since["config_changed"] and second.fingerprint != first.fingerprint
+    assert second.changed_since["changed"] == ["admission.limits (changed)", "models.chat (changed)"]
+    assert third.changed_since is not None and third.changed_since["config_changed"] is False and third.changed_since["changed"] == []
+    # Every format says it: the document handed to security, legal and operations too.
+    assert "config changed: admission.limits (changed), models.chat (changed)" in render_markdown(second)
+    assert f"Config fingerprint (secrets excluded): `{second.fingerprint}`" in render_markdown(second)
