@@ -79,9 +79,12 @@ def served_headers(record: RequestRecord) -> dict[str, str]:
     return headers
 
 
-async def serve_chat(runtime: ServingParts, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
+async def serve_chat(
+    runtime: ServingParts, ctx: CallContext, body: dict[str, Any], *, endpoint: str = "chat.completions"
+) -> Reply | StreamReply:
+    """``endpoint`` names the record's endpoint: other dialects (``responses``, ``messages``) are chat underneath."""
     model = validate_chat_request(body)
-    record = new_record(ctx, "chat.completions", model, body)
+    record = new_record(ctx, endpoint, model, body)
     return await recorded(runtime.request_log, ctx, record, lambda call: _chat(runtime, call, body, model))
 
 

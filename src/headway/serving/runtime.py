@@ -21,6 +21,7 @@ from headway.backends import open_backend
 from headway.backends.base import Backend
 from headway.cache.stage import CacheStage
 from headway.config.models import HeadwayConfig
+from headway.dialects import erasure_hook as stored_responses_erasure
 from headway.errors import StoreUnavailableError
 from headway.guards.inspect import Guards
 from headway.guards.recording import RedactingRequestLog
@@ -100,6 +101,7 @@ class Runtime:
         request_log.add_observer(admission.observe_record)  # settles limits and budgets
         cache = CacheStage.build(config, store, routes, executor, shared=backend)  # Redis-backed when redis: is set
         cache.register_erasure(auth.erasure)
+        auth.erasure.register("responses", stored_responses_erasure(store.database))  # /v1/responses store: true
         retrieval, pipelines = build_data_plane(config, store, routes, executor)
         if pipelines is not None:
             pipelines.deps.on_finished = observability.metrics.pipeline_run

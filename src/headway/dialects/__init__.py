@@ -1,0 +1,10 @@
+"""Inbound dialects: other clients' wire formats translated onto chat completions and back.
+
+Pure translation (no I/O) per dialect, plus the store of Responses kept for
+``previous_response_id``. ``serving`` runs the translated requests through the one chat path.
+"""
+
+from headway.dialects import responses
+from headway.dialects.stored import ResponseStore, StoredResponse, erasure_hook, subject_of
+
+__all__ = ["ResponseStore", "StoredResponse", "erasure_hook", "responses", "subject_of"]

@@ -1,0 +1,116 @@
+"""``/v1/responses`` served through the one chat path: translate in, ``serve_chat``, translate out.
+
+Every stage (auth, limits, budgets, guards, cache, review, retrieval, fallbacks, the
+record with cost) applies unchanged because the request *is* a chat request underneath;
+its record's endpoint is ``responses``. ``serve_chat`` runs through ``records.recorded``,
+so each call still ends in exactly one record. With ``store`` (the default, as upstream)
+the Response and its conversation are kept for retrieve, input items and
+``previous_response_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import orjson
+
+from headway.dialects import ResponseStore, StoredResponse, subject_of
+from headway.dialects import responses as dialect
+from headway.errors import InvalidRequestError, NotFoundError, StoreUnavailableError
+from headway.serving.chat import Reply, StreamReply, serve_chat
+from headway.serving.parts import ServingParts
+from headway.types import JSON, CallContext
+
+log = logging.getLogger("headway.serving")
+
+
+async def serve_response(runtime: ServingParts, stored: ResponseStore, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
+    """Create a Response: a ``Reply`` with the Response object, or a ``StreamReply`` of its events."""
+    if body.get("background"):
+        raise InvalidRequestError(
+            "background responses are not supported by Headway's /v1/responses; use the Prefer: respond-async "
+            "header on /v1/chat/completions for background work",
+            param="background",
+            code="unsupported_parameter",
+        )
+    store = body.get("store", True)
+    if not isinstance(store, bool):
+        raise InvalidRequestError("'store' must be a boolean", param="store", code="invalid_type")
+    history: list[JSON] = []
+    previous_id = body.get("previous_response_id")
+    if previous_id is not None:
+        if not isinstance(previous_id, str):
+            raise InvalidRequestError("'previous_response_id' must be a string", param="previous_response_id", code="invalid_type")
+        previous = await asyncio.to_thread(stored.get, previous_id, ctx.caller)
+        if previous is None:
+            raise NotFoundError(
+                f"Previous response with id {previous_id!r} not found.", param="previous_response_id", code="previous_response_not_found"
+            )
+        history = previous.conversation
+    translated = dialect.to_chat(body, history)
+    response_id = dialect.new_id("resp")
+    reply = await serve_chat(runtime, ctx, translated.chat, endpoint="responses")
+    keep = _Keeper(stored, ctx.caller, translated, subject_of(body)) if store else None
+    if isinstance(reply, StreamReply):
+        events = dialect.ResponseEvents(body, response_id)
+        reply.chunks = _events(reply.chunks, events, keep)
+        return reply
+    if reply.status != 200:  # a held answer (202) or a reviewer's decision: its own shape
+        return reply
+    response = dialect.to_response(body, reply.body, response_id, int(time.time()))
+    if keep is not None:
+        await keep.save(response)
+    reply.body = response
+    return reply
+
+
+class _Keeper:
+    """Stores a finished Response with the conversation ``previous_response_id`` continues."""
+
+    def __init__(self, stored: ResponseStore, caller: str, translated: dialect.Translated, subject: str | None) -> None:
+        self.stored, self.caller, self.translated, self.subject = stored, caller, translated, subject
+
+    async def save(self, response: JSON) -> None:
+        conversation = [*self.translated.messages, *dialect.output_messages(response)]
+        entry = StoredResponse(response["id"], self.caller, response, self.translated.input_items, conversation)
+        await asyncio.to_thread(self.stored.save, entry, subject=self.subject)
+
+
+def _chat_chunks(raw: bytes) -> list[JSON]:
+    """The chat chunks in one SSE write of ``serve_chat`` (``data: {...}``; ``[DONE]`` dropped)."""
+    chunks = []
+    for block in raw.split(b"\n\n"):
+        payload = block.removeprefix(b"data: ").strip()
+        if payload and payload != b"[DONE]":
+            chunks.append(orjson.loads(payload))
+    return chunks
+
+
+async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, keep: _Keeper | None) -> AsyncIterator[bytes]:
+    """The chat stream as Responses events; closing this closes the chat stream (which ends the record)."""
+    for event in events.start():
+        yield dialect.sse(event)
+    async with aclosing(chunks) as stream:
+        async for raw in stream:
+            for chunk in _chat_chunks(raw):
+                error = chunk.get("error")
+                if isinstance(error, dict):  # the chat stream broke after it started
+                    for event in events.failed(str(error.get("code") or "stream_interrupted"), str(error.get("message"))):
+                        yield dialect.sse(event)
+                    return
+                for event in events.chunk(chunk):
+                    yield dialect.sse(event)
+    for event in events.finish():
+        yield dialect.sse(event)
+    if keep is not None and events.response is not None:
+        try:
+            await keep.save(events.response)
+        except StoreUnavailableError as exc:  # the answer went out; say it cannot be continued
+            log.warning("a streamed response could not be stored: %s", exc)
+            for event in events.failed("store_unavailable", "The response was answered but could not be stored; it cannot be retrieved or continued."):
+                yield dialect.sse(event)
