@@ -38,6 +38,7 @@ from headway.api.routes import jobs as job_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import pipelines as pipeline_routes
 from headway.api.routes import retrieval as retrieval_routes
+from headway.api.routes import responses as response_routes
 from headway.api.routes import reviews as review_routes
 from headway.auth.permissions import PUBLIC
 from headway.config.models import HeadwayConfig
@@ -75,6 +76,7 @@ def route_table() -> RouteTable:
             file_routes.ENDPOINTS,
             batch_routes.ENDPOINTS,
             gate_routes.ENDPOINTS,
+            response_routes.ENDPOINTS,
         ),
         mounts=[
             # The console signs its visitors in itself (an API key through the authenticator, then
