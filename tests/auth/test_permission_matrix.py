@@ -133,6 +133,7 @@ class World:
 
 
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
+RESPONSE = {"model": "chat", "input": "hello"}
 ADMIN_TOKEN = ADMIN_KEY
 CREATED = frozenset({201})
 
@@ -142,6 +143,16 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("POST", "/v1/embeddings"): lambda w, t: Call("POST", "/v1/embeddings", {"model": "embed", "input": "hello"}),
     ("GET", "/v1/models"): lambda w, t: Call("GET", "/v1/models"),
     ("GET", "/v1/models/{model:path}"): lambda w, t: Call("GET", "/v1/models/chat"),
+    ("POST", "/v1/responses"): lambda w, t: Call("POST", "/v1/responses", RESPONSE),
+    ("GET", "/v1/responses/{response_id}"): lambda w, t: Call("GET", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
+    ("DELETE", "/v1/responses/{response_id}"): lambda w, t: Call("DELETE", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
+    ("GET", "/v1/responses/{response_id}/input_items"): lambda w, t: Call(
+        "GET", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}/input_items"
+    ),
+    # Every response has finished by the time it can be named: cancelling one is a 400 past the permission check.
+    ("POST", "/v1/responses/{response_id}/cancel"): lambda w, t: Call(
+        "POST", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}/cancel", ok=frozenset({400})
+    ),
     ("POST", "/v1/retrieve"): lambda w, t: Call("POST", "/v1/retrieve", {"collection": "docs", "query": "hello"}),
     ("GET", "/"): lambda w, t: Call("GET", "/"),
     ("GET", "/favicon.ico"): lambda w, t: Call("GET", "/favicon.ico"),
