@@ -177,6 +177,8 @@ def test_demo_tour(tmp_path: Path) -> None:
     assert demo.proc.returncode in (0, 130), output
     # Quiet: no JSON log line in the terminal; they are in the log file, one per request.
     assert not [line for line in output.splitlines() if line.startswith("{")], output
+    assert "Traceback" not in output and "it/s]" not in output, output  # no tracebacks on Ctrl-C, no progress bars
+    assert output.rstrip().endswith("headway demo: stopped"), output
     log = (tmp_path / ".headway" / "demo.log").read_text()
     assert '"event":"request"' in log.replace(" ", "")
     assert _port_closed(int(demo.url.rsplit(":", 1)[1])) and _port_closed(demo.sim_port)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import threading
@@ -98,9 +99,11 @@ class Reply:
     body: Any
 
 
-def http(method: str, url: str, *, key: str | None = None, body: Any = None, timeout: float = 30.0) -> Reply:
+def http(
+    method: str, url: str, *, key: str | None = None, body: Any = None, timeout: float = 30.0, headers: Mapping[str, str] | None = None
+) -> Reply:
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"content-type": "application/json"} if data is not None else {}
+    headers = {**({"content-type": "application/json"} if data is not None else {}), **(headers or {})}
     if key:
         headers["authorization"] = f"Bearer {key}"
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -116,8 +119,9 @@ def http(method: str, url: str, *, key: str | None = None, body: Any = None, tim
     return Reply(status, {k.lower(): v for k, v in head.items()}, parsed)
 
 
-def chat(url: str, key: str, model: str, text: str) -> Reply:
-    return http("POST", f"{url}/v1/chat/completions", key=key, body={"model": model, "messages": [{"role": "user", "content": text}]})
+def chat(url: str, key: str, model: str, text: str, headers: Mapping[str, str] | None = None) -> Reply:
+    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    return http("POST", f"{url}/v1/chat/completions", key=key, body=body, headers=headers)
 
 
 def answer_text(reply: Reply) -> str:
@@ -178,8 +182,12 @@ def run_tour(tour: Tour, *, gate: bool = True) -> Tour:
     index_knowledge(tour)
     rag = chat(tour.url, tour.keys["app"], "support", "How long do refunds take?")
     tour.rag = f"{rag.status} {rag.headers.get('x-headway-served-by', '')}".strip()
-    held = chat(tour.url, tour.keys["app"], "decisions", "Approve a credit limit of 5,000 EUR for customer 1042?")
-    if held.status == 202:
+    # A ticket (202) rather than the plain SDK call's 409 review_pending: both carry the review id.
+    held = chat(
+        tour.url, tour.keys["app"], "decisions", "Approve a credit limit of 5,000 EUR for customer 1042?",
+        headers={"prefer": "review=ticket"},
+    )
+    if held.status in (202, 409) and held.headers.get("x-headway-review-id"):
         tour.held_review = held.headers.get("x-headway-review-id")
         tour.held_request = held.headers.get("x-request-id")
     else:
@@ -271,18 +279,24 @@ def run_demo(*, host: str, port: int, sim_port: int | None, gate: bool = True, o
     stack = contextlib.ExitStack()
     try:
         os.environ.update(demo_environment(os.environ, sim.url, ENV_FILE))
+        # The local embedding model's loaders draw progress bars; the banner is the demo's output.
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         config_path = str(DEMO_CONFIG)
         config = load_config(config_path)
         # The terminal is for the banner; the JSON log lines (one per request) go to a file.
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
         log_stream = stack.enter_context(LOG_FILE.open("a", encoding="utf-8"))
         configure_logging(config, stream=log_stream)
+        # sentence-transformers draws a progress bar per batch while its logger says INFO.
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
         keys = create_demo_keys(config_path)
         url = f"http://{host}:{port}"
         server = uvicorn.Server(
             uvicorn.Config(
                 build_app(config), host=host, port=port, loop="uvloop", http="httptools",
                 access_log=False, log_level="warning", timeout_graceful_shutdown=5,
+                log_config=None,  # uvicorn's lines go to the demo's log file with the rest
             )
         )
         tour = Tour(url=url, sim_url=sim.url, keys=keys)
@@ -302,7 +316,9 @@ def run_demo(*, host: str, port: int, sim_port: int | None, gate: bool = True, o
                 on_tour(tour)
 
         threading.Thread(target=guide, name="headway-demo-tour", daemon=True).start()
-        server.run()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the demo ends
+            server.run()
+        console.print("headway demo: stopped", highlight=False)
     finally:
         sim.stop()
         stack.close()
