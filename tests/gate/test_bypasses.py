@@ -283,7 +283,7 @@ async def test_reviewer_disagreement_fails_quality_even_with_passing_evaluations
             held = post_json(
                 gateway.url + "/v1/chat/completions",
                 {"model": "decisions", "messages": [{"role": "user", "content": "approve a loan of 900?"}]},
-                {"authorization": f"Bearer {ADMIN_KEY}"},
+                {"authorization": f"Bearer {ADMIN_KEY}", "prefer": "review=ticket"},
             )
             assert held.status == 202
             reviewer = admin("POST", gateway.url + "/admin/keys", {"principal": "risk-reviewer", "kind": "user", "roles": ["reviewer"]})["key"]

@@ -217,7 +217,7 @@ def held_request(gateway: Any) -> None:
     reply = post_json(
         gateway.url + "/v1/chat/completions",
         {"model": "decisions", "messages": [{"role": "user", "content": "approve a loan of 500?"}]},
-        {"authorization": f"Bearer {ADMIN_KEY}"},
+        {"authorization": f"Bearer {ADMIN_KEY}", "prefer": "review=ticket"},
     )
     assert reply.status == 202, reply.body
 

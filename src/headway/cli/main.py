@@ -13,6 +13,7 @@ from headway.cli.audit_cmd import app as audit_app
 from headway.cli.backup_cmd import backup_command, restore_command
 from headway.cli.eval_cmd import eval_command
 from headway.cli.examples_cmd import example_command
+from headway.cli.eval_cmd import eval_command
 from headway.cli.gate_cmd import gate_command
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app

@@ -14,9 +14,12 @@ class GatewayClient:
         self.api_key = api_key
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
 
-    async def call(self, method: str, path: str, body: Any = None) -> tuple[int | None, Any, dict[str, str]]:
+    async def call(
+        self, method: str, path: str, body: Any = None, extra_headers: dict[str, str] | None = None
+    ) -> tuple[int | None, Any, dict[str, str]]:
         """(status or None when unreachable, parsed JSON or the text or the error, headers)."""
         headers = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        headers.update(extra_headers or {})
         data = None
         if body is not None:
             data = orjson.dumps(body)
@@ -33,7 +36,8 @@ class GatewayClient:
             return None, f"{exc.__class__.__name__}: {exc}", {}
 
     async def chat(self, body: dict[str, Any]) -> tuple[int | None, Any, dict[str, str]]:
-        return await self.call("POST", "/v1/chat/completions", body)
+        # a held answer comes back as the 202 review ticket (not the SDKs' 409 review_pending)
+        return await self.call("POST", "/v1/chat/completions", body, {"prefer": "review=ticket"})
 
     async def close(self) -> None:
         await self._session.close()

@@ -124,11 +124,11 @@ async def _hold(gateway: Deployment, config: HeadwayConfig, route: str, webhook_
     try:
         _, body = _body(config, route, "hold")
         body["metadata"] = {"review_webhook": listener.url}
-        sent = await gateway.request("POST", "/v1/chat/completions", payload=body)
+        sent = await gateway.request("POST", "/v1/chat/completions", payload=body, headers={"prefer": "review=ticket"})
         observed["request"] = sent.describe()
         if sent.status == 400 and b"review_webhook" in sent.body:
             body.pop("metadata")
-            sent = await gateway.request("POST", "/v1/chat/completions", payload=body)
+            sent = await gateway.request("POST", "/v1/chat/completions", payload=body, headers={"prefer": "review=ticket"})
             observed["webhook"] = "caller webhooks not allowed here (review.caller_webhook_urls)"
         if sent.status != 202:
             return DrillStep(name, False, expected, sent.headers.get("x-request-id"), observed, f"not held: {sent.describe()}")
@@ -224,7 +224,8 @@ async def _residency(gateway: Deployment, config: HeadwayConfig, route: str, reg
         f"{' approved for ' + data_class if data_class else ''}; pinned to a region nobody serves: reaches none"
     )
     path, body = _body(config, route, "residency")
-    pins = {"x-headway-region": region, **({"x-headway-data-class": data_class} if data_class else {})}
+    # A held route's probe comes back as the 202 ticket, which _settle_held rejects at once.
+    pins = {"x-headway-region": region, **({"x-headway-data-class": data_class} if data_class else {}), "prefer": "review=ticket"}
     inside = await gateway.request("POST", path, payload=body, headers=pins)
     await _settle_held(gateway, inside)
     record = await _record(gateway, inside.headers.get("x-request-id"))
@@ -245,7 +246,7 @@ async def _residency(gateway: Deployment, config: HeadwayConfig, route: str, reg
     if unapproved:
         return DrillStep(name, False, expected, inside.headers.get("x-request-id"), observed, f"{data_class} data reached {', '.join(unapproved)}, not approved for it")
     _, body = _body(config, route, "residency-nowhere")
-    outside = await gateway.request("POST", path, payload=body, headers={"x-headway-region": NOWHERE})
+    outside = await gateway.request("POST", path, payload=body, headers={"x-headway-region": NOWHERE, "prefer": "review=ticket"})
     await _settle_held(gateway, outside)
     stray = await _record(gateway, outside.headers.get("x-request-id"))
     observed["nowhere"] = {"answer": outside.describe(), "reached": _reached(stray), "served_by": (stray or {}).get("served_by")}
