@@ -138,3 +138,18 @@ def test_a_missing_table_is_a_500_with_the_request_id_not_store_unavailable(gate
     assert error["code"] == "internal_error" and error["request_id"] == reply.headers["x-request-id"]
     ready = request("GET", gateway.url + "/readyz")
     assert ready.status == 200 and ready.json()["checks"]["store"]["ok"]  # reachable: not reported as an outage
+
+
+def test_another_constraint_failing_is_not_taken_for_a_duplicate(gateway: GatewayThread) -> None:
+    """Only the same feedback id stored twice is idempotent; a NOT NULL violation is a bug."""
+    from sqlalchemy.exc import IntegrityError
+
+    from headway.observe.feedback import Feedback, FeedbackStore
+
+    request_id = _ask(gateway, "store me without a caller")
+    gateway.flush()
+    store = FeedbackStore(gateway.runtime.store.database)
+    broken = Feedback(feedback_id="fb_no_caller", request_id=request_id, created_at=1.0, caller=None, score=1.0)  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        store.add(broken)
+    assert store.for_request(request_id) == []

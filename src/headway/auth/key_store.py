@@ -143,6 +143,8 @@ class KeyRepository(SqlRepository):
                 with self.transaction("create an API key") as connection:
                     connection.execute(insert(api_keys).values(self._new_row(token.key_id, token.salt, token.digest, spec, created_by, now)))
             except IntegrityError:
+                if self.get(token.key_id) is None:
+                    raise  # not an id collision: another constraint failed, which is a bug
                 continue
             return KeyRecord(token.key_id, spec, now, created_by, now, salt=token.salt, digest=token.digest), token.token
         raise StoreUnavailableError("cannot allocate a unique key id")

@@ -112,7 +112,10 @@ class FeedbackStore(SqlRepository):
                 connection.execute(update(requests).where(requests.c.request_id == item.request_id).values(quality=quality))
         except IntegrityError:
             # The same feedback id stored twice (e.g. one review decision copied by two sweeps
-            # at once): the first write stands, and so adding is idempotent.
+            # at once): the first write stands, and so adding is idempotent. Any other
+            # constraint failing is a bug and surfaces.
+            if not self._select(select(feedback).where(feedback.c.feedback_id == item.feedback_id)):
+                raise
             return True
         return True
 
