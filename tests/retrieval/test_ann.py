@@ -98,6 +98,13 @@ async def test_the_index_is_persisted_and_a_restart_applies_only_what_changed(
     with plane.engine.connect() as connection:
         current = get_collection(connection, "kb")
     assert current is not None and refreshed.version == current.active_version
+    # Another restart finds its file current: it serves it as read, without a rebuild.
+    again = AnnStore(plane.engine, first.ann.directory)
+    served = again.ensure("kb", current.active_version)
+    assert served is None  # not in memory yet: the first call starts the load in the background
+    loaded_again = again.refresh("kb")
+    assert loaded_again is not None and again.current("kb") is loaded_again
+    assert again.ensure("kb", current.active_version) is loaded_again
 
 
 async def test_inverted_file_search_recall_against_exact(data_plane: Any, tmp_path: Path) -> None:

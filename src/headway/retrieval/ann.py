@@ -115,6 +115,7 @@ class AnnStore:
         self._indexes: dict[str, AnnIndex] = {}
         self._refreshing: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
+        self._refresh_locks: dict[str, threading.Lock] = {}
         self._store_id = hashlib.sha256(str(engine.url).encode()).hexdigest()[:12]
         self.on_refreshed: Callable[[str, int, float], None] | None = None  # (collection, version, seconds)
 
@@ -151,14 +152,25 @@ class AnnStore:
             log.exception("ANN refresh failed", extra={"collection": collection})
 
     def refresh(self, collection: str) -> AnnIndex | None:
-        """Bring the collection's index up to its published version (blocking)."""
+        """Bring the collection's index up to its published version (blocking; one at a time per collection)."""
+        with self._guard:
+            lock = self._refresh_locks.setdefault(collection, threading.Lock())
+        with lock:
+            return self._refresh(collection)
+
+    def _refresh(self, collection: str) -> AnnIndex | None:
         started = time.perf_counter()
         with self.engine.connect() as connection:
             current = get_collection(connection, collection)
             if current is None or not current.embedding_model:
                 return None
-            found = self._indexes.get(collection) or self._load(collection)
-            if found is None or found.stale > REBUILD_STALE_SHARE * max(1, found.size):
+            held = self._indexes.get(collection)
+            found = held or self._load(collection)
+            if (
+                found is None
+                or found.version > current.active_version  # a file from before the store was reset
+                or found.stale > REBUILD_STALE_SHARE * max(1, found.size)
+            ):
                 found = self._build(connection, collection, current.active_version)
             elif found.version < current.active_version:
                 ids, vectors = self._read(connection, collection, current.active_version, since=found.version)
@@ -166,7 +178,10 @@ class AnnStore:
                 found.version = current.active_version
                 if found.size >= self.settings.ivf_from and not isinstance(found.index, faiss.IndexIVFFlat):
                     found = self._build(connection, collection, current.active_version)
-            else:
+            elif held is not None:
+                return found
+            else:  # read from its file, already current: nothing to save
+                self._indexes[collection] = found
                 return found
         self._indexes[collection] = found
         self._save(found)
