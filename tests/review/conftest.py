@@ -78,8 +78,17 @@ def chat(gw: GatewayThread, content: str, *, model: str = "chat", metadata: dict
     return post_json(gw.url + "/v1/chat/completions", body, headers)
 
 
+def with_ticket(headers: dict[str, str] | None) -> dict[str, str]:
+    """Opt in to the 202 ticket (``Prefer: review=ticket``), keeping any other preference (``wait=N``)."""
+    merged = {k.lower(): v for k, v in (headers or {}).items()}
+    merged["prefer"] = ", ".join(p for p in (merged.get("prefer"), "review=ticket") if p)
+    return merged
+
+
 def hold(gw: GatewayThread, content: str, **kwargs: Any) -> tuple[str, Reply]:
+    """A held request whose caller opted in to the 202 ticket."""
     metadata = {**CONSEQUENTIAL, **kwargs.pop("metadata", {})}
+    kwargs["headers"] = with_ticket(kwargs.get("headers"))
     reply = chat(gw, content, metadata=metadata, **kwargs)
     assert reply.status == 202, reply.body
     return reply.json()["id"], reply

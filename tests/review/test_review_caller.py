@@ -113,6 +113,65 @@ def test_a_wait_that_runs_out_answers_202(review_gateway: GatewayThread) -> None
     assert held.json()["status"] == "pending" and held.json()["id"] == review_id
 
 
+def _sdk(gw: GatewayThread, **options: Any) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", **options)
+
+
+def _pending_error(error: openai.ConflictError, gw: GatewayThread) -> str:
+    """The documented typed error: ConflictError, code review_pending, id and status URL in its body and headers."""
+    assert error.status_code == 409 and error.code == "review_pending"
+    assert isinstance(error.body, dict)
+    review_id = str(error.body["review_id"])
+    assert review_id.startswith("rev_")
+    assert error.body["status_url"] == error.response.headers["location"] == f"{gw.url}/v1/reviews/{review_id}"
+    assert error.response.headers["x-headway-review-id"] == review_id
+    assert review_id in error.message and error.body["status_url"] in error.message
+    return review_id
+
+
+def test_a_plain_sdk_call_on_a_held_answer_raises_the_typed_error_once(review_gateway: GatewayThread) -> None:
+    """The SDK raises openai.ConflictError (never a malformed ChatCompletion) and does not retry it (default retries on)."""
+    before = len(admin(review_gateway, "GET", "/admin/reviews?status=pending&limit=500").json()["data"])
+    with pytest.raises(openai.ConflictError) as raised:
+        _sdk(review_gateway, max_retries=2).chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "plain sdk call"}], metadata=CONSEQUENTIAL,
+        )
+    review_id = _pending_error(raised.value, review_gateway)
+    after = admin(review_gateway, "GET", "/admin/reviews?status=pending&limit=500").json()["data"]
+    assert len(after) == before + 1  # x-should-retry: false, so the SDK's retries did not hold it again
+    apply(review_gateway, review_id, "approve")
+    polled = request("GET", raised.value.body["status_url"])  # type: ignore[index]
+    assert polled.status == 200 and polled.json() == expected_release(review_gateway, review_id, "approve")
+
+
+def test_a_plain_sdk_stream_on_a_held_answer_raises_the_typed_error(review_gateway: GatewayThread) -> None:
+    with pytest.raises(openai.ConflictError) as raised:
+        _sdk(review_gateway, max_retries=0).chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "plain sdk stream"}], metadata=CONSEQUENTIAL, stream=True,
+        )
+    _pending_error(raised.value, review_gateway)
+
+
+def test_an_sdk_wait_that_runs_out_raises_the_typed_error(review_gateway: GatewayThread) -> None:
+    with pytest.raises(openai.ConflictError) as raised:
+        _sdk(review_gateway, max_retries=0).chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "sdk wait runs out"}], metadata=CONSEQUENTIAL,
+            extra_headers={"Prefer": "wait=0.2"},
+        )
+    _pending_error(raised.value, review_gateway)
+    assert raised.value.response.headers["preference-applied"] == "wait=0.2"
+
+
+def test_a_ticket_is_only_for_callers_that_opt_in(review_gateway: GatewayThread) -> None:
+    plain = chat(review_gateway, "no opt in", metadata=CONSEQUENTIAL)
+    assert plain.status == 409 and plain.headers["x-should-retry"] == "false" and plain.headers["retry-after"]
+    assert plain.json()["error"]["type"] == "invalid_request_error"
+    ticketed = chat(review_gateway, "opt in", metadata=CONSEQUENTIAL, headers={"Prefer": "Review=Ticket"})
+    assert ticketed.status == 202 and ticketed.json()["object"] == "review"
+    # the held request's record says held (202) whichever form the caller got
+    assert review_gateway.record(plain.headers["x-request-id"]).status_code == 202
+
+
 @pytest.mark.parametrize("decision", ["approve", "edit", "reject"])
 def test_signed_webhook_carries_the_decision(
     review_gateway: GatewayThread, webhooks: WebhookReceiver, decision: str
@@ -141,10 +200,10 @@ def test_a_webhook_url_outside_the_allowed_list_is_refused(review_gateway: Gatew
     assert review_gateway.record(reply.headers["x-request-id"]).error_type == "review_webhook_not_allowed"
 
 
-def test_a_held_stream_is_answered_202_or_replayed_once_approved(review_gateway: GatewayThread) -> None:
+def test_a_held_stream_is_answered_409_json_or_replayed_once_approved(review_gateway: GatewayThread) -> None:
     held = chat(review_gateway, "stream me", metadata=CONSEQUENTIAL, stream=True)
-    assert held.status == 202 and held.headers["content-type"].startswith("application/json")
-    review_id = held.json()["id"]
+    assert held.status == 409 and held.headers["content-type"].startswith("application/json")
+    review_id = held.json()["error"]["review_id"]
     assert item(review_gateway, review_id)["original"]["object"] == "chat.completion"
 
     client = openai.OpenAI(base_url=review_gateway.url + "/v1", api_key="unused", max_retries=0)

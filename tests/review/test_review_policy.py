@@ -12,7 +12,14 @@ from headway.config.review import ReviewConfig
 from headway.errors import InvalidRequestError
 from headway.review.items import Escalation, ReviewItem
 from headway.review.policy import GUARD_POLICY, Facts, Policies, sampled
-from headway.review.release import ReviewRejectedError, answer, edited_completion, parse_wait
+from headway.review.release import (
+    ReviewPendingError,
+    ReviewRejectedError,
+    answer,
+    edited_completion,
+    parse_wait,
+    wants_ticket,
+)
 
 
 def facts(model: str = "chat", metadata: dict[str, Any] | None = None, quality: dict[str, Any] | None = None,
@@ -92,19 +99,32 @@ def make_item(status: str, **fields: Any) -> ReviewItem:
     return ReviewItem(**base)
 
 
+def test_the_ticket_preference_is_parsed_as_an_rfc7240_token() -> None:
+    assert wants_ticket("review=ticket") and wants_ticket("wait=5, Review=Ticket") and wants_ticket("review = ticket;x=1")
+    for prefer in (None, "", "wait=5", "respond-async", "review=tickets", "xreview=ticket"):
+        assert not wants_ticket(prefer)
+
+
 def test_each_state_answers_the_caller_in_its_own_way() -> None:
     for status in ("pending", "claimed", "escalated"):
         reply = answer(make_item(status))
         assert reply.status == 202 and reply.body["status"] == status and reply.headers["location"] == "http://gw/v1/reviews/rev_1"
+        with pytest.raises(ReviewPendingError) as held:  # a caller that did not ask for the ticket
+            answer(make_item(status), as_ticket=False)
+        assert held.value.status == 409 and held.value.code == "review_pending"
+        error = held.value.to_body()["error"]
+        assert error["review_id"] == "rev_1" and error["status_url"] == held.value.headers["location"] == "http://gw/v1/reviews/rev_1"
+        assert held.value.headers["x-should-retry"] == "false"
     approved = make_item("approved")
     assert answer(approved).status == 200 and answer(approved).body == approved.original
     edited_body = edited_completion(approved.original, "reviewer says", "chat")
     assert answer(make_item("edited", edited=edited_body)).body == edited_body
     assert [c["message"]["content"] for c in edited_body["choices"]] == ["reviewer says"]
     assert edited_body["id"] == "chatcmpl-1"
+    assert answer(approved, as_ticket=False).status == 200
     for status, code in (("rejected", "review_rejected"), ("expired", "review_expired")):
         with pytest.raises(ReviewRejectedError) as refused:
-            answer(make_item(status, comment="wrong figures"))
+            answer(make_item(status, comment="wrong figures"), as_ticket=False)
         assert refused.value.status == 403 and refused.value.code == code
     with pytest.raises(InvalidRequestError):
         edited_completion(approved.original, "   ", "chat")

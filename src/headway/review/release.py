@@ -1,7 +1,12 @@
 """What the caller of a held request gets, in every state: pure functions.
 
-- open (pending, claimed, escalated): ``202 Accepted``, ``{id, object: "review", status,
-  status_url, …}``, ``Location`` and ``Retry-After`` headers;
+- open (pending, claimed, escalated), on the original request: ``409`` ``review_pending``
+  in OpenAI's error shape carrying ``review_id`` and ``status_url`` (with ``Location``,
+  ``Retry-After`` and ``x-should-retry: false``), so a plain SDK call raises a typed error
+  (``openai.ConflictError``) instead of returning a malformed completion; a caller that
+  opts in with ``Prefer: review=ticket`` gets ``202 Accepted`` and the ticket
+  ``{id, object: "review", status, status_url, …}`` instead. The status URL always
+  answers an open item with the 202 ticket;
 - approved / edited: ``200`` with exactly the released ``chat.completion`` (the model's
   answer, or the reviewer's edit of it);
 - rejected: ``403`` ``review_rejected``; expired (nobody decided in time, default
@@ -17,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from headway.errors import InvalidRequestError, PermissionDeniedError
+from headway.errors import ConflictError, InvalidRequestError, PermissionDeniedError
 from headway.review.items import ReviewItem
 from headway.routing import synthetic
 from headway.types import JSON
@@ -25,6 +30,7 @@ from headway.types import JSON
 STATUS_HEADER = "x-headway-review-status"
 ID_HEADER = "x-headway-review-id"
 RETRY_AFTER_S = 2
+TICKET_PREFERENCE = "review=ticket"  # Prefer token: answer an open item with the 202 ticket
 MAX_OUTPUT_CHARS = 200_000
 
 
@@ -32,6 +38,12 @@ class ReviewRejectedError(PermissionDeniedError):
     """The held answer was not released: a reviewer rejected it, or nobody decided in time."""
 
     code = "review_rejected"
+
+
+class ReviewPendingError(ConflictError):
+    """The answer is held for human review and not decided yet (the SDKs raise ``ConflictError``)."""
+
+    code = "review_pending"
 
 
 @dataclass(slots=True)
@@ -71,15 +83,51 @@ def ticket(item: ReviewItem) -> JSON:
     }
 
 
-def answer(item: ReviewItem) -> Answer:
-    """The response for ``item`` in its current state; raises ``ReviewRejectedError`` when refused."""
+def wants_ticket(prefer: str | None) -> bool:
+    """``Prefer: review=ticket`` (RFC 7240 token, case-insensitive): the caller polls a 202 ticket itself."""
+    if not prefer:
+        return False
+    return any(p.split(";", 1)[0].strip().lower().replace(" ", "") == TICKET_PREFERENCE for p in prefer.split(","))
+
+
+def answer(item: ReviewItem, *, as_ticket: bool = True) -> Answer:
+    """The response for ``item`` in its current state.
+
+    Raises ``ReviewRejectedError`` when refused, and ``ReviewPendingError`` while open
+    unless ``as_ticket`` (the status URL, or a caller that opted in to the 202 ticket).
+    """
     headers = {ID_HEADER: item.review_id, STATUS_HEADER: item.status}
     if item.open:
+        if not as_ticket:
+            raise pending(item)
         return Answer(ticket(item), 202, {**headers, "location": item.status_url, "retry-after": str(RETRY_AFTER_S)})
     released = item.released
     if released is not None:
         return Answer(released, 200, headers)
     raise refusal(item)
+
+
+def pending(item: ReviewItem) -> ReviewPendingError:
+    """A typed error for a plain SDK call whose answer is still held: the id and status URL travel with it."""
+    headers = {
+        ID_HEADER: item.review_id,
+        STATUS_HEADER: item.status,
+        "location": item.status_url,
+        "retry-after": str(RETRY_AFTER_S),
+        "x-should-retry": "false",  # the SDKs would otherwise retry a 409 at once; a decision takes a person
+    }
+    extra: JSON = {
+        "review_id": item.review_id,
+        "status_url": item.status_url,
+        "request_id": item.request_id,
+        "review_status": item.status,
+        "deadline_at": item.deadline_at,
+    }
+    return ReviewPendingError(
+        f"The answer to request {item.request_id} is held for human review ({item.review_id}, {item.status}). "
+        f"Poll {item.status_url} (or send 'Prefer: wait=N') for the decision.",
+        headers=headers, extra=extra,
+    )
 
 
 def refusal(item: ReviewItem) -> ReviewRejectedError:

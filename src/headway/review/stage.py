@@ -5,8 +5,9 @@
   to stream, is answered whole (``upstream_body`` drops ``stream``);
 - ``review_answer`` runs after the model answered and the output contract was checked:
   ``hold`` stores the item, finishes the request's record (status 202, through the
-  ``finish_record`` serving passes in) and answers the caller with
-  a ticket, or with the decision when ``Prefer: wait=N`` saw one in time; ``audit`` lets
+  ``finish_record`` serving passes in) and answers the caller with the decision when
+  ``Prefer: wait=N`` saw one in time, else a typed ``409 review_pending`` error (or the
+  202 ticket for a caller that sent ``Prefer: review=ticket``); ``audit`` lets
   the answer go and stores the item off the hot path;
 - ``review_contract_failure``: an answer that broke its output contract under a policy
   matching ``contract_failed`` is held with no answer, for a reviewer to write or reject;
@@ -21,10 +22,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from headway.errors import ServiceUnavailableError, StoreUnavailableError
+from headway.errors import APIError, ServiceUnavailableError, StoreUnavailableError
 from headway.review.items import ReviewItem, new_review_id
 from headway.review.policy import Match
-from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied
+from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied, wants_ticket
 from headway.review.service import NOT_SCREENED, ReviewService, Screening
 from headway.types import JSON, CallContext, RequestRecord
 
@@ -117,7 +118,12 @@ async def _hold(
     current: ReviewItem = item
     if wait:
         current = await service.waiters.wait(item.review_id, wait) or item
-    reply = answer(current)  # raises ReviewRejectedError when rejected or expired
+    prefer = ctx.headers.get("prefer")
+    try:  # raises ReviewRejectedError when refused, ReviewPendingError while open (unless a ticket was asked for)
+        reply = answer(current, as_ticket=wants_ticket(prefer))
+    except APIError as error:
+        error.headers.update(preference_applied(wait))
+        raise
     reply.headers.update(preference_applied(wait))
     if reply.status == 200 and body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
