@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from headway import __version__
 from headway.api import errors
 from headway.api.access import AccessControl
+from headway.api.middleware.anthropic_errors import AnthropicErrorsMiddleware
 from headway.api.middleware.reject_nul import RejectNulMiddleware
 from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
@@ -35,10 +36,11 @@ from headway.api.routes import feedback as feedback_routes
 from headway.api.routes import files as file_routes
 from headway.api.routes import gate as gate_routes
 from headway.api.routes import jobs as job_routes
+from headway.api.routes import messages as message_routes
 from headway.api.routes import metrics as metrics_routes
 from headway.api.routes import pipelines as pipeline_routes
-from headway.api.routes import retrieval as retrieval_routes
 from headway.api.routes import responses as response_routes
+from headway.api.routes import retrieval as retrieval_routes
 from headway.api.routes import reviews as review_routes
 from headway.auth.permissions import PUBLIC
 from headway.config.models import HeadwayConfig
@@ -77,6 +79,7 @@ def route_table() -> RouteTable:
             batch_routes.ENDPOINTS,
             gate_routes.ENDPOINTS,
             response_routes.ENDPOINTS,
+            message_routes.ENDPOINTS,
         ),
         mounts=[
             # The console signs its visitors in itself (an API key through the authenticator, then
@@ -105,6 +108,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Middleware(RequestIdMiddleware),
             Middleware(RejectNulMiddleware),
             Middleware(ObserveMiddleware),
+            Middleware(AnthropicErrorsMiddleware),  # Anthropic's clients get Anthropic's error shape
         ],
         exception_handlers={
             APIError: errors.api_error,

@@ -4,7 +4,7 @@ Pure translation (no I/O) per dialect, plus the store of Responses kept for
 ``previous_response_id``. ``serving`` runs the translated requests through the one chat path.
 """
 
-from headway.dialects import responses
+from headway.dialects import anthropic_messages, responses
 from headway.dialects.stored import ResponseStore, StoredResponse, erasure_hook, subject_of
 
-__all__ = ["ResponseStore", "StoredResponse", "erasure_hook", "responses", "subject_of"]
+__all__ = ["ResponseStore", "StoredResponse", "anthropic_messages", "erasure_hook", "responses", "subject_of"]

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
+from headway.dialects import anthropic_messages
 from headway.errors import NotFoundError
 from headway.routing import Route
 from headway.serving import Runtime
@@ -20,6 +21,8 @@ def _describe(route: Route, created: int) -> dict[str, object]:
 async def list_models(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     created = int(runtime.started_at)
+    if "anthropic-version" in request.headers:  # Anthropic's clients get Anthropic's shape
+        return JSONResponse(anthropic_messages.model_list(list(runtime.routes), created))
     return JSONResponse({"object": "list", "data": [_describe(r, created) for r in runtime.routes.values()]})
 
 
@@ -29,6 +32,8 @@ async def get_model(request: Request) -> Response:
     route = runtime.routes.get(name)
     if route is None:
         raise NotFoundError(f"The model {name!r} does not exist", param="model", code="model_not_found")
+    if "anthropic-version" in request.headers:
+        return JSONResponse(anthropic_messages.model_object(route.name, int(runtime.started_at)))
     return JSONResponse(_describe(route, int(runtime.started_at)))
 
 
