@@ -134,6 +134,7 @@ class World:
 
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello"}]}
 RESPONSE = {"model": "chat", "input": "hello"}
+MESSAGE = {"model": "chat", "max_tokens": 20, "messages": [{"role": "user", "content": "hello"}]}
 ADMIN_TOKEN = ADMIN_KEY
 CREATED = frozenset({201})
 
@@ -144,6 +145,8 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/v1/models"): lambda w, t: Call("GET", "/v1/models"),
     ("GET", "/v1/models/{model:path}"): lambda w, t: Call("GET", "/v1/models/chat"),
     ("POST", "/v1/responses"): lambda w, t: Call("POST", "/v1/responses", RESPONSE),
+    ("POST", "/v1/messages"): lambda w, t: Call("POST", "/v1/messages", MESSAGE),
+    ("POST", "/v1/messages/count_tokens"): lambda w, t: Call("POST", "/v1/messages/count_tokens", MESSAGE),
     ("GET", "/v1/responses/{response_id}"): lambda w, t: Call("GET", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
     ("DELETE", "/v1/responses/{response_id}"): lambda w, t: Call("DELETE", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
     ("GET", "/v1/responses/{response_id}/input_items"): lambda w, t: Call(
