@@ -32,6 +32,7 @@ from headway.api.routes import (
     openapi_document,
 )
 from headway.api.routes import batches as batch_routes
+from headway.api.routes import completions as completion_routes
 from headway.api.routes import feedback as feedback_routes
 from headway.api.routes import files as file_routes
 from headway.api.routes import gate as gate_routes
@@ -80,6 +81,7 @@ def route_table() -> RouteTable:
             gate_routes.ENDPOINTS,
             response_routes.ENDPOINTS,
             message_routes.ENDPOINTS,
+            completion_routes.ENDPOINTS,
         ),
         mounts=[
             # The console signs its visitors in itself (an API key through the authenticator, then

@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import orjson
-
 from headway.admission.estimate import prompt_tokens
 from headway.dialects import anthropic_messages as dialect
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts
+from headway.serving.translated import chat_chunks
 from headway.serving.validation import validate_chat_request
 from headway.types import JSON, CallContext
 
@@ -39,17 +38,7 @@ def count_tokens(runtime: ServingParts, ctx: CallContext, body: dict[str, Any]) 
     model = validate_chat_request(chat)
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     runtime.route(model, "chat")  # an unknown model is a 404, as on create
-    tools = len(orjson.dumps(chat.get("tools"))) // 4 if chat.get("tools") else 0
-    return {"input_tokens": prompt_tokens(chat) + tools}
-
-
-def _chat_chunks(raw: bytes) -> list[JSON]:
-    chunks = []
-    for block in raw.split(b"\n\n"):
-        payload = block.removeprefix(b"data: ").strip()
-        if payload and payload != b"[DONE]":
-            chunks.append(orjson.loads(payload))
-    return chunks
+    return {"input_tokens": prompt_tokens(chat)}  # tools' schemas count too
 
 
 async def _events(chunks: AsyncIterator[bytes], events: dialect.MessageEvents) -> AsyncIterator[bytes]:
@@ -58,7 +47,7 @@ async def _events(chunks: AsyncIterator[bytes], events: dialect.MessageEvents) -
         yield dialect.sse(event)
     async with aclosing(chunks) as stream:
         async for raw in stream:
-            for chunk in _chat_chunks(raw):
+            for chunk in chat_chunks(raw):
                 error = chunk.get("error")
                 if isinstance(error, dict):  # broke after it started: Anthropic's error event
                     for event in events.failed(str(error.get("message"))):

@@ -17,13 +17,12 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-import orjson
-
 from headway.dialects import ResponseStore, StoredResponse, subject_of
 from headway.dialects import responses as dialect
 from headway.errors import InvalidRequestError, NotFoundError, StoreUnavailableError
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts
+from headway.serving.translated import chat_chunks
 from headway.types import JSON, CallContext
 
 log = logging.getLogger("headway.serving")
@@ -81,23 +80,13 @@ class _Keeper:
         await asyncio.to_thread(self.stored.save, entry, subject=self.subject)
 
 
-def _chat_chunks(raw: bytes) -> list[JSON]:
-    """The chat chunks in one SSE write of ``serve_chat`` (``data: {...}``; ``[DONE]`` dropped)."""
-    chunks = []
-    for block in raw.split(b"\n\n"):
-        payload = block.removeprefix(b"data: ").strip()
-        if payload and payload != b"[DONE]":
-            chunks.append(orjson.loads(payload))
-    return chunks
-
-
 async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, keep: _Keeper | None) -> AsyncIterator[bytes]:
     """The chat stream as Responses events; closing this closes the chat stream (which ends the record)."""
     for event in events.start():
         yield dialect.sse(event)
     async with aclosing(chunks) as stream:
         async for raw in stream:
-            for chunk in _chat_chunks(raw):
+            for chunk in chat_chunks(raw):
                 error = chunk.get("error")
                 if isinstance(error, dict):  # the chat stream broke after it started
                     for event in events.failed(str(error.get("code") or "stream_interrupted"), str(error.get("message"))):
