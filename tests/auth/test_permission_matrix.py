@@ -146,6 +146,7 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("GET", "/v1/models/{model:path}"): lambda w, t: Call("GET", "/v1/models/chat"),
     ("POST", "/v1/responses"): lambda w, t: Call("POST", "/v1/responses", RESPONSE),
     ("POST", "/v1/messages"): lambda w, t: Call("POST", "/v1/messages", MESSAGE),
+    ("POST", "/v1/completions"): lambda w, t: Call("POST", "/v1/completions", {"model": "chat", "prompt": "hello"}),
     ("POST", "/v1/messages/count_tokens"): lambda w, t: Call("POST", "/v1/messages/count_tokens", MESSAGE),
     ("GET", "/v1/responses/{response_id}"): lambda w, t: Call("GET", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
     ("DELETE", "/v1/responses/{response_id}"): lambda w, t: Call("DELETE", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
