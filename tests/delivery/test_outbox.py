@@ -210,3 +210,9 @@ async def test_delivered_rows_are_purged_after_the_keep_window_and_dead_ones_sta
     assert await delivery.purge_delivered() == 1
     assert outbox.stats().delivered == 0 and outbox.stats().dead == 1
     await delivery.close()
+
+
+def test_a_batch_claim_takes_one_head_per_subject(outbox: Outbox, receiver: Receiver) -> None:
+    outbox.enqueue([message(receiver, subject, event) for event in range(3) for subject in ("s1", "s2")])
+    taken = outbox.claim_many("w", 30, 10, now=START)
+    assert sorted(e.webhook_id for e in taken) == ["s1.e0", "s2.e0"], "later events wait for their subject's head"

@@ -162,3 +162,12 @@ def test_backoff_is_exponential_capped_and_jittered_within_bounds() -> None:
     rng = random.Random(7)
     jittered = [backoff(3, base_s=5, cap_s=60, jitter=0.2, rng=rng) for _ in range(200)]
     assert all(16 <= d <= 24 for d in jittered) and len(set(jittered)) > 100
+
+
+def test_claim_many_takes_up_to_its_limit_in_priority_order(queue: WorkQueue) -> None:
+    for index in range(5):
+        add(queue, f"m{index}", priority=index)
+    taken = queue.claim_many("w", 30, 3)
+    assert [row["id"] for row in taken] == ["m4", "m3", "m2"] and {row["lease_owner"] for row in taken} == {"w"}
+    assert [row["id"] for row in queue.claim_many("v", 30, 10)] == ["m1", "m0"]
+    assert queue.claim_many("u", 30, 10) == []

@@ -319,14 +319,9 @@ class WebhookDelivery:
     # -- one pass -------------------------------------------------------------------------
     async def run_once(self) -> int:
         """Claim up to ``concurrency`` due deliveries, send each once, record the outcomes; how many were sent."""
-        claimed: list[OutboxEntry] = []
-        while len(claimed) < self.config.concurrency:
-            entry = await asyncio.to_thread(
-                self.outbox.claim, self.owner, self.lease_s, exclude=[e.id for e in claimed], now=self.clock()
-            )
-            if entry is None:
-                break
-            claimed.append(entry)
+        claimed = await asyncio.to_thread(
+            self.outbox.claim_many, self.owner, self.lease_s, self.config.concurrency, now=self.clock()
+        )
         if claimed:
             await asyncio.gather(*(self._send(entry) for entry in claimed))
         return len(claimed)

@@ -81,7 +81,7 @@ webhook_outbox = Table(
     Column("last_status", Integer),  # the receiver's HTTP status on the last attempt
     Column("last_error", Text),
     Index("ix_webhook_outbox_due", "status", "run_after"),
-    Index("ix_webhook_outbox_subject", "subject", "seq"),
+    Index("ix_webhook_outbox_subject", "subject", "status", "seq"),  # the in-order test: one seek
 )
 o = webhook_outbox.c
 
@@ -217,9 +217,9 @@ def _in_order() -> ColumnElement[bool]:
     return ~exists(
         select(earlier.c.seq).where(
             earlier.c.subject == o.subject,
-            earlier.c.url == o.url,
-            earlier.c.seq < o.seq,
             earlier.c.status.in_((PENDING, SENDING)),
+            earlier.c.seq < o.seq,
+            earlier.c.url == o.url,
         )
     )
 
@@ -242,8 +242,14 @@ class Outbox(SqlRepository):
 
     # -- the delivery worker ----------------------------------------------------------------
     def claim(self, owner: str, lease_s: float, *, exclude: Sequence[str] = (), now: float | None = None) -> OutboxEntry | None:
-        row = self.queue.claim(owner, lease_s, exclude=exclude, where=_in_order(), now=now)
-        return OutboxEntry.from_row(row) if row is not None else None
+        taken = self.claim_many(owner, lease_s, 1, exclude=exclude, now=now)
+        return taken[0] if taken else None
+
+    def claim_many(
+        self, owner: str, lease_s: float, limit: int, *, exclude: Sequence[str] = (), now: float | None = None
+    ) -> list[OutboxEntry]:
+        rows = self.queue.claim_many(owner, lease_s, limit, exclude=exclude, where=_in_order(), now=now)
+        return [OutboxEntry.from_row(row) for row in rows]
 
     def delivered(self, entry_id: str, owner: str, *, status_code: int, now: float | None = None) -> bool:
         now = time.time() if now is None else now

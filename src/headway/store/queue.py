@@ -114,6 +114,22 @@ class WorkQueue:
         ``where``: a further condition (e.g. per-subject order); ``values``: more columns to
         write with the claim; ``on_dead(connection, key)``: runs in the transaction that
         dead-letters a row (e.g. to queue its webhook)."""
+        taken = self.claim_many(owner, lease_s, 1, exclude=exclude, where=where, values=values, on_dead=on_dead, now=now)
+        return taken[0] if taken else None
+
+    def claim_many(
+        self,
+        owner: str,
+        lease_s: float,
+        limit: int,
+        *,
+        exclude: Collection[str] = (),
+        where: ColumnElement[bool] | None = None,
+        values: Mapping[str, Any] | Callable[[float], Mapping[str, Any]] | None = None,
+        on_dead: Callable[[Connection, Any], None] | None = None,
+        now: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Take up to ``limit`` due rows in one transaction (``claim``'s semantics, one read for all)."""
         s = self.shape
         now = time.time() if now is None else now
         key = s.column(s.key)
@@ -123,9 +139,12 @@ class WorkQueue:
             condition = and_(condition, key.not_in(list(exclude)))
         wanted = [key, attempts_col] + ([s.column(s.max_attempts)] if isinstance(s.max_attempts, str) else [])
         ordering = ([s.column(s.priority).desc()] if s.priority else []) + [s.column(o) for o in s.order] + [key]
-        candidates = select(*wanted).where(condition).order_by(*ordering).limit(_CANDIDATES)
+        candidates = select(*wanted).where(condition).order_by(*ordering).limit(max(_CANDIDATES, 2 * limit))
+        taken: list[dict[str, Any]] = []
         with self.database.transaction(f"claim from {s.table.name}") as connection:
             for row in connection.execute(claim(connection, candidates)).all():
+                if len(taken) >= limit:
+                    break
                 row_key, attempts = row[0], int(row[1] or 0)
                 fenced = and_(key == row_key, condition)
                 if self._last_attempt(attempts, row):
@@ -145,8 +164,9 @@ class WorkQueue:
                     written.update(values(now) if callable(values) else values)
                 if connection.execute(update(s.table).where(fenced).values(written)).rowcount:
                     fresh = connection.execute(select(s.table).where(key == row_key)).first()
-                    return dict(fresh._mapping) if fresh is not None else None
-        return None
+                    if fresh is not None:
+                        taken.append(dict(fresh._mapping))
+        return taken
 
     # -- holding ----------------------------------------------------------------------------
     def renew(self, keys: Sequence[str], owner: str, lease_s: float, *, read: Sequence[str] = ()) -> dict[str, dict[str, Any]]:

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text),
     )
     op.create_index("ix_webhook_outbox_due", "webhook_outbox", ["status", "run_after"])
-    op.create_index("ix_webhook_outbox_subject", "webhook_outbox", ["subject", "seq"])
+    op.create_index("ix_webhook_outbox_subject", "webhook_outbox", ["subject", "status", "seq"])
 
 
 def downgrade() -> None:
