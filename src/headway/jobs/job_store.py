@@ -33,6 +33,8 @@ from headway.types import JSON
 WebhookFor = Callable[[Job], WebhookMessage]
 
 c = jobs.c
+# A job's webhook.status as its outbox delivery stands; waiting or being sent is "pending".
+_WEBHOOK_STATUS: dict[str, str] = {DeliveryState.DELIVERED: "delivered", DeliveryState.DEAD: "failed"}
 
 
 def _worker_lost(now: float, attempts: int) -> dict[str, Any]:
@@ -138,7 +140,7 @@ class JobStore(SqlRepository):
         due = {webhook_id(job): job for job in found if job.webhook_url is not None and job.done}
         for message_id, entry in self.outbox.by_webhook_id(list(due)).items():
             job = due[message_id]
-            job.webhook_status = {DeliveryState.DELIVERED: "delivered", DeliveryState.DEAD: "failed"}.get(entry.status, "pending")
+            job.webhook_status = _WEBHOOK_STATUS.get(entry.status, "pending")
             job.webhook_attempts = entry.attempts
             job.webhook_error = entry.last_error
         return found
