@@ -82,8 +82,8 @@ async def test_the_index_is_persisted_and_a_restart_applies_only_what_changed(
     plane = data_plane(pipelines={"definitions": {"docs": folder_pipeline(folder)}})
     await plane.run("docs")
     first: Retriever = plane.runtime.retrieval
-    files = list(first.ann.directory.glob("*-kb.faiss"))
-    assert len(files) == 1 and files[0].stat().st_size > 0
+    saved = first.ann.file_of("kb")
+    assert saved is not None and saved.exists() and saved.stat().st_size > 0
 
     (folder / "doc07.md").write_text("# Topic 7\n\nA brand new passage on quokka husbandry.")
     # Published by another process: this store's file still says version 1.

@@ -234,6 +234,11 @@ class AnnStore:
 
     # --- persistence ----------------------------------------------------------------------
 
+    def file_of(self, collection: str) -> Path | None:
+        """Where this store's index of ``collection`` is kept (None: not persisted)."""
+        paths = self._paths(collection)
+        return None if paths is None else paths[0]
+
     def _paths(self, collection: str) -> tuple[Path, Path] | None:
         if self.directory is None:
             return None
