@@ -243,8 +243,8 @@ def _revisions(store_url: str) -> list[str]:
         except sqlite3.Error:
             return []
     try:
-        with psycopg.connect(_libpq_url(store_url), connect_timeout=10) as connection:
-            return sorted(row[0] for row in connection.execute("SELECT version_num FROM alembic_version"))
+        with psycopg.connect(_libpq_url(store_url), connect_timeout=10) as pg:
+            return sorted(row[0] for row in pg.execute("SELECT version_num FROM alembic_version"))
     except psycopg.Error:
         return []
 
