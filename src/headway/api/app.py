@@ -13,6 +13,7 @@ from headway import __version__
 from headway.api import errors
 from headway.api.access import AccessControl
 from headway.api.middleware.anthropic_errors import AnthropicErrorsMiddleware
+from headway.api.middleware.idempotency import IdempotencyMiddleware
 from headway.api.middleware.reject_nul import RejectNulMiddleware
 from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
@@ -39,6 +40,7 @@ from headway.api.routes import gate as gate_routes
 from headway.api.routes import jobs as job_routes
 from headway.api.routes import messages as message_routes
 from headway.api.routes import metrics as metrics_routes
+from headway.api.routes import passthrough as passthrough_routes
 from headway.api.routes import pipelines as pipeline_routes
 from headway.api.routes import responses as response_routes
 from headway.api.routes import retrieval as retrieval_routes
@@ -82,6 +84,7 @@ def route_table() -> RouteTable:
             response_routes.ENDPOINTS,
             message_routes.ENDPOINTS,
             completion_routes.ENDPOINTS,
+            passthrough_routes.ENDPOINTS,
         ),
         mounts=[
             # The console signs its visitors in itself (an API key through the authenticator, then
@@ -111,6 +114,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Middleware(RejectNulMiddleware),
             Middleware(ObserveMiddleware),
             Middleware(AnthropicErrorsMiddleware),  # Anthropic's clients get Anthropic's error shape
+            Middleware(IdempotencyMiddleware),  # innermost: keeps the route's own response per Idempotency-Key
         ],
         exception_handlers={
             APIError: errors.api_error,
