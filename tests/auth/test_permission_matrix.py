@@ -147,6 +147,11 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("POST", "/v1/responses"): lambda w, t: Call("POST", "/v1/responses", RESPONSE),
     ("POST", "/v1/messages"): lambda w, t: Call("POST", "/v1/messages", MESSAGE),
     ("POST", "/v1/completions"): lambda w, t: Call("POST", "/v1/completions", {"model": "chat", "prompt": "hello"}),
+    # Passed through to the simulator, which has no such endpoints: its 404 comes back, past the permission check.
+    ("POST", "/v1/images/{operation}"): lambda w, t: Call("POST", "/v1/images/generations", {"model": "chat", "prompt": "x"}, frozenset({404})),
+    ("POST", "/v1/audio/{operation}"): lambda w, t: Call("POST", "/v1/audio/speech", {"model": "chat", "input": "x"}, frozenset({404})),
+    ("POST", "/v1/moderations"): lambda w, t: Call("POST", "/v1/moderations", {"model": "chat", "input": "x"}, frozenset({404})),
+    ("POST", "/v1/rerank"): lambda w, t: Call("POST", "/v1/rerank", {"model": "chat", "query": "x"}, frozenset({404})),
     ("POST", "/v1/messages/count_tokens"): lambda w, t: Call("POST", "/v1/messages/count_tokens", MESSAGE),
     ("GET", "/v1/responses/{response_id}"): lambda w, t: Call("GET", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
     ("DELETE", "/v1/responses/{response_id}"): lambda w, t: Call("DELETE", f"/v1/responses/{w.own(t, Call('POST', '/v1/responses', RESPONSE))}"),
