@@ -118,7 +118,7 @@ def test_pages_of_fifty(gateway: GatewayThread) -> None:
 
 def test_inputs_are_labelled_and_times_are_utc(explorer: GatewayThread) -> None:
     page = request("GET", f"{explorer.url}/console/requests?path=fallback").body.decode()
-    form = page[page.index('<form method="get" class="filters"'):page.index("</form>", page.index('class="filters"'))]
+    form = page[page.index('<form method="get" class="filters explore"'):page.index("</form>", page.index('class="filters explore"'))]
     for name in ("since", "until", "path", "status", "error_type", "model", "caller", "team", "review"):
         assert re.search(rf'<label>[^<]*<(input|select)[^>]*name="{name}"', form), f"{name} has no label"
     assert "All times are UTC." in page and "Time (UTC)" in page
