@@ -60,13 +60,24 @@ TEST_PROFILE = {
 }
 
 
+# The identity provider's published signing key (a public key: nothing secret).
+JWKS = {"keys": [{"kty": "RSA", "kid": "gate-test", "use": "sig", "alg": "RS256", "e": "AQAB", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"}]}
+
+
 class _Sink(http.server.BaseHTTPRequestHandler):
-    """Answers 200 to anything: the OTLP collector and the alert webhook of the example config."""
+    """Answers 200 to any POST (the OTLP collector, the alert and on-call receivers) and serves the IdP's JWKS."""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         self.send_response(200)
         self.end_headers()
+
+    def do_GET(self) -> None:
+        body = json.dumps(JWKS).encode() if self.path == "/jwks" else b""
+        self.send_response(200 if body else 404)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -157,6 +168,7 @@ def site(sim: Any, sink: str, tmp_path_factory: pytest.TempPathFactory) -> Site:
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
         "HEADWAY_REVIEW_WEBHOOK_SECRET": "review-webhook-secret-for-the-gate-tests",
         "HEADWAY_ONCALL_URL": sink + "/oncall",
+        "HEADWAY_OIDC_JWKS_URL": sink + "/jwks",
         "HEADWAY_RUNBOOK_DIR": str(EXAMPLES / "runbooks"),
         "HEADWAY_EVAL_DIR": str(EXAMPLES / "evals"),
     }

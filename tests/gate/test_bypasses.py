@@ -170,14 +170,26 @@ async def test_a_tracing_exporter_the_collector_refuses_fails_the_gate(site: Sit
     assert result.evidence["tracing"]["exports"]["spans_exported"] == 0
 
 
+async def test_security_without_an_identity_provider_fails_the_gate(site: Site, production: Production) -> None:
+    async with context(site, production.gateway, site.write_config(lambda raw: raw["auth"].pop("oidc"))) as ctx:
+        result = await run_check("security.identity", ctx)
+    assert result.status == "fail" and "no identity provider (auth.oidc)" in result.summary
+    assert result.evidence["user_principals"] == ["risk-reviewer"]
+
+
 async def test_reviewers_without_credentials_fail_the_gate(site: Site, production: Production) -> None:
     with staging(site) as (gateway, path):
         revoke_keys_of("risk-reviewer")(gateway)
+        # Without an identity provider: the principal is still in the config, but a name without a key cannot open the queue.
+        no_idp = site.write_config(lambda raw: raw["auth"].pop("oidc"))
+        async with context(site, gateway, no_idp) as ctx:
+            result = await run_check("review.reviewers", ctx)
+        assert result.status == "fail" and "no active key with the role" in result.summary
+        assert result.evidence["configured_principals"] == ["risk-reviewer"]
+        # With the IdP mapping a reviewer role, someone may sign in that way: the gate cannot see it, so half marks.
         async with context(site, gateway, path) as ctx:
             result = await run_check("review.reviewers", ctx)
-    # The principal is still in the config: a name without a key cannot open the queue.
-    assert result.status == "fail" and "no active key with the role" in result.summary
-    assert result.evidence["configured_principals"] == ["risk-reviewer"]
+        assert result.status == "warn" and result.basis == "config" and result.score == 0.5
 
 
 async def test_a_drill_older_than_the_config_fails_the_gate(site: Site, production: Production) -> None:

@@ -33,6 +33,7 @@ DEMO_FAILS = {
     "observability.alerts",  # rules, but no receiver
     "security.secrets",  # ${SIM_API_KEY:-sim-key}: a secret default written in the file
     "security.keys",  # the demo's keys never expire and may call every model
+    "security.identity",  # no identity provider: people hold keys the gateway made
     "pipelines.cadence",  # no schedule: runs only by hand
     "pipelines.checks",  # never ran here
     "review.hold_policies",  # a hold policy, but no drill held a request: read from config
@@ -83,7 +84,7 @@ async def test_the_demo_config_fails_strict_with_exactly_its_gaps(sim: Any, tmp_
     ]
     assert by_id["observability.cost"].evidence["answered"] == 25
     sections = {s.id: s for s in report.sections}
-    assert sections["security"].score == 0.5 and not sections["security"].passed  # two of four checks: a share
+    assert sections["security"].score == 0.4 and not sections["security"].passed  # two of five checks: a share
     # Nothing declared is a failure, never "not applicable" with full marks.
     assert sections["operations"].score == 0 and sections["quality"].score == 0
     assert report.score == 0.0

@@ -322,6 +322,7 @@ FLIPS: dict[str, Flip] = {
     "security.secrets": config_flip("security.secrets", literal_secret),
     "security.keys": mutation_flip("security.keys", nothing, broad_key),
     "security.audit": mutation_flip("security.audit", nothing, tamper_audit),
+    "security.identity": config_flip("security.identity", lambda raw: raw["auth"]["oidc"][0].update(jwks_url=f"http://127.0.0.1:{closed_port()}/jwks")),
     "pipelines.cadence": mutation_flip("pipelines.cadence", nothing, age_pipeline_runs),
     "pipelines.checks": empty_document,
     "review.hold_policies": config_flip("review.hold_policies", hold_another_model),
@@ -357,10 +358,14 @@ REASONS: dict[str, tuple[str, ...]] = {
     "security.secrets": ("written literally at providers.primary.api_key",),
     "security.keys": ("1 of 3 active keys are too broad",),
     "security.audit": ("the audit chain is broken",),
+    "security.identity": ("the identity provider's signing keys cannot be fetched",),
     "pipelines.cadence": ("not run within their cadence: knowledge",),
     "pipelines.checks": ("latest run did not pass: knowledge (degraded)",),
     "review.hold_policies": ("no hold policy for consequential route(s): decisions",),
-    "review.reviewers": ("nobody but an admin can decide the items of: credit-decisions",),
+    "review.reviewers": (
+        "nobody but an admin can decide the items of: credit-decisions",
+        "only OIDC role mappings could supply reviewers for: credit-decisions",  # the IdP may have them: unverifiable, half
+    ),
     "review.sla": ("past their deadline", "expired without a decision"),
     "quality.evals": ("chat: regressed since", "answers-the-user passed then, fail now"),
     "operations.owners": ("nobody in team 'apps' holds an active key",),

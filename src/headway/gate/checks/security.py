@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
 from headway.auth.permissions import UNMAPPED, permissions_for
+from headway.config.auth import OidcIssuerConfig
 from headway.gate.check import Check
 from headway.gate.config_source import VARIABLE, secret_paths, value_at
 from headway.gate.context import GateContext
@@ -113,6 +116,59 @@ async def audit(ctx: GateContext) -> Finding:
     return passed(f"the keyed audit chain verifies: {report.get('checked')} records, head #{report.get('head_seq')}", **evidence)
 
 
+async def _jwks(url: str) -> tuple[int, str]:
+    """(number of keys the identity provider publishes, what happened)."""
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session, session.get(url) as response:
+            if response.status != 200:
+                return 0, f"HTTP {response.status}"
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        return 0, f"unreachable ({exc.__class__.__name__})"
+    keys = body.get("keys") if isinstance(body, dict) else None
+    return (len(keys), f"{len(keys)} key(s)") if isinstance(keys, list) else (0, "no 'keys' list")
+
+
+async def _jwks_url(issuer: OidcIssuerConfig) -> str | None:
+    if issuer.jwks_url:
+        return issuer.jwks_url
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(issuer.issuer.rstrip("/") + "/.well-known/openid-configuration") as response,
+        ):
+            metadata = await response.json(content_type=None) if response.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+        return None
+    url = metadata.get("jwks_uri") if isinstance(metadata, dict) else None
+    return str(url) if url else None
+
+
+async def identity(ctx: GateContext) -> Finding:
+    config = ctx.need_config()
+    people = sorted(name for name, p in config.auth.principals.items() if p.kind == "user")
+    if not config.auth.oidc:
+        return failed(
+            "no identity provider (auth.oidc): people sign in with API keys the gateway hands out, outside the "
+            "organisation's joiner/leaver process",
+            fix="Add `auth.oidc: [{issuer, audience, role_map, team_map}]` for your IdP (Entra ID, Okta, Keycloak), or waive "
+            "`security.identity` with a reason and an owner.",
+            user_principals=people,
+        )
+    issuers: dict[str, str] = {}
+    dead = []
+    for issuer in config.auth.oidc:
+        url = await _jwks_url(issuer)
+        count, what = await _jwks(url) if url else (0, "no JWKS URL (discovery failed)")
+        issuers[issuer.issuer] = f"{url or '-'}: {what}"
+        if not count:
+            dead.append(issuer.issuer)
+    evidence: dict[str, Any] = {"issuers": issuers, "user_principals": people}
+    if dead:
+        return failed(f"the identity provider's signing keys cannot be fetched: {', '.join(dead)}", **evidence)
+    return passed(f"{len(issuers)} identity provider(s) publish signing keys the gateway can verify tokens with", **evidence)
+
+
 CHECKS = (
     Check(
         "security.auth", "security", "Authentication is enforced",
@@ -132,6 +188,12 @@ CHECKS = (
         "routes or scopes when it may call models.",
         "Revoke broad keys and issue scoped ones: `headway keys create --principal app --role app --model chat --expires-in 90d`.",
         keys,
+    ),
+    Check(
+        "security.identity", "security", "People sign in through the organisation's identity provider",
+        "The config's auth.oidc, and each issuer's JWKS (jwks_url, or discovered from its metadata) fetched: it must publish keys.",
+        "Add `auth.oidc` for the organisation's IdP so joiners and leavers are handled there.",
+        identity,
     ),
     Check(
         "security.audit", "security", "The audit trail is intact and keyed",
