@@ -128,3 +128,23 @@ class CallContext:
     priority: str = "interactive"  # "interactive" | "background" | "batch"
     # Absolute deadline (time.monotonic()) by which the call must finish or be shed; None = none.
     deadline: float | None = None
+
+
+# One nesting limit for every JSON body Headway accepts, checked where it is parsed (api)
+# and where it is validated (serving: also jobs and batches): orjson re-encodes for the
+# upstream only up to 254 levels, so anything deeper must be a 400 long before that.
+MAX_JSON_DEPTH = 64
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether objects and arrays nest deeper than ``limit`` (the outermost one is level 1).
+
+    Iterative, so a hostile body cannot exhaust the interpreter's stack while being measured."""
+    pending: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False

@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from headway.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from headway.types import MAX_JSON_DEPTH, json_depth_exceeds
 
 
 def _check_content_type(request: Request) -> None:
@@ -44,6 +45,10 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _too_deep() -> InvalidRequestError:
+    return InvalidRequestError(f"request body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels", code="too_deep")
+
+
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     _check_content_type(request)
     raw = await read_body(request, max_bytes)
@@ -52,6 +57,8 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if exc.msg == "depth limit exceeded":  # orjson's own limit (1024) is beyond ours: the same answer
+            raise _too_deep() from None
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as utf:
@@ -59,4 +66,6 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
         raise InvalidRequestError(f"request body is not valid JSON: {exc.msg} at position {exc.pos}", code="invalid_json") from None
     if not isinstance(value, dict):
         raise InvalidRequestError(f"request body must be a JSON object, got {type(value).__name__}", code="invalid_json")
+    if json_depth_exceeds(value):
+        raise _too_deep()
     return value

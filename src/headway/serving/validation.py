@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from headway.errors import InvalidRequestError
+from headway.types import MAX_JSON_DEPTH, json_depth_exceeds
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _MAX_N = 128
@@ -42,7 +43,15 @@ def _number_in(body: dict[str, Any], key: str, low: float, high: float) -> None:
         raise _fail(f"'{key}' must be between {low:g} and {high:g}, got {value}", key)
 
 
+def _check_depth(body: dict[str, Any]) -> None:
+    # Also here, not only at parse: stored jobs and batch lines reach serving without the API.
+    for key, value in body.items():
+        if json_depth_exceeds(value, MAX_JSON_DEPTH - 1):
+            raise _fail(f"'{key}' nests objects and arrays deeper than {MAX_JSON_DEPTH} levels", str(key), "too_deep")
+
+
 def validate_model(body: dict[str, Any]) -> str:
+    _check_depth(body)
     model = body.get("model")
     if model is None:
         raise _fail("'model' is required", "model", "missing_required_parameter")
@@ -77,7 +86,7 @@ def validate_messages(messages: Any) -> None:
         if not isinstance(message, dict):
             raise _fail(f"'{param}' must be an object, got {_type_name(message)}", param, "invalid_type")
         role = message.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise _fail(
                 f"'{param}.role' must be one of {', '.join(sorted(_ROLES))}, got {role!r}", f"{param}.role"
             )
@@ -183,6 +192,8 @@ def validate_embeddings_request(body: dict[str, Any]) -> str:
             raise _fail("'input' must be a string, an array of strings, or token arrays", "input", "invalid_type")
         if all_strings and any(not v for v in value):
             raise _fail("'input' must not contain empty strings", "input", "empty_string")
+        if all_token_lists and any(not v for v in value):
+            raise _fail("'input' must not contain empty token arrays", "input", "empty_array")
     else:
         raise _fail(f"'input' must be a string or an array, got {_type_name(value)}", "input", "invalid_type")
     encoding = body.get("encoding_format")
