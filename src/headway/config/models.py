@@ -36,6 +36,12 @@ class ServerConfig(_Section):
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     max_body_bytes: Annotated[int, Field(ge=1024, description="Largest accepted request body.")] = 10 * 1024 * 1024
     public_url: str | None = Field(None, description="URL clients use to reach Headway; used in status links.")
+    drain_timeout_s: Annotated[float, Field(ge=0, le=3600, description=(
+        "On SIGTERM (and after a config reload, for the old runtime): how long in-flight calls may run on; "
+        "callers still waiting then get a JSON 503 with Retry-After."))] = 30.0
+    drain_notice_s: Annotated[float, Field(ge=0, le=300, description=(
+        "On SIGTERM: how long /readyz says not-ready while connections are still accepted, "
+        "so load balancers' health checks see it before the listener closes."))] = 0.0
 
 
 class EntraConfig(_Section):
