@@ -8,6 +8,7 @@ import anthropic
 import openai
 import pytest
 
+from headway.auth.erasure import Subject
 from headway.config.models import HeadwayConfig
 from headway.testing import GatewayThread
 from tests.auth.conftest import create_key, secure_auth
@@ -51,3 +52,14 @@ def test_a_stored_response_belongs_to_the_caller_that_made_it(secured: GatewayTh
     with pytest.raises(openai.NotFoundError):
         stranger.responses.delete(created.id)
     assert owner.responses.retrieve(created.id).id == created.id
+
+
+def test_erasure_removes_a_subjects_stored_responses_on_this_store(make_config: Callable[..., HeadwayConfig]) -> None:
+    with GatewayThread(make_config()) as gw:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0)
+        mine = client.responses.create(model="chat", input="about me", metadata={"subject": "subject-17"})
+        kept = client.responses.create(model="chat", input="about someone else", user="subject-18")
+        assert gw.runtime.auth.erasure.erase(Subject("subject-17", "unused-pseudonym"))["responses"] == 1
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(mine.id)
+        assert client.responses.retrieve(kept.id).id == kept.id

@@ -71,7 +71,7 @@ def _system(system: Any) -> str | None:
 
 
 def _image(block: JSON, where: str) -> JSON:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source: JSON = block["source"] if isinstance(block.get("source"), dict) else {}
     if source.get("type") == "base64" and isinstance(source.get("data"), str):
         return {"type": "image_url", "image_url": {"url": f"data:{source.get('media_type', 'image/png')};base64,{source['data']}"}}
     if source.get("type") == "url" and isinstance(source.get("url"), str):
@@ -115,10 +115,10 @@ def _turn(message: Any, index: int) -> list[JSON]:
         elif kind == "tool_result" and role == "user":
             if not isinstance(block.get("tool_use_id"), str):
                 raise _fail(f"{at}.tool_use_id must be a string", f"{at}.tool_use_id", "invalid_type")
-            text = _tool_result_text(block.get("content"))
+            result = _tool_result_text(block.get("content"))
             if block.get("is_error"):
-                text = f"Error: {text}"
-            results.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
+                result = f"Error: {result}"
+            results.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": result})
         elif kind in ("thinking", "redacted_thinking"):
             continue  # the provider's own reasoning state: chat has nowhere to carry it
         else:
@@ -276,7 +276,7 @@ class MessageEvents:
     usage: JSON = field(default_factory=lambda: usage_of(None))
 
     def start(self) -> Iterator[JSON]:
-        message = {
+        message: JSON = {
             "id": self.message_id, "type": "message", "role": "assistant", "model": self.model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0},
         }
@@ -312,7 +312,7 @@ class MessageEvents:
             yield from self._close_block()
             self.block, self.block_kind = self.block + 1, "tool_use"
             self.tool_blocks[index] = self.block
-            block = {"type": "tool_use", "id": call.get("id") or new_id("toolu"), "name": function.get("name") or "", "input": {}}
+            block: JSON = {"type": "tool_use", "id": call.get("id") or new_id("toolu"), "name": function.get("name") or "", "input": {}}
             yield {"type": "content_block_start", "index": self.block, "content_block": block}
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments and self.tool_blocks[index] == self.block:

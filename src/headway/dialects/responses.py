@@ -242,7 +242,7 @@ def _status(finish_reason: Any) -> tuple[str, JSON | None]:
 def envelope(body: JSON, response_id: str, created_at: int, *, status: str = "in_progress") -> JSON:
     """The Response object before its output: what ``response.created`` carries."""
     text = body.get("text") if isinstance(body.get("text"), dict) else {"format": {"type": "text"}}
-    reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
+    reasoning: JSON = body["reasoning"] if isinstance(body.get("reasoning"), dict) else {}
     return {
         "id": response_id,
         "object": "response",

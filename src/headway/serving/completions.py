@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -11,7 +10,7 @@ import orjson
 from headway.dialects import completions as dialect
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts
-from headway.serving.translated import chat_chunks
+from headway.serving.translated import chat_chunks, closing
 from headway.types import CallContext
 
 
@@ -28,7 +27,7 @@ async def serve_completion(runtime: ServingParts, ctx: CallContext, body: dict[s
 async def _chunks(chunks: AsyncIterator[bytes], body: dict[str, Any]) -> AsyncIterator[bytes]:
     """Chat chunks as text-completion chunks; errors and ``[DONE]`` pass through as they are."""
     echoed: set[int] = set()
-    async with aclosing(chunks) as stream:
+    async with closing(chunks) as stream:
         async for raw in stream:
             for chunk in chat_chunks(raw):
                 converted = chunk if "error" in chunk else dialect.to_completion_chunk(body, chunk, echoed)

@@ -9,14 +9,13 @@ serves it: OpenAI-type ones through this translation, Anthropic ones through the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 from headway.admission.estimate import prompt_tokens
 from headway.dialects import anthropic_messages as dialect
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts
-from headway.serving.translated import chat_chunks
+from headway.serving.translated import chat_chunks, closing
 from headway.serving.validation import validate_chat_request
 from headway.types import JSON, CallContext
 
@@ -45,7 +44,7 @@ async def _events(chunks: AsyncIterator[bytes], events: dialect.MessageEvents) -
     """The chat stream as Anthropic events; closing this closes the chat stream (which ends the record)."""
     for event in events.start():
         yield dialect.sse(event)
-    async with aclosing(chunks) as stream:
+    async with closing(chunks) as stream:
         async for raw in stream:
             for chunk in chat_chunks(raw):
                 error = chunk.get("error")

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 from headway.dialects import ResponseStore, StoredResponse, subject_of
@@ -22,7 +21,7 @@ from headway.dialects import responses as dialect
 from headway.errors import InvalidRequestError, NotFoundError, StoreUnavailableError
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts
-from headway.serving.translated import chat_chunks
+from headway.serving.translated import chat_chunks, closing
 from headway.types import JSON, CallContext
 
 log = logging.getLogger("headway.serving")
@@ -84,7 +83,7 @@ async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, 
     """The chat stream as Responses events; closing this closes the chat stream (which ends the record)."""
     for event in events.start():
         yield dialect.sse(event)
-    async with aclosing(chunks) as stream:
+    async with closing(chunks) as stream:
         async for raw in stream:
             for chunk in chat_chunks(raw):
                 error = chunk.get("error")

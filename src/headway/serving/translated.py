@@ -7,6 +7,9 @@ translate the chunks, not the bytes, so they read them back here.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import orjson
 
 from headway.types import JSON
@@ -20,3 +23,14 @@ def chat_chunks(raw: bytes) -> list[JSON]:
         if payload and payload != b"[DONE]":
             chunks.append(orjson.loads(payload))
     return chunks
+
+
+@asynccontextmanager
+async def closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Close the chat stream however the translated one ends (which finishes its record)."""
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -59,9 +59,9 @@ class AnthropicErrorsMiddleware:
             if message.get("more_body"):
                 return
             body = _rewritten(start["status"], b"".join(chunks))
-            headers = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"]
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
+            kept = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"]
+            kept.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": kept})
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, send_shaped)
