@@ -1,6 +1,6 @@
 """``/admin/webhooks`` and the outbox's metrics on a live gateway: a refused job webhook is dead,
 listed, resent and delivered; bad input is a precise 4xx; the gauges say "not ok" while a
-delivery waits and "ok" once it is through."""
+delivery waits and "ok" once it is through; a batch's end reaches its webhook."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from headway.testing import GatewayThread
 from tests.conftest import base_config
 from tests.delivery.conftest import SECRET, Receiver
 from tests.http import post_json, request
-from tests.jobs.conftest import jobs_sim, wait_until  # noqa: F401  (fixture)
+from tests.jobs.conftest import chat_line, client, finished_batch, jobs_sim, upload, wait_until  # noqa: F401  (fixture)
 
 FAST = {"poll_interval_s": 0.05, "backoff_base_s": 0.2, "backoff_max_s": 0.5, "jitter": 0.0, "retry_window_s": 600}
 
@@ -124,3 +124,23 @@ def test_a_pending_delivery_cannot_be_resent(gateway: GatewayThread, receiver: R
     pending = wait_until(lambda: listing(gateway, "?state=pending")["data"], timeout=30)
     conflict = post_json(f"{gateway.url}/admin/webhooks/{pending[0]['id']}/resend", {})
     assert conflict.status == 409 and conflict.json()["error"]["code"] == "webhook_pending"
+
+
+def test_a_batch_tells_its_webhook_when_it_ends(gateway: GatewayThread, receiver: Receiver) -> None:
+    sdk = client(gateway)
+    file_id = upload(sdk, [chat_line(f"b{i}", f"batch hook line {i}") for i in range(3)])
+    created = sdk.batches.create(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h", metadata={"webhook_url": receiver.url}
+    )
+    finished = finished_batch(sdk, created.id)
+    assert finished.status == "completed"
+    wait_until(lambda: receiver.accepted(), timeout=30)
+    [hit] = receiver.accepted()
+    event = hit.json()
+    assert hit.webhook_id == f"{created.id}.completed" and event["type"] == "batch.completed"
+    assert event["data"]["id"] == created.id and event["data"]["request_counts"]["completed"] == 3
+    listed = listing(gateway, f"?subject={created.id}")["data"]
+    assert [e["source"] for e in listed] == ["batch"]
+    refused = post_json(f"{gateway.url}/v1/batches", {"input_file_id": file_id, "endpoint": "/v1/chat/completions",
+                                                      "completion_window": "24h", "metadata": {"webhook_url": "file:///etc/passwd"}})
+    assert refused.status == 400 and refused.json()["error"]["code"] == "invalid_webhook"

@@ -29,7 +29,9 @@ from headway.jobs.execute import EMBEDDINGS, ENDPOINTS, ModelCheck
 from headway.jobs.file_store import FileStore
 from headway.jobs.jsonl import InputLine, first_line_per_model, parse_input
 from headway.jobs.models import Batch, FileObject, new_id, owned_by
+from headway.jobs.prefer import check_webhook_url
 from headway.jobs.principal import encode_context
+from headway.jobs.webhooks import BATCH_WEBHOOK_KEY
 from headway.types import JSON, CallContext
 
 T = TypeVar("T")
@@ -144,6 +146,7 @@ class BatchService:
             )
         window_s = window_seconds(completion_window, self.config.batch.max_completion_window_s)
         kept_metadata = check_metadata(metadata)
+        self._check_webhook(kept_metadata)
         file, content = await self.file_content(ctx, input_file_id)
         if file.purpose != "batch":
             raise InvalidRequestError(f"file {input_file_id!r} has purpose {file.purpose!r}, not 'batch'", param="input_file_id")
@@ -176,6 +179,17 @@ class BatchService:
         await in_store(self.batches.create, batch, [_item_row(batch.id, line) for line in lines])
         await self.notify()
         return batch
+
+    def _check_webhook(self, metadata: JSON) -> None:
+        """``metadata.webhook_url``: told when the batch ends, through the outbox (needs jobs.webhook_secret)."""
+        url = metadata.get(BATCH_WEBHOOK_KEY)
+        if url is None:
+            return
+        check_webhook_url(url, self.config.webhook_hosts)
+        if self.config.webhook_secret is None:
+            raise InvalidRequestError(
+                "webhooks need a signing secret (jobs.webhook_secret) on this gateway", param="metadata.webhook_url", code="webhooks_disabled"
+            )
 
     def _check_models(self, ctx: CallContext, lines: list[InputLine], endpoint: str) -> None:
         kind = "embeddings" if endpoint == EMBEDDINGS else "chat"

@@ -9,18 +9,19 @@ worker that lost its lease finishes a line another worker has already answered.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from headway.jobs.models import BATCH_ACTIVE, Batch, ItemResult, PendingItem
+from headway.jobs.models import BATCH_ACTIVE, BATCH_TERMINAL, Batch, ItemResult, PendingItem
 from headway.jobs.tables import batch_items, batches
-from headway.store import Database, QueueShape, SqlRepository, WorkQueue
+from headway.store import Database, Outbox, QueueShape, SqlRepository, WebhookMessage, WorkQueue
 from headway.types import JSON
 
 b = batches.c
+BatchWebhookFor = Callable[[Batch], WebhookMessage | None]
 i = batch_items.c
 # A batch whose worker died this many times is failed rather than retried forever.
 MAX_CLAIMS = 20
@@ -45,9 +46,11 @@ BATCH_QUEUE = QueueShape(
 
 
 class BatchStore(SqlRepository):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, webhook: BatchWebhookFor | None = None) -> None:
         super().__init__(database)
         self.queue = WorkQueue(database, BATCH_QUEUE)
+        self.outbox = Outbox(database)
+        self.webhook = webhook  # the ended batch's webhook message, when it asked for one (None: webhooks off)
 
     def create(self, batch: Batch, items: Sequence[JSON]) -> None:
         """The batch and all its lines, in one transaction."""
@@ -84,7 +87,7 @@ class BatchStore(SqlRepository):
 
     def claim(self, owner: str, lease_s: float, *, running: Sequence[str] = ()) -> Batch | None:
         """Take a batch to run; ``running``: those this worker runs already (its lease may have lapsed)."""
-        row = self.queue.claim(owner, lease_s, exclude=running)
+        row = self.queue.claim(owner, lease_s, exclude=running, on_dead=self._queue_webhook)
         return Batch.from_row(row) if row is not None else None
 
     def start(self, batch_id: str, owner: str) -> None:
@@ -152,11 +155,22 @@ class BatchStore(SqlRepository):
         return Batch.from_row(row._mapping) if row is not None else None
 
     def set_status(self, batch_id: str, owner: str, status: str, **values: Any) -> bool:
+        """Move a batch on, fenced by its lease; an end queues its webhook in the same transaction."""
         with self.transaction("update a batch") as connection:
             done = connection.execute(
                 update(batches).where(b.id == batch_id, b.lease_owner == owner).values(status=status, **values)
             )
+            if done.rowcount and status in BATCH_TERMINAL:
+                self._queue_webhook(connection, batch_id)
         return bool(done.rowcount)
+
+    def _queue_webhook(self, connection: Connection, batch_id: str) -> None:
+        if self.webhook is None:
+            return
+        row = connection.execute(select(batches).where(b.id == batch_id)).first()
+        message = self.webhook(Batch.from_row(row._mapping)) if row is not None else None
+        if message is not None:
+            self.outbox.enqueue([message], connection=connection)
 
     def lines(self, batch_id: str) -> list[tuple[int, str, str | None, str, JSON | None]]:
         """Every line as (line, item_id, custom_id, status, output), in file order."""

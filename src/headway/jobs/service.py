@@ -29,7 +29,7 @@ from headway.jobs.job_store import JobStore
 from headway.jobs.models import Job, new_id, owned_by
 from headway.jobs.prefer import check_webhook_url, upstream_body, webhook_of
 from headway.jobs.principal import encode_context
-from headway.jobs.webhooks import job_webhook
+from headway.jobs.webhooks import batch_webhook, job_webhook
 from headway.jobs.worker import Worker
 from headway.routing.deployments import Route, find_route
 from headway.store import Database
@@ -85,7 +85,7 @@ class JobService:
         self.webhooks_enabled = config.webhook_secret is not None
         self.jobs = JobStore(database, webhook=job_webhook if self.webhooks_enabled else None)
         self.files = FileStore(database)
-        self.batch_store = BatchStore(database)
+        self.batch_store = BatchStore(database, webhook=batch_webhook if self.webhooks_enabled else None)
         self.throttle = BatchThrottle(
             config.batch.max_concurrency,
             config.batch.yield_at_interactive,
