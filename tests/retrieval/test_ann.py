@@ -175,3 +175,23 @@ async def test_data_plane_metrics_reach_the_scrape(data_plane: Any, tmp_path: Pa
     assert 'headway_retrieval_queries_total{mode="hybrid",outcome="hit"} 1.0' in text
     assert 'headway_retrieval_queries_total{mode="lexical",outcome="miss"} 1.0' in text
     assert 'headway_retrieval_latency_seconds_count{mode="hybrid"} 1.0' in text
+
+
+async def test_concurrent_readers_share_one_build(data_plane: Any, tmp_path: Path) -> None:
+    """Many queries arriving while an index is missing start one build, not one each."""
+    import threading
+
+    folder = make_folder(tmp_path)
+    plane = data_plane(pipelines={"definitions": {"docs": folder_pipeline(folder)}})
+    await plane.run("docs")
+    store = AnnStore(plane.engine, None)
+    builds: list[int] = []
+    store.on_refreshed = lambda collection, version, seconds: builds.append(version)
+    threads = [threading.Thread(target=store.refresh, args=("kb",)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for _ in range(20):
+        assert store.ensure("kb", 1) is not None
+    assert builds == [1]
