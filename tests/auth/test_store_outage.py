@@ -58,7 +58,7 @@ def test_keys_verified_before_a_store_outage_keep_working_and_new_keys_fail_clea
         for name in ("seen", "unseen"):
             made = runner.invoke(app, ["keys", "create", "--principal", name, "--role", "app", "--json", "-c", str(path)])
             assert made.exit_code == 0, made.output
-            keys.append(json.loads(made.output)["key"])
+            keys.append(json.loads(made.stdout)["key"])
         seen, unseen = keys
         with GatewayThread(parse_config(raw)) as gw:
             assert chat(gw.url, seen)[0] == 200
@@ -85,7 +85,7 @@ def test_a_key_revoked_before_the_outage_stays_refused_during_it(sim: Any, tmp_p
         raw["auth"] = {"mode": "required", "bootstrap_admin_key": ADMIN, "key_cache_ttl_s": 0.2, "revocation_poll_s": 0.1}
         path = tmp_path / "headway.yaml"
         path.write_text(yaml.safe_dump(raw))
-        made = json.loads(runner.invoke(app, ["keys", "create", "--principal", "p", "--role", "app", "--json", "-c", str(path)]).output)
+        made = json.loads(runner.invoke(app, ["keys", "create", "--principal", "p", "--role", "app", "--json", "-c", str(path)]).stdout)
         with GatewayThread(parse_config(raw)) as gw:
             assert chat(gw.url, made["key"])[0] == 200
             assert runner.invoke(app, ["keys", "revoke", made["id"], "-c", str(path)]).exit_code == 0

@@ -56,7 +56,7 @@ def test_backup_then_restore_into_a_fresh_store_serves_and_the_audit_chain_verif
     source = write_config(tmp_path / "source.yaml", sim.url, store_url)
     created = cli("keys", "create", "--principal", "svc-backup", "--role", "app", "--json", "-c", str(source))
     assert created.exit_code == 0, created.output
-    key = json.loads(created.output)
+    key = json.loads(created.stdout)
     with GatewayThread(parse_config(yaml.safe_load(source.read_text()))) as gw:
         ids = []
         for n in range(3):
@@ -70,7 +70,7 @@ def test_backup_then_restore_into_a_fresh_store_serves_and_the_audit_chain_verif
     out = tmp_path / "backups" / "headway.backup"
     made = cli("backup", "--out", str(out), "-c", str(source), "--json")
     assert made.exit_code == 0, made.output
-    manifest = json.loads(made.output)
+    manifest = json.loads(made.stdout)
     assert manifest["sha256"] and manifest["bytes"] == out.stat().st_size and manifest["revisions"]
     assert cli("backup", "--out", str(out), "-c", str(source)).exit_code == 2  # never overwritten
 
@@ -79,7 +79,7 @@ def test_backup_then_restore_into_a_fresh_store_serves_and_the_audit_chain_verif
     assert restored.exit_code == 0, restored.output
     verified = cli("audit", "verify", "-c", str(target), "--json")
     assert verified.exit_code == 0, verified.output
-    assert json.loads(verified.output)["checked"] >= 1
+    assert json.loads(verified.stdout)["checked"] >= 1
 
     # The restored store serves: the same key works and the old records are there.
     with GatewayThread(parse_config(yaml.safe_load(target.read_text()))) as gw:
