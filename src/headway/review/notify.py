@@ -50,45 +50,43 @@ def caller_webhook(metadata: Mapping[str, Any], config: ReviewConfig) -> str | N
     return url
 
 
+def _stamp(now: float | None) -> str:
+    return datetime.fromtimestamp(time.time() if now is None else now, UTC).isoformat().replace("+00:00", "Z")
+
+
 def event_body(item: ReviewItem, *, now: float | None = None) -> JSON:
-    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC).isoformat().replace("+00:00", "Z")
-    return {"type": EVENT_TYPE, "timestamp": stamp, "data": decision_payload(item)}
+    return {"type": EVENT_TYPE, "timestamp": _stamp(now), "data": decision_payload(item)}
 
 
 def escalation_body(item: ReviewItem, *, now: float | None = None) -> JSON:
     """The item as its status URL shows it while it waits, now on the escalation team."""
-    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC).isoformat().replace("+00:00", "Z")
-    return {"type": ESCALATED, "timestamp": stamp, "data": {**ticket(item), "team": item.team}}
+    return {"type": ESCALATED, "timestamp": _stamp(now), "data": {**ticket(item), "team": item.team}}
 
 
 def receiver_of(item: ReviewItem) -> str:
     return "review:caller" if item.webhook_source == "caller" else f"review:policy:{item.policy}"
 
 
-def decision_message(item: ReviewItem) -> WebhookMessage:
+def _message(item: ReviewItem, state: str, event_type: str, payload: JSON) -> WebhookMessage:
+    """The item is the subject: its escalation reaches a receiver before its decision."""
     assert item.webhook_url is not None
     return WebhookMessage(
-        webhook_id=f"{item.review_id}.{item.status}",
+        webhook_id=f"{item.review_id}.{state}",
         source="review",
-        event_type=EVENT_TYPE,
+        event_type=event_type,
         subject=item.review_id,
         receiver=receiver_of(item),
         url=item.webhook_url,
-        payload=event_body(item),
+        payload=payload,
     )
+
+
+def decision_message(item: ReviewItem) -> WebhookMessage:
+    return _message(item, item.status, EVENT_TYPE, event_body(item))
 
 
 def escalation_message(item: ReviewItem) -> WebhookMessage:
-    assert item.webhook_url is not None
-    return WebhookMessage(
-        webhook_id=f"{item.review_id}.escalated",
-        source="review",
-        event_type=ESCALATED,
-        subject=item.review_id,  # the same subject: the escalation reaches a receiver before the decision
-        receiver=receiver_of(item),
-        url=item.webhook_url,
-        payload=escalation_body(item),
-    )
+    return _message(item, "escalated", ESCALATED, escalation_body(item))
 
 
 class DecisionWebhooks:
