@@ -114,6 +114,8 @@ def test_bad_input_is_a_precise_4xx(gateway: GatewayThread) -> None:
     assert unknown.status == 400 and error(unknown)["param"] == "colour"
     typed = post_json(f"{gateway.url}/admin/webhooks/resend", {"source": 3})
     assert typed.status == 400 and error(typed)["param"] == "source"
+    nul = post_json(f"{gateway.url}/admin/webhooks/resend", {"subject": "rev\u0000x"})  # PostgreSQL text refuses NUL
+    assert nul.status == 400 and error(nul)["param"] == "subject"
     not_json = request("POST", f"{gateway.url}/admin/webhooks/resend", b"{", {"content-type": "application/json"})
     assert not_json.status == 400 and error(not_json)["code"] == "invalid_json"
 

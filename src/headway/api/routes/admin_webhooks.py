@@ -103,8 +103,8 @@ async def _resend_filters(request: Request) -> dict[str, str | None]:
     if unknown:
         raise InvalidRequestError(f"unknown field {unknown[0]!r}; filters are {', '.join(_FILTERS)}", param=unknown[0])
     for name, value in body.items():
-        if value is not None and not isinstance(value, str):
-            raise InvalidRequestError(f"'{name}' must be a string", param=name, code="invalid_value")
+        if value is not None and (not isinstance(value, str) or "\x00" in value or len(value) > 2000):
+            raise InvalidRequestError(f"'{name}' must be a string (no NUL, at most 2000 characters)", param=name, code="invalid_value")
     return {name: body.get(name) for name in _FILTERS}
 
 
