@@ -60,7 +60,11 @@ async def _signals(ctx: GateContext) -> dict[str, Any]:
         out["reviewer_agreement"] = {"unavailable": str(exc)}
     try:
         feedback = await ctx.api("/admin/feedback?limit=1000")
-        scores = [float(f["score"]) for f in feedback.get("data") or [] if isinstance(f.get("score"), int | float)]
+        # Review decisions are copied into feedback too: the gate's and eval's own decisions are not people's signal.
+        scores = [
+            float(f["score"]) for f in feedback.get("data") or []
+            if isinstance(f.get("score"), int | float) and not str(f.get("comment") or "").startswith(_SYNTHETIC)
+        ]
         if scores:
             out["feedback"] = {"scored": len(scores), "mean": round(sum(scores) / len(scores), 4)}
     except EvidenceUnavailable as exc:
