@@ -7,7 +7,7 @@ of its own layer only where the rows below allow it, and any part of a layer fur
              cli
     api      api
     serving  serving
-    parts    admission | cache | dialects | gate | jobs | pipelines | review   (features: never each other)
+    parts    admission | cache | dialects | gate | idempotency | jobs | pipelines | review   (features: never each other)
              console | retrieval
              routing
              auth
@@ -45,7 +45,7 @@ LAYERS: tuple[tuple[str, tuple[frozenset[str], ...]], ...] = (
     (
         "parts",
         (
-            frozenset({"gate", "review", "jobs", "cache", "admission", "pipelines", "dialects"}),
+            frozenset({"gate", "review", "jobs", "cache", "admission", "pipelines", "dialects", "idempotency"}),
             frozenset({"retrieval", "console"}),
             frozenset({"routing"}),
             frozenset({"auth"}),

@@ -21,7 +21,7 @@ from headway.auth.audit import AuditEvent
 from headway.auth.erasure import Subject
 from headway.backends.base import Backend
 from headway.config.review import ReviewConfig
-from headway.errors import HeadwayError, InvalidRequestError, NotFoundError
+from headway.errors import APIError, HeadwayError, InvalidRequestError, NotFoundError
 from headway.observe.feedback import FeedbackStore
 from headway.review.access import Reviewer
 from headway.review.items import (
@@ -37,7 +37,16 @@ from headway.review.notify import METADATA_KEY as WEBHOOK_KEY
 from headway.review.notify import DecisionWebhooks, caller_webhook
 from headway.review.policy import Match, Policies, facts_of, findings_of, review_requested
 from headway.review.quality import RecordSync
-from headway.review.release import edited_completion, status_url
+from headway.review.release import (
+    Answer,
+    answer,
+    as_sse,
+    edited_completion,
+    parse_wait,
+    preference_applied,
+    status_url,
+    wants_ticket,
+)
 from headway.review.repository import ReviewRepository
 from headway.review.waiters import Waiters
 from headway.store import Database, Outbox, Store
@@ -239,6 +248,29 @@ class ReviewService:
         if wait and item.open:
             item = await self.waiters.wait(review_id, wait) or item
         return item
+
+    async def rejoin(self, request_id: str, *, prefer: str | None, stream: bool = False, include_usage: bool = False) -> Answer | None:
+        """A retry of a held request (same Idempotency-Key, any replica): the same item's answer now.
+
+        Honours ``Prefer: wait=N`` and ``review=ticket`` like the first call; raises the
+        typed ``review_pending``/``review_rejected`` errors. None when no item holds it.
+        """
+        found = await asyncio.to_thread(self.repository.find, ReviewQuery(request_id=request_id, limit=1), None)
+        if not found or found[0].action != "hold":
+            return None
+        item = found[0]
+        wait = parse_wait(prefer, self.config.max_wait_s)
+        if wait and item.open:
+            item = await self.waiters.wait(item.review_id, wait) or item
+        try:
+            reply = answer(item, as_ticket=wants_ticket(prefer))
+        except APIError as error:  # still open (review_pending) or refused: the typed error, as on the first call
+            error.headers.update(preference_applied(wait))
+            raise
+        reply.headers.update(preference_applied(wait))
+        if reply.status == 200 and stream:
+            reply.chunks = as_sse(reply.body, include_usage)
+        return reply
 
     # -- reviewers' transitions ----------------------------------------------------------------
     async def claim(self, review_id: str, reviewer: Reviewer) -> ReviewItem:
