@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from headway.cli.gate_cmd import render
 from headway.cli.main import app
 from headway.gate.registry import check_ids
+from headway.gate.results import GateReport
 from headway.testing import free_port
 from tests.gate.conftest import ADMIN_KEY, PRODUCTION, TEST_PROFILE, Production, Site, admin, staging
 
@@ -96,6 +97,12 @@ def test_warnings_only_is_exit_1(site: Site, production: Production) -> None:
     assert [(c["id"], c["status"]) for c in report["checks"] if c["status"] != "pass"] == [("review.hold_policies", "waived")]
     waived_check = next(c for c in report["checks"] if c["id"] == "review.hold_policies")
     assert waived_check["waiver"]["owner"] == "risk-lead" and waived_check["score"] == 0.5
+    # Every format shows the waiver with its owner and reason.
+    shown = GateReport.from_dict(report)
+    html, markdown, table = render(shown, "html"), render(shown, "markdown"), render(shown, "table")
+    assert 'id="gate-waivers"' in html and "risk-lead" in html and "a one-hour SLA is agreed with the regulator" in html
+    assert "## Waivers (accepted risk)" in markdown and "| `review.hold_policies` | risk-lead |" in markdown
+    assert "waived by risk-lead" in table
 
 
 def test_the_table_fits_80_columns_and_wraps_instead_of_cutting(site: Site, production: Production) -> None:
