@@ -74,9 +74,14 @@ class _Keeper:
         self.stored, self.caller, self.translated, self.subject = stored, caller, translated, subject
 
     async def save(self, response: JSON) -> None:
+        """Store it; in an outage the answer (already paid for) still goes out, marked ``store: false``."""
         conversation = [*self.translated.messages, *dialect.output_messages(response)]
         entry = StoredResponse(response["id"], self.caller, response, self.translated.input_items, conversation)
-        await asyncio.to_thread(self.stored.save, entry, subject=self.subject)
+        try:
+            await asyncio.to_thread(self.stored.save, entry, subject=self.subject)
+        except StoreUnavailableError as exc:
+            log.warning("response %s could not be stored: %s", response["id"], exc)
+            response["store"] = False
 
 
 async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, keep: _Keeper | None) -> AsyncIterator[bytes]:
@@ -93,12 +98,8 @@ async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, 
                     return
                 for event in events.chunk(chunk):
                     yield dialect.sse(event)
-    for event in events.finish():
-        yield dialect.sse(event)
+    closing_events = list(events.finish())  # the last one carries the finished Response
     if keep is not None and events.response is not None:
-        try:
-            await keep.save(events.response)
-        except StoreUnavailableError as exc:  # the answer went out; say it cannot be continued
-            log.warning("a streamed response could not be stored: %s", exc)
-            for event in events.failed("store_unavailable", "The response was answered but could not be stored; it cannot be retrieved or continued."):
-                yield dialect.sse(event)
+        await keep.save(events.response)  # before response.completed, so it says whether it was stored
+    for event in closing_events:
+        yield dialect.sse(event)
