@@ -178,6 +178,9 @@ SAMPLES: dict[tuple[str, str], Callable[[World, str], Call]] = {
     ("POST", "/admin/keys/{key_id}/rotate"): lambda w, t: Call("POST", f"/admin/keys/{w.fresh_key()}/rotate", None, CREATED),
     ("GET", "/admin/audit"): lambda w, t: Call("GET", "/admin/audit"),
     ("GET", "/admin/audit/verify"): lambda w, t: Call("GET", "/admin/audit/verify"),
+    # The matrix's gateway runs without a config file (GatewayThread), so the allowed answer is the 409
+    # that says so; tests/ops/test_reload.py reloads a real `headway serve`.
+    ("POST", "/admin/config/reload"): lambda w, t: Call("POST", "/admin/config/reload", ok=frozenset({409})),
     ("POST", "/admin/records/erase"): lambda w, t: Call("POST", "/admin/records/erase", {"subject": "nobody-at-all"}),
     ("GET", "/admin/collections"): lambda w, t: Call("GET", "/admin/collections"),
     ("GET", "/admin/pipelines"): lambda w, t: Call("GET", "/admin/pipelines"),

@@ -13,13 +13,13 @@ from headway import __version__
 from headway.api import errors
 from headway.api.access import AccessControl
 from headway.api.middleware.anthropic_errors import AnthropicErrorsMiddleware
-from headway.api.middleware.idempotency import IdempotencyMiddleware
 from headway.api.middleware.reject_nul import RejectNulMiddleware
 from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
 from headway.api.route_table import Mounted, RouteTable, not_found_guarded
 from headway.api.routes import (
     admin_audit,
+    admin_config,
     admin_deployments,
     admin_keys,
     admin_records,
@@ -73,6 +73,7 @@ def route_table() -> RouteTable:
             admin_deployments.ENDPOINTS,
             admin_keys.ENDPOINTS,
             admin_audit.ENDPOINTS,
+            admin_config.ENDPOINTS,
             admin_records.ENDPOINTS,
             retrieval_routes.ENDPOINTS,
             pipeline_routes.ENDPOINTS,
@@ -114,7 +115,6 @@ def create_app(runtime: Runtime) -> Starlette:
             Middleware(RejectNulMiddleware),
             Middleware(ObserveMiddleware),
             Middleware(AnthropicErrorsMiddleware),  # Anthropic's clients get Anthropic's error shape
-            Middleware(IdempotencyMiddleware),  # innermost: keeps the route's own response per Idempotency-Key
         ],
         exception_handlers={
             APIError: errors.api_error,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from typing import TextIO
+import signal
+import threading
+from types import FrameType
+from typing import Any, TextIO
 
 import uvicorn
-from starlette.applications import Starlette
+from uvicorn.supervisors import Multiprocess
 
-from headway.api.app import build_app
+from headway.api.reload import ReloadRefusedError, ServedApp
 from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
 from headway.guards.logs import structlog_processor
@@ -25,16 +29,86 @@ def configure_logging(config: HeadwayConfig, *, stream: TextIO | None = None) ->
     return configure_structured_logging(config.logging, stream=stream, redact=structlog_processor(Redactor()))
 
 
-def app_factory() -> Starlette:
+def app_factory() -> ServedApp:
     """Entry point for uvicorn worker processes: the config path travels in the environment."""
-    config = load_config(os.environ[CONFIG_ENV])
+    path = os.environ[CONFIG_ENV]
+    config = load_config(path)
     configure_logging(config)
-    return build_app(config)
+    return ServedApp(path, config, on_reloaded=_reconfigure_logging, on_started=install_signal_handlers)
+
+
+def _reconfigure_logging(config: HeadwayConfig) -> None:
+    configure_logging(config)
+
+
+def install_signal_handlers(served: ServedApp) -> None:
+    """Run in each serving process once it has started (uvicorn has set its own handlers by then).
+
+    SIGHUP reloads the config file in place. SIGTERM drains: /readyz turns not-ready at once,
+    uvicorn's own shutdown (listener closed, in-flight calls awaited) starts after
+    ``server.drain_notice_s``, and calls still running ``server.drain_timeout_s`` later get a
+    JSON 503 from ``ServedApp``. SIGINT drains the same way without the notice period; a
+    second SIGINT still forces the exit (uvicorn's rule).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    uvicorn_exit = signal.getsignal(signal.SIGTERM)  # uvicorn's Server.handle_exit
+    reloads: set[asyncio.Task[None]] = set()
+
+    def reload() -> None:
+        task = loop.create_task(_reload_on_signal(served))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    if not callable(uvicorn_exit):
+        return
+    exit_handler: Any = uvicorn_exit
+
+    def drain(sig: int) -> None:
+        already = served.runtime.draining
+        notice = served.drain(f"shutting down ({signal.Signals(sig).name})")
+        delay = notice if sig == signal.SIGTERM and not already else 0.0
+        if delay:
+            logging.getLogger("headway.serve").info("draining: not ready; closing the listener in %.1fs", delay)
+        loop.call_later(delay, exit_handler, sig, None)
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(drain, sig)  # a signal handler must not touch the loop directly
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+async def _reload_on_signal(served: ServedApp) -> None:
+    try:
+        await served.reload(actor="signal:SIGHUP")
+    except ReloadRefusedError:
+        pass  # logged with the file, key path and reason; the running config stays
+    except Exception:
+        logging.getLogger("headway.serve").exception("config reload on SIGHUP failed; the running config stays")
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, except that SIGHUP reaches every worker, which reloads its
+    config in place (uvicorn's own SIGHUP replaces the workers: a restart, not a reload)."""
+
+    def handle_hup(self) -> None:
+        logging.getLogger("headway.serve").info("SIGHUP: reloading the config in %d worker(s)", len(self.processes))
+        for process in self.processes:
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGHUP)
+
+
+def shutdown_grace(config: HeadwayConfig) -> float:
+    """uvicorn's own cut-off comes after ours, so a late caller gets our JSON 503, never its plain-text 500."""
+    return config.server.drain_notice_s + config.server.drain_timeout_s + 5.0
 
 
 def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, workers: int) -> None:
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    uvicorn.run(
+    settings = uvicorn.Config(
         "headway.cli.serve:app_factory",
         factory=True,
         host=host,
@@ -45,6 +119,16 @@ def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, work
         access_log=False,
         log_level=config.logging.level,
         log_config=None,  # uvicorn's lines go through the root handler configure_logging set up
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=int(shutdown_grace(config)) + 1,
         server_header=False,
     )
+    server = uvicorn.Server(settings)
+    try:
+        if settings.workers > 1:
+            Supervisor(settings, sockets=[settings.bind_socket()]).run()
+        else:
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started and settings.workers == 1:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE: the port is taken, or the app failed to start

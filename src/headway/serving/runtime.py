@@ -77,6 +77,8 @@ class Runtime:
     # A failed migration: not ready (the store ping does not clear it) and retried with backoff.
     _migration_error: str | None = None
     _migration_task: asyncio.Task[None] | None = None
+    # Set when the process drains (SIGTERM) or this runtime was reloaded away: /readyz says not-ready.
+    _draining: str | None = None
 
     @classmethod
     def from_config(cls, config: HeadwayConfig, *, store: Store | None = None) -> Runtime:
@@ -204,6 +206,14 @@ class Runtime:
             await provider.close()
         await asyncio.to_thread(self.store.close)
 
+    def begin_drain(self, reason: str) -> None:
+        """From now on /readyz is not-ready (so a load balancer stops sending); requests are still served."""
+        self._draining = reason
+
+    @property
+    def draining(self) -> bool:
+        return self._draining is not None
+
     @property
     def backend(self) -> Backend:
         """Shared state (in process, or Redis with ``redis:``): limits, wake-ups, keys with a TTL."""
@@ -251,4 +261,6 @@ class Runtime:
         }
         if self.config.redis is not None:
             checks["redis"] = self.admission.backend_health()
+        if self._draining is not None:
+            checks["draining"] = {"ok": False, "error": self._draining}
         return Readiness(ready=all(bool(c["ok"]) for c in checks.values()), checks=checks)
