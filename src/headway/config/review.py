@@ -7,6 +7,7 @@ two policies for "either"). The semantics are in ``docs/review.md``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -35,6 +36,13 @@ class EscalationConfig(ReviewerConfig):
     sla_s: Annotated[float, Field(gt=0)] = Field(3600.0, description="Time the escalation team has before the default action.")
 
 
+class ToolCallMatchConfig(_Section):
+    """A tool call the model asked for: its name (glob) and conditions over its arguments (all must hold)."""
+
+    name: str = Field(description="Tool (function) name, a glob pattern: issue_refund, payments.*.")
+    when: list[str] = Field(default_factory=list, description="Conditions over the arguments: ['$.amount > 500'].")
+
+
 class MatchConfig(_Section):
     """Conditions on one request; all that are given must hold. An empty ``match`` matches every request."""
 
@@ -50,6 +58,28 @@ class MatchConfig(_Section):
     sample_rate: Annotated[float, Field(ge=0, le=1)] | None = Field(
         None, description="Share of the otherwise matching requests to review, chosen by request id."
     )
+    output_regex: str | None = Field(None, description="A regular expression found in the answer's text.")
+    output_json: list[str] | None = Field(
+        None, description="Conditions over the answer parsed as JSON, all must hold: ['$.amount > 500']."
+    )
+    tool_calls: list[ToolCallMatchConfig] | None = Field(
+        None, description="Any of these tool calls in the answer (name, and conditions over its arguments)."
+    )
+
+    @field_validator("output_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"output_regex does not compile: {exc}") from None
+        return value
+
+    @property
+    def on_output(self) -> bool:
+        """Whether the policy looks at the answer (decided only once the model has answered)."""
+        return self.output_regex is not None or self.output_json is not None or self.tool_calls is not None
 
 
 class ReviewWebhookConfig(_Section):

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from fnmatch import translate
 from typing import Any
 
+import orjson
+
 from headway.config.review import MatchConfig, PolicyConfig, ReviewConfig
+from headway.errors import ConfigError
+from headway.review import conditions
+from headway.review.conditions import Condition
 from headway.types import JSON
 
 GUARD_POLICY = "guard-requested"
@@ -33,6 +38,7 @@ class Facts:
     team: str | None
     metadata: Mapping[str, Any]
     quality: Mapping[str, Any]
+    answer: JSON | None = None  # the model's chat.completion, once it answered (output conditions need it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +98,91 @@ def sampled(request_id: str, policy: str, rate: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
+def _message(answer: JSON) -> Mapping[str, Any]:
+    choices = answer.get("choices") or [{}]
+    message = choices[0].get("message") if isinstance(choices[0], Mapping) else None
+    return message if isinstance(message, Mapping) else {}
+
+
+def answer_text(answer: JSON) -> str:
+    content = _message(answer).get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        return "".join(str(p.get("text") or "") for p in content if isinstance(p, Mapping))
+    return ""
+
+
+def answer_json(answer: JSON) -> Any:
+    """The answer's text parsed as JSON (structured output); None when it is not JSON."""
+    try:
+        return orjson.loads(answer_text(answer))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def tool_calls_of(answer: JSON) -> list[tuple[str, Any]]:
+    """``(name, arguments)`` of each function call the model asked for; arguments parsed from their JSON text."""
+    calls: list[tuple[str, Any]] = []
+    for call in _message(answer).get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping):
+            continue
+        raw = function.get("arguments")
+        try:
+            arguments = orjson.loads(raw) if isinstance(raw, str) else raw
+        except orjson.JSONDecodeError:
+            arguments = None  # unparseable arguments match no condition, only the name
+        calls.append((str(function.get("name") or ""), arguments))
+    return calls
+
+
+def _conditions(policy: str, texts: list[str]) -> tuple[Condition, ...]:
+    try:
+        return tuple(conditions.parse(text) for text in texts)
+    except ValueError as exc:
+        raise ConfigError(f"review.policies.{policy}.match: {exc}") from None
+
+
 class _Compiled:
-    __slots__ = ("config", "models", "name")
+    __slots__ = ("config", "models", "name", "output_json", "output_regex", "tools")
 
     def __init__(self, name: str, config: PolicyConfig) -> None:
         self.name = name
         self.config = config
-        self.models = _glob(config.match.models) if config.match.models is not None else None
+        match = config.match
+        self.models = _glob(match.models) if match.models is not None else None
+        self.output_regex = re.compile(match.output_regex) if match.output_regex is not None else None
+        self.output_json = _conditions(name, match.output_json) if match.output_json is not None else None
+        self.tools = (
+            [(_glob([t.name]), t.name, _conditions(name, t.when)) for t in match.tool_calls]
+            if match.tool_calls is not None else None
+        )
+
+    def _output_reasons(self, answer: JSON) -> list[str] | None:
+        why: list[str] = []
+        if self.output_regex is not None:
+            found = self.output_regex.search(answer_text(answer))
+            if found is None:
+                return None
+            why.append(f"answer matches /{self.output_regex.pattern}/")
+        if self.output_json is not None:
+            data = answer_json(answer)
+            if data is None or not all(c.holds(data) for c in self.output_json):
+                return None
+            why.append("answer " + " and ".join(c.text for c in self.output_json))
+        if self.tools is not None:
+            hit = next(
+                (f"tool call {name}" + (" with " + " and ".join(c.text for c in when) if when else "")
+                 for name, arguments in tool_calls_of(answer)
+                 for pattern, _, when in self.tools
+                 if pattern.fullmatch(name) and all(c.holds(arguments) for c in when)),
+                None,
+            )
+            if hit is None:
+                return None
+            why.append(hit)
+        return why
 
     def reasons(self, facts: Facts) -> tuple[str, ...] | None:
         """Why this policy matches, or None when it does not."""
@@ -137,6 +221,14 @@ class _Compiled:
                 return None
             if match.contract_failed:
                 why.append(f"output contract failed: {str(facts.quality.get('contract_error') or '')[:200]}".rstrip(": "))
+        if match.on_output:
+            if facts.answer is None:  # before the model answered: it may hold, so the answer is kept back
+                why.append("the answer decides")
+            else:
+                output = self._output_reasons(facts.answer)
+                if output is None:
+                    return None
+                why.extend(output)
         if match.sample_rate is not None:
             if not sampled(facts.request_id, self.name, match.sample_rate):
                 return None
@@ -175,6 +267,8 @@ class Policies:
         return next((p.config for p in self._compiled if p.name == name), None)
 
 
-def facts_of(request_id: str, model: str, team: str | None, body: JSON, quality: Mapping[str, Any]) -> Facts:
+def facts_of(
+    request_id: str, model: str, team: str | None, body: JSON, quality: Mapping[str, Any], answer: JSON | None = None
+) -> Facts:
     metadata = body.get("metadata")
-    return Facts(request_id, model, team, metadata if isinstance(metadata, Mapping) else {}, quality)
+    return Facts(request_id, model, team, metadata if isinstance(metadata, Mapping) else {}, quality, answer)

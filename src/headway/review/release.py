@@ -177,6 +177,38 @@ def edited_completion(original: JSON | None, text: str, model: str) -> JSON:
     return body
 
 
+def edited_tool_calls(original: JSON | None, edits: Any) -> JSON:
+    """The original with the arguments of the named tool calls replaced (``[{id, arguments}]``); others kept."""
+    calls = ((original or {}).get("choices") or [{}])[0].get("message", {}).get("tool_calls") if original else None
+    if not calls:
+        raise InvalidRequestError("The held answer has no tool calls to edit; edit its 'output' instead.", param="tool_calls")
+    if not isinstance(edits, list) or not edits:
+        raise InvalidRequestError("'tool_calls' must be a non-empty list of {id, arguments}", param="tool_calls")
+    by_id = {str(c.get("id")): i for i, c in enumerate(calls)}
+    body = copy.deepcopy(original)
+    assert body is not None
+    new_calls = body["choices"][0]["message"]["tool_calls"]
+    for edit in edits:
+        if not isinstance(edit, dict) or set(edit) != {"id", "arguments"}:
+            raise InvalidRequestError("each edited tool call is exactly {id, arguments}", param="tool_calls")
+        if str(edit["id"]) not in by_id:
+            raise InvalidRequestError(f"no tool call {edit['id']!r} in the held answer", param="tool_calls")
+        arguments = edit["arguments"]
+        if isinstance(arguments, str):
+            try:
+                arguments = orjson.loads(arguments)
+            except orjson.JSONDecodeError:
+                raise InvalidRequestError("tool call arguments must be a JSON object", param="tool_calls") from None
+        if not isinstance(arguments, dict):
+            raise InvalidRequestError("tool call arguments must be a JSON object", param="tool_calls")
+        text = orjson.dumps(arguments).decode()
+        if len(text) > MAX_OUTPUT_CHARS:
+            raise InvalidRequestError(f"tool call arguments are at most {MAX_OUTPUT_CHARS} characters", param="tool_calls")
+        new_calls[by_id[str(edit["id"])]]["function"]["arguments"] = text
+    body["choices"] = body["choices"][:1]
+    return body
+
+
 def answer_text(body: JSON | None) -> str:
     """The first choice's text, for reviewers and datasets."""
     if not body:

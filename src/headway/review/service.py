@@ -42,6 +42,7 @@ from headway.review.release import (
     answer,
     as_sse,
     edited_completion,
+    edited_tool_calls,
     parse_wait,
     preference_applied,
     status_url,
@@ -149,9 +150,9 @@ class ReviewService:
         match = self.policies.match(facts_of(request_id, model, team, body, quality))
         return NOT_SCREENED if match is None else Screening(match)
 
-    def rescreen(self, record: RequestRecord, body: JSON) -> Match | None:
-        """The policy now that the answer (and its output contract's outcome) is known."""
-        return self.policies.match(facts_of(record.request_id, record.model, record.team, body, record.quality))
+    def rescreen(self, record: RequestRecord, body: JSON, answer: JSON | None = None) -> Match | None:
+        """The policy now that the answer (its text, JSON, tool calls and output contract's outcome) is known."""
+        return self.policies.match(facts_of(record.request_id, record.model, record.team, body, record.quality, answer))
 
     def new_item(
         self,
@@ -290,8 +291,10 @@ class ReviewService:
         return fresh
 
     async def decide(
-        self, review_id: str, reviewer: Reviewer, outcome: str, *, comment: str | None = None, output: str | None = None
+        self, review_id: str, reviewer: Reviewer, outcome: str, *, comment: str | None = None, output: str | None = None,
+        tool_calls: Any = None,
     ) -> ReviewItem:
+        """``edit`` takes the answer's new text (``output``) or new arguments for its tool calls (``tool_calls``)."""
         if outcome not in OUTCOME_STATUS:
             raise InvalidRequestError("'decision' must be one of approve, edit, reject", param="decision")
         if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
@@ -299,10 +302,14 @@ class ReviewService:
         item = await self.visible(review_id, reviewer)
         reviewer.check_decide(item)
         edited: JSON | None = None
-        if outcome == "edit":
+        if outcome == "edit" and tool_calls is not None:
+            if output is not None:
+                raise InvalidRequestError("edit either the 'output' text or the 'tool_calls', not both", param="tool_calls")
+            edited = edited_tool_calls(item.original, tool_calls)
+        elif outcome == "edit":
             edited = edited_completion(item.original, output or "", item.model)
-        elif output is not None:
-            raise InvalidRequestError("'output' is only for the edit decision", param="output")
+        elif output is not None or tool_calls is not None:
+            raise InvalidRequestError("'output' and 'tool_calls' are only for the edit decision", param="output" if output is not None else "tool_calls")
         if outcome == "approve" and item.original is None:
             raise InvalidRequestError(
                 "There is no model answer to approve (it broke its output contract): edit it or reject it.",

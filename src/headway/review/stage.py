@@ -70,9 +70,10 @@ async def review_answer(
     service = runtime.review
     if service is None:
         return None
-    match = service.rescreen(record, body)
-    if screening.holds and (match is None or not match.holds):
-        match = screening.match  # never release what was going to be held
+    match = service.rescreen(record, body, result)
+    held_before = screening.match
+    if held_before is not None and held_before.holds and not held_before.config.match.on_output and (match is None or not match.holds):
+        match = held_before  # never release what was going to be held (unless only the answer could decide it)
     if match is None:
         return None
     if not match.holds:

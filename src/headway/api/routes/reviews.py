@@ -27,7 +27,7 @@ from headway.serving import Runtime
 
 _ID = re.compile(r"rev_[0-9a-f]{1,60}")
 _STATUS_GROUPS = {"open": tuple(sorted(OPEN)), "final": tuple(sorted(FINAL))}
-_DECIDE_FIELDS = frozenset({"decision", "comment", "output"})
+_DECIDE_FIELDS = frozenset({"decision", "comment", "output", "tool_calls"})
 
 
 def _service(request: Request) -> ReviewService:
@@ -112,13 +112,15 @@ async def decide_review(request: Request) -> Response:
     body = await read_json_object(request, 1024 * 1024)
     unknown = sorted(set(body) - _DECIDE_FIELDS)
     if unknown:
-        raise InvalidRequestError(f"unknown field {unknown[0]!r}; expected decision, comment, output", param=unknown[0])
+        raise InvalidRequestError(f"unknown field {unknown[0]!r}; expected decision, comment, output, tool_calls", param=unknown[0])
     decision, comment, output = body.get("decision"), body.get("comment"), body.get("output")
     if not isinstance(decision, str):
         raise InvalidRequestError("'decision' is required: approve, edit or reject", param="decision")
     if output is not None and not isinstance(output, str):
         raise InvalidRequestError("'output' must be the text of the edited answer", param="output")
-    item = await service.decide(review_id, _reviewer(request), decision, comment=comment, output=output)
+    item = await service.decide(
+        review_id, _reviewer(request), decision, comment=comment, output=output, tool_calls=body.get("tool_calls")
+    )
     return JSONResponse(_detail(item, await service.events(item.review_id)))
 
 
@@ -199,6 +201,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                                 "decision": {"type": "string", "enum": ["approve", "edit", "reject"]},
                                 "comment": {"type": "string"},
                                 "output": {"type": "string", "description": "The edited answer's text (edit only)."},
+                                "tool_calls": {
+                                    "type": "array", "description": "Edit only: new arguments for the held tool calls, [{id, arguments}].",
+                                    "items": {"type": "object", "required": ["id", "arguments"],
+                                              "properties": {"id": {"type": "string"}, "arguments": {"type": "object"}}},
+                                },
                             },
                         }
                     }
