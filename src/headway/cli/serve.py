@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any, TextIO
@@ -19,6 +20,8 @@ from headway.config.models import HeadwayConfig
 from headway.guards.logs import structlog_processor
 from headway.guards.pii import Redactor
 from headway.observe.logs import configure_logging as configure_structured_logging
+from headway.store import SchemaUnknownError, migrate
+from headway.store.sql import create_store_engine
 
 CONFIG_ENV = "HEADWAY_CONFIG"
 
@@ -101,12 +104,36 @@ class Supervisor(Multiprocess):
                 os.kill(process.pid, signal.SIGHUP)
 
 
+def refuse_unknown_schema(config: HeadwayConfig) -> None:
+    """Before uvicorn starts: a schema newer than this release is one plain error line naming the fix
+    (``SchemaUnknownError``, printed by the CLI), not a failed start-up inside uvicorn's log. A store
+    that cannot be reached now is left to the runtime, which serves and retries."""
+    try:
+        engine = create_store_engine(config.store)
+    except Exception:
+        return
+    try:
+        with engine.connect() as connection:
+            migrate.check_known(connection)
+    except SchemaUnknownError:
+        raise
+    except Exception:
+        return
+    finally:
+        engine.dispose()
+
+
 def shutdown_grace(config: HeadwayConfig) -> float:
     """uvicorn's own cut-off comes after ours, so a late caller gets our JSON 503, never its plain-text 500."""
     return config.server.drain_notice_s + config.server.drain_timeout_s + 5.0
 
 
 def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, workers: int) -> None:
+    try:
+        refuse_unknown_schema(config)
+    except SchemaUnknownError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     settings = uvicorn.Config(
         "headway.cli.serve:app_factory",
