@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from headway.api.app import create_app
+from headway.cli.http_server import server_config
 from headway.cli.replicas import free_port
 from headway.config.models import HeadwayConfig
 from headway.serving.runtime import Runtime
@@ -32,12 +33,12 @@ class GatewayThread:
         self.host = host
         self.port = free_port(host)
         self._server = uvicorn.Server(
-            uvicorn.Config(
+            server_config(
                 create_app(self.runtime),
+                config.server,
                 host=host,
                 port=self.port,
                 loop="asyncio",
-                http="httptools",
                 access_log=False,
                 log_level="warning",
                 lifespan="on",

@@ -94,6 +94,14 @@ def test_empty_embedding_inputs_are_400(gateway: GatewayThread, value: Any) -> N
     assert response.json()["error"]["param"] == "input"
 
 
+@pytest.mark.parametrize("dimensions", [0, -1, 10**18])
+def test_embedding_dimensions_out_of_range_are_400(gateway: GatewayThread, dimensions: int) -> None:
+    body = {"model": "embed", "input": "hi", "dimensions": dimensions}
+    response = post_json(f"{gateway.url}/v1/embeddings", body)
+    assert response.status == 400, response.body
+    assert response.json()["error"]["param"] == "dimensions"
+
+
 def test_stored_jobs_get_the_same_depth_limit() -> None:
     # Jobs and batch lines are validated by the same function without passing the API's parser.
     with pytest.raises(InvalidRequestError) as caught:

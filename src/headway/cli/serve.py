@@ -1,4 +1,5 @@
-"""``headway serve``: run the gateway under uvicorn (uvloop + httptools, chosen by measurement)."""
+"""``headway serve``: run the gateway under uvicorn (uvloop + httptools, chosen by measurement;
+httptools with the connection limits of ``http_server``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from headway.api.reload import ReloadRefusedError, ServedApp
+from headway.cli.http_server import server_config
 from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
 from headway.guards.logs import structlog_processor
@@ -135,14 +137,15 @@ def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, work
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(2) from None
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    settings = uvicorn.Config(
+    # What uvicorn.run does, with a config that carries the connection limits (http_server.py).
+    settings = server_config(
         "headway.cli.serve:app_factory",
+        config.server,
         factory=True,
         host=host,
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
         access_log=False,
         log_level=config.logging.level,
         log_config=None,  # uvicorn's lines go through the root handler configure_logging set up

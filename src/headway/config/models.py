@@ -42,6 +42,13 @@ class ServerConfig(_Section):
     drain_notice_s: Annotated[float, Field(ge=0, le=300, description=(
         "On SIGTERM: how long /readyz says not-ready while connections are still accepted, "
         "so load balancers' health checks see it before the listener closes."))] = 0.0
+    # Connection-level protection (docs/resilience.md): slow or oversized clients cannot hold
+    # file descriptors or memory; each refusal is a 4xx/503 in the OpenAI error shape.
+    max_header_bytes: Annotated[int, Field(ge=1024, description="Request line and headers; larger is 431.")] = 64 * 1024
+    header_timeout_s: Annotated[float, Field(gt=0, description="Connect to end of headers; slower is 408.")] = 10.0
+    body_timeout_s: Annotated[float, Field(gt=0, description="End of headers to end of body; slower is 408.")] = 60.0
+    keep_alive_timeout_s: Annotated[float, Field(gt=0, description="Idle time between requests on a connection.")] = 5.0
+    max_connections: Annotated[int, Field(ge=1, description="Open connections per process; more get 503.")] = 4096
 
 
 class EntraConfig(_Section):
@@ -186,8 +193,8 @@ class HeadwayConfig(_Section):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
-    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)  # the outbox's retries (every webhook)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
 
     @field_validator("store")
     @classmethod

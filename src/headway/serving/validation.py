@@ -14,6 +14,9 @@ from headway.types import MAX_JSON_DEPTH, json_depth_exceeds
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _MAX_N = 128
+# Above any embedding model's width (the widest are a few thousand); a larger number is a
+# mistake or an attack on the upstream's memory, not a request to forward.
+_MAX_DIMENSIONS = 65536
 
 
 def _fail(message: str, param: str, code: str = "invalid_value") -> InvalidRequestError:
@@ -200,6 +203,6 @@ def validate_embeddings_request(body: dict[str, Any]) -> str:
     if encoding is not None and encoding not in ("float", "base64"):
         raise _fail("'encoding_format' must be 'float' or 'base64'", "encoding_format")
     dimensions = _expect(body, "dimensions", (int,), "an integer")
-    if dimensions is not None and dimensions < 1:
-        raise _fail("'dimensions' must be at least 1", "dimensions")
+    if dimensions is not None and not 1 <= dimensions <= _MAX_DIMENSIONS:
+        raise _fail(f"'dimensions' must be between 1 and {_MAX_DIMENSIONS}, got {dimensions}", "dimensions")
     return model
