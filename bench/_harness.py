@@ -106,6 +106,17 @@ models:
     return config
 
 
+def keyed_gateway_config(upstream: int, directory: Path) -> tuple[Path, str]:
+    """The bench config with auth required and one real app key, made in the store."""
+    config = gateway_config(upstream, directory)
+    config.write_text(config.read_text().replace("auth: {mode: none}", "auth: {mode: required}"))
+    made = subprocess.run(
+        [str(HEADWAY), "keys", "create", "--config", str(config), "--principal", "bench", "--role", "app", "--json"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )
+    return config, json.loads(made.stdout.strip().splitlines()[-1])["key"]
+
+
 @contextmanager
 def headway_server(
     config: Path, *, workers: int = 1, cpus: str | None = None

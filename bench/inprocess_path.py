@@ -17,6 +17,7 @@ import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ from headway.config.loader import load_config
 BODY = b'{"model":"chat","messages":[{"role":"user","content":"hi"}],"max_tokens":5}'
 
 
-async def post(app: Any) -> int:
+async def post(app: Any, *, headers: Sequence[tuple[bytes, bytes]] = (), body: bytes = BODY) -> int:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions", "query_string": b"", "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode()), (b"host", b"bench")],
+        "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"host", b"bench"), *headers,
+        ],
         "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
     }
     delivered = False
@@ -41,7 +44,7 @@ async def post(app: Any) -> int:
         nonlocal delivered
         if not delivered:
             delivered = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Event().wait()  # the client never disconnects
         raise AssertionError
 
