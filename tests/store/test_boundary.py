@@ -26,7 +26,6 @@ PENDING = {
     "pipelines/wiring.py": "pipelines part: being converted by its owner",
     "pipelines/repository.py": "pipelines part: being converted by its owner",
     "pipelines/sources.py": "reads a user's own SQL source database, not the store",
-    "retrieval/service.py": "retrieval part: being converted by its owner",
     "retrieval/search.py": "retrieval part: full-text search differs per dialect; to move into store.database",
     "retrieval/index.py": "retrieval part: ANALYZE on PostgreSQL; to move into store.database",
     "cli/pipeline_cmd.py": "builds pipeline repositories from store.engine until the pipelines part takes a Database",

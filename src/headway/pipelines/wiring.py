@@ -64,6 +64,7 @@ def build_data_plane(
         routes,
         executor,
         configured_collections=collections,
+        database=store.database,
         collection_modes={
             index.collection or name: index.mode
             for name, index in ((n, d.index) for n, d in config.pipelines.definitions.items())

@@ -162,8 +162,8 @@ class AnnStore:
         started = time.perf_counter()
         with self.engine.connect() as connection:
             current = get_collection(connection, collection)
-            if current is None or not current.embedding_model:
-                return None
+            if current is None or not current.embedding_model or current.active_version == 0:
+                return None  # nothing published yet (a first run may be writing its version)
             held = self._indexes.get(collection)
             found = held or self._load(collection)
             if (
@@ -174,7 +174,10 @@ class AnnStore:
                 found = self._build(connection, collection, current.active_version)
             elif found.version < current.active_version:
                 ids, vectors = self._read(connection, collection, current.active_version, since=found.version)
-                found.add(ids, vectors)
+                if len(ids) and vectors.shape[1] != found.index.d:  # the model (or its dimensions) changed
+                    found = self._build(connection, collection, current.active_version)
+                else:
+                    found.add(ids, vectors)
                 found.version = current.active_version
                 if found.size >= self.settings.ivf_from and not isinstance(found.index, faiss.IndexIVFFlat):
                     found = self._build(connection, collection, current.active_version)

@@ -1,6 +1,7 @@
 """The retriever: answer "the k best passages of collection C for this query".
 
-Holds what queries need and nothing else: the store's engine, the embedders of
+Holds what queries need and nothing else: the store's ``Database`` (reads go through
+its error translation) and engine (for the ANN index's own reads), the embedders of
 collections (built from the embeddings model recorded with the collection and, for local
 models, loaded at start-up in the background, never on the request path), the ANN
 indexes (``ann.py``) and the counters the metrics part reads.
@@ -27,14 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from headway.config.retrieval import RetrievalConfig
 from headway.errors import (
     HeadwayError,
     InvalidRequestError,
     NotFoundError,
-    StoreUnavailableError,
     UpstreamError,
 )
 from headway.retrieval.ann import AnnSettings, AnnStore
@@ -43,6 +42,7 @@ from headway.retrieval.index import Collection, get_collection, list_collections
 from headway.retrieval.search import Passage, fetch_passages, fuse, lexical_ranking, matches
 from headway.routing.deployments import Route
 from headway.routing.executor import Executor
+from headway.store import Database
 
 log = logging.getLogger("headway.retrieval")
 
@@ -93,6 +93,7 @@ class Retriever:
     routes: dict[str, Route]
     executor: Executor
     configured_collections: frozenset[str] = frozenset()
+    database: Database | None = None  # default: one on ``engine``
     collection_modes: Mapping[str, str] = field(default_factory=dict)
     preload: frozenset[str] = frozenset()  # embeddings models to load at start-up
     outcomes: Counter[str] = field(default_factory=Counter)  # hit | miss | failed, read by metrics
@@ -102,6 +103,8 @@ class Retriever:
     _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        if self.database is None:
+            self.database = Database(self.engine)
         if self.ann is None:
             self.ann = AnnStore(
                 self.engine,
@@ -122,27 +125,34 @@ class Retriever:
     # --- start-up -----------------------------------------------------------------------
 
     def warm(self) -> None:
-        """Load local embedders and build ANN indexes (blocking): what start-up runs, off the request path."""
-        models = set(self.preload)
+        """Load local embedders and build ANN indexes (blocking): what start-up runs, off the request path.
+
+        Best effort: at start-up it may run before the schema is migrated; whatever it
+        cannot do now happens on first use (in the background too)."""
+        for model in sorted(self.preload):
+            self._load_model(model)
         try:
             collections = self._list()
-        except StoreUnavailableError:
-            collections = []
-        models.update(c.embedding_model for c in collections if c.embedding_model)
-        for model in sorted(models):
-            embedder = self.embedder(model, None)
-            if isinstance(embedder, LocalEmbedder):
-                try:
-                    embedder.load()
-                except HeadwayError as exc:
-                    log.error("local embeddings model not loaded: %s", exc)
+        except Exception as exc:  # not migrated yet, store away: indexes build on first query instead
+            log.info("collections not readable at start-up (%s); vector indexes build on first use", exc)
+            return
+        for model in sorted({c.embedding_model for c in collections if c.embedding_model} - self.preload):
+            self._load_model(model)
         assert self.ann is not None
         for collection in collections:
             if collection.embedding_model:
                 try:
                     self.ann.refresh(collection.name)
-                except (SQLAlchemyError, RuntimeError):
+                except Exception:  # best effort, as above
                     log.exception("ANN index not built", extra={"collection": collection.name})
+
+    def _load_model(self, model: str) -> None:
+        try:
+            embedder = self.embedder(model, None)
+            if isinstance(embedder, LocalEmbedder):
+                embedder.load()
+        except HeadwayError as exc:
+            log.error("embeddings model %s not loaded: %s", model, exc)
 
     def warm_in_background(self) -> threading.Thread:
         thread = threading.Thread(target=self.warm, name="headway-retrieval-warm", daemon=True)
@@ -156,19 +166,18 @@ class Retriever:
 
     # --- reads ----------------------------------------------------------------------------
 
+    @property
+    def _database(self) -> Database:
+        assert self.database is not None
+        return self.database
+
     def _collection(self, name: str) -> Collection | None:
-        try:
-            with self.engine.connect() as connection:
-                return get_collection(connection, name)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot read collection {name!r}: {exc.__class__.__name__}") from exc
+        with self._database.connect(f"read collection {name!r}") as connection:
+            return get_collection(connection, name)
 
     def _list(self) -> list[Collection]:
-        try:
-            with self.engine.connect() as connection:
-                return list_collections(connection)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(f"cannot list collections: {exc.__class__.__name__}") from exc
+        with self._database.connect("list collections") as connection:
+            return list_collections(connection)
 
     def collections_now(self) -> list[Collection]:
         """Collections as the store holds them (blocking; the metrics scrape calls it)."""
@@ -273,13 +282,8 @@ class Retriever:
         return result
 
     def _lexical(self, current: Collection, query: str, limit: int) -> list[int]:
-        try:
-            with self.engine.connect() as connection:
-                return lexical_ranking(connection, current.name, current.active_version, query, limit)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(
-                f"cannot search collection {current.name!r}: {exc.__class__.__name__}"
-            ) from exc
+        with self._database.connect(f"search collection {current.name!r}") as connection:
+            return lexical_ranking(connection, current.name, current.active_version, query, limit)
 
     async def _vector(self, current: Collection, query: str, depth: int) -> list[int]:
         assert current.embedding_model and self.ann is not None
@@ -322,15 +326,8 @@ class Retriever:
             ann.drop(gone)
 
     def _fetch(self, current: Collection, ids: list[int]) -> dict[int, Passage]:
-        try:
-            with self.engine.connect() as connection:
-                return fetch_passages(
-                    connection, current.name, list(dict.fromkeys(ids)), current.active_version
-                )
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(
-                f"cannot read passages of {current.name!r}: {exc.__class__.__name__}"
-            ) from exc
+        with self._database.connect(f"read passages of {current.name!r}") as connection:
+            return fetch_passages(connection, current.name, list(dict.fromkeys(ids)), current.active_version)
 
 
 class _VectorUnavailable(UpstreamError):
