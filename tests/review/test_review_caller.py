@@ -238,3 +238,16 @@ def test_an_unknown_review_is_404_in_openai_shape(review_gateway: GatewayThread)
     for path in ("/v1/reviews/rev_0123456789abcdef", "/v1/reviews/not-an-id", "/admin/reviews/rev_00"):
         reply = request("GET", review_gateway.url + path)
         assert reply.status == 404 and set(reply.json()["error"]) >= {"message", "type", "param", "code"}
+
+
+def test_status_all_lists_open_and_decided_items_over_the_api(review_gateway: GatewayThread) -> None:
+    open_id, _ = hold(review_gateway, "still open for status=all")
+    decided_id, _ = hold(review_gateway, "decided for status=all")
+    apply(review_gateway, decided_id, "reject")
+    listed = admin(review_gateway, "GET", "/admin/reviews?status=all&limit=500")
+    assert listed.status == 200
+    ids = {i["id"] for i in listed.json()["data"]}
+    assert {open_id, decided_id} <= ids
+    assert decided_id not in {i["id"] for i in admin(review_gateway, "GET", "/admin/reviews?status=open&limit=500").json()["data"]}
+    bad = admin(review_gateway, "GET", "/admin/reviews?status=everything")
+    assert bad.status == 400 and bad.json()["error"]["param"] == "status" and "all" in bad.json()["error"]["message"]

@@ -137,3 +137,13 @@ def test_prefer_wait_is_parsed_and_capped() -> None:
     assert parse_wait("wait=soon", 60) is None
     assert parse_wait("wait=-1", 60) is None
     assert parse_wait(None, 60) is None
+
+
+def test_one_status_filter_for_api_cli_and_console() -> None:
+    from headway.review.items import FINAL, OPEN, STATUS_GROUPS, status_filter
+
+    assert status_filter("all") == status_filter(None) == status_filter("") == () == STATUS_GROUPS["all"]
+    assert status_filter("open,all") == ()
+    assert set(status_filter("open") or ()) == OPEN and set(status_filter("final") or ()) == FINAL
+    assert status_filter("pending,rejected") == ("pending", "rejected")
+    assert status_filter("bogus") is None and status_filter("open,bogus") is None

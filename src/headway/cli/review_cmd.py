@@ -87,12 +87,12 @@ def list_reviews(
     as_json: JsonOption = False,
 ) -> None:
     """List review items, newest first."""
-    from headway.review.items import FINAL, OPEN, STATUSES, ReviewQuery
+    from headway.review.items import STATUSES, ReviewQuery, status_filter
 
-    groups = {"open": tuple(sorted(OPEN)), "final": tuple(sorted(FINAL)), "all": ()}
-    if status not in groups and status not in STATUSES:
-        raise InvalidRequestError(f"--status must be open, final, all or one of {', '.join(STATUSES)}")
-    query = ReviewQuery(status=groups.get(status, (status,)), policy=policy, limit=limit)
+    statuses = status_filter(status)
+    if statuses is None:
+        raise InvalidRequestError(f"--status must be open, final, all or one of {', '.join(STATUSES)} (comma-separated)")
+    query = ReviewQuery(status=statuses, policy=policy, limit=limit)
     with Session(config) as session:
         items = asyncio.run(_service(session).find(query, _reviewer()))
     if as_json:

@@ -21,12 +21,12 @@ from headway.console.pages import ConsolePage
 from headway.errors import APIError, NotFoundError
 from headway.guards.messages import message_texts
 from headway.review.access import DECIDE, READ, Reviewer
-from headway.review.items import FINAL, OPEN, STATUSES, ReviewItem, ReviewQuery
+from headway.review.items import STATUS_GROUPS, STATUSES, ReviewItem, ReviewQuery
 from headway.review.release import answer_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_FORM_BYTES = 1024 * 1024
-_FILTERS = {"open": tuple(sorted(OPEN)), "final": tuple(sorted(FINAL)), "all": ()}
+_FILTERS = STATUS_GROUPS  # the same meaning as the API's and the CLI's status filter
 
 
 def _reviewer(request: Request) -> Reviewer:

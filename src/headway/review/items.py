@@ -26,6 +26,26 @@ CLAIMABLE: frozenset[str] = frozenset({"pending", "escalated"})
 FINAL: frozenset[str] = frozenset({"approved", "edited", "rejected", "expired"})
 RELEASED: frozenset[str] = frozenset({"approved", "edited"})  # the caller gets an answer
 STATUSES: tuple[str, ...] = ("pending", "claimed", "escalated", "approved", "edited", "rejected", "expired")
+# The one meaning of a status filter for the API, the CLI and the console: a group or a status,
+# comma-separated; "all" (or no filter) is every status.
+STATUS_GROUPS: dict[str, tuple[str, ...]] = {"open": tuple(sorted(OPEN)), "final": tuple(sorted(FINAL)), "all": ()}
+
+
+def status_filter(raw: str | None) -> tuple[str, ...] | None:
+    """The statuses ``raw`` names (``()``: every status); None when a part is neither a group nor a status."""
+    if not raw:
+        return ()
+    statuses: tuple[str, ...] = ()
+    for part in (p.strip() for p in raw.split(",")):
+        if part == "all":
+            return ()
+        if part in STATUS_GROUPS:
+            statuses += STATUS_GROUPS[part]
+        elif part in STATUSES:
+            statuses += (part,)
+        else:
+            return None
+    return statuses
 OUTCOME_STATUS: dict[str, str] = {"approve": "approved", "edit": "edited", "reject": "rejected"}
 
 

@@ -250,6 +250,11 @@ class ReviewService:
             item = await self.waiters.wait(review_id, wait) or item
         return item
 
+    async def held_status_url(self, request_id: str) -> str | None:
+        """The status URL of the item holding ``request_id``'s answer, if one does (for a 503 cut by shutdown)."""
+        found = await asyncio.to_thread(self.repository.find, ReviewQuery(request_id=request_id, limit=1), None)
+        return found[0].status_url if found and found[0].action == "hold" else None
+
     async def rejoin(self, request_id: str, *, prefer: str | None, stream: bool = False, include_usage: bool = False) -> Answer | None:
         """A retry of a held request (same Idempotency-Key, any replica): the same item's answer now.
 

@@ -9,6 +9,10 @@ credential it sends (a hash of ``Authorization``/``api-key``/``x-api-key``), so 
 different callers never meet. Responses that invite a retry (401, 408, 429, 5xx without a
 review item) are not kept: the retry runs again. Innermost middleware, so the stored
 response is the route's own (errors included) and outer layers decorate the replay.
+
+A call cut by shutdown (``ServedApp``'s drain timeout cancels it) whose answer is held
+gets its review's status URL noted in the request state, so the JSON 503 names it; the
+key is let go at once, so the retry on another replica joins the same item.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ class IdempotencyMiddleware:
         headers = Headers(scope=scope)
         key = headers.get(HEADER)
         if key is None:
-            await self.app(scope, receive, send)
+            await self._noting_held(scope, receive, send, self.app)
             return
         request_id = str(scope.get("state", {}).get("request_id") or "")
         if not key or len(key) > MAX_KEY_CHARS or not key.isprintable():
@@ -114,6 +118,19 @@ class IdempotencyMiddleware:
                 "retry with the same key.", code="store_unavailable", headers={"retry-after": "5"},
             )
             await error_response(unavailable, request_id)(scope, receive, send)
+
+    @staticmethod
+    async def _noting_held(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        """A call cut by shutdown (drain timeout) while its answer is held: note its status URL for the 503."""
+        try:
+            await app(scope, receive, send)
+        except asyncio.CancelledError:
+            state = scope.setdefault("state", {})
+            review = getattr(scope["app"].state.runtime, "review", None)
+            if review is not None and state.get("request_id") and "status_url" not in state:
+                with contextlib.suppress(Exception):  # best effort: the 503 goes out without it
+                    state["status_url"] = await review.held_status_url(str(state["request_id"]))
+            raise
 
     def _store(self, runtime: Any) -> SqlIdempotencyStore:
         store = self._stores.get(id(runtime))
@@ -226,7 +243,7 @@ class IdempotencyMiddleware:
 
         renewing = asyncio.create_task(self._renew(store, entry))
         try:
-            await self.app(scope, _replaying(body, receive), capture)
+            await self._noting_held(scope, _replaying(body, receive), capture, self.app)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -20,13 +20,12 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.review.access import Reviewer
-from headway.review.items import FINAL, OPEN, STATUSES, ReviewItem, ReviewQuery
+from headway.review.items import STATUSES, ReviewItem, ReviewQuery, status_filter
 from headway.review.release import answer, parse_wait, preference_applied
 from headway.review.service import ReviewService
 from headway.serving import Runtime
 
 _ID = re.compile(r"rev_[0-9a-f]{1,60}")
-_STATUS_GROUPS = {"open": tuple(sorted(OPEN)), "final": tuple(sorted(FINAL))}
 _DECIDE_FIELDS = frozenset({"decision", "comment", "output", "tool_calls"})
 
 
@@ -55,17 +54,11 @@ def _query(request: Request) -> ReviewQuery:
     unknown = sorted(set(params) - {"status", "policy", "model", "caller", "team", "request_id", "before", "limit"})
     if unknown:
         raise InvalidRequestError(f"unknown query parameter {unknown[0]!r}", param=unknown[0])
-    statuses: tuple[str, ...] = ()
-    if raw := params.get("status"):
-        for part in raw.split(","):
-            if part in _STATUS_GROUPS:
-                statuses += _STATUS_GROUPS[part]
-            elif part in STATUSES:
-                statuses += (part,)
-            else:
-                raise InvalidRequestError(
-                    f"'status' must be open, final or one of {', '.join(STATUSES)} (comma-separated)", param="status"
-                )
+    statuses = status_filter(params.get("status"))
+    if statuses is None:
+        raise InvalidRequestError(
+            f"'status' must be open, final, all or one of {', '.join(STATUSES)} (comma-separated)", param="status"
+        )
     try:
         limit = int(params.get("limit", "50"))
         before = float(params["before"]) if "before" in params else None
