@@ -19,7 +19,7 @@ from headway.auth.erasure import ErasureRegistry
 from headway.auth.service import AuthService
 from headway.backends import open_backend
 from headway.backends.base import Backend
-from headway.cache.stage import CacheStage
+from headway.cache import CacheStage
 from headway.config.models import HeadwayConfig
 from headway.dialects import erasure_hook as stored_responses_erasure
 from headway.errors import StoreUnavailableError

@@ -1,0 +1,506 @@
+"""A part imports another part only through its face: ``from headway.<part> import X``, where
+``X`` is in that part's ``__all__`` — never a deep module (``headway.<part>.<module>``).
+
+Each part's ``__init__.py`` lists, in ``__all__``, what other parts may use; the modules behind
+it are the part's own and may change freely. ``errors`` and ``types`` are single modules and
+the package root is not a part, so they are imported as they are.
+
+``DEEP_IMPORTS_NOT_YET_CONVERTED`` names the deep imports that predate this rule. It only
+shrinks: a new deep import fails here, and so does an entry that no longer occurs (delete it
+from the list when you convert the import). Tests are not parts and may import any module.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "headway"
+
+
+@dataclass(frozen=True)
+class Reach:
+    module: str  # importing file, relative to src/headway
+    line: int
+    source: str  # importing part
+    target: str  # the imported part
+    path: str  # the dotted module named in the import
+    names: tuple[str, ...]  # names taken from it (``from … import names``)
+
+
+def parts(src: Path) -> frozenset[str]:
+    """Folders that are packages; single modules (errors, types, testing) are not faces to curate."""
+    return frozenset(p.name for p in src.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def face(src: Path, part: str) -> frozenset[str] | None:
+    """The names in the part's literal ``__all__``, or None when it declares none."""
+    tree = ast.parse((src / part / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+            return frozenset(ast.literal_eval(node.value))
+    return None
+
+
+def reaches(src: Path) -> Iterator[Reach]:
+    known = parts(src)
+    for path in sorted(src.rglob("*.py")):
+        relative = path.relative_to(src)
+        source = relative.parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                named = [(node.module, tuple(alias.name for alias in node.names))]
+            elif isinstance(node, ast.Import):
+                named = [(alias.name, ()) for alias in node.names]
+            else:
+                continue
+            for dotted, names in named:
+                pieces = dotted.split(".")
+                if pieces[0] != "headway" or len(pieces) < 2 or pieces[1] not in known or pieces[1] == source:
+                    continue
+                yield Reach(str(relative), node.lineno, source, pieces[1], dotted, names)
+
+
+def _is_module(src: Path, part: str, name: str) -> bool:
+    return (src / part / f"{name}.py").exists() or (src / part / name / "__init__.py").exists()
+
+
+def violations(src: Path, allowed: frozenset[str]) -> tuple[list[str], list[str]]:
+    """(imports against the rule, allow-list entries that no longer occur)."""
+    found: list[str] = []
+    seen: set[str] = set()
+    faces = {part: face(src, part) for part in parts(src)}
+    for reach in reaches(src):
+        deep = [reach.path] if reach.path != f"headway.{reach.target}" else []
+        # ``from headway.store import migrate`` names a module too: a deep import all the same.
+        deep += [f"{reach.path}.{name}" for name in reach.names if not deep and _is_module(src, reach.target, name)]
+        for path in deep:
+            key = f"{reach.module}: {path}"
+            seen.add(key)
+            if key not in allowed:
+                found.append(f"{reach.module}:{reach.line}: imports the deep module {path}; import it from headway.{reach.target}")
+        if reach.path != f"headway.{reach.target}":
+            continue
+        exposed = faces[reach.target]
+        for name in reach.names:
+            if _is_module(src, reach.target, name):
+                continue
+            if exposed is None or name not in exposed:
+                found.append(f"{reach.module}:{reach.line}: headway.{reach.target} does not expose {name} (add it to its __all__)")
+        if not reach.names:
+            found.append(f"{reach.module}:{reach.line}: `import headway.{reach.target}`; take names with `from headway.{reach.target} import …`")
+    return found, sorted(allowed - seen)
+
+
+def test_parts_import_each_other_only_through_their_faces() -> None:
+    found, stale = violations(SRC, DEEP_IMPORTS_NOT_YET_CONVERTED)
+    assert found == [], "\n".join(found)
+    assert stale == [], "these deep imports are gone; delete them from DEEP_IMPORTS_NOT_YET_CONVERTED:\n" + "\n".join(stale)
+
+
+def test_every_part_folder_opens_with_its_readme_and_a_face() -> None:
+    for part in sorted(parts(SRC)):
+        assert (SRC / part / "README.md").is_file(), f"src/headway/{part}/ has no README.md"
+        docstring = ast.get_docstring(ast.parse((SRC / part / "__init__.py").read_text(encoding="utf-8")))
+        assert docstring, f"src/headway/{part}/__init__.py must say in a docstring what the part is"
+
+
+def test_every_name_a_face_exposes_exists() -> None:
+    for part in sorted(parts(SRC)):
+        exposed = face(SRC, part)
+        if exposed is None:
+            continue
+        module = importlib.import_module(f"headway.{part}")
+        missing = sorted(name for name in exposed if not hasattr(module, name))
+        assert missing == [], f"headway.{part}.__all__ names what it does not define: {missing}"
+
+
+def test_the_face_test_catches_a_deep_import_a_hidden_name_and_a_stale_entry(tmp_path: Path) -> None:
+    fake = tmp_path / "headway"
+    for part in ("store", "serving", "cli"):
+        (fake / part).mkdir(parents=True)
+        (fake / part / "README.md").write_text("x\n")
+    (fake / "store" / "__init__.py").write_text('"""Store."""\nfrom headway.store.sql import SqlStore\n__all__ = ["SqlStore"]\n')
+    (fake / "store" / "sql.py").write_text("class SqlStore: ...\nclass Hidden: ...\n")
+    (fake / "serving" / "__init__.py").write_text('"""Serving."""\n')
+    (fake / "serving" / "chat.py").write_text(
+        "from headway.store.sql import SqlStore\nfrom headway.store import SqlStore, Hidden\nfrom headway.store.sql import Hidden\nfrom headway.store import sql\n"
+    )
+    (fake / "cli" / "__init__.py").write_text('"""Cli."""\n')
+    (fake / "cli" / "main.py").write_text("def f():\n    import headway.store\n")
+    found, stale = violations(fake, frozenset({"serving/chat.py: headway.store.sql", "cli/main.py: headway.store.gone"}))
+    assert found == [
+        "cli/main.py:2: `import headway.store`; take names with `from headway.store import …`",
+        "serving/chat.py:2: headway.store does not expose Hidden (add it to its __all__)",
+    ], found
+    assert stale == ["cli/main.py: headway.store.gone"]
+    found, _ = violations(fake, frozenset())
+    assert "serving/chat.py:1: imports the deep module headway.store.sql; import it from headway.store" in found
+    assert "serving/chat.py:3: imports the deep module headway.store.sql; import it from headway.store" in found
+    assert "serving/chat.py:4: imports the deep module headway.store.sql; import it from headway.store" in found
+
+
+DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
+    {
+        "__main__.py: headway.cli.main",
+        "admission/admitted_provider.py: headway.providers.base",
+        "admission/controller.py: headway.backends.base",
+        "admission/controller.py: headway.config.models",
+        "admission/controller.py: headway.config.scale",
+        "admission/controller.py: headway.observe.cost",
+        "admission/controller.py: headway.routing.deployments",
+        "admission/estimate.py: headway.observe.cost",
+        "admission/headers.py: headway.backends.base",
+        "admission/ledger.py: headway.store.tables",
+        "admission/periods.py: headway.config.scale",
+        "admission/policy.py: headway.backends.base",
+        "admission/policy.py: headway.config.scale",
+        "api/access.py: headway.auth.permissions",
+        "api/access.py: headway.auth.principal",
+        "api/access.py: headway.auth.residency",
+        "api/access.py: headway.auth.service",
+        "api/app.py: headway.auth.permissions",
+        "api/app.py: headway.config.models",
+        "api/app.py: headway.console.app",
+        "api/app.py: headway.gate.console",
+        "api/app.py: headway.observe.middleware",
+        "api/app.py: headway.review.console",
+        "api/app.py: headway.store.base",
+        "api/middleware/anthropic_errors.py: headway.dialects.anthropic_messages",
+        "api/middleware/idempotency.py: headway.review.release",
+        "api/reload.py: headway.auth.audit",
+        "api/reload.py: headway.config.fingerprint",
+        "api/reload.py: headway.config.loader",
+        "api/reload.py: headway.config.models",
+        "api/reload.py: headway.store.migrate",
+        "api/route_table.py: headway.auth.permissions",
+        "api/routes/admin_audit.py: headway.auth.audit",
+        "api/routes/admin_keys.py: headway.auth.audit",
+        "api/routes/admin_keys.py: headway.auth.key_policy",
+        "api/routes/admin_keys.py: headway.auth.key_store",
+        "api/routes/admin_keys.py: headway.auth.permissions",
+        "api/routes/admin_keys.py: headway.auth.principal",
+        "api/routes/admin_requests.py: headway.console.data",
+        "api/routes/chat.py: headway.jobs.prefer",
+        "api/routes/completions.py: headway.serving.completions",
+        "api/routes/console_root.py: headway.auth.permissions",
+        "api/routes/console_root.py: headway.console.app",
+        "api/routes/feedback.py: headway.observe.feedback",
+        "api/routes/files.py: headway.jobs.multipart",
+        "api/routes/gate.py: headway.gate.drill",
+        "api/routes/gate.py: headway.gate.repository",
+        "api/routes/gate.py: headway.gate.results",
+        "api/routes/gate.py: headway.serving.runtime",
+        "api/routes/health.py: headway.auth.permissions",
+        "api/routes/jobs.py: headway.jobs.models",
+        "api/routes/jobs.py: headway.jobs.prefer",
+        "api/routes/jobs.py: headway.jobs.service",
+        "api/routes/messages.py: headway.serving.messages",
+        "api/routes/metrics.py: headway.observe.cost_report",
+        "api/routes/metrics.py: headway.observe.metrics",
+        "api/routes/metrics.py: headway.observe.observability",
+        "api/routes/models.py: headway.dialects.anthropic_messages",
+        "api/routes/openapi_document.py: headway.auth.permissions",
+        "api/routes/passthrough.py: headway.jobs.multipart",
+        "api/routes/passthrough.py: headway.serving.passthrough",
+        "api/routes/pipelines.py: headway.pipelines.repository",
+        "api/routes/pipelines.py: headway.pipelines.service",
+        "api/routes/responses.py: headway.serving.responses",
+        "api/routes/retrieval.py: headway.retrieval.service",
+        "api/routes/retrieval.py: headway.serving.runtime",
+        "api/routes/reviews.py: headway.review.access",
+        "api/routes/reviews.py: headway.review.items",
+        "api/routes/reviews.py: headway.review.release",
+        "api/routes/reviews.py: headway.review.service",
+        "auth/audit_trail.py: headway.guards.pii",
+        "auth/audit_trail.py: headway.store.writer",
+        "auth/authenticator.py: headway.config.auth",
+        "auth/erasure.py: headway.store.tables",
+        "auth/key_policy.py: headway.config.auth",
+        "auth/oidc.py: headway.config.auth",
+        "auth/service.py: headway.config.models",
+        "auth/service.py: headway.guards.inspect",
+        "auth/service.py: headway.guards.logs",
+        "auth/service.py: headway.store.base",
+        "auth/tables.py: headway.store.tables",
+        "backends/__init__.py: headway.config.scale",
+        "cache/embedded.py: headway.store.writer",
+        "cache/shared_cache.py: headway.backends.base",
+        "cache/shared_cache.py: headway.backends.failover",
+        "cache/shared_cache.py: headway.backends.redis",
+        "cache/stage.py: headway.auth.erasure",
+        "cache/stage.py: headway.backends.base",
+        "cache/stage.py: headway.config.models",
+        "cache/stage.py: headway.config.resilience",
+        "cache/stage.py: headway.providers.base",
+        "cache/stage.py: headway.routing.deployments",
+        "cache/stage.py: headway.routing.executor",
+        "cache/stage.py: headway.store.base",
+        "cache/tables.py: headway.store.tables",
+        "cli/backup_cmd.py: headway.config.loader",
+        "cli/backup_cmd.py: headway.store.backup",
+        "cli/demo.py: headway.api.app",
+        "cli/demo.py: headway.auth.key_policy",
+        "cli/demo.py: headway.auth.principal",
+        "cli/demo.py: headway.config.loader",
+        "cli/demo.py: headway.gate.profile",
+        "cli/demo.py: headway.gate.runner",
+        "cli/eval_cmd.py: headway.config.fingerprint",
+        "cli/eval_cmd.py: headway.gate.binding",
+        "cli/eval_cmd.py: headway.gate.config_source",
+        "cli/gate_cmd.py: headway.gate.profile",
+        "cli/gate_cmd.py: headway.gate.render",
+        "cli/gate_cmd.py: headway.gate.results",
+        "cli/gate_cmd.py: headway.gate.runner",
+        "cli/http_server.py: headway.config.models",
+        "cli/jobs_cmd.py: headway.config.loader",
+        "cli/jobs_cmd.py: headway.jobs.batch_store",
+        "cli/jobs_cmd.py: headway.jobs.job_store",
+        "cli/jobs_cmd.py: headway.store.sql",
+        "cli/keys_cmd.py: headway.auth.audit",
+        "cli/keys_cmd.py: headway.auth.key_policy",
+        "cli/keys_cmd.py: headway.auth.key_store",
+        "cli/keys_cmd.py: headway.auth.principal",
+        "cli/keys_cmd.py: headway.config.loader",
+        "cli/keys_cmd.py: headway.config.models",
+        "cli/keys_cmd.py: headway.store.sql",
+        "cli/load_cmd.py: headway.loadtest.command",
+        "cli/load_cmd.py: headway.loadtest.runs",
+        "cli/main.py: headway.config.loader",
+        "cli/main.py: headway.config.models",
+        "cli/migrate_cmd.py: headway.config.loader",
+        "cli/migrate_cmd.py: headway.store.migrate",
+        "cli/migrate_cmd.py: headway.store.sql",
+        "cli/observe_cmd.py: headway.config.loader",
+        "cli/observe_cmd.py: headway.observe.cost_report",
+        "cli/observe_cmd.py: headway.observe.feedback",
+        "cli/observe_cmd.py: headway.store.sql",
+        "cli/pipeline_cmd.py: headway.config.loader",
+        "cli/pipeline_cmd.py: headway.config.models",
+        "cli/pipeline_cmd.py: headway.config.pipelines",
+        "cli/pipeline_cmd.py: headway.pipelines.profile",
+        "cli/pipeline_cmd.py: headway.pipelines.profile_report",
+        "cli/pipeline_cmd.py: headway.pipelines.repository",
+        "cli/pipeline_cmd.py: headway.pipelines.runner",
+        "cli/pipeline_cmd.py: headway.pipelines.sources",
+        "cli/pipeline_cmd.py: headway.pipelines.wiring",
+        "cli/pipeline_cmd.py: headway.providers.registry",
+        "cli/pipeline_cmd.py: headway.routing.deployments",
+        "cli/pipeline_cmd.py: headway.routing.executor",
+        "cli/pipeline_cmd.py: headway.store.sql",
+        "cli/records_cmd.py: headway.config.loader",
+        "cli/replicas.py: headway.config.loader",
+        "cli/requests_cmd.py: headway.config.loader",
+        "cli/requests_cmd.py: headway.store.base",
+        "cli/requests_cmd.py: headway.store.sql",
+        "cli/retrieval_cmd.py: headway.config.loader",
+        "cli/retrieval_cmd.py: headway.pipelines.runner",
+        "cli/retrieval_cmd.py: headway.retrieval.evaluation",
+        "cli/retrieval_cmd.py: headway.serving.runtime",
+        "cli/review_cmd.py: headway.backends.redis",
+        "cli/review_cmd.py: headway.review.access",
+        "cli/review_cmd.py: headway.review.items",
+        "cli/review_cmd.py: headway.review.release",
+        "cli/review_cmd.py: headway.review.service",
+        "cli/review_cmd.py: headway.review.waiters",
+        "cli/serve.py: headway.api.reload",
+        "cli/serve.py: headway.config.loader",
+        "cli/serve.py: headway.config.models",
+        "cli/serve.py: headway.guards.logs",
+        "cli/serve.py: headway.guards.pii",
+        "cli/serve.py: headway.observe.logs",
+        "cli/serve.py: headway.store.migrate",
+        "cli/serve.py: headway.store.sql",
+        "console/app.py: headway.observe.metrics",
+        "console/data.py: headway.observe.metrics",
+        "console/data.py: headway.store.tables",
+        "dialects/anthropic_messages.py: headway.providers._anthropic_translate",
+        "dialects/stored.py: headway.auth.erasure",
+        "dialects/tables.py: headway.store.tables",
+        "gate/checks/live.py: headway.config.models",
+        "gate/checks/load.py: headway.config.models",
+        "gate/checks/observability.py: headway.observe.webhooks",
+        "gate/checks/pipelines.py: headway.config.pipelines",
+        "gate/checks/quality.py: headway.evals.runs",
+        "gate/checks/reliability.py: headway.config.models",
+        "gate/checks/reliability.py: headway.config.resilience",
+        "gate/checks/review.py: headway.auth.permissions",
+        "gate/checks/review.py: headway.config.models",
+        "gate/checks/review.py: headway.config.review",
+        "gate/checks/security.py: headway.auth.permissions",
+        "gate/checks/security.py: headway.config.auth",
+        "gate/config_source.py: headway.config.loader",
+        "gate/config_source.py: headway.config.models",
+        "gate/console.py: headway.console.pages",
+        "gate/context.py: headway.config.fingerprint",
+        "gate/context.py: headway.config.models",
+        "gate/context.py: headway.config.readiness",
+        "gate/drill.py: headway.config.models",
+        "gate/rehearsal.py: headway.config.models",
+        "gate/route_drill.py: headway.config.models",
+        "gate/route_drill.py: headway.config.readiness",
+        "gate/route_drill.py: headway.observe.webhooks",
+        "gate/runner.py: headway.config.fingerprint",
+        "gate/runner.py: headway.config.models",
+        "gate/tables.py: headway.store.tables",
+        "guards/contracts.py: headway.config.resilience",
+        "guards/inspect.py: headway.config.guards",
+        "guards/limits.py: headway.config.guards",
+        "guards/pii.py: headway.config.guards",
+        "guards/recording.py: headway.observe.request_log",
+        "idempotency/tables.py: headway.store.tables",
+        "jobs/batch_run.py: headway.config.jobs",
+        "jobs/batch_service.py: headway.config.jobs",
+        "jobs/principal.py: headway.auth.principal",
+        "jobs/principal.py: headway.auth.residency",
+        "jobs/service.py: headway.auth.service",
+        "jobs/service.py: headway.backends.base",
+        "jobs/service.py: headway.config.jobs",
+        "jobs/service.py: headway.routing.deployments",
+        "jobs/tables.py: headway.store.tables",
+        "jobs/worker.py: headway.config.jobs",
+        "observe/alert_state.py: headway.config.observe",
+        "observe/alerts.py: headway.config.observe",
+        "observe/alerts.py: headway.store.tables",
+        "observe/cost_report.py: headway.store.tables",
+        "observe/feedback.py: headway.store.tables",
+        "observe/logs.py: headway.config.models",
+        "observe/observability.py: headway.config.models",
+        "observe/observability.py: headway.providers.base",
+        "observe/observability.py: headway.store.base",
+        "observe/observability.py: headway.store.outbox",
+        "observe/request_log.py: headway.store.base",
+        "observe/request_log.py: headway.store.writer",
+        "observe/retention.py: headway.config.observe",
+        "observe/retention.py: headway.store.tables",
+        "observe/tables.py: headway.store.tables",
+        "observe/traced_provider.py: headway.providers.base",
+        "observe/tracing.py: headway.config.models",
+        "observe/tracing.py: headway.config.observe",
+        "observe/tracing.py: headway.providers.base",
+        "observe/webhooks.py: headway.config.models",
+        "observe/webhooks.py: headway.config.webhooks",
+        "pipelines/checks.py: headway.config.pipelines",
+        "pipelines/contract.py: headway.config.pipelines",
+        "pipelines/evaluate.py: headway.config.pipelines",
+        "pipelines/guards.py: headway.config.pipelines",
+        "pipelines/indexing.py: headway.config.pipelines",
+        "pipelines/indexing.py: headway.retrieval.chunking",
+        "pipelines/indexing.py: headway.retrieval.embedder",
+        "pipelines/indexing.py: headway.retrieval.index",
+        "pipelines/metrics.py: headway.retrieval.service",
+        "pipelines/profile.py: headway.config.pipelines",
+        "pipelines/runner.py: headway.config.pipelines",
+        "pipelines/runner.py: headway.retrieval.embedder",
+        "pipelines/scheduler.py: headway.config.pipelines",
+        "pipelines/service.py: headway.config.pipelines",
+        "pipelines/sources.py: headway.config.pipelines",
+        "pipelines/sources.py: headway.store.sql",
+        "pipelines/tables.py: headway.store.tables",
+        "pipelines/wiring.py: headway.config.models",
+        "pipelines/wiring.py: headway.retrieval.embedder",
+        "pipelines/wiring.py: headway.retrieval.service",
+        "pipelines/wiring.py: headway.routing.deployments",
+        "pipelines/wiring.py: headway.routing.executor",
+        "providers/registry.py: headway.config.models",
+        "retrieval/embedder.py: headway.routing.deployments",
+        "retrieval/embedder.py: headway.routing.executor",
+        "retrieval/rag.py: headway.routing.deployments",
+        "retrieval/service.py: headway.config.retrieval",
+        "retrieval/service.py: headway.routing.deployments",
+        "retrieval/service.py: headway.routing.executor",
+        "retrieval/tables.py: headway.store.tables",
+        "review/console.py: headway.console.pages",
+        "review/console.py: headway.guards.messages",
+        "review/notify.py: headway.config.review",
+        "review/notify.py: headway.observe.webhooks",
+        "review/policy.py: headway.config.review",
+        "review/quality.py: headway.observe.feedback",
+        "review/quality.py: headway.store.tables",
+        "review/release.py: headway.routing.synthetic",
+        "review/service.py: headway.auth.audit",
+        "review/service.py: headway.auth.erasure",
+        "review/service.py: headway.backends.base",
+        "review/service.py: headway.config.review",
+        "review/service.py: headway.observe.feedback",
+        "review/tables.py: headway.store.tables",
+        "review/waiters.py: headway.backends.base",
+        "routing/balancing.py: headway.config.resilience",
+        "routing/breaker.py: headway.config.resilience",
+        "routing/deadlines.py: headway.config.models",
+        "routing/deadlines.py: headway.config.resilience",
+        "routing/deployments.py: headway.config.models",
+        "routing/deployments.py: headway.observe.cost",
+        "routing/deployments.py: headway.providers.base",
+        "routing/executor.py: headway.auth.residency",
+        "routing/executor.py: headway.guards.contracts",
+        "routing/executor.py: headway.providers.base",
+        "routing/retry.py: headway.config.resilience",
+        "routing/route_runner.py: headway.config.resilience",
+        "routing/route_runner.py: headway.providers.base",
+        "routing/shared_breakers.py: headway.backends.base",
+        "routing/shared_breakers.py: headway.backends.failover",
+        "routing/shared_breakers.py: headway.backends.redis",
+        "routing/shared_breakers.py: headway.config.resilience",
+        "routing/synthetic.py: headway.providers.base",
+        "serving/chat.py: headway.admission.controller",
+        "serving/chat.py: headway.retrieval.rag",
+        "serving/chat.py: headway.review.release",
+        "serving/chat.py: headway.review.stage",
+        "serving/chat.py: headway.routing.executor",
+        "serving/chat.py: headway.routing.synthetic",
+        "serving/completions.py: headway.dialects.completions",
+        "serving/messages.py: headway.admission.estimate",
+        "serving/messages.py: headway.dialects.anthropic_messages",
+        "serving/outcome.py: headway.observe.cost",
+        "serving/outcome.py: headway.routing.deployments",
+        "serving/outcome.py: headway.routing.executor",
+        "serving/parts.py: headway.auth.service",
+        "serving/parts.py: headway.guards.inspect",
+        "serving/parts.py: headway.retrieval.service",
+        "serving/parts.py: headway.review.service",
+        "serving/parts.py: headway.routing.deployments",
+        "serving/parts.py: headway.routing.executor",
+        "serving/passthrough.py: headway.config.models",
+        "serving/passthrough.py: headway.routing.deployments",
+        "serving/responses.py: headway.dialects.responses",
+        "serving/runtime.py: headway.auth.audit_trail",
+        "serving/runtime.py: headway.auth.erasure",
+        "serving/runtime.py: headway.auth.service",
+        "serving/runtime.py: headway.backends.base",
+        "serving/runtime.py: headway.config.models",
+        "serving/runtime.py: headway.guards.inspect",
+        "serving/runtime.py: headway.guards.recording",
+        "serving/runtime.py: headway.jobs.service",
+        "serving/runtime.py: headway.observe.observability",
+        "serving/runtime.py: headway.observe.request_log",
+        "serving/runtime.py: headway.observe.webhooks",
+        "serving/runtime.py: headway.pipelines.metrics",
+        "serving/runtime.py: headway.pipelines.service",
+        "serving/runtime.py: headway.pipelines.wiring",
+        "serving/runtime.py: headway.providers.base",
+        "serving/runtime.py: headway.providers.registry",
+        "serving/runtime.py: headway.retrieval.service",
+        "serving/runtime.py: headway.review.service",
+        "serving/runtime.py: headway.routing.deployments",
+        "serving/runtime.py: headway.routing.executor",
+        "serving/runtime.py: headway.routing.shared_breakers",
+        "serving/runtime.py: headway.store.base",
+        "serving/runtime.py: headway.store.migrate",
+        "serving/runtime.py: headway.store.outbox",
+        "serving/runtime.py: headway.store.sql",
+        "serving/stored.py: headway.jobs.execute",
+        "sim/bedrock_dialect.py: headway.providers._eventstream",
+        "sim/cloud_auth.py: headway.providers._sigv4",
+        "testing.py: headway.api.app",
+        "testing.py: headway.cli.http_server",
+        "testing.py: headway.cli.replicas",
+        "testing.py: headway.config.models",
+        "testing.py: headway.serving.runtime",
+        "testing.py: headway.store.base",
+    }
+)
