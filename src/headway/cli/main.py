@@ -123,8 +123,11 @@ def requests(
 @friendly_errors
 def config_check(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
     """Validate a config file; exit 2 with the file, key path and expectation on error."""
+    from headway.routing import deadline_warnings
     from headway.config.loader import load_config
 
+    for warning in deadline_warnings(loaded):
+        typer.echo(f"warning: {warning}", err=True)
     loaded = load_config(path)
     typer.echo(
         f"{path}: ok — {len(loaded.providers)} providers, {len(loaded.models)} models, store {loaded.store.split(':', 1)[0]}"

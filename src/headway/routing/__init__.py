@@ -5,6 +5,7 @@ Other parts import what they use from here; the modules behind it are this part'
 
 from headway.routing import synthetic
 from headway.routing.breaker import BreakerBackend, InProcessBreakers
+from headway.routing.deadlines import deadline_warnings
 from headway.routing.deployments import Deployment, Route, build_routes, find_route
 from headway.routing.executor import Executor
 from headway.routing.route_runner import ExhaustedError, OpenedStream, Served
@@ -21,6 +22,7 @@ __all__ = [
     "Route",
     "Served",
     "build_routes",
+    "deadline_warnings",
     "deployment_status",
     "find_route",
     "shared_breakers",

@@ -15,6 +15,7 @@ from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.errors import NotFoundError
 from headway.observe.cost import Price, builtin_price
 from headway.providers.base import Provider, Timeouts
+from headway.routing.deadlines import request_deadline_s
 
 # Weight of the newest latency sample in the moving average: ~the last 10 samples matter.
 EWMA_ALPHA = 0.2
@@ -106,7 +107,7 @@ def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[
             description=model.description,
             retry_on=frozenset(model.retries.on),
             hedge_after_s=model.hedge.after_ms / 1000 if model.hedge else None,
-            deadline_s=model.deadline_s or model.timeouts.total,
+            deadline_s=request_deadline_s(name, config.models),
         )
     return routes
 

@@ -4,7 +4,9 @@
 tried and not skipped, ask its breaker (``breaker.py``) — an open one is skipped at once
 and noted as a ``skipped`` attempt — then call it. A retryable failure (``retries.on``)
 moves to another deployment immediately, or, when every deployment has been tried,
-back to one of them after a jittered backoff (``retry.py``). A failure the request
+back to one of them after a jittered backoff (``retry.py``) — except after a timeout: a
+deployment that timed out is not tried again for this request (it is likely still hung),
+so the request moves on to the fallbacks instead. A failure the request
 itself caused (bad request, context window, content filter) ends the loop at once: no
 other deployment would answer differently. Every call becomes an ``Attempt``.
 
@@ -292,10 +294,12 @@ class RouteRunner:
                 if exc.kind in REQUEST_FAULTS or retries >= policy.max_retries:
                     raise ExhaustedError(last, attempts) from None
                 retries += 1
-                if exc.kind in route.retry_on:
+                # A deployment that timed out is likely still hung: the next attempt goes to
+                # another deployment, and with none left, to the fallbacks (not back to it).
+                if exc.kind in route.retry_on and exc.kind != "timeout":
                     tried = tried or {}
                     tried[deployment.id] = exc
-                else:  # e.g. our credential (auth): other deployments only
+                else:  # a timeout, or our credential (auth): other deployments only
                     excluded = excluded or set()
                     excluded.add(deployment.id)
                 continue
