@@ -33,19 +33,31 @@ def test_a_decision_from_the_cli_reaches_the_waiting_caller(sim: Any, tmp_path: 
         shown = runner.invoke(app, ["review", "show", review_id, "-c", str(path)])
         assert shown.exit_code == 0 and "decide me from a terminal" in shown.output and "pending" in shown.output
 
-        claimed = runner.invoke(app, ["review", "claim", review_id, "-c", str(path)])
+        anonymous = runner.invoke(app, ["review", "claim", review_id, "-c", str(path)], env={"HEADWAY_API_KEY": ""})
+        assert anonymous.exit_code != 0 and "HEADWAY_API_KEY" in anonymous.output  # never the machine's login
+        created = runner.invoke(app, ["keys", "create", "--principal", "ana@risk", "--role", "reviewer", "--team", "risk",
+                                      "--kind", "user", "-c", str(path), "--json"])
+        assert created.exit_code == 0, created.output
+        ana = {"HEADWAY_API_KEY": json.loads(created.output)["key"]}
+        wrong = runner.invoke(app, ["review", "claim", review_id, "-c", str(path), "--key", "hw-not-a-key"])
+        assert wrong.exit_code != 0 and item(gw, review_id)["status"] == "pending"
+
+        claimed = runner.invoke(app, ["review", "claim", review_id, "-c", str(path)], env=ana)
         assert claimed.exit_code == 0, claimed.output
-        assert item(gw, review_id)["claimed_by"].startswith("cli:")
+        assert item(gw, review_id)["claimed_by"] == "ana@risk"
 
         waiting = pool.submit(request, "GET", f"{gw.url}/v1/reviews/{review_id}", None, {"prefer": "wait=20"})
         eventually(lambda: gw.runtime.review is not None and gw.runtime.review.waiters.stats.waiting, what="the waiter")
         decided = runner.invoke(app, ["review", "decide", review_id, "edit", "-c", str(path), "--output", "from the cli",
-                                      "--comment", "terminal"])
+                                      "--comment", "terminal"], env=ana)
         assert decided.exit_code == 0, decided.output
         released = waiting.result(timeout=30)
         assert released.status == 200 and released.json()["choices"][0]["message"]["content"] == "from the cli"
+        decided_item = item(gw, review_id)
+        assert decided_item["decided_by"] == "ana@risk"
+        assert {e["actor"] for e in decided_item["events"] if e["to"] in ("claimed", "edited")} == {"ana@risk"}
 
-        again = runner.invoke(app, ["review", "decide", review_id, "approve", "-c", str(path)])
+        again = runner.invoke(app, ["review", "decide", review_id, "approve", "-c", str(path)], env=ana)
         assert again.exit_code == 2 and "already decided" in again.output
-        bad = runner.invoke(app, ["review", "decide", review_id, "maybe", "-c", str(path)])
+        bad = runner.invoke(app, ["review", "decide", review_id, "maybe", "-c", str(path)], env=ana)
         assert bad.exit_code == 2 and "approve, edit, reject" in bad.output

@@ -1,6 +1,9 @@
 """``headway review list|show|claim|release|decide``: the review queue, straight against the store.
 
-The operator at the store acts as an admin (``cli:<user>``). A decision taken here wakes
+Claims, releases and decisions are taken as a person: the Headway API key or OIDC token in
+``--key`` / ``HEADWAY_API_KEY`` is verified like a request's, and the item, its events and
+the audit trail name that identity (never the machine's login). ``list`` and ``show`` read
+as that reviewer when a key is given, else as the operator at the store. A decision taken here wakes
 callers waiting on any gateway: through Redis when ``redis:`` is configured, else within
 their ``review.poll_interval_ms``; the gateways' sweepers send its webhook and copy it onto
 the request record. Every transition is written to the audit trail.
@@ -19,7 +22,7 @@ from rich.console import Console
 
 from headway.cli._common import Column, friendly_errors, print_table, stderr_console
 from headway.cli.keys_cmd import ConfigOption, JsonOption, Session, cli_actor
-from headway.errors import InvalidRequestError
+from headway.errors import AuthenticationError, InvalidRequestError
 
 app = typer.Typer(help="Human review: list, show, claim, release and decide held answers.", no_args_is_help=True)
 
@@ -49,10 +52,41 @@ def _service(session: Session) -> Any:
     return ReviewService(session.config.review, session.store.database, public_url=session.config.server.public_url)
 
 
-def _reviewer() -> Any:
+KeyOption = Annotated[
+    str | None,
+    typer.Option("--key", envvar="HEADWAY_API_KEY", show_envvar=True,
+                 help="Your Headway API key or OIDC token: the identity recorded with what you do."),
+]
+
+
+def _reviewer(session: Session, credential: str | None, *, acting: bool = True) -> Any:
+    """The reviewer ``credential`` proves; the operator at the store only for reading without one."""
+    from headway.auth.service import AuthService
     from headway.review.access import Reviewer
 
-    return Reviewer.operator(cli_actor())
+    if not credential:
+        if not acting:
+            return Reviewer.operator(cli_actor())
+        raise AuthenticationError(
+            "Review decisions are recorded under a person's identity: set HEADWAY_API_KEY (or pass --key) to your "
+            "Headway API key or OIDC token (it needs reviews:decide).", code="missing_credential",
+        )
+
+    async def verify() -> Any:
+        auth = AuthService(session.config, session.store)
+        try:
+            return await auth.authenticator.authenticate(credential)
+        finally:
+            await auth.close()
+
+    return Reviewer.from_principal(asyncio.run(verify()))
+
+
+def _audit(session: Session, reviewer: Any, action: str, review_id: str, **detail: Any) -> None:
+    """The audit trail names the reviewer who acted (the CLI's login goes in the detail)."""
+    from headway.auth.audit import AuditEvent
+
+    session.audit.append([AuditEvent(action, reviewer.name, target=f"review:{review_id}", detail={**detail, "via": cli_actor()})])
 
 
 def _announce(session: Session, review_id: str) -> None:
@@ -85,6 +119,7 @@ def list_reviews(
     policy: str | None = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: JsonOption = False,
+    key: KeyOption = None,
 ) -> None:
     """List review items, newest first."""
     from headway.review.items import STATUSES, ReviewQuery, status_filter
@@ -94,7 +129,7 @@ def list_reviews(
         raise InvalidRequestError(f"--status must be open, final, all or one of {', '.join(STATUSES)} (comma-separated)")
     query = ReviewQuery(status=statuses, policy=policy, limit=limit)
     with Session(config) as session:
-        items = asyncio.run(_service(session).find(query, _reviewer()))
+        items = asyncio.run(_service(session).find(query, _reviewer(session, key, acting=False)))
     if as_json:
         for item in items:
             print(json.dumps(item.summary()))
@@ -113,13 +148,14 @@ def show(
     review_id: Annotated[str, typer.Argument(help="Review id (rev_…).")],
     config: ConfigOption = "headway.yaml",
     as_json: JsonOption = False,
+    key: KeyOption = None,
 ) -> None:
     """One item: the conversation, context, findings, the answer and its history."""
     from headway.review.release import answer_text
 
     with Session(config) as session:
         service = _service(session)
-        item = asyncio.run(service.visible(review_id, _reviewer()))
+        item = asyncio.run(service.visible(review_id, _reviewer(session, key, acting=False)))
         events = asyncio.run(service.events(review_id))
     if as_json:
         print(json.dumps({**item.detail(), "events": [e.to_dict() for e in events]}))
@@ -140,21 +176,27 @@ def show(
 
 @app.command("claim")
 @friendly_errors
-def claim(review_id: Annotated[str, typer.Argument(help="Review id (rev_…).")], config: ConfigOption = "headway.yaml") -> None:
+def claim(
+    review_id: Annotated[str, typer.Argument(help="Review id (rev_…).")], config: ConfigOption = "headway.yaml", key: KeyOption = None
+) -> None:
     """Claim an item for review.lease_s seconds."""
     with Session(config) as session:
-        item = asyncio.run(_service(session).claim(review_id, _reviewer()))
-        session.record("review.claim", f"review:{review_id}", policy=item.policy)
+        reviewer = _reviewer(session, key)
+        item = asyncio.run(_service(session).claim(review_id, reviewer))
+        _audit(session, reviewer, "review.claim", review_id, policy=item.policy)
     Console().print(f"Claimed {review_id} until {_when(item.lease_until)}.")
 
 
 @app.command("release")
 @friendly_errors
-def release(review_id: Annotated[str, typer.Argument(help="Review id (rev_…).")], config: ConfigOption = "headway.yaml") -> None:
+def release(
+    review_id: Annotated[str, typer.Argument(help="Review id (rev_…).")], config: ConfigOption = "headway.yaml", key: KeyOption = None
+) -> None:
     """Give a claimed item back to the queue."""
     with Session(config) as session:
-        item = asyncio.run(_service(session).release(review_id, _reviewer()))
-        session.record("review.release", f"review:{review_id}", policy=item.policy)
+        reviewer = _reviewer(session, key)
+        item = asyncio.run(_service(session).release(review_id, reviewer))
+        _audit(session, reviewer, "review.release", review_id, policy=item.policy)
     Console().print(f"Released {review_id}; it is {item.status} again.")
 
 
@@ -168,13 +210,15 @@ def decide(
     output_file: Annotated[Path | None, typer.Option(help="Read the edited answer from a file (edit).")] = None,
     comment: Annotated[str | None, typer.Option(help="Why; kept with the decision.")] = None,
     as_json: JsonOption = False,
+    key: KeyOption = None,
 ) -> None:
     """Approve, edit or reject an item; the caller gets the result at once."""
     if output_file is not None:
         output = output_file.read_text(encoding="utf-8")
     with Session(config) as session:
-        item = asyncio.run(_service(session).decide(review_id, _reviewer(), decision, comment=comment, output=output))
-        session.record("review.decision", f"review:{review_id}", policy=item.policy, status=item.status)
+        reviewer = _reviewer(session, key)
+        item = asyncio.run(_service(session).decide(review_id, reviewer, decision, comment=comment, output=output))
+        _audit(session, reviewer, "review.decision", review_id, policy=item.policy, status=item.status)
         _announce(session, review_id)
     if as_json:
         print(json.dumps(item.summary()))
