@@ -167,15 +167,57 @@ async def _serve_stream(
     record.served_by = opened.served_by
     record.deployment = opened.deployment.id if opened.deployment else None
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    return StreamReply(chunks=call.stream(_sse(runtime, call, opened, include_usage)), record=record, headers=served_headers(record))
+    prompt_chars = len(orjson.dumps(body.get("messages") or []))
+    chunks = call.stream(_sse(runtime, call, opened, include_usage, prompt_chars=prompt_chars))
+    return StreamReply(chunks=chunks, record=record, headers=served_headers(record))
 
 
-async def _sse(runtime: ServingParts, call: RecordedCall, opened: OpenedStream, include_usage: bool) -> AsyncIterator[bytes]:
+_CHARS_PER_TOKEN = 4  # the estimate guards/limits.py uses too: a record, not an invoice
+
+
+def _output_chars(chunk: JSON) -> int:
+    """Characters of answer a chunk carries (text, refusal, tool-call names and arguments)."""
+    count = 0
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        for key in ("content", "refusal", "reasoning_content"):
+            value = delta.get(key)
+            if isinstance(value, str):
+                count += len(value)
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") or {}
+            for key in ("name", "arguments"):
+                value = function.get(key)
+                if isinstance(value, str):
+                    count += len(value)
+    return count
+
+
+def _delivered_usage(usage: Usage | None, prompt_chars: int, output_chars: int) -> Usage:
+    """Usage of a stream that ended without the provider's count: what reached the client.
+
+    Never below what the provider did report (Anthropic counts the prompt at the start)."""
+    estimated_in = -(-prompt_chars // _CHARS_PER_TOKEN)
+    estimated_out = -(-output_chars // _CHARS_PER_TOKEN)
+    if usage is None:
+        return Usage(input_tokens=estimated_in, output_tokens=estimated_out)
+    return Usage(
+        input_tokens=usage.input_tokens or estimated_in,
+        output_tokens=max(usage.output_tokens, estimated_out),
+        cache_read_tokens=usage.cache_read_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+    )
+
+
+async def _sse(
+    runtime: ServingParts, call: RecordedCall, opened: OpenedStream, include_usage: bool, *, prompt_chars: int = 0
+) -> AsyncIterator[bytes]:
     """The SSE chunks of an opened stream; its record is finished once, when the stream ends."""
     ctx, record = call.ctx, call.record
     first_at = time.perf_counter()
     record.ttft_ms = round((first_at - ctx.started) * 1000, 3)
     usage: Usage | None = None
+    output_chars = 0  # of answer sent to the client: a cut stream's usage when the provider's is missing
     error: UpstreamError | None = None
     unexpected: Exception | None = None
     completed = False
@@ -186,6 +228,7 @@ async def _sse(runtime: ServingParts, call: RecordedCall, opened: OpenedStream, 
                 usage = event.usage
             # Headway always asks upstream for usage; clients that did not ask never see that chunk.
             if include_usage or event.chunk.get("choices") or event.usage is None:
+                output_chars += _output_chars(event.chunk)
                 yield b"data: " + orjson.dumps(event.chunk) + b"\n\n"
             try:
                 event = await opened.rest.__anext__()
@@ -209,6 +252,9 @@ async def _sse(runtime: ServingParts, call: RecordedCall, opened: OpenedStream, 
             attempt = await runtime.executor.end_stream(opened, error=error, first_at=first_at)
             if attempt is not None:
                 record.attempts.append(attempt)
+            if not completed and opened.deployment is not None and output_chars:
+                usage = _delivered_usage(usage, prompt_chars, output_chars)
+                record.quality["usage"] = "estimated from what reached the client"
             if usage is not None:
                 apply_usage(record, usage, opened.deployment)
         except Exception as exc:  # the record is still written, once, naming the failure
@@ -240,10 +286,23 @@ def _cached_reply(runtime: ServingParts, call: RecordedCall, body: dict[str, Any
     return Reply(body=cached, record=record, headers=served_headers(record))
 
 
+# What a client is told when a stream fails after it started: Headway's words, by kind. The
+# transport's own text (aiohttp's "TransferEncodingError: 400, …") stays in the record's attempt.
+_STREAM_FAILURES = {
+    "stream_cut": "the provider closed the stream before the answer was complete",
+    "timeout": "the provider stopped sending within the time allowed",
+    "connection": "the connection to the provider was lost",
+    "bad_response": "the provider sent a chunk Headway could not read",
+    "rate_limit": "the provider rate-limited the stream",
+    "server_error": "the provider reported an error",
+}
+
+
 def stream_error(exc: UpstreamError, request_id: str) -> dict[str, Any]:
+    reason = _STREAM_FAILURES.get(exc.kind, "the provider's stream failed")
     return {
         "error": {
-            "message": f"The upstream stream failed after it started ({exc.kind}): {exc.message} (request {request_id})",
+            "message": f"The answer was interrupted after it started ({exc.kind}): {reason} (request {request_id}).",
             "type": "upstream_error",
             "param": None,
             "code": "stream_interrupted",
