@@ -234,6 +234,10 @@ def test_sighup_to_the_parent_reloads_every_worker(sim: Any, tmp_path: Path, ser
     store = f"sqlite:///{tmp_path}/headway.db"
     config = write_config(tmp_path / "headway.yaml", sim.url, store)
     gw = serve(config, "--workers", "2")
+    deadline = time.monotonic() + 60
+    while gw.output().count("Application startup complete") < 2:  # both workers serving
+        assert time.monotonic() < deadline and gw.proc.poll() is None, gw.output()[-3000:]
+        time.sleep(0.1)
     write_config(config, sim.url, store, models={"chat-v2": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}],
                                                               "price": {"input": 0.15, "output": 0.60}}})
     os.kill(gw.proc.pid, signal.SIGHUP)

@@ -1,9 +1,9 @@
-"""``headway serve``: run the gateway under uvicorn (uvloop + httptools, chosen by measurement;
-httptools with the connection limits of ``http_server``)."""
+"""``headway serve``: run the gateway under uvicorn (uvloop + httptools, chosen by measurement)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -16,7 +16,6 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from headway.api.reload import ReloadRefusedError, ServedApp
-from headway.cli.http_server import server_config
 from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
 from headway.guards.logs import structlog_processor
@@ -37,16 +36,22 @@ def configure_logging(config: HeadwayConfig, *, stream: TextIO | None = None) ->
 def app_factory() -> ServedApp:
     """Entry point for uvicorn worker processes: the config path travels in the environment."""
     path = os.environ[CONFIG_ENV]
+    # A SIGHUP while this process starts (its default action ends the process) is kept, and
+    # acted on once it is serving: the file may have changed after it was read below.
+    reload_pending = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda sig, frame: reload_pending.set())
     config = load_config(path)
     configure_logging(config)
-    return ServedApp(path, config, on_reloaded=_reconfigure_logging, on_started=install_signal_handlers)
+    return ServedApp(path, config, on_reloaded=_reconfigure_logging,
+                     on_started=functools.partial(install_signal_handlers, reload_pending=reload_pending))
 
 
 def _reconfigure_logging(config: HeadwayConfig) -> None:
     configure_logging(config)
 
 
-def install_signal_handlers(served: ServedApp) -> None:
+def install_signal_handlers(served: ServedApp, *, reload_pending: threading.Event | None = None) -> None:
     """Run in each serving process once it has started (uvicorn has set its own handlers by then).
 
     SIGHUP reloads the config file in place. SIGTERM drains: /readyz turns not-ready at once,
@@ -67,6 +72,8 @@ def install_signal_handlers(served: ServedApp) -> None:
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
+    if reload_pending is not None and reload_pending.is_set():
+        reload()
     if not callable(uvicorn_exit):
         return
     exit_handler: Any = uvicorn_exit
@@ -137,15 +144,14 @@ def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, work
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(2) from None
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    # What uvicorn.run does, with a config that carries the connection limits (http_server.py).
-    settings = server_config(
+    settings = uvicorn.Config(
         "headway.cli.serve:app_factory",
-        config.server,
         factory=True,
         host=host,
         port=port,
         workers=workers,
         loop="uvloop",
+        http="httptools",
         access_log=False,
         log_level=config.logging.level,
         log_config=None,  # uvicorn's lines go through the root handler configure_logging set up
