@@ -112,6 +112,11 @@ def test_deployment_timeouts_override_model_timeouts() -> None:
 def test_bundled_demo_config_is_valid() -> None:
     import headway
 
-    config = load_config(Path(headway.__file__).parent / "examples" / "demo.yaml", env={})
+    demo = Path(headway.__file__).parent / "examples" / "demo.yaml"
+    # The audit chain's secret is the one thing the demo needs from outside (`headway demo`
+    # makes it once and keeps it in .headway/demo.env); without it the error names it.
+    with pytest.raises(ConfigError, match="HEADWAY_AUDIT_SECRET"):
+        load_config(demo, env={})
+    config = load_config(demo, env={"HEADWAY_AUDIT_SECRET": "demo-audit-secret-for-tests-0123456789"})
     assert isinstance(config, HeadwayConfig)
     assert {"chat-default", "claude", "sim-hash-embeddings"} <= set(config.models)
