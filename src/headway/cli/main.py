@@ -13,7 +13,6 @@ from headway.cli.audit_cmd import app as audit_app
 from headway.cli.backup_cmd import backup_command, restore_command
 from headway.cli.eval_cmd import eval_command
 from headway.cli.examples_cmd import example_command
-from headway.cli.eval_cmd import eval_command
 from headway.cli.gate_cmd import gate_command
 from headway.cli.jobs_cmd import batches_app, jobs_app, worker_command
 from headway.cli.keys_cmd import app as keys_app
@@ -123,12 +122,12 @@ def requests(
 @friendly_errors
 def config_check(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
     """Validate a config file; exit 2 with the file, key path and expectation on error."""
-    from headway.routing import deadline_warnings
     from headway.config.loader import load_config
+    from headway.routing import deadline_warnings
 
+    loaded = load_config(path)
     for warning in deadline_warnings(loaded):
         typer.echo(f"warning: {warning}", err=True)
-    loaded = load_config(path)
     typer.echo(
         f"{path}: ok — {len(loaded.providers)} providers, {len(loaded.models)} models, store {loaded.store.split(':', 1)[0]}"
     )
