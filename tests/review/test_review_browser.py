@@ -17,6 +17,7 @@ from openai.types.chat import ChatCompletion
 from headway.console.session import Session
 from headway.testing import GatewayThread
 from tests.browser import CHROMIUM, FLAGS
+from tests.http import post_json
 from tests.review.conftest import CONSEQUENTIAL, admin, eventually, item, review_config
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -94,3 +95,83 @@ def test_reviewer_claims_edits_and_approves_and_the_waiting_client_gets_the_edit
         completion = waiting.result(timeout=60)
     assert completion.choices[0].message.content == EDITED
     assert completion.id == stored["id"] and completion.usage is not None  # the model's answer, with the reviewer's text
+
+
+SHOTS = Path(__file__).resolve().parents[2] / ".headway" / "screenshots" / "review"
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_reviewer_flow_at_phone_and_laptop_widths(sim: Any, tmp_path: Path, width: int) -> None:
+    """The queue sorts by deadline with a preview; Enter in the comment does not decide; reject asks first;
+    the decided view names who decided, when, and the diff of the edit; nothing overflows; no console errors."""
+    with GatewayThread(review_config(sim.url, tmp_path)) as gw:
+        gw.runtime.observability.console_login = ReviewerLogin()
+        ids = []
+        for text in ("Refund order 1 please", "Refund order 2 please"):
+            reply = post_json(gw.url + "/v1/chat/completions",
+                              {"model": "chat", "messages": [{"role": "user", "content": text}], "metadata": CONSEQUENTIAL})
+            assert reply.status == 409, reply.body
+            ids.append(reply.json()["error"]["review_id"])
+        gw.run(_shorten_deadline(gw, ids[1]))  # the second item is due first: it must lead the queue
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        errors: list[str] = []
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(gw.url + "/console/reviews")
+                page.fill("#api_key", REVIEWER_KEY)
+                page.click("button[type=submit]")
+                page.wait_for_url(gw.url + "/console/reviews")
+                rows = page.locator("#reviews tbody tr")
+                assert [rows.nth(i).get_attribute("data-review-id") for i in range(2)] == [ids[1], ids[0]]
+                assert "Refund order 2 please" in rows.nth(0).inner_text()
+                assert page.inner_text(f"tr[data-review-id='{ids[0]}'] td.id") == ids[0]  # whole, copyable
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.screenshot(path=str(SHOTS / f"queue-{width}.png"), full_page=True)
+
+                page.click(f"a:has-text('{ids[0]}')")
+                page.wait_for_url(f"{gw.url}/console/reviews/{ids[0]}")
+                page.click("#claim")
+                page.wait_for_selector("#release")
+                page.fill("#comment", "checking the amount")
+                page.press("#comment", "Enter")  # must not submit a decision
+                page.wait_for_timeout(500)
+                assert page.inner_text("#status") == "claimed"
+                page.keyboard.press("Escape")
+                page.click("h1")  # focus out of the text fields
+                page.once("dialog", lambda d: d.dismiss())
+                page.keyboard.press("r")  # the shortcut asks; dismissed, nothing happens
+                page.wait_for_timeout(300)
+                assert page.inner_text("#status") == "claimed"
+                page.once("dialog", lambda d: d.dismiss())
+                page.click("#reject")
+                page.wait_for_timeout(300)
+                assert page.inner_text("#status") == "claimed"
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.screenshot(path=str(SHOTS / f"item-{width}.png"), full_page=True)
+
+                page.fill("#output", "Refund approved: 10.00 EUR for order 1.")
+                page.click("#edit")
+                page.wait_for_selector("#decided")
+                assert page.inner_text("#decided-by") == "rita" and page.inner_text("#status") == "edited"
+                diff = page.inner_text("#diff")
+                assert "+Refund approved: 10.00 EUR for order 1." in diff and diff.count("\n-") >= 1
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.screenshot(path=str(SHOTS / f"decided-{width}.png"), full_page=True)
+            finally:
+                browser.close()
+        assert errors == []
+        assert item(gw, ids[0])["decided_by"] == "rita"
+
+
+async def _shorten_deadline(gw: GatewayThread, review_id: str) -> None:
+    from sqlalchemy import update
+
+    from headway.review.tables import review_items
+
+    with gw.runtime.store.database.transaction("test: an earlier deadline") as connection:
+        connection.execute(update(review_items).where(review_items.c.review_id == review_id)
+                           .values(deadline_at=review_items.c.deadline_at - 300))

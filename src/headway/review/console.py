@@ -10,6 +10,7 @@ SameSite=Strict, the console's CSRF defence) that go through the same
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -25,6 +26,7 @@ from headway.review.items import STATUS_GROUPS, STATUSES, ReviewItem, ReviewQuer
 from headway.review.release import answer_text
 
 TEMPLATES = Path(__file__).with_name("templates")
+SHORTCUTS = TEMPLATES / "review_shortcuts.js"
 MAX_FORM_BYTES = 1024 * 1024
 _FILTERS = STATUS_GROUPS  # the same meaning as the API's and the CLI's status filter
 
@@ -54,11 +56,43 @@ async def queue_page(request: Request) -> Response:
         show = show if show in _FILTERS else "open"
         statuses = _FILTERS[show]
     items = await _service(request).find(ReviewQuery(status=statuses, limit=200), _reviewer(request))
+    rows = [(item, _preview(item)) for item in sorted(items, key=_queue_order)]
     return site.render(
         request,
         "review_queue.html",
-        {"session": session, "items": items, "show": show, "filters": [*_FILTERS, *STATUSES]},
+        {"session": session, "rows": rows, "show": show, "filters": [*_FILTERS, *STATUSES]},
     )
+
+
+def _queue_order(item: ReviewItem) -> tuple[int, float]:
+    """Open items first, the soonest deadline first; then decided ones, the latest decision first."""
+    if item.open:
+        return (0, item.deadline_at)
+    return (1, -(item.decided_at or item.created_at))
+
+
+def _clip(text: str, limit: int = 140) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _preview(item: ReviewItem) -> dict[str, str]:
+    """The last user turn and the answer, short, for the queue row."""
+    asked = next((text for role, text in reversed(_conversation(item)) if role == "user"), "")
+    return {"request": _clip(asked), "answer": _clip(answer_text(item.original)) if item.original else "(no usable answer)"}
+
+
+def _edit_diff(item: ReviewItem) -> str | None:
+    """What the reviewer changed, as a unified diff of the released answer against the model's."""
+    if item.status != "edited" or item.released is None:
+        return None
+    before, after = answer_text(item.original).splitlines(), answer_text(item.released).splitlines()
+    return "\n".join(difflib.unified_diff(before, after, "model", "released", lineterm="")) or "(no change in text)"
+
+
+async def shortcuts_script(request: Request) -> Response:
+    """The item page's keyboard shortcuts (a file, so the console's CSP can keep forbidding inline scripts)."""
+    return Response(SHORTCUTS.read_bytes(), media_type="text/javascript", headers={"cache-control": "no-cache"})
 
 
 async def item_page(request: Request, *, error: APIError | None = None) -> Response:
@@ -78,6 +112,7 @@ async def item_page(request: Request, *, error: APIError | None = None) -> Respo
         "original_text": answer_text(item.original),
         "released_text": answer_text(item.released) if item.released is not None else None,
         "may_decide": reviewer.may_decide(item),
+        "edit_diff": _edit_diff(item),
         "mine": item.status == "claimed" and item.claimed_by == reviewer.name,
         "error": error.message if error is not None else None,
     }
@@ -129,6 +164,7 @@ async def decide_action(request: Request) -> Response:
 def console_pages() -> list[ConsolePage]:
     return [
         ConsolePage("/reviews", "Reviews", queue_page, permission=READ, order=30, templates=TEMPLATES),
+        ConsolePage("/reviews/shortcuts.js", "Shortcuts", shortcuts_script, permission=READ, nav=False),
         ConsolePage("/reviews/{review_id}", "Review", item_page, permission=READ, nav=False, templates=TEMPLATES),
         ConsolePage("/reviews/{review_id}/claim", "Claim", claim_action, permission=DECIDE, nav=False, methods=("POST",)),
         ConsolePage("/reviews/{review_id}/release", "Release", release_action, permission=DECIDE, nav=False, methods=("POST",)),

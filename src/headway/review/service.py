@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from headway.auth.audit import AuditEvent
 from headway.auth.erasure import Subject
-from headway.backends.base import Backend
+from headway.backends import Backend
 from headway.config.review import ReviewConfig
 from headway.errors import APIError, HeadwayError, InvalidRequestError, NotFoundError
 from headway.observe.feedback import FeedbackStore

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from headway.backends.base import Backend, Subscription
+from headway.backends import Backend, Subscription
 from headway.errors import HeadwayError
 from headway.review.items import ReviewItem
 
