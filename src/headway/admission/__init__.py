@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from headway.admission.controller import Admission, AdmissionStats, Grant
+from headway.admission.estimate import prompt_tokens
 from headway.admission.policy import OVERRIDES_ATTRIBUTE, BudgetRule, LimitPolicy, RateRule, Rules
 from headway.admission.queue import DeploymentQueue, Shed
 from headway.admission.ticket import Ticket, current_ticket
@@ -20,4 +21,5 @@ __all__ = [
     "Shed",
     "Ticket",
     "current_ticket",
+    "prompt_tokens",
 ]

@@ -18,7 +18,7 @@ from headway.admission.headers import retry_after_headers
 from headway.admission.queue import DeploymentQueue, Shed
 from headway.admission.ticket import current_ticket
 from headway.errors import ServiceUnavailableError, UpstreamError
-from headway.providers.base import ChatResult, Provider, StreamEvent, Timeouts
+from headway.providers import ChatResult, Provider, StreamEvent, Timeouts
 from headway.types import JSON
 
 # Upstream answers that say "too much load": they shrink an adaptive limit.

@@ -33,8 +33,16 @@ from headway.admission.periods import Span, period_span
 from headway.admission.policy import BudgetRule, LimitPolicy, RateRule, Rules
 from headway.admission.queue import DeploymentQueue
 from headway.admission.ticket import Ticket, current_ticket
-from headway.backends import LocalBackend, open_backend
-from headway.backends.base import Backend, BudgetCharge, BudgetDecision, WindowCharge, WindowDecision, to_nano
+from headway.backends import (
+    Backend,
+    BudgetCharge,
+    BudgetDecision,
+    LocalBackend,
+    WindowCharge,
+    WindowDecision,
+    open_backend,
+    to_nano,
+)
 from headway.config.models import HeadwayConfig
 from headway.config.scale import AdmissionConfig
 from headway.errors import RateLimitError, StoreUnavailableError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from headway.backends.base import WindowState
+from headway.backends import WindowState
 
 
 def go_duration(seconds: float) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-from headway.backends.base import WindowCharge
+from headway.backends import WindowCharge
 from headway.config.scale import EVERYONE, AdmissionConfig, BudgetConfig, BudgetPeriod, RateLimitConfig
 from headway.types import CallContext
 

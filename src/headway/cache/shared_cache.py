@@ -31,9 +31,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from headway.backends.base import Backend, BackendUnavailableError, Subscription
-from headway.backends.failover import FailoverBackend
-from headway.backends.redis import RedisBackend
+from headway.backends import Backend, BackendUnavailableError, FailoverBackend, RedisBackend, Subscription
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
 
 log = logging.getLogger("headway.backends.cache")

@@ -38,7 +38,7 @@ from headway.types import JSON, Attempt, CallContext, Usage
 
 if TYPE_CHECKING:
     from headway.auth.erasure import ErasureRegistry, Subject
-    from headway.backends.base import Backend
+    from headway.backends import Backend
 
 log = logging.getLogger("headway.cache")
 

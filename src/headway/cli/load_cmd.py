@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from headway.cli._common import friendly_errors
-from headway.loadtest.runs import DEFAULT_RUNS_DIR
+from headway.loadtest import DEFAULT_RUNS_DIR
 
 
 @friendly_errors
@@ -45,7 +45,7 @@ def load(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress bars.")] = False,
 ) -> None:
     """Load-test any OpenAI-compatible endpoint (Headway or not): sweeps, rates, SLOs, JSON and HTML."""
-    from headway.loadtest.command import load_command
+    from headway.loadtest import load_command
 
     code = load_command(
         base_url=base_url,

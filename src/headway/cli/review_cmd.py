@@ -94,7 +94,7 @@ def _announce(session: Session, review_id: str) -> None:
     redis = session.config.redis
     if redis is None:
         return
-    from headway.backends.redis import RedisBackend
+    from headway.backends import RedisBackend
     from headway.errors import HeadwayError
     from headway.review.waiters import CHANNEL
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from headway.console.pages import ConsolePage
+from headway.console import ConsolePage
 from headway.gate.repository import GateRepository
 from headway.gate.results import VERDICT_LABELS
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from headway.auth.service import AuthService
-from headway.backends.base import Backend
+from headway.backends import Backend
 from headway.config.jobs import JobsConfig
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.jobs.batch_service import BatchService, in_store
@@ -36,7 +36,7 @@ from headway.store import Database
 from headway.types import JSON, CallContext
 
 if TYPE_CHECKING:
-    from headway.backends.base import Subscription
+    from headway.backends import Subscription
 
 log = logging.getLogger("headway.jobs")
 

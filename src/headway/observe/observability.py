@@ -31,7 +31,7 @@ from headway.observe.metrics import Metrics
 from headway.observe.periodic import every
 from headway.observe.retention import Retention
 from headway.observe.tracing import Tracing
-from headway.providers.base import Provider
+from headway.providers import Provider
 from headway.store.base import Store
 from headway.store.outbox import Outbox
 from headway.types import RequestRecord

@@ -17,7 +17,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from headway.errors import UpstreamError
 from headway.observe import genai
-from headway.providers.base import ChatResult, Provider, StreamEvent, Timeouts
+from headway.providers import ChatResult, Provider, StreamEvent, Timeouts
 from headway.types import JSON, Usage
 
 # Called with the attributes a successful attempt learnt, to copy them onto the request span.

@@ -43,7 +43,7 @@ from headway.config.models import ProviderConfig
 from headway.config.observe import TracingConfig
 from headway.observe import genai
 from headway.observe.traced_provider import TracedProvider
-from headway.providers.base import Provider
+from headway.providers import Provider
 from headway.types import RequestRecord
 
 

@@ -1,6 +1,19 @@
 """Model provider adapters behind one interface (``base.Provider``)."""
 
+from headway.providers._eventstream import encode_message
+from headway.providers._sigv4 import parse_authorization, sha256_hex, signature
 from headway.providers.base import ChatResult, Provider, StreamEvent, Timeouts
 from headway.providers.registry import build_provider, build_providers
 
-__all__ = ["ChatResult", "Provider", "StreamEvent", "Timeouts", "build_provider", "build_providers"]
+__all__ = [
+    "ChatResult",
+    "Provider",
+    "StreamEvent",
+    "Timeouts",
+    "build_provider",
+    "build_providers",
+    "encode_message",
+    "parse_authorization",
+    "sha256_hex",
+    "signature",
+]

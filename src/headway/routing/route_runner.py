@@ -26,7 +26,7 @@ from typing import Any
 
 from headway.config.resilience import FallbackCause
 from headway.errors import UpstreamError
-from headway.providers.base import ChatResult, StreamEvent, Timeouts
+from headway.providers import ChatResult, StreamEvent, Timeouts
 from headway.routing.balancing import Picker, picker
 from headway.routing.breaker import BreakerBackend, Verdict
 from headway.routing.deployments import Deployment, Route

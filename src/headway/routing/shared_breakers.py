@@ -23,9 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from headway.backends.base import Backend, BackendUnavailableError, Subscription
-from headway.backends.failover import FailoverBackend
-from headway.backends.redis import RedisBackend
+from headway.backends import Backend, BackendUnavailableError, FailoverBackend, RedisBackend, Subscription
 from headway.config.resilience import BreakerConfig
 from headway.routing.breaker import Admission, BreakerBackend, BreakerSnapshot, InProcessBreakers, Verdict
 

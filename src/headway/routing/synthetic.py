@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from headway.providers.base import StreamEvent
+from headway.providers import StreamEvent
 from headway.routing.route_runner import OpenedStream
 from headway.types import JSON, Usage
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from headway.admission.estimate import prompt_tokens
+from headway.admission import prompt_tokens
 from headway.dialects import anthropic_messages as dialect
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts

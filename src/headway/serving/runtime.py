@@ -17,8 +17,7 @@ from headway.admission import Admission
 from headway.auth.audit_trail import AuditTrail
 from headway.auth.erasure import ErasureRegistry
 from headway.auth.service import AuthService
-from headway.backends import open_backend
-from headway.backends.base import Backend
+from headway.backends import Backend, open_backend
 from headway.cache import CacheStage
 from headway.config.models import HeadwayConfig
 from headway.dialects import erasure_hook as stored_responses_erasure

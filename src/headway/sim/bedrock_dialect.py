@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from headway.errors import InvalidRequestError
-from headway.providers._eventstream import encode_message
+from headway.providers import encode_message
 from headway.sim.content import Completion, Prompt, ToolSpec
 from headway.sim.dialect import Frame, json_response, new_id, token_pauses
 from headway.sim.faults import parse_directives

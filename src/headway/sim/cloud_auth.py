@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
-from headway.providers._sigv4 import parse_authorization, sha256_hex, signature
+from headway.providers import parse_authorization, sha256_hex, signature
 from headway.sim.scenario import Scenario
 
 MAX_CLOCK_SKEW_S = 300  # AWS refuses signatures more than five minutes off

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from headway.api.route_table import Endpoint
 from headway.auth.permissions import PUBLIC
-from headway.console.app import favicon, to_console
+from headway.console import favicon, to_console
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
