@@ -168,3 +168,12 @@ def test_the_key_and_its_model_allow_list_apply(sim: Any, upstream: Upstream, tm
         allowed = post_json(f"{secured.url}/v1/moderations", {"model": "media", "input": "x"}, {"authorization": f"Bearer {media}"})
         assert allowed.status == 200
         assert secured.record(allowed.headers["x-request-id"]).caller == "media-app"
+
+
+def test_the_routes_limits_admit_passed_through_calls(sim: Any, upstream: Upstream, tmp_path_factory: pytest.TempPathFactory) -> None:
+    limits = {"limits": {"models": {"media": {"requests_per_minute": 1}}}}
+    with GatewayThread(_config(sim, upstream, tmp_path_factory.mktemp("passthrough-limits"), admission=limits)) as limited:
+        assert post_json(f"{limited.url}/v1/moderations", {"model": "media", "input": "x"}).status == 200
+        refused = post_json(f"{limited.url}/v1/moderations", {"model": "media", "input": "y"})
+        assert refused.status == 429 and "retry-after" in refused.headers
+        assert limited.record(refused.headers["x-request-id"]).status_code == 429

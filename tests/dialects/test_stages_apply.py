@@ -84,3 +84,15 @@ def test_guards_see_the_translated_prompt(gw: GatewayThread) -> None:
         anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0).messages.create(
             model="chat", max_tokens=10, messages=[{"role": "user", "content": attack}]
         )
+
+
+def test_an_upstream_failure_is_one_record_and_each_dialects_error(gw: GatewayThread, sim: Any) -> None:
+    queue_fault(sim.url, "500", U["first"], count=10)  # more than the retries use: these models are this module's own
+    queue_fault(sim.url, "500", U["second"], count=10)
+    client = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        client.messages.with_raw_response.create(model="mixed", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert failed.value.status_code == 502 and failed.value.body["type"] == "error"  # type: ignore[index]
+    record = gw.record(failed.value.response.headers["x-request-id"])
+    assert record.endpoint == "messages" and record.status_code == 502
+    assert {attempt.deployment for attempt in record.attempts} == {f"sim-anthropic/{U['first']}", f"sim/{U['second']}"}
