@@ -121,10 +121,11 @@ def test_reviewer_flow_at_phone_and_laptop_widths(sim: Any, tmp_path: Path, widt
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(gw.url + "/console/reviews")
+                page.goto(gw.url + "/console/login")  # straight to the login page: a reviewer lands on the queue
                 page.fill("#api_key", REVIEWER_KEY)
                 page.click("button[type=submit]")
                 page.wait_for_url(gw.url + "/console/reviews")
+                assert "Not allowed" not in page.inner_text("body")
                 rows = page.locator("#reviews tbody tr")
                 assert [rows.nth(i).get_attribute("data-review-id") for i in range(2)] == [ids[1], ids[0]]
                 assert "Refund order 2 please" in rows.nth(0).inner_text()

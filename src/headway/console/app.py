@@ -159,6 +159,12 @@ class ConsoleSite:
 
     # -- pages ----------------------------------------------------------------------------
     async def dashboard(self, request: Request) -> Response:
+        visitor = self.session(request)
+        if visitor is not None and not visitor.may("requests:read"):
+            # A reviewer (reviews:read only) lands on the first page they may see: their queue.
+            page = next((p for p in self.pages if p.nav and visitor.may(p.permission)), None)
+            if page is not None:
+                return RedirectResponse(request.url_for("console_home").path.rstrip("/") + page.path, status_code=303)
         session = self.guard(request, "requests:read")
         if not isinstance(session, Session):
             return session
