@@ -164,9 +164,6 @@ class Redactor:
             return [self.value(v) for v in value]
         return value
 
-    def kinds_in(self, text: str) -> set[str]:
-        return {f.kind for f in self.findings(text)}
-
 
 class Pseudonyms:
     """Stable, keyed stand-ins for identifiers that are themselves personal data.

@@ -130,10 +130,6 @@ class JobStore(SqlRepository):
         """Give a shed job back to the queue to try again after ``run_after``."""
         return self.queue.retry(job.id, owner, delay_s=max(0.0, run_after - time.time()), values={"error": error})
 
-    def set_request_id(self, job_id: str, owner: str, request_id: str) -> None:
-        with self.transaction("update a job") as connection:
-            connection.execute(update(jobs).where(c.id == job_id, c.lease_owner == owner).values(request_id=request_id))
-
     # -- webhooks -----------------------------------------------------------------------------
     def _with_webhooks(self, found: list[Job]) -> list[Job]:
         """Each finished job's ``webhook`` as its outbox delivery stands (pending, delivered, failed)."""

@@ -42,12 +42,6 @@ class Alert:
         return {"type": f"pipeline.{self.kind}", **asdict(self)}
 
 
-def secret_bytes(secret: str) -> bytes:
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret[len("whsec_") :])
-    return secret.encode()
-
-
 def signature(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode()

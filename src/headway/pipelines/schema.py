@@ -128,11 +128,6 @@ def observe(rows: Iterable[dict[str, Any]]) -> dict[str, ObservedColumn]:
     return columns
 
 
-def to_state(columns: dict[str, ObservedColumn]) -> dict[str, Any]:
-    """The JSON kept as a pipeline's accepted schema."""
-    return {name: {"type": c.dominant, "sample": sorted(c.sample)} for name, c in columns.items()}
-
-
 @dataclass(slots=True)
 class SchemaDiff:
     added: list[str] = field(default_factory=list)

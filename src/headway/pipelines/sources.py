@@ -13,7 +13,6 @@ import datetime as dt
 import decimal
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,9 +243,3 @@ def describe(config: SourceConfig) -> str:
     if isinstance(config, SqlSource):
         return f"sql {config.url.split('@')[-1]}"
     return f"{config.type} {config.path}"
-
-
-def iter_fields(read: SourceRead) -> Iterator[dict[str, Any]]:
-    for record in read.records:
-        if record.error is None:
-            yield record.fields

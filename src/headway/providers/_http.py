@@ -128,12 +128,6 @@ def client_timeout(connect: float | None, first_byte: float | None, total: float
     return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=first_byte)
 
 
-def deadline_remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    return max(0.0, deadline - time.monotonic())
-
-
 @dataclass(slots=True)
 class JsonReply:
     body: dict[str, Any]

@@ -61,10 +61,6 @@ def _summary(ctx: GateContext, path: Path, report: LoadReport) -> dict[str, Any]
     }
 
 
-def _run_routes(report: LoadReport) -> list[str]:
-    return [str(report.config.get("model"))] if report.config.get("model") else []
-
-
 def bound_run(ctx: GateContext) -> tuple[tuple[Path, LoadReport] | None, list[dict[str, Any]]]:
     """The newest saved run that counts here, and why each newer one was refused."""
     refused: list[dict[str, Any]] = []
