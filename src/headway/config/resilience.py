@@ -137,7 +137,12 @@ class ModelResilience(_Section):
     contract: ContractConfig = Field(default_factory=ContractConfig)
     cache: ModelCacheConfig = Field(default_factory=ModelCacheConfig)
     deadline_s: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="Bound on the whole request (retries and fallbacks included); default: timeouts.total."
+        None,
+        description="Bound on the whole request (retries and fallbacks included); default: long enough for this model and its longest fallback chain.",
+    )
+    continue_streams: bool = Field(
+        False,
+        description="A stream cut after partial text continues from another deployment or fallback, given the partial answer as an assistant prefix.",
     )
 
     def fallback_chain(self, cause: FallbackCause | None) -> list[str]:

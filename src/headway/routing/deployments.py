@@ -36,6 +36,7 @@ class Deployment:
     samples: int = 0
     region: str | None = None  # residency (headway.auth.residency)
     data_classes: tuple[str, ...] | None = None  # data classes it is approved for
+    provider_type: str = "openai"  # the provider's API type (config ``providers.<name>.type``)
 
     def observe_latency(self, ms: float) -> None:
         if self.samples == 0:
@@ -96,6 +97,7 @@ def build_routes(config: HeadwayConfig, providers: dict[str, Provider]) -> dict[
                     key=f"{name}/{deployment_id}",
                     region=spec.region,
                     data_classes=tuple(spec.data_classes) if spec.data_classes is not None else None,
+                    provider_type=config.providers[spec.provider].type if spec.provider in config.providers else "openai",
                 )
             )
         routes[name] = Route(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -24,8 +24,9 @@ from headway.retrieval.rag import augment
 from headway.review.release import Answer
 from headway.review.stage import audited_stream, review_answer, review_contract_failure, upstream_body
 from headway.review.stage import screen as review_screen
-from headway.routing import synthetic
+from headway.routing import Deployment, Route, synthetic
 from headway.routing.executor import ExhaustedError, OpenedStream
+from headway.serving.continuation import PartialAnswer, continuation_request, provider_types, relabel
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
 from headway.serving.parts import ServingParts
 from headway.serving.records import RecordedCall, new_record, recorded
@@ -168,8 +169,32 @@ async def _serve_stream(
     record.deployment = opened.deployment.id if opened.deployment else None
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     prompt_chars = len(orjson.dumps(body.get("messages") or []))
-    chunks = call.stream(_sse(runtime, call, opened, include_usage, prompt_chars=prompt_chars))
+    resume = _resumer(runtime, route, body, record, ctx) if route.config.continue_streams else None
+    chunks = call.stream(_sse(runtime, call, opened, include_usage, prompt_chars=prompt_chars, resume=resume))
     return StreamReply(chunks=chunks, record=record, headers=served_headers(record))
+
+
+def _resumer(runtime: ServingParts, route: Route, body: JSON, record: RequestRecord, ctx: CallContext) -> Resume:
+    """Open the stream that continues a cut one: the route's deployments, then its fallbacks."""
+
+    async def resume(partial: str, cut: Deployment | None) -> OpenedStream | None:
+        # Not the deployment that was just cut: its other deployments, else its fallbacks.
+        others = replace(route, deployments=[d for d in route.deployments if d is not cut])
+        chain = [runtime.route(name, "chat") for name in route.config.fallback_chain("error")]
+        types = provider_types(d for r in (others, *chain) for d in r.deployments)
+        request = continuation_request(body, partial, types)
+        try:
+            following = await runtime.executor.open(others, request, record, residency=ctx.attributes.get("residency"))
+        except ExhaustedError:
+            return None
+        if following.deployment is None:  # a stale or fixed answer replays a whole answer: no continuation
+            aclose = getattr(following.rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            return None
+        return following
+
+    return resume
 
 
 _CHARS_PER_TOKEN = 4  # the estimate guards/limits.py uses too: a record, not an invoice
@@ -209,31 +234,70 @@ def _delivered_usage(usage: Usage | None, prompt_chars: int, output_chars: int) 
     )
 
 
-async def _sse(
-    runtime: ServingParts, call: RecordedCall, opened: OpenedStream, include_usage: bool, *, prompt_chars: int = 0
-) -> AsyncIterator[bytes]:
-    """The SSE chunks of an opened stream; its record is finished once, when the stream ends."""
-    ctx, record = call.ctx, call.record
-    first_at = time.perf_counter()
-    record.ttft_ms = round((first_at - ctx.started) * 1000, 3)
+Resume = Callable[[str, Deployment | None], Awaitable[OpenedStream | None]]
+_MAX_CONTINUATIONS = 1  # one more deployment per cut: a second cut ends in the error event
+
+
+@dataclass(slots=True)
+class _Segment:
+    """One upstream stream that fed the client: its books are closed once, when it ends."""
+
+    opened: OpenedStream
+    first_at: float
     usage: Usage | None = None
-    output_chars = 0  # of answer sent to the client: a cut stream's usage when the provider's is missing
+    output_chars: int = 0
+    ended: bool = False
+
+
+async def _sse(
+    runtime: ServingParts,
+    call: RecordedCall,
+    opened: OpenedStream,
+    include_usage: bool,
+    *,
+    prompt_chars: int = 0,
+    resume: Resume | None = None,
+) -> AsyncIterator[bytes]:
+    """The SSE chunks of an opened stream; its record is finished once, when the stream ends.
+
+    With ``resume`` (``continue_streams``), a stream cut after partial text continues from the
+    stream ``resume`` opens, relabelled as the same stream (``continuation.py``)."""
+    ctx, record = call.ctx, call.record
+    segment = _Segment(opened, time.perf_counter())
+    record.ttft_ms = round((segment.first_at - ctx.started) * 1000, 3)
+    done: list[tuple[_Segment, UpstreamError]] = []  # earlier segments, cut and continued
+    partial = PartialAnswer()
     error: UpstreamError | None = None
     unexpected: Exception | None = None
     completed = False
     try:
-        event = opened.first
         while True:
-            if event.usage is not None:
-                usage = event.usage
-            # Headway always asks upstream for usage; clients that did not ask never see that chunk.
-            if include_usage or event.chunk.get("choices") or event.usage is None:
-                output_chars += _output_chars(event.chunk)
-                yield b"data: " + orjson.dumps(event.chunk) + b"\n\n"
             try:
-                event = await opened.rest.__anext__()
-            except StopAsyncIteration:
+                event = segment.opened.first
+                while True:
+                    if event.usage is not None:
+                        segment.usage = event.usage
+                    chunk: JSON | None = relabel(event.chunk, partial) if done else event.chunk
+                    # Headway always asks upstream for usage; clients that did not ask never see that chunk.
+                    if chunk is not None and (include_usage or chunk.get("choices") or event.usage is None):
+                        segment.output_chars += _output_chars(chunk)
+                        partial.add(chunk)
+                        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+                    try:
+                        event = await segment.opened.rest.__anext__()
+                    except StopAsyncIteration:
+                        break
                 break
+            except UpstreamError as exc:
+                if resume is None or len(done) >= _MAX_CONTINUATIONS or not partial.continuable or not partial.chunks:
+                    raise
+                await _end_segment(runtime, record, segment, exc)
+                done.append((segment, exc))
+                following = await resume(partial.finish(), segment.opened.deployment)
+                if following is None:
+                    segment = done.pop()[0]  # nothing to continue from: end as if never tried
+                    raise
+                segment = _Segment(following, time.perf_counter())
         yield _DONE
         completed = True
     except UpstreamError as exc:
@@ -246,17 +310,16 @@ async def _sse(
         yield b"data: " + orjson.dumps(internal_stream_error(record.request_id)) + b"\n\n"
     finally:
         try:
-            aclose = getattr(opened.rest, "aclose", None)
+            aclose = getattr(segment.opened.rest, "aclose", None)
             if aclose is not None and not completed:
                 await aclose()
-            attempt = await runtime.executor.end_stream(opened, error=error, first_at=first_at)
-            if attempt is not None:
-                record.attempts.append(attempt)
-            if not completed and opened.deployment is not None and output_chars:
-                usage = _delivered_usage(usage, prompt_chars, output_chars)
+            await _end_segment(runtime, record, segment, error)
+            if not completed and segment.opened.deployment is not None and segment.output_chars:
+                segment.usage = _delivered_usage(segment.usage, prompt_chars, segment.output_chars)
                 record.quality["usage"] = "estimated from what reached the client"
-            if usage is not None:
-                apply_usage(record, usage, opened.deployment)
+            _apply_segments(record, [(earlier, prompt_chars) for earlier, _ in done], segment)
+            if done:
+                record.served_by = f"{done[0][0].opened.served_by}+continued"
         except Exception as exc:  # the record is still written, once, naming the failure
             log.exception("unhandled error ending a stream", extra={"request_id": record.request_id})
             unexpected, completed = exc, False
@@ -269,6 +332,46 @@ async def _sse(
             call.fail(unexpected)
         else:
             call.close(499, "client_disconnected", "client went away mid-stream")
+
+
+async def _end_segment(runtime: ServingParts, record: RequestRecord, segment: _Segment, error: UpstreamError | None) -> None:
+    """Close one upstream stream's books (attempt, load, breaker) once."""
+    if segment.opened.deployment is None or segment.ended:
+        return
+    segment.ended = True
+    attempt = await runtime.executor.end_stream(segment.opened, error=error, first_at=segment.first_at)
+    if attempt is not None:
+        record.attempts.append(attempt)
+
+
+def _apply_segments(record: RequestRecord, earlier: list[tuple[_Segment, int]], last: _Segment) -> None:
+    """Tokens and cost of every segment: a continued stream's record adds them up."""
+    if not earlier:
+        if last.usage is not None:
+            apply_usage(record, last.usage, last.opened.deployment)
+        return
+    input_tokens = output_tokens = 0
+    cost = 0.0
+    parts: list[JSON] = []
+    for segment, prompt_chars in [*earlier, (last, 0)]:
+        usage = segment.usage
+        if usage is None or (segment is not last and not usage.output_tokens):
+            usage = _delivered_usage(usage, prompt_chars, segment.output_chars)
+        deployment = segment.opened.deployment
+        apply_usage(record, usage, deployment)
+        input_tokens += record.input_tokens or 0
+        output_tokens += record.output_tokens or 0
+        cost += record.cost_usd or 0.0
+        parts.append(
+            {
+                "deployment": deployment.id if deployment else None,
+                "input_tokens": record.input_tokens,
+                "output_tokens": record.output_tokens,
+                "cost_usd": record.cost_usd,
+            }
+        )
+    record.input_tokens, record.output_tokens, record.cost_usd = input_tokens, output_tokens, cost
+    record.quality["continuation"] = parts
 
 
 def _cached_reply(runtime: ServingParts, call: RecordedCall, body: dict[str, Any], lookup: Lookup) -> Reply | StreamReply:
