@@ -297,3 +297,30 @@ def test_sigterm_drains_not_ready_first_in_flight_finish_late_callers_get_a_json
     assert gw.proc.wait(timeout=30) in (0, -signal.SIGTERM)
     output = gw.output()
     assert "graceful shutdown exceeded" not in output and "CancelledError" not in output, output[-3000:]
+
+
+def test_the_api_reload_reaches_every_worker_and_an_unchanged_file_is_a_no_op(sim: Any, tmp_path: Path, serve: Any) -> None:
+    store = f"sqlite:///{tmp_path}/headway.db"
+    config = write_config(tmp_path / "headway.yaml", sim.url, store)
+    gw = serve(config, "--workers", "2")
+    deadline = time.monotonic() + 60
+    while gw.output().count("Application startup complete") < 2:  # both workers serving
+        assert time.monotonic() < deadline and gw.proc.poll() is None, gw.output()[-3000:]
+        time.sleep(0.1)
+
+    unchanged = request("POST", gw.url + "/admin/config/reload", headers=admin())
+    assert unchanged.status == 200 and unchanged.json()["status"] == "unchanged", unchanged.body
+    assert unchanged.json()["fingerprint_before"] == unchanged.json()["fingerprint_after"]
+
+    write_config(config, sim.url, store, models={"chat-v2": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}],
+                                                              "price": {"input": 0.15, "output": 0.60}}})
+    reloaded = request("POST", gw.url + "/admin/config/reload", headers=admin())
+    assert reloaded.status == 200 and reloaded.json()["status"] == "reloaded", reloaded.body
+    # The other worker follows through the supervisor (SIGHUP), audited under its own name.
+    deadline = time.monotonic() + 30
+    while not any(e["actor"] == "signal:SIGHUP" and e["outcome"] == "ok" for e in audit_reloads(gw.url)):
+        assert time.monotonic() < deadline, (audit_reloads(gw.url), gw.output()[-3000:])
+        time.sleep(0.2)
+    assert all(chat(gw.url, "chat-v2").status == 200 for _ in range(20))  # a new connection each: either worker
+    ok = [e for e in audit_reloads(gw.url) if e["outcome"] == "ok"]
+    assert len(ok) == 2, ok  # one switch per worker; the sender's own relayed SIGHUP found nothing to do

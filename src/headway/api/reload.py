@@ -71,9 +71,10 @@ class ReloadResult:
     after: str
     changed: list[str]
     generation: int
+    status: str = "reloaded"  # or "unchanged": the file says what this process already runs
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": "reloaded", "file": self.file, "fingerprint_before": self.before,
+        return {"status": self.status, "file": self.file, "fingerprint_before": self.before,
                 "fingerprint_after": self.after, "changed": self.changed, "generation": self.generation}
 
 
@@ -94,11 +95,13 @@ class ServedApp:
         build: Callable[[HeadwayConfig], Runtime] = Runtime.from_config,
         on_reloaded: Callable[[HeadwayConfig], None] | None = None,
         on_started: Callable[[ServedApp], None] | None = None,
+        relay: Callable[[], None] | None = None,
     ) -> None:
         self.config_path = config_path
         self._build = build
         self._on_reloaded = on_reloaded
         self._on_started = on_started
+        self._relay = relay  # tells this process's sibling workers to reload too (the serve command's)
         self._reload_lock: asyncio.Lock | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self._drain_timer: asyncio.TimerHandle | None = None
@@ -172,8 +175,16 @@ class ServedApp:
 
     # -- reload -----------------------------------------------------------------------------
 
-    async def reload(self, *, actor: str, request_id: str | None = None) -> ReloadResult:
-        """Validate the file, build and start a runtime from it, switch; raise ``ReloadRefusedError`` on any failure."""
+    async def reload(self, *, actor: str, request_id: str | None = None, relay: bool = False) -> ReloadResult:
+        """Validate the file, build and start a runtime from it, switch; raise ``ReloadRefusedError`` on any failure.
+
+        ``relay``: afterwards, have the other worker processes of this server reload as well."""
+        result = await self._reload(actor, request_id)
+        if relay and self._relay is not None:
+            self._relay()
+        return result
+
+    async def _reload(self, actor: str, request_id: str | None) -> ReloadResult:
         if self._reload_lock is None:
             self._reload_lock = asyncio.Lock()
         async with self._reload_lock:
@@ -183,6 +194,9 @@ class ServedApp:
             except ConfigError as exc:
                 self._refused(old, actor, request_id, str(exc))
                 raise ReloadRefusedError(f"config reload refused, nothing changed: {exc}") from None
+            if config == old.runtime.config:  # secrets included: a rotated key is a change
+                log.info("config reload by %s: %s is unchanged; nothing to do", actor, self.config_path)
+                return ReloadResult(self.config_path, old.fingerprint, old.fingerprint, [], old.number, "unchanged")
             try:
                 runtime = self._build(config)
             except (ConfigError, ValueError, KeyError) as exc:  # parts refuse what validation let through

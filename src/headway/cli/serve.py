@@ -25,6 +25,7 @@ from headway.store import SchemaUnknownError, migrate
 from headway.store.sql import create_store_engine
 
 CONFIG_ENV = "HEADWAY_CONFIG"
+SUPERVISOR_ENV = "HEADWAY_SUPERVISOR_PID"  # set for workers under Supervisor: where to ask for a reload of all
 
 
 def configure_logging(config: HeadwayConfig, *, stream: TextIO | None = None) -> logging.Handler:
@@ -43,7 +44,10 @@ def app_factory() -> ServedApp:
         signal.signal(signal.SIGHUP, lambda sig, frame: reload_pending.set())
     config = load_config(path)
     configure_logging(config)
-    return ServedApp(path, config, on_reloaded=_reconfigure_logging,
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    # POST /admin/config/reload reaches one worker; it asks the supervisor to send SIGHUP to every worker.
+    relay = functools.partial(os.kill, int(supervisor), signal.SIGUSR1) if supervisor else None
+    return ServedApp(path, config, on_reloaded=_reconfigure_logging, relay=relay,
                      on_started=functools.partial(install_signal_handlers, reload_pending=reload_pending))
 
 
@@ -112,6 +116,10 @@ class Supervisor(Multiprocess):
             if process.pid is not None and process.exitcode is None:
                 os.kill(process.pid, signal.SIGHUP)
 
+    def handle_usr1(self) -> None:
+        """A worker reloaded through the API: the others follow (the sender finds its file unchanged)."""
+        self.handle_hup()
+
 
 def refuse_unknown_schema(config: HeadwayConfig) -> None:
     """Before uvicorn starts: a schema newer than this release is one plain error line naming the fix
@@ -144,6 +152,10 @@ def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, work
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(2) from None
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    if workers > 1:
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    else:
+        os.environ.pop(SUPERVISOR_ENV, None)
     settings = uvicorn.Config(
         "headway.cli.serve:app_factory",
         factory=True,

@@ -24,7 +24,7 @@ async def reload_config(request: Request) -> Response:
             code="reload_unavailable",
         )
     result = await reloader.reload(actor=getattr(request.state, "caller", "anonymous"),
-                                   request_id=getattr(request.state, "request_id", None))
+                                   request_id=getattr(request.state, "request_id", None), relay=True)
     return JSONResponse(result.to_dict())
 
 
