@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 
 from headway.auth.audit import AuditEvent, AuditLog
-from headway.guards.pii import Redactor
+from headway.guards import Redactor
 from headway.store.writer import WriteBehind, WriterPolicy
 
 log = logging.getLogger("headway.audit")

@@ -27,8 +27,7 @@ from headway.auth.principal import AllowList, anonymous
 from headway.auth.residency import Residency, no_eligible_deployment
 from headway.config.models import HeadwayConfig
 from headway.errors import APIError, ConfigError, InvalidRequestError, PermissionDeniedError
-from headway.guards.inspect import Guards
-from headway.guards.logs import LogRedaction
+from headway.guards import Guards, LogRedaction
 from headway.store.base import Store
 from headway.types import Attempt
 

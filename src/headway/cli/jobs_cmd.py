@@ -21,8 +21,7 @@ from rich.table import Table
 from headway.cli._common import friendly_errors
 from headway.config.loader import load_config
 from headway.errors import ConfigError, HeadwayError
-from headway.jobs.batch_store import BatchStore
-from headway.jobs.job_store import JobStore
+from headway.jobs import BatchStore, JobStore
 from headway.store.sql import SqlStore, open_store
 
 ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]

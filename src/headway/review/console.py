@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from headway.console.pages import ConsolePage
 from headway.errors import APIError, NotFoundError
-from headway.guards.messages import message_texts
+from headway.guards import message_texts
 from headway.review.access import DECIDE, READ, Reviewer
 from headway.review.items import STATUS_GROUPS, STATUSES, ReviewItem, ReviewQuery
 from headway.review.release import answer_text

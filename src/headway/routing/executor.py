@@ -26,7 +26,7 @@ from typing import Protocol
 
 from headway.auth.residency import Residency, restrict
 from headway.errors import UpstreamError
-from headway.guards.contracts import ContractBook, OutputContract
+from headway.guards import ContractBook, OutputContract
 from headway.providers import ChatResult
 from headway.routing import synthetic
 from headway.routing.breaker import BreakerBackend, InProcessBreakers

@@ -13,7 +13,7 @@ from typing import Protocol
 from headway.admission import Admission
 from headway.auth.service import AuthService
 from headway.cache import CacheStage
-from headway.guards.inspect import Guards
+from headway.guards import Guards
 from headway.retrieval.service import Retriever
 from headway.review.service import ReviewService
 from headway.routing.deployments import Route

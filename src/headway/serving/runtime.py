@@ -24,7 +24,7 @@ from headway.dialects import erasure_hook as stored_responses_erasure
 from headway.errors import StoreUnavailableError
 from headway.guards.inspect import Guards
 from headway.guards.recording import RedactingRequestLog
-from headway.jobs.service import JobService
+from headway.jobs import JobService
 from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
 from headway.observe.webhooks import OutboxMetrics, WebhookDelivery

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from headway.errors import APIError
-from headway.jobs.execute import EMBEDDINGS, Answer, error_answer
+from headway.jobs import EMBEDDINGS, Answer, error_answer
 from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
 from headway.serving.parts import ServingParts
 from headway.types import JSON, CallContext

@@ -5,7 +5,7 @@ the one error translation (an outage is ``StoreUnavailableError``; a bug surface
 from headway.errors import StoreUnavailableError
 from headway.store.backup import backup, restore
 from headway.store.base import RequestQuery, Store
-from headway.store.database import Database
+from headway.store.database import Database, full_text_ranking, refresh_statistics
 from headway.store.errors import is_outage, translate_errors
 from headway.store.journal import Journal, Segment
 from headway.store.migrate import SchemaUnknownError
@@ -38,9 +38,11 @@ __all__ = [
     "WriterPolicy",
     "backoff",
     "backup",
+    "full_text_ranking",
     "is_outage",
     "normalise_url",
     "open_store",
+    "refresh_statistics",
     "restore",
     "translate_errors",
 ]

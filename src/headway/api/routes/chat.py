@@ -13,7 +13,7 @@ from headway.api.openapi import json_body, responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.api.routes.jobs import submit_background
-from headway.jobs.prefer import wants_background
+from headway.jobs import wants_background
 from headway.serving import Runtime, StreamReply, serve_chat
 
 

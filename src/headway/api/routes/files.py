@@ -13,7 +13,7 @@ from headway.api.route_table import Endpoint
 from headway.api.routes.jobs import jobs_of, page
 from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError
-from headway.jobs.multipart import parse_form
+from headway.jobs import parse_form
 
 # Room for the multipart framing and the purpose field around the file itself.
 _FORM_OVERHEAD = 64 * 1024

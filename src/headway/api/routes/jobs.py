@@ -19,9 +19,7 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.api.routes.metrics import openapi_reply, query
 from headway.errors import InvalidRequestError, ServiceUnavailableError
-from headway.jobs.models import Job
-from headway.jobs.prefer import parse_prefer
-from headway.jobs.service import JobService
+from headway.jobs import Job, JobService, parse_prefer
 from headway.serving import Runtime
 from headway.types import JSON, CallContext
 

@@ -11,7 +11,7 @@ from headway.api.context import call_context
 from headway.api.openapi import responses
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
-from headway.jobs.multipart import parse_form
+from headway.jobs import parse_form
 from headway.serving import Runtime
 from headway.serving.passthrough import PASSTHROUGH_PATHS, Forward, serve_passthrough
 
