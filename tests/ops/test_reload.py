@@ -138,9 +138,9 @@ def audit_reloads(url: str) -> list[dict[str, Any]]:
 
 
 def test_reload_under_load_with_open_streams_drops_nothing_and_new_requests_see_the_new_config(
-    sim: Any, tmp_path: Path, serve: Any
+    sim: Any, tmp_path: Path, serve: Any, store_url: str
 ) -> None:
-    store = f"sqlite:///{tmp_path}/headway.db"
+    store = store_url  # SQLite here; PostgreSQL in the suite's PostgreSQL pass
     config = write_config(tmp_path / "headway.yaml", sim.url, store)
     gw = serve(config)
     assert chat(gw.url, "chat-v2").status == 404  # not configured yet
@@ -255,9 +255,9 @@ def test_sighup_to_the_parent_reloads_every_worker(sim: Any, tmp_path: Path, ser
 
 
 def test_sigterm_drains_not_ready_first_in_flight_finish_late_callers_get_a_json_503(
-    sim: Any, tmp_path: Path, serve: Any
+    sim: Any, tmp_path: Path, serve: Any, store_url: str
 ) -> None:
-    store = f"sqlite:///{tmp_path}/headway.db"
+    store = store_url
     config = write_config(tmp_path / "headway.yaml", sim.url, store,
                           server={"drain_timeout_s": 2.0, "drain_notice_s": 1.5})
     gw = serve(config)
