@@ -432,8 +432,6 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "serving/runtime.py: headway.auth.erasure",
         "serving/runtime.py: headway.auth.service",
         "serving/runtime.py: headway.config.models",
-        "serving/runtime.py: headway.guards.inspect",
-        "serving/runtime.py: headway.guards.recording",
         "serving/runtime.py: headway.observe.observability",
         "serving/runtime.py: headway.observe.request_log",
         "serving/runtime.py: headway.observe.webhooks",

@@ -22,8 +22,7 @@ from headway.cache import CacheStage
 from headway.config.models import HeadwayConfig
 from headway.dialects import erasure_hook as stored_responses_erasure
 from headway.errors import StoreUnavailableError
-from headway.guards.inspect import Guards
-from headway.guards.recording import RedactingRequestLog
+from headway.guards import Guards, RedactingRequestLog
 from headway.jobs import JobService
 from headway.observe.observability import Observability
 from headway.observe.request_log import RequestLog
