@@ -17,6 +17,7 @@ from headway.config.models import HeadwayConfig
 from headway.pipelines.repository import PipelineRepository, RunRecord
 from headway.pipelines.runner import run_pipeline
 from headway.serving.runtime import Runtime
+from headway.store import Database
 
 
 @dataclass
@@ -31,8 +32,12 @@ class DataPlane:
         return self.runtime.store.engine  # type: ignore[attr-defined]
 
     @property
+    def database(self) -> Database:
+        return self.runtime.store.database
+
+    @property
     def repository(self) -> PipelineRepository:
-        return PipelineRepository(self.engine)
+        return PipelineRepository(self.database)
 
     @property
     def alerts(self) -> Any:

@@ -34,14 +34,14 @@ async def test_two_replicas_fire_a_slot_once(data_plane: Any, tmp_path: Path) ->
         }
     )
     replicas = [
-        Scheduler(plane.config.pipelines, PipelineRepository(plane.engine), RunQueue(plane.engine), owner)
+        Scheduler(plane.config.pipelines, PipelineRepository(plane.database), RunQueue(plane.database), owner)
         for owner in ("r1", "r2")
     ]
     now = 1_800_000_010.0
     fired = [name for replica in replicas for name in replica.tick(now)]
     assert fired == ["a"]
     assert [name for replica in replicas for name in replica.tick(now + 5)] == []
-    queue = RunQueue(plane.engine)
+    queue = RunQueue(plane.database)
     assert len(queue.list(pipeline="a")) == 1
     queue.complete(queue.list(pipeline="a")[0].job_id, "nobody", None)
     # The next slot fires again, once.
@@ -51,7 +51,7 @@ async def test_two_replicas_fire_a_slot_once(data_plane: Any, tmp_path: Path) ->
 async def test_a_crashed_workers_job_is_taken_again(data_plane: Any, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", ["id"], [[1]])
     plane = data_plane(pipelines={"definitions": {"a": {"source": {"type": "csv", "path": str(path)}}}})
-    queue = RunQueue(plane.engine)
+    queue = RunQueue(plane.database)
     job = queue.enqueue("a", trigger="api", max_attempts=3)
     assert job is not None and queue.enqueue("a", trigger="api", max_attempts=3) is None
     claimed = queue.claim("worker-1", lease_s=60)
@@ -74,7 +74,7 @@ async def test_failed_runs_are_retried_with_backoff_then_given_up(data_plane: An
     definition = {"source": {"type": "csv", "path": str(missing)}, "retry": {"attempts": 2, "backoff_s": 30}}
     plane = data_plane(pipelines={"definitions": {"a": definition}})
     service = plane.runtime.pipelines
-    queue = RunQueue(plane.engine)
+    queue = RunQueue(plane.database)
     queue.enqueue("a", trigger="schedule", max_attempts=2)
     job = queue.claim(service.owner, 60)
     before = time.time()

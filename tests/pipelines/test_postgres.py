@@ -68,7 +68,7 @@ async def test_sql_source_index_and_retrieval_on_postgres(data_plane: Any, pg_ur
 
 async def test_jobs_and_slots_are_claimed_once_across_workers(data_plane: Any, pg_url: str, tmp_path: Path) -> None:
     plane = data_plane(store=pg_url)
-    queue = RunQueue(plane.engine)
+    queue = RunQueue(plane.database)
     for index in range(8):
         queue.enqueue(f"p{index}", trigger="api", max_attempts=3)
 
@@ -84,7 +84,7 @@ async def test_jobs_and_slots_are_claimed_once_across_workers(data_plane: Any, p
         claimed = [job for jobs in pool.map(drain, ["w1", "w2", "w3", "w4"]) for job in jobs]
     assert len(claimed) == 8 and len(set(claimed)) == 8
 
-    repository = PipelineRepository(plane.engine)
+    repository = PipelineRepository(plane.database)
     with ThreadPoolExecutor(4) as pool:
         wins = list(pool.map(lambda owner: repository.claim_slot("p0", 1_800_000_000.0, owner), ["a", "b", "c", "d"]))
     assert wins.count(True) == 1

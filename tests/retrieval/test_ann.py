@@ -87,7 +87,7 @@ async def test_the_index_is_persisted_and_a_restart_applies_only_what_changed(
 
     (folder / "doc07.md").write_text("# Topic 7\n\nA brand new passage on quokka husbandry.")
     # Published by another process: this store's file still says version 1.
-    restarted = AnnStore(plane.engine, first.ann.directory)
+    restarted = AnnStore(plane.database, first.ann.directory)
     loaded = restarted._load("kb")
     assert loaded is not None and loaded.version == 1
     await plane.run("docs")
@@ -99,7 +99,7 @@ async def test_the_index_is_persisted_and_a_restart_applies_only_what_changed(
         current = get_collection(connection, "kb")
     assert current is not None and refreshed.version == current.active_version
     # Another restart finds its file current: it serves it as read, without a rebuild.
-    again = AnnStore(plane.engine, first.ann.directory)
+    again = AnnStore(plane.database, first.ann.directory)
     served = again.ensure("kb", current.active_version)
     assert served is None  # not in memory yet: the first call starts the load in the background
     loaded_again = again.refresh("kb")
@@ -113,7 +113,7 @@ async def test_inverted_file_search_recall_against_exact(data_plane: Any, tmp_pa
     await plane.run("docs")
     vectors = visible_vectors(plane.engine)
     # A small corpus: the bench (bench/retrieval_ann.py) measures recall at 100k and 1M.
-    store = AnnStore(plane.engine, None, AnnSettings(ivf_from=50))
+    store = AnnStore(plane.database, None, AnnSettings(ivf_from=50))
     ann = store.refresh("kb")
     assert ann is not None and type(ann.index).__name__ == "IndexIVFFlat"
     ids = np.array(sorted(vectors))
@@ -184,7 +184,7 @@ async def test_concurrent_readers_share_one_build(data_plane: Any, tmp_path: Pat
     folder = make_folder(tmp_path)
     plane = data_plane(pipelines={"definitions": {"docs": folder_pipeline(folder)}})
     await plane.run("docs")
-    store = AnnStore(plane.engine, None)
+    store = AnnStore(plane.database, None)
     builds: list[int] = []
     store.on_refreshed = lambda collection, version, seconds: builds.append(version)
     threads = [threading.Thread(target=store.refresh, args=("kb",)) for _ in range(8)]

@@ -23,12 +23,7 @@ RULES = {
 
 # path (relative to src/headway) -> why it is still here. Owners remove their line as they convert.
 PENDING = {
-    "pipelines/wiring.py": "pipelines part: being converted by its owner",
-    "pipelines/repository.py": "pipelines part: being converted by its owner",
     "pipelines/sources.py": "reads a user's own SQL source database, not the store",
-    "retrieval/search.py": "retrieval part: full-text search differs per dialect; to move into store.database",
-    "retrieval/index.py": "retrieval part: ANALYZE on PostgreSQL; to move into store.database",
-    "cli/pipeline_cmd.py": "builds pipeline repositories from store.engine until the pipelines part takes a Database",
 }
 
 

@@ -46,7 +46,7 @@ def _definition(config: HeadwayConfig, name: str) -> Any:
 async def _run(config: HeadwayConfig, name: str, progress: Progress) -> Any:
     from headway.pipelines.runner import run_pipeline
     from headway.pipelines.wiring import runner_deps
-    from headway.providers.registry import build_providers
+    from headway.providers import build_providers
     from headway.routing.deployments import build_routes
     from headway.routing.executor import Executor
 
@@ -60,7 +60,7 @@ async def _run(config: HeadwayConfig, name: str, progress: Progress) -> Any:
         progress.update(tasks[stage], completed=done, total=total or 1)
 
     try:
-        deps = runner_deps(config, store.engine, build_routes(config, providers), Executor())
+        deps = runner_deps(config, store.database, build_routes(config, providers), Executor())
         return await run_pipeline(name, _definition(config, name), deps, trigger="manual", progress=report)
     finally:
         for provider in providers.values():
@@ -113,7 +113,7 @@ def status_command(config: ConfigOption = "headway.yaml", as_json: JsonOption = 
     loaded = load_config(config)
     store = _open(loaded)
     try:
-        latest = PipelineRepository(store.engine).latest_runs()
+        latest = PipelineRepository(store.database).latest_runs()
     finally:
         store.close()
     rows: list[dict[str, Any]] = []
@@ -172,7 +172,7 @@ def history_command(
     _definition(loaded, name)
     store = _open(loaded)
     try:
-        runs = PipelineRepository(store.engine).history(name, limit)
+        runs = PipelineRepository(store.database).history(name, limit)
     finally:
         store.close()
     if as_json:
@@ -228,7 +228,7 @@ def quarantine_command(
     _definition(loaded, name)
     store = _open(loaded)
     try:
-        rows = PipelineRepository(store.engine).quarantine(name, run_id=run, limit=limit)
+        rows = PipelineRepository(store.database).quarantine(name, run_id=run, limit=limit)
     finally:
         store.close()
     if as_json:

@@ -14,13 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from headway.config.pipelines import IndexConfig
 from headway.pipelines.sources import SourceRecord
 from headway.retrieval import index as store
 from headway.retrieval.chunking import chunk_text
 from headway.retrieval.embedder import Embedder, to_blob
+from headway.store import Database
 
 Progress = Callable[[str, int, int], None]
 ANALYZE_AFTER_CHUNKS = 1000  # refresh planner statistics after loads this large
@@ -91,13 +92,13 @@ class IndexBuild:
             analyze=big,
         )
 
-    def abandon(self, engine: Engine) -> None:
-        with engine.begin() as connection:
+    def abandon(self, database: Database) -> None:
+        with database.transaction("abandon an unpublished index version") as connection:
             store.abandon(connection, self.collection, self.version)
 
 
 async def build(
-    engine: Engine,
+    database: Database,
     collection: str,
     index: IndexConfig,
     embedder: Embedder | None,
@@ -108,7 +109,7 @@ async def build(
     model = embedder.model if embedder is not None else None
 
     def begin() -> int:
-        with engine.begin() as connection:
+        with database.transaction("begin an index version") as connection:
             version = store.begin(connection, collection, embedding_model=model, dimensions=index.dimensions)
             store.retire_documents(connection, collection, version, retire)
             return version
@@ -125,7 +126,7 @@ async def build(
     if embedder is not None and chunks:
 
         def reusable() -> dict[str, bytes]:
-            with engine.connect() as connection:
+            with database.connect("read reusable embeddings") as connection:
                 return store.reusable_embeddings(connection, collection, (c.content_hash for _, c in chunks))
 
         embeddings = await asyncio.to_thread(reusable)
@@ -161,7 +162,7 @@ async def build(
     ]
 
     def write() -> None:
-        with engine.begin() as connection:
+        with database.transaction("add chunks to an index version") as connection:
             store.add_chunks(connection, rows)
 
     await asyncio.to_thread(write)

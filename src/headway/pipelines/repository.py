@@ -1,8 +1,8 @@
-"""Pipelines' durable state, through the shared store engine: runs, accepted state,
-record hashes, quarantine, the run lock and schedule-slot claims.
+"""Pipelines' durable state, a repository on the store's ``Database``: runs, accepted
+state, record hashes, quarantine, the run lock and schedule-slot claims.
 
-Synchronous, like the store; async code calls it through ``asyncio.to_thread``. Driver
-errors surface as ``StoreUnavailableError``.
+Synchronous, like the store; async code calls it through ``asyncio.to_thread``. An outage
+surfaces as ``StoreUnavailableError`` (the store's one translation); a bug surfaces as itself.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from headway.errors import StoreUnavailableError
 from headway.pipelines.tables import (
     pipeline_quarantine,
     pipeline_records,
@@ -24,6 +22,7 @@ from headway.pipelines.tables import (
     pipeline_slots,
     pipeline_state,
 )
+from headway.store import SqlRepository
 
 T = TypeVar("T")
 _BATCH = 500
@@ -72,29 +71,14 @@ class QuarantinedRow:
         return asdict(self)
 
 
-class PipelineRepository:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
+class PipelineRepository(SqlRepository):
     def _read(self, work: Callable[[Connection], T]) -> T:
-        try:
-            with self.engine.connect() as connection:
-                return work(connection)
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(
-                f"pipeline store read failed: {exc.__class__.__name__}: {exc}"
-            ) from exc
+        with self.reading("read pipeline state") as connection:
+            return work(connection)
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        try:
-            with self.engine.begin() as connection:
-                return work(connection)
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreUnavailableError(
-                f"pipeline store write failed: {exc.__class__.__name__}: {exc}"
-            ) from exc
+        with self.transaction("write pipeline state") as connection:
+            return work(connection)
 
     # --- state and lock -------------------------------------------------------------------
 
@@ -114,9 +98,8 @@ class PipelineRepository:
 
         def take(connection: Connection) -> bool:
             now = time.time()
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
             connection.execute(
-                dialect.insert(pipeline_state).values(pipeline=pipeline, schema={}).on_conflict_do_nothing()
+                self.database.insert_ignoring_conflicts(pipeline_state).values(pipeline=pipeline, schema={})
             )
             c = pipeline_state.c
             result = connection.execute(
@@ -177,16 +160,10 @@ class PipelineRepository:
             {"pipeline": pipeline, "record_key": k, "content_hash": h, "updated_at": now}
             for k, h in upserts.items()
         ]
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        statement = self.database.upsert(
+            pipeline_records, key=["pipeline", "record_key"], update=["content_hash", "updated_at"]
+        )
         for start in range(0, len(rows), _BATCH):
-            statement = dialect.insert(pipeline_records)
-            statement = statement.on_conflict_do_update(
-                index_elements=[c.pipeline, c.record_key],
-                set_={
-                    "content_hash": statement.excluded.content_hash,
-                    "updated_at": statement.excluded.updated_at,
-                },
-            )
             connection.execute(statement, rows[start : start + _BATCH])
         connection.execute(
             update(pipeline_state)

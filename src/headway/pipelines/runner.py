@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
-
 from headway.config.pipelines import FolderSource, PipelineConfig
 from headway.errors import ConflictError, HeadwayError
 from headway.pipelines.alerts import Alert, Alerter
@@ -30,6 +28,7 @@ from headway.pipelines.metrics import PipelineStats
 from headway.pipelines.repository import PipelineRepository, RunRecord
 from headway.pipelines.sources import SourceRead, read_source, row_hash
 from headway.retrieval.embedder import Embedder
+from headway.store import Database
 
 log = logging.getLogger("headway.pipelines")
 
@@ -44,7 +43,7 @@ class PipelineBusyError(ConflictError):
 class RunnerDeps:
     """What a run needs from outside: the store, alerting and a way to get an embedder."""
 
-    engine: Engine
+    database: Database
     alerter: Alerter
     embedder_for: EmbedderFactory | None = None
     lock_ttl_s: float = 60.0  # renewed every third of it while the run lives; a crashed run's lock lapses
@@ -122,7 +121,7 @@ async def run_pipeline(
     progress: Progress | None = None,
 ) -> RunRecord:
     """Run ``name`` once and return its record; never raises for a failed run (see ``status``)."""
-    repository = PipelineRepository(deps.engine)
+    repository = PipelineRepository(deps.database)
     run = RunRecord(run_id=f"run_{uuid.uuid4().hex[:20]}", pipeline=name, trigger=trigger, attempt=attempt)
     if not await asyncio.to_thread(repository.acquire_lock, name, run.run_id, deps.lock_ttl_s):
         raise PipelineBusyError(f"pipeline {name!r} is already running")
@@ -144,7 +143,7 @@ async def run_pipeline(
     finally:
         keeper.cancel()
         if build_result is not None and run.status not in ("ok", "warn"):
-            await asyncio.to_thread(build_result.abandon, deps.engine)
+            await asyncio.to_thread(build_result.abandon, deps.database)
         if run.status == "running":
             run.status = "failed"
         run.finished_at = time.time()
@@ -240,7 +239,7 @@ async def _execute(
         folder = isinstance(config.source, FolderSource)
         documents = [to_document(r, index, folder=folder) for r in [*new, *changed]]
         index_build = await build(
-            deps.engine,
+            deps.database,
             index.collection or name,
             index,
             embedder,
@@ -254,7 +253,7 @@ async def _execute(
     upserts = {r.key: hashes[r.key] for r in [*new, *changed]}
 
     def publish() -> None:
-        with deps.engine.begin() as connection:
+        with deps.database.transaction("publish a pipeline run") as connection:
             if index_build is not None:
                 index_build.commit(connection)
             repository.commit_accepted(

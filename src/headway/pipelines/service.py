@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from headway.config.pipelines import PipelinesConfig
 from headway.errors import NotFoundError
 from headway.pipelines.evaluate import SCHEMA_REFUSED
-from headway.pipelines.run_queue import QueuedRun, RunQueue
 from headway.pipelines.repository import PipelineRepository, RunRecord
+from headway.pipelines.run_queue import QueuedRun, RunQueue
 from headway.pipelines.runner import PipelineBusyError, RunnerDeps, run_pipeline
 from headway.pipelines.scheduler import Scheduler
 
@@ -44,11 +44,11 @@ class PipelineService:
 
     @property
     def repository(self) -> PipelineRepository:
-        return PipelineRepository(self.deps.engine)
+        return PipelineRepository(self.deps.database)
 
     @property
     def queue(self) -> RunQueue:
-        return RunQueue(self.deps.engine)
+        return RunQueue(self.deps.database)
 
     @property
     def alert_counts(self) -> Counter[tuple[str, str]]:

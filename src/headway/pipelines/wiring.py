@@ -1,7 +1,7 @@
 """Build the data plane a gateway process holds: the retriever and the pipeline service.
 
-Both need the store's SQLAlchemy engine; a store without one (a test double) gets
-neither, and the endpoints that need them answer 503.
+Both reach their tables through the store's ``Database``; a store without one (a test
+double) gets neither, and the endpoints that need them answer 503.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from headway.routing.executor import Executor
 from headway.store import Database, Outbox
 
 
-def build_alerter(config: HeadwayConfig, engine: Any) -> Alerter:
+def build_alerter(config: HeadwayConfig, database: Database) -> Alerter:
     """Alerts' webhooks go through the store's outbox (signed there with ``pipelines.alerts.webhook_secret``)."""
     alerts = config.pipelines.alerts
-    return Alerter(alerts.webhook_url, outbox=Outbox(Database(engine)))
+    return Alerter(alerts.webhook_url, outbox=Outbox(database))
 
 
 def runner_deps(
     config: HeadwayConfig,
-    engine: Any,
+    database: Database,
     routes: dict[str, Route],
     executor: Executor,
     retriever: Retriever | None = None,
@@ -38,8 +38,8 @@ def runner_deps(
         return build_embedder(spec, routes, executor, dimensions=dimensions, batch_size=batch_size)
 
     return RunnerDeps(
-        engine=engine,
-        alerter=build_alerter(config, engine),
+        database=database,
+        alerter=build_alerter(config, database),
         embedder_for=embedder_for,
         lock_ttl_s=config.pipelines.scheduler.lease_s,
         on_published=retriever.published if retriever is not None else None,
@@ -49,8 +49,8 @@ def runner_deps(
 def build_data_plane(
     config: HeadwayConfig, store: Any, routes: dict[str, Route], executor: Executor
 ) -> tuple[Retriever | None, PipelineService | None]:
-    engine = getattr(store, "engine", None)
-    if engine is None:
+    database: Database | None = getattr(store, "database", None)
+    if database is None:
         return None, None
     collections = frozenset(
         name
@@ -59,12 +59,11 @@ def build_data_plane(
     )
     indexes = [d.index for d in config.pipelines.definitions.values() if d.index is not None]
     retriever = Retriever(
-        engine,
+        database,
         config.retrieval,
         routes,
         executor,
         configured_collections=collections,
-        database=store.database,
         collection_modes={
             index.collection or name: index.mode
             for name, index in ((n, d.index) for n, d in config.pipelines.definitions.items())
@@ -78,5 +77,5 @@ def build_data_plane(
     )
     # Local models load and ANN indexes build before queries need them, off the request path.
     retriever.warm_in_background()
-    service = PipelineService(config.pipelines, runner_deps(config, engine, routes, executor, retriever))
+    service = PipelineService(config.pipelines, runner_deps(config, database, routes, executor, retriever))
     return retriever, service

@@ -34,11 +34,12 @@ from typing import Any
 
 import faiss
 import numpy as np
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, func, select
 
 from headway.retrieval.embedder import from_blob
 from headway.retrieval.index import get_collection, visible_at
 from headway.retrieval.tables import retrieval_chunks
+from headway.store import Database
 
 log = logging.getLogger("headway.retrieval.ann")
 
@@ -107,8 +108,8 @@ def _new_index(dimensions: int, vectors: np.ndarray, settings: AnnSettings) -> A
 class AnnStore:
     """This process's ANN indexes, by collection; readers share them, updates are incremental."""
 
-    def __init__(self, engine: Engine, directory: Path | None, settings: AnnSettings | None = None) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, directory: Path | None, settings: AnnSettings | None = None) -> None:
+        self.database = database
         self.directory = directory
         self.settings = settings or AnnSettings()
         faiss.omp_set_num_threads(self.settings.threads)
@@ -116,7 +117,7 @@ class AnnStore:
         self._refreshing: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
         self._refresh_locks: dict[str, threading.Lock] = {}
-        self._store_id = hashlib.sha256(str(engine.url).encode()).hexdigest()[:12]
+        self._store_id = hashlib.sha256(database.identity.encode()).hexdigest()[:12]
         self.on_refreshed: Callable[[str, int, float], None] | None = None  # (collection, version, seconds)
 
     def current(self, collection: str) -> AnnIndex | None:
@@ -160,7 +161,7 @@ class AnnStore:
 
     def _refresh(self, collection: str) -> AnnIndex | None:
         started = time.perf_counter()
-        with self.engine.connect() as connection:
+        with self.database.connect("read a collection for its ANN index") as connection:
             current = get_collection(connection, collection)
             if current is None or not current.embedding_model or current.active_version == 0:
                 return None  # nothing published yet (a first run may be writing its version)
@@ -226,7 +227,7 @@ class AnnStore:
 
     def visible_vectors(self, collection: str, version: int) -> int:
         c = retrieval_chunks.c
-        with self.engine.connect() as connection:
+        with self.database.connect("count a collection's vectors") as connection:
             return int(
                 connection.execute(
                     select(func.count()).where(

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from headway.retrieval.tables import retrieval_chunks, retrieval_collections
+from headway.store import refresh_statistics
 
 _BATCH = 500
 
@@ -152,8 +153,8 @@ def publish(
     )
     c = retrieval_chunks.c
     connection.execute(delete(retrieval_chunks).where(c.collection == name, c.removed_version <= version))
-    if analyze and connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("ANALYZE retrieval_chunks")
+    if analyze:
+        refresh_statistics(connection, "retrieval_chunks")
 
 
 def abandon(connection: Connection, name: str, version: int) -> None:

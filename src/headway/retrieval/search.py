@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 
 from headway.retrieval.tables import retrieval_chunks
+from headway.store import full_text_ranking
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 32
@@ -121,31 +122,20 @@ def matches(
 def lexical_ranking(
     connection: Connection, collection: str, version: int, query: str, limit: int
 ) -> list[int]:
+    """Chunk ids of ``collection`` at ``version`` best matching the query's terms (full text), best first."""
     terms = query_terms(query)
     if not terms:
         return []
-    if connection.dialect.name == "postgresql":
-        statement = text(
-            "SELECT id FROM retrieval_chunks, to_tsquery('english', :q) AS q "
-            "WHERE collection = :c AND added_version <= :v AND (removed_version IS NULL OR removed_version > :v) "
-            "AND tsv @@ q ORDER BY ts_rank(tsv, q) DESC, id LIMIT :n"
-        )
-        return [
-            row[0]
-            for row in connection.execute(
-                statement, {"q": " | ".join(terms), "c": collection, "v": version, "n": limit}
-            )
-        ]
-    match = " OR ".join(f'"{term}"' for term in terms)
-    statement = text(
-        "SELECT c.id FROM retrieval_fts JOIN retrieval_chunks AS c ON c.id = retrieval_fts.rowid "
-        "WHERE retrieval_fts MATCH :q AND c.collection = :c AND c.added_version <= :v "
-        "AND (c.removed_version IS NULL OR c.removed_version > :v) ORDER BY bm25(retrieval_fts), c.id LIMIT :n"
+    statement = full_text_ranking(
+        connection,
+        table="retrieval_chunks",
+        fts_table="retrieval_fts",
+        tsvector="tsv",
+        where="t.collection = :c AND t.added_version <= :v AND (t.removed_version IS NULL OR t.removed_version > :v)",
+        terms=terms,
+        limit=limit,
     )
-    return [
-        row[0]
-        for row in connection.execute(statement, {"q": match, "c": collection, "v": version, "n": limit})
-    ]
+    return [row[0] for row in connection.execute(statement, {"c": collection, "v": version})]
 
 
 def fuse(

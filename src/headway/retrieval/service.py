@@ -1,7 +1,7 @@
 """The retriever: answer "the k best passages of collection C for this query".
 
-Holds what queries need and nothing else: the store's ``Database`` (reads go through
-its error translation) and engine (for the ANN index's own reads), the embedders of
+Holds what queries need and nothing else: the store's ``Database`` (reads, the ANN
+index's included, go through its error translation), the embedders of
 collections (built from the embeddings model recorded with the collection and, for local
 models, loaded at start-up in the background, never on the request path), the ANN
 indexes (``ann.py``) and the counters the metrics part reads.
@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import Engine
 
 from headway.config.retrieval import RetrievalConfig
 from headway.errors import (
@@ -88,12 +86,11 @@ class RetrievalStats:
 
 @dataclass
 class Retriever:
-    engine: Engine
+    database: Database
     config: RetrievalConfig
     routes: dict[str, Route]
     executor: Executor
     configured_collections: frozenset[str] = frozenset()
-    database: Database | None = None  # default: one on ``engine``
     collection_modes: Mapping[str, str] = field(default_factory=dict)
     preload: frozenset[str] = frozenset()  # embeddings models to load at start-up
     outcomes: Counter[str] = field(default_factory=Counter)  # hit | miss | failed, read by metrics
@@ -103,12 +100,10 @@ class Retriever:
     _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        if self.database is None:
-            self.database = Database(self.engine)
         if self.ann is None:
             self.ann = AnnStore(
-                self.engine,
-                _ann_directory(self.engine, self.config.ann_dir),
+                self.database,
+                _ann_directory(self.database, self.config.ann_dir),
                 AnnSettings(ivf_from=self.config.ann_ivf_from, nprobe=self.config.ann_nprobe),
             )
 
@@ -341,10 +336,10 @@ def _passes(passage: Passage, filters: Mapping[str, Any]) -> bool:
     return not filters or matches(passage.metadata, passage.doc_key, passage.source, filters)
 
 
-def _ann_directory(engine: Engine, configured: str | None) -> Path | None:
+def _ann_directory(database: Database, configured: str | None) -> Path | None:
     if configured is not None:
         return Path(configured).expanduser()
-    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
-    if database and database != ":memory:":
-        return Path(database).expanduser().with_name(Path(database).name + ".ann")
+    file = database.file_path
+    if file is not None:
+        return file.with_name(file.name + ".ann")
     return Path(tempfile.gettempdir()) / "headway-ann"

@@ -2,17 +2,19 @@
 
 It hands out connections and transactions whose failures pass through the one error
 translation (``store.errors``), and builds the few statements whose SQL differs between
-SQLite and PostgreSQL (insert-or-ignore, upsert, claim-with-skip-locked), so no part
-ever asks which database it talks to.
+SQLite and PostgreSQL (insert-or-ignore, upsert, claim-with-skip-locked, full-text
+ranking, refreshing the planner's statistics), so no part ever asks which database it
+talks to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table
+from sqlalchemy import Connection, Engine, Select, Table, TextClause, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -50,6 +52,46 @@ def claim(bind: Engine | Connection, statement: Select[Any]) -> Select[Any]:
     return statement
 
 
+def full_text_ranking(
+    bind: Engine | Connection,
+    *,
+    table: str,
+    fts_table: str,
+    tsvector: str,
+    where: str,
+    terms: Sequence[str],
+    limit: int,
+) -> TextClause:
+    """Ids of ``table`` rows matching any of ``terms``, most relevant first, at most ``limit``.
+
+    PostgreSQL ranks the ``tsvector`` column of ``table`` with ``ts_rank`` (English
+    configuration); SQLite ranks the FTS5 table ``fts_table`` (its rowid is ``table.id``)
+    with ``bm25``. ``where`` is a SQL condition on ``table`` under the alias ``t``; its bound
+    parameters are the caller's to bind (``q`` and ``n`` are taken).
+    """
+    if bind.dialect.name == "postgresql":
+        statement = text(
+            f"SELECT t.id FROM {table} AS t, to_tsquery('english', :q) AS q "
+            f"WHERE ({where}) AND t.{tsvector} @@ q ORDER BY ts_rank(t.{tsvector}, q) DESC, t.id LIMIT :n"
+        )
+        return statement.bindparams(q=" | ".join(terms), n=limit)
+    statement = text(
+        f"SELECT t.id FROM {fts_table} JOIN {table} AS t ON t.id = {fts_table}.rowid "
+        f"WHERE {fts_table} MATCH :q AND ({where}) ORDER BY bm25({fts_table}), t.id LIMIT :n"
+    )
+    return statement.bindparams(q=" OR ".join('"' + term.replace('"', '""') + '"' for term in terms), n=limit)
+
+
+def refresh_statistics(connection: Connection, table: str) -> None:
+    """Refresh the planner's statistics of ``table`` after a large load.
+
+    PostgreSQL: ``ANALYZE`` (its planner otherwise keeps pre-load statistics and scans
+    instead of using an index). SQLite plans well without them, so nothing is done.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ANALYZE {table}")
+
+
 class Database:
     """Connections and transactions on one store, their errors translated."""
 
@@ -76,6 +118,26 @@ class Database:
 
     def claim(self, statement: Select[Any]) -> Select[Any]:
         return claim(self._engine, statement)
+
+    def full_text_ranking(
+        self, *, table: str, fts_table: str, tsvector: str, where: str, terms: Sequence[str], limit: int
+    ) -> TextClause:
+        return full_text_ranking(
+            self._engine, table=table, fts_table=fts_table, tsvector=tsvector, where=where, terms=terms, limit=limit
+        )
+
+    @property
+    def identity(self) -> str:
+        """Which database this is (its URL, password hidden): stable across processes."""
+        return str(self._engine.url)
+
+    @property
+    def file_path(self) -> Path | None:
+        """The SQLite database's file; ``None`` for PostgreSQL or an in-memory database."""
+        url = self._engine.url
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database).expanduser()
 
     def dispose(self) -> None:
         """Close pooled connections (a replica that is shutting down, a test that ends)."""
