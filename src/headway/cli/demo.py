@@ -198,8 +198,7 @@ def run_tour(tour: Tour, *, gate: bool = True) -> Tour:
 
 
 def run_demo_gate(tour: Tour) -> None:
-    from headway.gate.profile import load_profile
-    from headway.gate.runner import GateOptions, run_gate
+    from headway.gate import GateOptions, load_profile, run_gate
 
     options = GateOptions(
         profile=load_profile("standard"), url=tour.url, config_file=str(DEMO_CONFIG), api_key=tour.keys["operator"], save=True

@@ -21,8 +21,7 @@ from headway.cli._common import stderr_console
 from headway.config.fingerprint import config_fingerprint
 from headway.errors import ConfigError, HeadwayError
 from headway.evals import EvalOptions, EvalRun, load_set, run_eval
-from headway.gate.binding import Binding
-from headway.gate.config_source import gateway_url, parse_for_gate, read_raw
+from headway.gate import Binding, gateway_url, parse_for_gate, read_raw
 
 ADMIN_KEY_ENV = "HEADWAY_ADMIN_KEY"
 

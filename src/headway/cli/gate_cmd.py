@@ -16,10 +16,18 @@ from rich.console import Console
 
 from headway.cli._common import stderr_console
 from headway.errors import HeadwayError
-from headway.gate.profile import load_profile
-from headway.gate.render import FORMATS, print_table, render_html, render_json, render_markdown
-from headway.gate.results import EXIT_CODES, GateReport
-from headway.gate.runner import GateOptions, run_gate
+from headway.gate import (
+    EXIT_CODES,
+    FORMATS,
+    GateOptions,
+    GateReport,
+    load_profile,
+    print_table,
+    render_html,
+    render_json,
+    render_markdown,
+    run_gate,
+)
 
 UNKNOWN_EXIT = EXIT_CODES["unknown"]
 

@@ -25,9 +25,7 @@ from headway.api.body import read_json_object
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError
-from headway.gate.drill import DrillRecord
-from headway.gate.repository import GateRepository
-from headway.gate.results import GateReport
+from headway.gate import DrillRecord, GateReport, GateRepository
 from headway.serving.runtime import Runtime
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
