@@ -47,7 +47,7 @@ REVIEW_COLUMNS = (
 
 
 def _service(session: Session) -> Any:
-    from headway.review.service import ReviewService
+    from headway.review import ReviewService
 
     return ReviewService(session.config.review, session.store.database, public_url=session.config.server.public_url)
 
@@ -62,7 +62,7 @@ KeyOption = Annotated[
 def _reviewer(session: Session, credential: str | None, *, acting: bool = True) -> Any:
     """The reviewer ``credential`` proves; the operator at the store only for reading without one."""
     from headway.auth.service import AuthService
-    from headway.review.access import Reviewer
+    from headway.review import Reviewer
 
     if not credential:
         if not acting:
@@ -96,7 +96,7 @@ def _announce(session: Session, review_id: str) -> None:
         return
     from headway.backends import RedisBackend
     from headway.errors import HeadwayError
-    from headway.review.waiters import CHANNEL
+    from headway.review import CHANNEL
 
     async def publish() -> None:
         backend = RedisBackend(redis.url, key_prefix=redis.key_prefix, timeout_s=redis.timeout_ms / 1000)
@@ -122,7 +122,7 @@ def list_reviews(
     key: KeyOption = None,
 ) -> None:
     """List review items, newest first."""
-    from headway.review.items import STATUSES, ReviewQuery, status_filter
+    from headway.review import STATUSES, ReviewQuery, status_filter
 
     statuses = status_filter(status)
     if statuses is None:
@@ -151,7 +151,7 @@ def show(
     key: KeyOption = None,
 ) -> None:
     """One item: the conversation, context, findings, the answer and its history."""
-    from headway.review.release import answer_text
+    from headway.review import answer_text
 
     with Session(config) as session:
         service = _service(session)

@@ -15,7 +15,7 @@ from headway.auth.service import AuthService
 from headway.cache import CacheStage
 from headway.guards import Guards
 from headway.retrieval.service import Retriever
-from headway.review.service import ReviewService
+from headway.review import ReviewService
 from headway.routing.deployments import Route
 from headway.routing.executor import Executor
 from headway.serving.records import RequestSink

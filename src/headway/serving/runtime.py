@@ -33,7 +33,7 @@ from headway.pipelines.wiring import build_data_plane
 from headway.providers.base import Provider
 from headway.providers.registry import build_providers
 from headway.retrieval.service import Retriever
-from headway.review.service import ReviewService, build_review_service
+from headway.review import ReviewService, build_review_service
 from headway.routing.deployments import Route, build_routes, find_route
 from headway.routing.executor import Executor
 from headway.routing.shared_breakers import shared_breakers

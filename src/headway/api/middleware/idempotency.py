@@ -50,7 +50,7 @@ from headway.idempotency import (
     fingerprint,
     scope_of,
 )
-from headway.review.release import ID_HEADER, Answer
+from headway.review import ID_HEADER, Answer
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotent-replayed"

@@ -19,10 +19,17 @@ from headway.api.body import read_json_object
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from headway.review.access import Reviewer
-from headway.review.items import STATUSES, ReviewItem, ReviewQuery, status_filter
-from headway.review.release import answer, parse_wait, preference_applied
-from headway.review.service import ReviewService
+from headway.review import (
+    STATUSES,
+    Reviewer,
+    ReviewItem,
+    ReviewQuery,
+    ReviewService,
+    answer,
+    parse_wait,
+    preference_applied,
+    status_filter,
+)
 from headway.serving import Runtime
 
 _ID = re.compile(r"rev_[0-9a-f]{1,60}")
