@@ -1,4 +1,5 @@
-"""``headway serve``: run the gateway under uvicorn (uvloop + httptools, chosen by measurement)."""
+"""``headway serve``: run the gateway under uvicorn (uvloop + httptools, chosen by measurement;
+httptools with the connection limits of ``http_server``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from headway.api.reload import ReloadRefusedError, ServedApp
+from headway.cli.http_server import server_config
 from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
 from headway.guards.logs import structlog_processor
@@ -156,14 +158,15 @@ def serve(config_path: str, config: HeadwayConfig, *, host: str, port: int, work
         os.environ[SUPERVISOR_ENV] = str(os.getpid())
     else:
         os.environ.pop(SUPERVISOR_ENV, None)
-    settings = uvicorn.Config(
+    # What uvicorn.run does, with a config that carries the connection limits (http_server.py).
+    settings = server_config(
         "headway.cli.serve:app_factory",
+        config.server,
         factory=True,
         host=host,
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
         access_log=False,
         log_level=config.logging.level,
         log_config=None,  # uvicorn's lines go through the root handler configure_logging set up
