@@ -1,7 +1,8 @@
 """A rolling restart with a waiting SDK caller: two real ``headway serve`` processes on one store.
 
 The official Python SDK waits on a held answer (``Prefer: wait``, an ``Idempotency-Key``)
-through a proxy to replica A. A gets SIGTERM and the proxy now leads to B: A's drain
+through a load balancer (a request hook choosing the replica) to replica A. A gets
+SIGTERM and the balancer now leads to B: A's drain
 timeout answers the caller a JSON 503 (``shutting_down``, ``Retry-After``, the review's
 status URL) — never a plain-text 500 — the SDK retries onto B, which joins the same item
 and waits; a reviewer approves on B and the caller gets the answer. One review item, one
@@ -22,7 +23,6 @@ import pytest
 import yaml
 
 from tests.conftest import base_config
-from tests.faults import TcpProxy
 from tests.http import post_json, request
 from tests.ops.test_reload import ADMIN_KEY, admin, serve  # noqa: F401  (serve is the fixture)
 from tests.review.conftest import eventually, review_section
@@ -53,35 +53,44 @@ def test_sigterm_to_the_replica_holding_a_waiting_sdk_caller_loses_nothing_and_d
         seen.append((response.status_code, dict(response.headers), response.content))
 
     result: dict[str, Any] = {}
-    with TcpProxy("127.0.0.1", int(one.url.rsplit(":", 1)[1])) as proxy:
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{proxy.port}/v1", api_key=ADMIN_KEY, max_retries=3,
-                               http_client=openai.DefaultHttpxClient(event_hooks={"response": [keep]}, timeout=120))
+    balancer = {"port": int(one.url.rsplit(":", 1)[1])}
 
-        def call() -> None:
-            try:
-                result["completion"] = client.chat.completions.create(
-                    model="chat", messages=[{"role": "user", "content": prompt}], metadata={"consequential": "true"},
-                    extra_headers={"Idempotency-Key": f"ticket-77-{uuid.uuid4().hex}", "Prefer": "wait=60"},
-                )
-            except Exception as exc:  # surfaced by the assertion below
-                result["error"] = exc
+    def route(outgoing: Any) -> None:  # the load balancer: every attempt goes to the replica in rotation now
+        outgoing.url = outgoing.url.copy_with(port=balancer["port"])
 
-        caller = threading.Thread(target=call)
-        caller.start()
+    client = openai.OpenAI(base_url=f"{one.url}/v1", api_key=ADMIN_KEY, max_retries=3,
+                           http_client=openai.DefaultHttpxClient(
+                               event_hooks={"request": [route], "response": [keep]}, timeout=120))
 
-        def held() -> list[dict[str, Any]]:
-            items = request("GET", two.url + "/admin/reviews?status=all&limit=500", headers=admin()).json()["data"]
-            return [i for i in items if prompt in json.dumps(
-                request("GET", f"{two.url}/admin/reviews/{i['id']}", headers=admin()).json()["request"])]
+    def call() -> None:
+        try:
+            result["completion"] = client.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": prompt}], metadata={"consequential": "true"},
+                extra_headers={"Idempotency-Key": f"ticket-77-{uuid.uuid4().hex}", "Prefer": "wait=60"},
+            )
+        except Exception as exc:  # surfaced by the assertion below
+            result["error"] = exc
 
-        [item] = eventually(held, timeout=30, what="the held item")
-        proxy.target = ("127.0.0.1", port_two)  # the load balancer takes A out
-        one.proc.send_signal(signal.SIGTERM)
+    caller = threading.Thread(target=call)
+    caller.start()
+
+    def held() -> list[dict[str, Any]]:
+        items = request("GET", two.url + "/admin/reviews?status=all&limit=500", headers=admin()).json()["data"]
+        return [i for i in items if prompt in json.dumps(
+            request("GET", f"{two.url}/admin/reviews/{i['id']}", headers=admin()).json()["request"])]
+
+    [item] = eventually(held, timeout=30, what="the held item")
+    balancer["port"] = port_two  # the load balancer takes A out
+    one.proc.send_signal(signal.SIGTERM)
+    try:
         eventually(lambda: any(status == 503 for status, _, _ in seen), timeout=30, what="A's 503 to the waiting caller")
-        assert caller.is_alive()  # the SDK retries the 503 (after Retry-After) onto B, which joins the item
-        decided = post_json(f"{two.url}/admin/reviews/{item['id']}/decide", {"decision": "approve", "comment": "ok"}, admin())
-        assert decided.status == 200, decided.body
-        caller.join(60)
+    except AssertionError:
+        raise AssertionError(f"no 503; responses {[(s, b[:300]) for s, _, b in seen]}; result {result}; "
+                             f"A's log:\n{one.output()[-4000:]}") from None
+    assert caller.is_alive()  # the SDK retries the 503 (after Retry-After) onto B, which joins the item
+    decided = post_json(f"{two.url}/admin/reviews/{item['id']}/decide", {"decision": "approve", "comment": "ok"}, admin())
+    assert decided.status == 200, decided.body
+    caller.join(60)
     assert "error" not in result, result.get("error")
     original = request("GET", f"{two.url}/admin/reviews/{item['id']}", headers=admin()).json()["original"]
     assert result["completion"].model_dump(exclude_unset=True) == original
