@@ -46,7 +46,7 @@ from headway.backends import (
 from headway.config.models import HeadwayConfig
 from headway.config.scale import AdmissionConfig
 from headway.errors import RateLimitError, StoreUnavailableError
-from headway.observe.cost import Price
+from headway.observe import Price
 from headway.routing.deployments import Route
 from headway.store import Store
 from headway.types import CallContext, RequestRecord

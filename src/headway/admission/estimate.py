@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from headway.observe.cost import Price
+from headway.observe import Price
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4

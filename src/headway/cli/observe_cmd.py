@@ -40,7 +40,7 @@ def cost_command(
     from rich.table import Table
 
     from headway.errors import InvalidRequestError
-    from headway.observe.cost_report import GROUP_COLUMNS, cost_by, parse_time, totals
+    from headway.observe import GROUP_COLUMNS, cost_by, parse_time, totals
 
     if group_by not in GROUP_COLUMNS:
         raise InvalidRequestError(f"--group-by must be one of {', '.join(GROUP_COLUMNS)}")
@@ -81,8 +81,7 @@ def export_feedback(
     """Feedback joined with its request record, one JSON object per line (oldest first)."""
     import orjson
 
-    from headway.observe.cost_report import parse_time
-    from headway.observe.feedback import FeedbackStore
+    from headway.observe import FeedbackStore, parse_time
 
     start = parse_time(since, param="--since") if since else None
     end = parse_time(until, param="--until") if until else None

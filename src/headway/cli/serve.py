@@ -22,7 +22,7 @@ from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
 from headway.guards.logs import structlog_processor
 from headway.guards.pii import Redactor
-from headway.observe.logs import configure_logging as configure_structured_logging
+from headway.observe import configure_logging as configure_structured_logging
 from headway.store import SchemaUnknownError, migrate
 from headway.store.sql import create_store_engine
 

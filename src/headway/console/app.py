@@ -26,7 +26,7 @@ from headway.console.login import login_for
 from headway.console.pages import ConsolePage
 from headway.console.session import COOKIE, Session, decode, encode
 from headway.errors import NotFoundError
-from headway.observe.metrics import served_path
+from headway.observe import served_path
 
 STATIC = Path(__file__).with_name("static")
 _SECURITY_HEADERS = {

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, true
 
-from headway.observe.metrics import SERVED_PATHS, served_path
+from headway.observe import SERVED_PATHS, served_path
 from headway.store import Database
 from headway.store.tables import requests
 from headway.types import JSON, RequestRecord

@@ -27,7 +27,7 @@ from headway.config.models import HeadwayConfig
 from headway.config.readiness import RouteReadiness
 from headway.gate.drill import DrillStep, held_models
 from headway.gate.evidence import Deployment, Fetched
-from headway.observe.webhooks import WebhookVerificationError, verify
+from headway.observe import WebhookVerificationError, verify
 
 NOWHERE = "headway-drill-nowhere"  # a region no deployment is in
 _WAIT_S = 15.0

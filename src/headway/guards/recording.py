@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from headway.guards.inspect import Guards
-from headway.observe.request_log import RequestLog
+from headway.observe import RequestLog
 from headway.types import RequestRecord
 
 

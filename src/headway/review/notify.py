@@ -22,7 +22,7 @@ from typing import Any
 
 from headway.config.review import ReviewConfig
 from headway.errors import InvalidRequestError
-from headway.observe.webhooks import Delivery
+from headway.observe import Delivery
 from headway.review.items import ReviewItem
 from headway.review.release import decision_payload, ticket
 from headway.store import Outbox, WebhookMessage

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from headway.observe.feedback import Feedback, FeedbackStore
+from headway.observe import Feedback, FeedbackStore
 from headway.review.items import ReviewItem
 from headway.review.release import answer_text
 from headway.store import Database

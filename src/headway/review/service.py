@@ -22,7 +22,7 @@ from headway.auth.erasure import Subject
 from headway.backends import Backend
 from headway.config.review import ReviewConfig
 from headway.errors import APIError, HeadwayError, InvalidRequestError, NotFoundError
-from headway.observe.feedback import FeedbackStore
+from headway.observe import FeedbackStore
 from headway.review.access import Reviewer
 from headway.review.items import (
     OUTCOME_STATUS,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.errors import NotFoundError
-from headway.observe.cost import Price, builtin_price
+from headway.observe import Price, builtin_price
 from headway.providers.base import Provider, Timeouts
 from headway.routing.deadlines import request_deadline_s
 

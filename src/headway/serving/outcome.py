@@ -9,7 +9,7 @@ from headway.errors import (
     RateLimitError,
     UpstreamFailedError,
 )
-from headway.observe.cost import cost_usd
+from headway.observe import cost_usd
 from headway.routing.deployments import Deployment
 from headway.routing.executor import ExhaustedError
 from headway.types import RequestRecord, Usage

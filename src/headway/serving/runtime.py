@@ -24,9 +24,7 @@ from headway.dialects import erasure_hook as stored_responses_erasure
 from headway.errors import StoreUnavailableError
 from headway.guards import Guards, RedactingRequestLog
 from headway.jobs import JobService
-from headway.observe.observability import Observability
-from headway.observe.request_log import RequestLog
-from headway.observe.webhooks import OutboxMetrics, WebhookDelivery
+from headway.observe import Observability, OutboxMetrics, RequestLog, WebhookDelivery
 from headway.pipelines.metrics import DataPlaneMetrics
 from headway.pipelines.service import PipelineService
 from headway.pipelines.wiring import build_data_plane

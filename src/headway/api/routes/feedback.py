@@ -17,7 +17,7 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.api.routes.metrics import TIME_HELP, openapi_reply, query, time_param
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from headway.observe.feedback import FeedbackStore, parse_feedback
+from headway.observe import FeedbackStore, parse_feedback
 from headway.serving import Runtime
 from headway.types import JSON
 

@@ -12,9 +12,7 @@ from starlette.responses import Response
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
-from headway.observe.cost_report import GROUP_COLUMNS, GroupBy, cost_by, parse_time, totals
-from headway.observe.metrics import CONTENT_TYPE
-from headway.observe.observability import Observability
+from headway.observe import CONTENT_TYPE, GROUP_COLUMNS, GroupBy, Observability, cost_by, parse_time, totals
 from headway.serving import Runtime
 
 

@@ -15,7 +15,7 @@ from headway.gate.config_source import PLACEHOLDER
 from headway.gate.context import GateContext
 from headway.gate.evidence import EvidenceUnavailable
 from headway.gate.results import Finding, failed, partial, passed, unknown
-from headway.observe.webhooks import signed_headers
+from headway.observe import signed_headers
 
 _ALERT_KINDS = ("error_rate", "latency_p95")
 
