@@ -97,6 +97,24 @@ def test_a_cut_stream_continues_from_the_fallback_as_one_stream(
     assert len(partial.rstrip()) < len(text)
 
 
+def test_the_usage_chunk_of_a_continued_stream_counts_every_part(gw: GatewayThread, sim: Any) -> None:
+    queue_fault(sim.url, "cut", U["cut"])
+    client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="cont",
+        messages=[{"role": "user", "content": "tell me a long story"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(raw.parse())
+    usage = chunks[-1].usage
+    assert usage is not None
+    record = gw.record(raw.headers["x-request-id"])
+    assert len(record.quality["continuation"]) == 2
+    assert (usage.prompt_tokens, usage.completion_tokens) == (record.input_tokens, record.output_tokens)
+    assert usage.total_tokens == record.input_tokens + record.output_tokens
+
+
 def test_without_the_option_the_error_event_stays(gw: GatewayThread, sim: Any) -> None:
     queue_fault(sim.url, "cut", U["plain"])
     with pytest.raises(openai.APIError) as caught:

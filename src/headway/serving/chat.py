@@ -278,6 +278,8 @@ async def _sse(
                     if event.usage is not None:
                         segment.usage = event.usage
                     chunk: JSON | None = relabel(event.chunk, partial) if done else event.chunk
+                    if chunk is not None and done and isinstance(chunk.get("usage"), dict):
+                        chunk["usage"] = _with_earlier(chunk["usage"], [earlier for earlier, _ in done], prompt_chars)
                     # Headway always asks upstream for usage; clients that did not ask never see that chunk.
                     if chunk is not None and (include_usage or chunk.get("choices") or event.usage is None):
                         segment.output_chars += _output_chars(chunk)
@@ -334,6 +336,21 @@ async def _sse(
             call.close(499, "client_disconnected", "client went away mid-stream")
 
 
+def _with_earlier(usage: JSON, earlier: list[_Segment], prompt_chars: int) -> JSON:
+    """The client's usage chunk of a continued stream: every part's tokens, as the record has them."""
+    parts = [_delivered_usage(segment.usage, prompt_chars, segment.output_chars) for segment in earlier]
+    combined = dict(usage)
+    for key, extra in (
+        ("prompt_tokens", sum(p.input_tokens for p in parts)),
+        ("completion_tokens", sum(p.output_tokens for p in parts)),
+    ):
+        if isinstance(combined.get(key), int):
+            combined[key] += extra
+    if isinstance(combined.get("total_tokens"), int):
+        combined["total_tokens"] += sum(p.input_tokens + p.output_tokens for p in parts)
+    return combined
+
+
 async def _end_segment(runtime: ServingParts, record: RequestRecord, segment: _Segment, error: UpstreamError | None) -> None:
     """Close one upstream stream's books (attempt, load, breaker) once."""
     if segment.opened.deployment is None or segment.ended:
@@ -355,7 +372,7 @@ def _apply_segments(record: RequestRecord, earlier: list[tuple[_Segment, int]], 
     parts: list[JSON] = []
     for segment, prompt_chars in [*earlier, (last, 0)]:
         usage = segment.usage
-        if usage is None or (segment is not last and not usage.output_tokens):
+        if segment is not last or usage is None:  # a cut part counts what reached the client
             usage = _delivered_usage(usage, prompt_chars, segment.output_chars)
         deployment = segment.opened.deployment
         apply_usage(record, usage, deployment)
