@@ -17,10 +17,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from headway.api.responses import error_response
-from headway.auth.permissions import PUBLIC
-from headway.auth.principal import Principal
-from headway.auth.residency import CLASS_HEADER, REGION_HEADER, narrowed
-from headway.auth.service import AuthService
+from headway.auth import CLASS_HEADER, PUBLIC, REGION_HEADER, AuthService, Principal, narrowed
 from headway.errors import APIError, AuthenticationError, PermissionDeniedError
 
 _WANTED = {b"authorization": "authorization", b"x-api-key": "x-api-key",

@@ -28,7 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from headway.api.app import create_app
 from headway.api.responses import error_response
-from headway.auth.audit import AuditEvent
+from headway.auth import AuditEvent
 from headway.config.fingerprint import changed, config_fingerprint, leaves
 from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig

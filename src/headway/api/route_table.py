@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from headway.auth.permissions import AUTHENTICATED, PERMISSIONS, PUBLIC
+from headway.auth import AUTHENTICATED, PERMISSIONS, PUBLIC
 
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -37,7 +37,7 @@ from headway.store.base import Store
 from headway.types import JSON, Attempt, CallContext, Usage
 
 if TYPE_CHECKING:
-    from headway.auth.erasure import ErasureRegistry, Subject
+    from headway.auth import ErasureRegistry, Subject
     from headway.backends import Backend
 
 log = logging.getLogger("headway.cache")

@@ -76,8 +76,7 @@ def demo_environment(environ: Mapping[str, str], sim_url: str, env_file: Path) -
 
 def create_demo_keys(config_path: str) -> dict[str, str]:
     """One fresh key per demo principal (role -> key); earlier demo runs' keys are revoked."""
-    from headway.auth.key_policy import key_spec, parse_key_request
-    from headway.auth.principal import anonymous
+    from headway.auth import anonymous, key_spec, parse_key_request
 
     tokens: dict[str, str] = {}
     with Session(config_path) as session:

@@ -34,8 +34,7 @@ class Session:
     """The config, an open store and the auth repositories; closed on exit."""
 
     def __init__(self, config_path: str) -> None:
-        from headway.auth.audit import AuditLog
-        from headway.auth.key_store import KeyRepository
+        from headway.auth import AuditLog, KeyRepository
         from headway.config.loader import load_config
         from headway.store.sql import open_store
 
@@ -47,7 +46,7 @@ class Session:
         self.keys = KeyRepository(self.store.database)
 
     def record(self, action: str, target: str, **detail: Any) -> None:
-        from headway.auth.audit import AuditEvent
+        from headway.auth import AuditEvent
 
         self.audit.append([AuditEvent(action, cli_actor(), target=target, detail=detail)])
 
@@ -101,8 +100,7 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print it once."""
-    from headway.auth.key_policy import key_spec, parse_key_request
-    from headway.auth.principal import anonymous
+    from headway.auth import anonymous, key_spec, parse_key_request
 
     with Session(config) as session:
         request = parse_key_request(

@@ -61,7 +61,7 @@ KeyOption = Annotated[
 
 def _reviewer(session: Session, credential: str | None, *, acting: bool = True) -> Any:
     """The reviewer ``credential`` proves; the operator at the store only for reading without one."""
-    from headway.auth.service import AuthService
+    from headway.auth import AuthService
     from headway.review import Reviewer
 
     if not credential:
@@ -84,7 +84,7 @@ def _reviewer(session: Session, credential: str | None, *, acting: bool = True) 
 
 def _audit(session: Session, reviewer: Any, action: str, review_id: str, **detail: Any) -> None:
     """The audit trail names the reviewer who acted (the CLI's login goes in the detail)."""
-    from headway.auth.audit import AuditEvent
+    from headway.auth import AuditEvent
 
     session.audit.append([AuditEvent(action, reviewer.name, target=f"review:{review_id}", detail={**detail, "via": cli_actor()})])
 

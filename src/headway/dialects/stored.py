@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 
-from headway.auth.erasure import ErasureHook, Subject
+from headway.auth import ErasureHook, Subject
 from headway.dialects.tables import stored_responses
 from headway.store import Database, SqlRepository
 from headway.types import JSON

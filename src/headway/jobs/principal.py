@@ -13,8 +13,7 @@ import logging
 import time
 from typing import Any
 
-from headway.auth.principal import AllowList, Principal
-from headway.auth.residency import Residency
+from headway.auth import AllowList, Principal, Residency
 from headway.types import JSON, CallContext
 
 log = logging.getLogger("headway.jobs")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from headway.auth.service import AuthService
+from headway.auth import AuthService
 from headway.backends import Backend
 from headway.config.jobs import JobsConfig
 from headway.errors import InvalidRequestError, NotFoundError

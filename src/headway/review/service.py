@@ -17,8 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from headway.auth.audit import AuditEvent
-from headway.auth.erasure import Subject
+from headway.auth import AuditEvent, Subject
 from headway.backends import Backend
 from headway.config.review import ReviewConfig
 from headway.errors import APIError, HeadwayError, InvalidRequestError, NotFoundError

@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
-from headway.auth.residency import Residency, restrict
+from headway.auth import Residency, restrict
 from headway.errors import UpstreamError
 from headway.guards import ContractBook, OutputContract
 from headway.providers import ChatResult

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from headway.admission import Admission
-from headway.auth.service import AuthService
+from headway.auth import AuthService
 from headway.cache import CacheStage
 from headway.guards import Guards
 from headway.retrieval.service import Retriever

@@ -14,9 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from headway.admission import Admission
-from headway.auth.audit_trail import AuditTrail
-from headway.auth.erasure import ErasureRegistry
-from headway.auth.service import AuthService
+from headway.auth import AuditTrail, AuthService, ErasureRegistry
 from headway.backends import Backend, open_backend
 from headway.cache import CacheStage
 from headway.config.models import HeadwayConfig

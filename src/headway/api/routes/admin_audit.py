@@ -12,7 +12,7 @@ from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.api.routes.admin_keys import OPENAPI_TAG
-from headway.auth.audit import AuditLog
+from headway.auth import AuditLog
 from headway.errors import ServiceUnavailableError
 from headway.serving import Runtime
 

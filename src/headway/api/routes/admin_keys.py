@@ -17,11 +17,7 @@ from headway.api.body import read_json_object
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.auth.audit import AuditEvent
-from headway.auth.key_policy import key_spec, parse_key_request
-from headway.auth.key_store import KeyRepository
-from headway.auth.permissions import AUTHENTICATED
-from headway.auth.principal import Principal
+from headway.auth import AUTHENTICATED, AuditEvent, KeyRepository, Principal, key_spec, parse_key_request
 from headway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from headway.serving import Runtime
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from headway.api.route_table import Endpoint
-from headway.auth.permissions import PUBLIC
+from headway.auth import PUBLIC
 from headway.console import favicon, to_console
 
 ENDPOINTS: tuple[Endpoint, ...] = (

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.auth.permissions import PUBLIC
+from headway.auth import PUBLIC
 
 
 async def openapi_document(request: Request) -> Response:

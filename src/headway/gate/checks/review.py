@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from headway.auth.permissions import permissions_for
+from headway.auth import permissions_for
 from headway.config.models import HeadwayConfig
 from headway.config.review import PolicyConfig, ReviewerConfig
 from headway.gate.check import Check

@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from headway.auth.permissions import UNMAPPED, permissions_for
+from headway.auth import UNMAPPED, permissions_for
 from headway.config.auth import OidcIssuerConfig
 from headway.gate.check import Check
 from headway.gate.config_source import VARIABLE, secret_paths, value_at
