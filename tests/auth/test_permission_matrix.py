@@ -109,7 +109,7 @@ class World:
         """A review item held for ``token``'s caller (the admin's when that caller may not chat)."""
         body = {**CHAT, "metadata": {"consequential": True}}
         for credential in (token, ADMIN_TOKEN):
-            reply = Call("POST", "/v1/chat/completions", body).send(self.gw, bearer(credential))
+            reply = Call("POST", "/v1/chat/completions", body, headers={"prefer": "review=ticket"}).send(self.gw, bearer(credential))
             if reply.status == 202:
                 return str(reply.json()["id"])
         raise AssertionError("no review item was held")
