@@ -144,7 +144,7 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
     )
     runtime = Runtime.from_config(config)
     runtime.store.migrate()
-    engine = runtime.store.engine  # type: ignore[attr-defined]
+    engine = runtime.store._engine  # type: ignore[attr-defined]
     retriever = runtime.retrieval
     assert retriever is not None and retriever.ann is not None
     vectors = clustered(chunks + run_chunks, dimensions)

@@ -97,7 +97,7 @@ async def measure(store_url: str, chunks: int, queries: int, spill: str) -> dict
     )
     runtime = Runtime.from_config(config)
     runtime.store.migrate()
-    engine = runtime.store.engine  # type: ignore[attr-defined]
+    engine = runtime.store._engine  # type: ignore[attr-defined]
     with engine.begin() as connection:
         index.begin(connection, "bench", embedding_model="embed", dimensions=DIMENSIONS)
     started = time.perf_counter()

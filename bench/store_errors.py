@@ -33,7 +33,7 @@ def main() -> None:
             pass
 
     def raw_engine() -> None:
-        with store.engine.connect() as connection:
+        with store._engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
 
     def through_database() -> None:

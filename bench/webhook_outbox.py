@@ -78,7 +78,7 @@ def claims(store: SqlStore, rows: int, claimers: int) -> float:
         Column("attempts", Integer, nullable=False), Column("max_attempts", Integer, nullable=False),
         Column("run_after", Double, nullable=False), Column("lease_owner", String(100)), Column("lease_until", Double),
     )
-    metadata.create_all(store.engine)
+    metadata.create_all(store._engine)
     queue = WorkQueue(store.database, QueueShape(table=table, waiting=("ready",), running="leased", order=("run_after",)))
     now = time.time()
     with store.database.transaction() as connection:

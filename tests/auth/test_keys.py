@@ -44,7 +44,7 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(secure_gateway: GatewayTh
     # Listing and reading never show it again.
     for view in (get(secure_gateway, "/admin/keys", ADMIN).body, get(secure_gateway, f"/admin/keys/{key_id}", ADMIN).body):
         assert token.encode() not in view and token[8:].encode() not in view
-    engine = secure_gateway.runtime.store.engine  # type: ignore[attr-defined]
+    engine = secure_gateway.runtime.store._engine  # type: ignore[attr-defined]
     with engine.connect() as connection:
         row = connection.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one()._mapping
     assert token not in json.dumps({k: v for k, v in row.items()}, default=str)

@@ -44,9 +44,9 @@ SHAPE = QueueShape(
 @pytest.fixture
 def queue(store_url: str) -> Iterator[WorkQueue]:
     store = SqlStore(store_url)
-    _metadata.create_all(store.engine)
+    _metadata.create_all(store._engine)
     yield WorkQueue(store.database, SHAPE)
-    _metadata.drop_all(store.engine)
+    _metadata.drop_all(store._engine)
     store.close()
 
 

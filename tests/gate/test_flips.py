@@ -98,7 +98,7 @@ def nothing(gateway: Any) -> None:
 
 
 def sql(gateway: Any, statement: str, **params: Any) -> None:
-    with gateway.runtime.store.engine.begin() as connection:
+    with gateway.runtime.store._engine.begin() as connection:
         connection.execute(text(statement), params)
 
 

@@ -28,10 +28,6 @@ class DataPlane:
     runtime: Runtime
 
     @property
-    def engine(self) -> Any:
-        return self.runtime.store.engine  # type: ignore[attr-defined]
-
-    @property
     def database(self) -> Database:
         return self.runtime.store.database
 

@@ -65,7 +65,7 @@ def definition(path: Path, *, key: list[str] | None = KEY, **extra: Any) -> dict
 
 def documents(plane: Any) -> int:
     """Documents readers see in the collection's published version."""
-    with plane.engine.connect() as connection:
+    with plane.database.connect() as connection:
         collection = get_collection(connection, "penguins")
         assert collection is not None
         c = retrieval_chunks.c
@@ -79,7 +79,7 @@ def documents(plane: Any) -> int:
 
 
 def active_version(plane: Any) -> int:
-    with plane.engine.connect() as connection:
+    with plane.database.connect() as connection:
         collection = get_collection(connection, "penguins")
         assert collection is not None
         return collection.active_version

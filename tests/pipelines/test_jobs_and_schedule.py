@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from headway.cli.main import app
 from headway.config.pipelines import ScheduleConfig
-from headway.pipelines.run_queue import RunQueue
 from headway.pipelines.repository import PipelineRepository
+from headway.pipelines.run_queue import RunQueue
 from headway.pipelines.scheduler import Scheduler, current_slot
 from headway.pipelines.tables import pipeline_jobs
 from tests.http import request
@@ -58,7 +58,7 @@ async def test_a_crashed_workers_job_is_taken_again(data_plane: Any, tmp_path: P
     assert claimed is not None and claimed.attempts == 1
     assert queue.claim("worker-2", lease_s=60) is None, "a leased job belongs to its worker"
     # worker-1 dies: its lease runs out.
-    with plane.engine.begin() as connection:
+    with plane.database.transaction() as connection:
         connection.execute(update(pipeline_jobs).values(lease_until=time.time() - 1))
     retaken = queue.claim("worker-2", lease_s=60)
     assert retaken is not None and retaken.job_id == job.job_id and retaken.attempts == 2
@@ -83,7 +83,7 @@ async def test_failed_runs_are_retried_with_backoff_then_given_up(data_plane: An
     requeued = queue.list(pipeline="a")[0]
     assert requeued.status == "queued" and requeued.run_after >= before + 30
     assert queue.claim(service.owner, 60) is None, "not before the backoff"
-    with plane.engine.begin() as connection:
+    with plane.database.transaction() as connection:
         connection.execute(update(pipeline_jobs).values(run_after=time.time() - 1))
     await service.work(queue.claim(service.owner, 60))
     assert queue.list(pipeline="a")[0].status == "failed"

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from headway.pipelines.run_queue import RunQueue
 from headway.pipelines.repository import PipelineRepository
+from headway.pipelines.run_queue import RunQueue
 
 pytestmark = pytest.mark.postgres
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

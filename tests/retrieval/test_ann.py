@@ -16,6 +16,7 @@ from headway.retrieval.embedder import from_blob
 from headway.retrieval.index import get_collection, visible_at
 from headway.retrieval.service import Retriever
 from headway.retrieval.tables import retrieval_chunks
+from headway.store import Database
 
 DOCS = {
     f"doc{i:02d}.md": f"# Topic {i}\n\nParagraph about subject{i} and widget{i % 7} with gadget{i % 5}.\n\n"
@@ -39,8 +40,8 @@ def make_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def visible_vectors(engine: Any) -> dict[int, np.ndarray]:
-    with engine.connect() as connection:
+def visible_vectors(database: Database) -> dict[int, np.ndarray]:
+    with database.connect() as connection:
         current = get_collection(connection, "kb")
         assert current is not None
         c = retrieval_chunks.c
@@ -58,7 +59,7 @@ async def test_the_index_follows_runs_incrementally_and_never_returns_retired_ch
     retriever: Retriever = plane.runtime.retrieval
     assert (await plane.run("docs")).status == "ok"
     ann = retriever.ann.current("kb")
-    assert ann is not None and ann.version == 1 and ann.size == len(visible_vectors(plane.engine))
+    assert ann is not None and ann.version == 1 and ann.size == len(visible_vectors(plane.database))
 
     (folder / "doc05.md").write_text("# Topic 5\n\nRewritten: zeppelin hangar maintenance schedule.")
     edited = await plane.run("docs")
@@ -95,7 +96,7 @@ async def test_the_index_is_persisted_and_a_restart_applies_only_what_changed(
     assert refreshed is not None and refreshed.version == 2
     # Only the new chunk was added to the loaded index; the two retired ones are dropped when met.
     assert refreshed.size == loaded.size + 1
-    with plane.engine.connect() as connection:
+    with plane.database.connect() as connection:
         current = get_collection(connection, "kb")
     assert current is not None and refreshed.version == current.active_version
     # Another restart finds its file current: it serves it as read, without a rebuild.
@@ -111,7 +112,7 @@ async def test_inverted_file_search_recall_against_exact(data_plane: Any, tmp_pa
     folder = make_folder(tmp_path)
     plane = data_plane(pipelines={"definitions": {"docs": folder_pipeline(folder)}})
     await plane.run("docs")
-    vectors = visible_vectors(plane.engine)
+    vectors = visible_vectors(plane.database)
     # A small corpus: the bench (bench/retrieval_ann.py) measures recall at 100k and 1M.
     store = AnnStore(plane.database, None, AnnSettings(ivf_from=50))
     ann = store.refresh("kb")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
@@ -16,7 +16,7 @@ from headway.errors import StoreUnavailableError
 from headway.pipelines.repository import PipelineRepository
 from headway.retrieval import index
 from headway.retrieval.search import lexical_ranking
-from headway.store import Database, SqlStore, full_text_ranking
+from headway.store import Database, SqlStore, full_text_ranking, normalise_url
 
 
 @pytest.fixture
@@ -81,24 +81,24 @@ def test_full_text_ranking_ranks_best_first_within_the_collection_and_version(st
 
 def test_full_text_ranking_binds_the_callers_parameters(store: SqlStore) -> None:
     ids = load(store.database)
-    statement = full_text_ranking(
-        store.engine,
-        table="retrieval_chunks",
-        fts_table="retrieval_fts",
-        tsvector="tsv",
-        where="t.doc_key = :key",
-        terms=["penguins"],
-        limit=5,
-    )
     with store.database.connect() as connection:
+        statement = full_text_ranking(
+            connection,
+            table="retrieval_chunks",
+            fts_table="retrieval_fts",
+            tsvector="tsv",
+            where="t.doc_key = :key",
+            terms=["penguins"],
+            limit=5,
+        )
         found = [row[0] for row in connection.execute(statement, {"key": "elsewhere"})]
     assert found == [ids["elsewhere"]]
 
 
-def test_refresh_statistics_analyzes_on_postgresql_only(store: SqlStore) -> None:
+def test_refresh_statistics_analyzes_on_postgresql_only(store: SqlStore, store_url: str) -> None:
     load(store.database)  # the last publish asked for statistics
     with store.database.connect() as connection:
-        if store.engine.dialect.name == "postgresql":
+        if store_url.startswith("postgresql"):
             analyzed = connection.execute(
                 text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'retrieval_chunks'")
             ).scalar_one()
@@ -115,7 +115,7 @@ def test_database_says_where_a_sqlite_file_lives(store: SqlStore, store_url: str
         assert store.database.file_path == Path(store_url.removeprefix("sqlite:///"))
     else:
         assert store.database.file_path is None
-    assert store.database.identity == str(store.engine.url)
+    assert store.database.identity == str(make_url(normalise_url(store_url)))
 
 
 def test_pipeline_repository_reports_an_outage_as_store_unavailable() -> None:

@@ -24,10 +24,10 @@ def test_every_migration_branch_applies_once_when_replicas_start_together() -> N
         try:
             with concurrent.futures.ThreadPoolExecutor(3) as pool:
                 list(pool.map(lambda store: store.migrate(), stores))  # the advisory lock serialises them
-            with stores[0].engine.connect() as connection:
+            with stores[0]._engine.connect() as connection:
                 applied = {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
             assert applied == set(migrations.head_revisions())
-            tables = set(inspect(stores[0].engine).get_table_names())
+            tables = set(inspect(stores[0]._engine).get_table_names())
             # Every table any part declared on the shared metadata exists, created by its migration.
             assert {name for name in metadata.tables} <= tables
             stores[1].migrate()  # again: nothing to do, no error

@@ -39,7 +39,7 @@ def store(store_url: str) -> Iterator[SqlStore]:
 @contextmanager
 def outage(store: SqlStore) -> Iterator[None]:
     """Take the store away for real, then bring it back."""
-    url = make_url(store.engine.url)
+    url = make_url(store._engine.url)
     if url.get_backend_name() == "sqlite":
         database = Path(str(url.database))
         away = database.with_name(database.name + ".away")
@@ -130,9 +130,9 @@ scratch = Table("store_errors_scratch", MetaData(), Column("id", Integer, primar
 
 @pytest.fixture
 def scratch_table(store: SqlStore) -> Iterator[Table]:
-    scratch.create(store.engine)
+    scratch.create(store._engine)
     yield scratch
-    scratch.drop(store.engine)
+    scratch.drop(store._engine)
 
 
 def test_an_unexpected_integrity_error_surfaces(store: SqlStore, scratch_table: Table) -> None:
@@ -147,7 +147,7 @@ def test_translate_errors_names_the_action_and_keeps_the_cause() -> None:
     with (
         pytest.raises(StoreUnavailableError, match=r"^cannot count the rows: OperationalError$") as caught,
         translate_errors("count the rows"),
-        store.engine.connect(),
+        store._engine.connect(),
     ):
         pass
     assert caught.value.__cause__ is not None
@@ -170,7 +170,7 @@ def test_claims_skip_rows_another_claimer_holds(store: SqlStore, scratch_table: 
     with database.transaction("seed") as connection:
         connection.execute(insert(scratch_table), [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
     first_claim = database.claim(select(scratch_table.c.id).order_by(scratch_table.c.id).limit(1))
-    if store.engine.dialect.name == "sqlite":
+    if store._engine.dialect.name == "sqlite":
         # SQLite serialises writers: the claim transaction holds the write lock, so a
         # second claimer waits rather than reading the same row.
         assert "FOR UPDATE" not in str(first_claim)
@@ -184,8 +184,8 @@ def test_a_lock_wait_that_runs_out_is_store_unavailable(store: SqlStore, scratch
     """Another writer holds the lock past the wait: an outage for now, not a bug."""
     with store.database.transaction("seed") as connection:
         connection.execute(insert(scratch_table).values(id=1, name="one"))
-    sqlite = store.engine.dialect.name == "sqlite"
-    impatient = SqlStore(store.url, engine=create_engine(store.engine.url, connect_args={"timeout": 0.1}) if sqlite else None)
+    sqlite = store._engine.dialect.name == "sqlite"
+    impatient = SqlStore(store.url, engine=create_engine(store._engine.url, connect_args={"timeout": 0.1}) if sqlite else None)
     with store.database.transaction("hold the lock") as holder:
         holder.execute(scratch_table.update().where(scratch_table.c.id == 1).values(name="held"))
         with pytest.raises(StoreUnavailableError, match="cannot update a row"), impatient.database.transaction("update a row") as waiter:
@@ -196,7 +196,7 @@ def test_a_lock_wait_that_runs_out_is_store_unavailable(store: SqlStore, scratch
 
 
 def test_a_statement_timeout_is_store_unavailable_and_a_syntax_error_is_not(store: SqlStore) -> None:
-    if store.engine.dialect.name == "postgresql":
+    if store._engine.dialect.name == "postgresql":
         with pytest.raises(StoreUnavailableError), store.database.connect("wait") as connection:
             connection.exec_driver_sql("SET statement_timeout = '50ms'")
             connection.exec_driver_sql("SELECT pg_sleep(1)")

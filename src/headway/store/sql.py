@@ -136,10 +136,10 @@ class SqlStore:
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
-        self.engine = engine or create_store_engine(url)
-        self.database = Database(self.engine)
+        self._engine = engine or create_store_engine(url)
+        self.database = Database(self._engine)
         columns = ", ".join(_REQUEST_COLUMNS)
-        if self.engine.dialect.name == "postgresql":
+        if self._engine.dialect.name == "postgresql":
             marks = ", ".join(["%s"] * len(_REQUEST_COLUMNS))
             self._insert_requests_sql = f"INSERT INTO requests ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         else:
@@ -148,7 +148,7 @@ class SqlStore:
 
     def migrate(self) -> None:
         with translate_errors("migrate the store"):
-            migrate.upgrade(self.engine)
+            migrate.upgrade(self._engine)
 
     def ping(self) -> None:
         with self.database.connect("reach the store") as connection:
@@ -187,7 +187,7 @@ class SqlStore:
             return [_row_to_record(row) for row in connection.execute(statement)]
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._engine.dispose()
 
 
 def open_store(url: str) -> SqlStore:
