@@ -160,7 +160,6 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "api/app.py: headway.observe.middleware",
         "api/app.py: headway.review.console",
         "api/app.py: headway.store.base",
-        "api/middleware/anthropic_errors.py: headway.dialects.anthropic_messages",
         "api/reload.py: headway.config.fingerprint",
         "api/reload.py: headway.config.loader",
         "api/reload.py: headway.config.models",

@@ -5,6 +5,15 @@ Pure translation (no I/O) per dialect, plus the store of Responses kept for
 """
 
 from headway.dialects import anthropic_messages, responses
+from headway.dialects.anthropic_messages import error_body
 from headway.dialects.stored import ResponseStore, StoredResponse, erasure_hook, subject_of
 
-__all__ = ["ResponseStore", "StoredResponse", "anthropic_messages", "erasure_hook", "responses", "subject_of"]
+__all__ = [
+    "ResponseStore",
+    "StoredResponse",
+    "anthropic_messages",
+    "erasure_hook",
+    "error_body",
+    "responses",
+    "subject_of",
+]

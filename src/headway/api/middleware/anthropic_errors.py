@@ -12,7 +12,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from headway.dialects.anthropic_messages import error_body
+from headway.dialects import error_body
 
 
 def _wants_anthropic(scope: Scope) -> bool:
