@@ -21,8 +21,8 @@ from headway.config.readiness import ReadinessConfig
 from headway.config.resilience import CacheConfig, ModelResilience, check_resilience_references
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 from headway.config.review import ReviewConfig
-from headway.config.webhooks import WebhooksConfig
 from headway.config.scale import AdmissionConfig, RedisSetting
+from headway.config.webhooks import WebhooksConfig
 
 
 class _Section(BaseModel):
