@@ -47,7 +47,7 @@ from headway.config.models import HeadwayConfig
 from headway.config.scale import AdmissionConfig
 from headway.errors import RateLimitError, StoreUnavailableError
 from headway.observe import Price
-from headway.routing.deployments import Route
+from headway.routing import Route
 from headway.store import Store
 from headway.types import CallContext, RequestRecord
 

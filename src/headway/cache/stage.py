@@ -31,8 +31,7 @@ from headway.config.models import HeadwayConfig
 from headway.config.resilience import CacheConfig
 from headway.errors import ConfigError
 from headway.providers.base import ChatResult
-from headway.routing.deployments import Route
-from headway.routing.executor import Executor, ExhaustedError, Served
+from headway.routing import Executor, ExhaustedError, Route, Served
 from headway.store.base import Store
 from headway.types import JSON, Attempt, CallContext, Usage
 

@@ -47,8 +47,7 @@ async def _run(config: HeadwayConfig, name: str, progress: Progress) -> Any:
     from headway.pipelines.runner import run_pipeline
     from headway.pipelines.wiring import runner_deps
     from headway.providers import build_providers
-    from headway.routing.deployments import build_routes
-    from headway.routing.executor import Executor
+    from headway.routing import Executor, build_routes
 
     store = await asyncio.to_thread(_open, config)
     providers = build_providers(config.providers)

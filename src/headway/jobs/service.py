@@ -31,7 +31,7 @@ from headway.jobs.prefer import check_webhook_url, upstream_body, webhook_of
 from headway.jobs.principal import encode_context
 from headway.jobs.webhooks import batch_webhook, job_webhook
 from headway.jobs.worker import Worker
-from headway.routing.deployments import Route, find_route
+from headway.routing import Route, find_route
 from headway.store import Database
 from headway.types import JSON, CallContext
 

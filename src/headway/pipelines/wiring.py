@@ -14,8 +14,7 @@ from headway.pipelines.runner import RunnerDeps
 from headway.pipelines.service import PipelineService
 from headway.retrieval.embedder import LOCAL_PREFIX, Embedder, build_embedder
 from headway.retrieval.service import Retriever
-from headway.routing.deployments import Route
-from headway.routing.executor import Executor
+from headway.routing import Executor, Route
 from headway.store import Database, Outbox
 
 

@@ -21,8 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from headway.errors import ConfigError, UpstreamError
-from headway.routing.deployments import Route
-from headway.routing.executor import Executor, ExhaustedError
+from headway.routing import Executor, ExhaustedError, Route
 from headway.types import Attempt
 
 LOCAL_PREFIX = "local:"

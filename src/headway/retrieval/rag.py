@@ -24,7 +24,7 @@ from typing import Any
 from headway.errors import HeadwayError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from headway.retrieval.search import Passage
 from headway.retrieval.service import Retriever
-from headway.routing.deployments import Route
+from headway.routing import Route
 from headway.types import JSON, RequestRecord
 
 log = logging.getLogger("headway.retrieval")

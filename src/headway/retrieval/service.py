@@ -38,8 +38,7 @@ from headway.retrieval.ann import AnnSettings, AnnStore
 from headway.retrieval.embedder import Embedder, EmbeddingError, LocalEmbedder, build_embedder
 from headway.retrieval.index import Collection, get_collection, list_collections
 from headway.retrieval.search import Passage, fetch_passages, fuse, lexical_ranking, matches
-from headway.routing.deployments import Route
-from headway.routing.executor import Executor
+from headway.routing import Executor, Route
 from headway.store import Database
 
 log = logging.getLogger("headway.retrieval")

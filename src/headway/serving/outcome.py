@@ -10,8 +10,7 @@ from headway.errors import (
     UpstreamFailedError,
 )
 from headway.observe import cost_usd
-from headway.routing.deployments import Deployment
-from headway.routing.executor import ExhaustedError
+from headway.routing import Deployment, ExhaustedError
 from headway.types import RequestRecord, Usage
 
 

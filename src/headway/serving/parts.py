@@ -16,8 +16,7 @@ from headway.cache import CacheStage
 from headway.guards import Guards
 from headway.retrieval.service import Retriever
 from headway.review import ReviewService
-from headway.routing.deployments import Route
-from headway.routing.executor import Executor
+from headway.routing import Executor, Route
 from headway.serving.records import RequestSink
 
 

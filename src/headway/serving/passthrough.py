@@ -19,7 +19,7 @@ import orjson
 
 from headway.config.models import ProviderConfig
 from headway.errors import APIError, NotFoundError, UpstreamFailedError
-from headway.routing.deployments import Deployment
+from headway.routing import Deployment
 from headway.serving.chat import with_grant
 from headway.serving.outcome import apply_usage
 from headway.serving.parts import ServingParts

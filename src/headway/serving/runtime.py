@@ -30,8 +30,7 @@ from headway.providers.base import Provider
 from headway.providers.registry import build_providers
 from headway.retrieval.service import Retriever
 from headway.review import ReviewService, build_review_service
-from headway.routing.deployments import Route, build_routes, find_route
-from headway.routing.executor import Executor
+from headway.routing import Executor, Route, build_routes, find_route
 from headway.routing.shared_breakers import shared_breakers
 from headway.serving.stored import serve_stored
 from headway.serving.validation import validate_chat_request
