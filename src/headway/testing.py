@@ -18,7 +18,7 @@ from headway.api.app import create_app
 from headway.cli.http_server import server_config
 from headway.cli.replicas import free_port
 from headway.config.models import HeadwayConfig
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 from headway.store.base import Store
 from headway.types import RequestRecord
 

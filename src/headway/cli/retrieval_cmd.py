@@ -52,7 +52,7 @@ async def _evaluate(
     from headway.config.loader import parse_config
     from headway.pipelines.runner import run_pipeline
     from headway.retrieval.evaluation import evaluate, load_questions
-    from headway.serving.runtime import Runtime
+    from headway.serving import Runtime
 
     questions = load_questions(questions_file)
     runtime = Runtime.from_config(parse_config(raw))

@@ -4,20 +4,31 @@ Other parts import what they use from here; the modules behind it are this part'
 """
 
 from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
+from headway.serving.completions import serve_completion
+from headway.serving.messages import count_tokens, serve_messages
 from headway.serving.parts import ServingParts
+from headway.serving.passthrough import PASSTHROUGH_PATHS, Forward, serve_passthrough
 from headway.serving.records import RecordedCall, recorded
+from headway.serving.responses import serve_response
 from headway.serving.runtime import Readiness, Runtime
 from headway.serving.stored import serve_stored
 
 __all__ = [
+    "PASSTHROUGH_PATHS",
+    "Forward",
     "Readiness",
     "RecordedCall",
     "Reply",
     "Runtime",
     "ServingParts",
     "StreamReply",
+    "count_tokens",
     "recorded",
     "serve_chat",
+    "serve_completion",
     "serve_embeddings",
+    "serve_messages",
+    "serve_passthrough",
+    "serve_response",
     "serve_stored",
 ]

@@ -12,8 +12,7 @@ from headway.api.context import call_context
 from headway.api.openapi import json_body, responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.serving import Runtime, StreamReply
-from headway.serving.completions import serve_completion
+from headway.serving import Runtime, StreamReply, serve_completion
 
 
 async def create_completion(request: Request) -> Response:

@@ -26,7 +26,7 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.gate import DrillRecord, GateReport, GateRepository
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")

@@ -16,8 +16,7 @@ from headway.api.context import call_context
 from headway.api.openapi import json_body, responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.serving import Runtime, StreamReply
-from headway.serving.messages import count_tokens, serve_messages
+from headway.serving import Runtime, StreamReply, count_tokens, serve_messages
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 

@@ -12,8 +12,7 @@ from headway.api.openapi import responses
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from headway.jobs import parse_form
-from headway.serving import Runtime
-from headway.serving.passthrough import PASSTHROUGH_PATHS, Forward, serve_passthrough
+from headway.serving import PASSTHROUGH_PATHS, Forward, Runtime, serve_passthrough
 
 
 async def passthrough(request: Request) -> Response:

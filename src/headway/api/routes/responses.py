@@ -16,8 +16,7 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.dialects import ResponseStore, StoredResponse
 from headway.errors import InvalidRequestError, NotFoundError
-from headway.serving import Runtime, StreamReply
-from headway.serving.responses import serve_response
+from headway.serving import Runtime, StreamReply, serve_response
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 

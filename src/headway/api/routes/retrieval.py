@@ -29,7 +29,7 @@ from headway.errors import (
     UpstreamFailedError,
 )
 from headway.retrieval.service import Retriever
-from headway.serving.runtime import Runtime
+from headway.serving import Runtime
 
 _FILTER_VALUE = (str, int, float, bool)
 
