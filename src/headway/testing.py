@@ -19,7 +19,7 @@ from headway.cli.http_server import server_config
 from headway.cli.replicas import free_port
 from headway.config.models import HeadwayConfig
 from headway.serving import Runtime
-from headway.store.base import Store
+from headway.store import Store
 from headway.types import RequestRecord
 
 T = TypeVar("T")

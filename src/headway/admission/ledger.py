@@ -13,8 +13,7 @@ from typing import Literal
 
 from sqlalchemy import func, select
 
-from headway.store import Database
-from headway.store.tables import requests
+from headway.store import Database, requests
 
 
 class SpendLedger:

@@ -34,7 +34,7 @@ from headway.config.loader import load_config
 from headway.config.models import HeadwayConfig
 from headway.errors import ConfigError, InvalidRequestError, ServiceUnavailableError
 from headway.serving import Runtime
-from headway.store.migrate import SchemaUnknownError
+from headway.store import SchemaUnknownError
 
 log = logging.getLogger("headway.reload")
 RETRY_AFTER_S = 1  # another replica (or this one's successor) can take the retry at once

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from headway.auth.audit import AuditEvent, AuditLog
 from headway.guards import Redactor
-from headway.store.writer import WriteBehind, WriterPolicy
+from headway.store import WriteBehind, WriterPolicy
 
 log = logging.getLogger("headway.audit")
 

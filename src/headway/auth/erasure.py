@@ -17,8 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, or_
 
-from headway.store import Database
-from headway.store.tables import requests
+from headway.store import Database, requests
 
 
 @dataclass(frozen=True, slots=True)

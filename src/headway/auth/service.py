@@ -28,7 +28,7 @@ from headway.auth.residency import Residency, no_eligible_deployment
 from headway.config.models import HeadwayConfig
 from headway.errors import APIError, ConfigError, InvalidRequestError, PermissionDeniedError
 from headway.guards import Guards, LogRedaction
-from headway.store.base import Store
+from headway.store import Store
 from headway.types import Attempt
 
 _JWKS_TIMEOUT = aiohttp.ClientTimeout(total=5)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Double, Index, Integer, String, Table, Text
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 api_keys = Table(
     "api_keys",

@@ -19,7 +19,7 @@ from headway.cache.base import CacheEntry, CacheHit
 from headway.cache.memory import MemoryCache
 from headway.cache.persist import CacheRepository
 from headway.errors import StoreUnavailableError
-from headway.store.writer import WriteBehind, WriterPolicy
+from headway.store import WriteBehind, WriterPolicy
 
 log = logging.getLogger("headway.cache")
 

@@ -32,7 +32,7 @@ from headway.config.resilience import CacheConfig
 from headway.errors import ConfigError
 from headway.providers.base import ChatResult
 from headway.routing import Executor, ExhaustedError, Route, Served
-from headway.store.base import Store
+from headway.store import Store
 from headway.types import JSON, Attempt, CallContext, Usage
 
 if TYPE_CHECKING:

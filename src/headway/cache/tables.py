@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Double, Index, LargeBinary, String, Table
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 cache_entries = Table(
     "cache_entries",

@@ -22,7 +22,7 @@ from headway.cli._common import friendly_errors
 from headway.config.loader import load_config
 from headway.errors import ConfigError, HeadwayError
 from headway.jobs import BatchStore, JobStore
-from headway.store.sql import SqlStore, open_store
+from headway.store import SqlStore, open_store
 
 ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]
 LimitOption = Annotated[int, typer.Option(min=1, max=10_000, help="Most rows to show.")]

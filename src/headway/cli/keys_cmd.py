@@ -36,7 +36,7 @@ class Session:
     def __init__(self, config_path: str) -> None:
         from headway.auth import AuditLog, KeyRepository
         from headway.config.loader import load_config
-        from headway.store.sql import open_store
+        from headway.store import open_store
 
         self.config: HeadwayConfig = load_config(config_path)
         self.store = open_store(self.config.store)

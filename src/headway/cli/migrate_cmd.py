@@ -16,8 +16,7 @@ from sqlalchemy import Engine
 from headway.cli._common import friendly_errors, stderr_console
 from headway.cli.keys_cmd import ConfigOption, JsonOption
 from headway.config.loader import load_config
-from headway.store import migrate
-from headway.store.sql import create_store_engine
+from headway.store import create_store_engine, migrate
 
 app = typer.Typer(
     help="Database schema migrations: status per branch, upgrade, downgrade, or print the SQL (--sql).",

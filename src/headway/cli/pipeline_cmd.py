@@ -29,7 +29,7 @@ def _when(stamp: float | None) -> str:
 
 
 def _open(config: HeadwayConfig) -> Any:
-    from headway.store.sql import open_store
+    from headway.store import open_store
 
     store = open_store(config.store)
     store.migrate()

@@ -8,8 +8,7 @@ import orjson
 
 from headway.cli._common import Column, print_table
 from headway.config.loader import load_config
-from headway.store.base import RequestQuery
-from headway.store.sql import open_store
+from headway.store import RequestQuery, open_store
 from headway.types import RequestRecord
 
 # The request id is never cut; at 80 columns the attempt path and costs give way first.

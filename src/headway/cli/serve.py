@@ -23,8 +23,7 @@ from headway.config.models import HeadwayConfig
 from headway.guards.logs import structlog_processor
 from headway.guards.pii import Redactor
 from headway.observe import configure_logging as configure_structured_logging
-from headway.store import SchemaUnknownError, migrate
-from headway.store.sql import create_store_engine
+from headway.store import SchemaUnknownError, create_store_engine, migrate
 
 CONFIG_ENV = "HEADWAY_CONFIG"
 SUPERVISOR_ENV = "HEADWAY_SUPERVISOR_PID"  # set for workers under Supervisor: where to ask for a reload of all

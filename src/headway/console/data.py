@@ -22,8 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, true
 
 from headway.observe import SERVED_PATHS, served_path
-from headway.store import Database
-from headway.store.tables import requests
+from headway.store import Database, requests
 from headway.types import JSON, RequestRecord
 
 # Paths that answered, but not with the model asked for: what an operator must see at a glance.

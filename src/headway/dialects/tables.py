@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Double, Index, String, Table
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 # One row per stored response: the Response object, its own input items, and the whole
 # conversation up to and including its output (what ``previous_response_id`` continues).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Double, Index, Integer, LargeBinary, String, Table
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 idempotency_keys = Table(
     "idempotency_keys",

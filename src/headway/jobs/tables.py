@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, Double, Index, Integer, LargeBinary, String, Table, Text
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 jobs = Table(
     "jobs",

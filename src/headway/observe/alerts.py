@@ -26,8 +26,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select, text
 from headway.config.observe import AlertRuleConfig
 from headway.errors import StoreUnavailableError
 from headway.observe.alert_state import AlertStateStore, Transition
-from headway.store import Database
-from headway.store.tables import requests
+from headway.store import Database, requests
 
 log = logging.getLogger("headway.alerts")
 

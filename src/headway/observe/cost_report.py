@@ -15,8 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import case, func, select
 
 from headway.errors import InvalidRequestError
-from headway.store import Database
-from headway.store.tables import requests
+from headway.store import Database, requests
 from headway.types import JSON
 
 GroupBy = Literal["caller", "team", "model", "deployment"]

@@ -19,8 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from headway.errors import InvalidRequestError
 from headway.observe.tables import feedback
-from headway.store import SqlRepository
-from headway.store.tables import requests
+from headway.store import SqlRepository, requests
 from headway.types import JSON
 
 # The record keeps the latest few; the table keeps all.

@@ -32,8 +32,7 @@ from headway.observe.periodic import every
 from headway.observe.retention import Retention
 from headway.observe.tracing import Tracing
 from headway.providers import Provider
-from headway.store.base import Store
-from headway.store.outbox import Outbox
+from headway.store import Outbox, Store
 from headway.types import RequestRecord
 
 log = logging.getLogger("headway.observe")

@@ -14,8 +14,7 @@ from sqlalchemy import Column, Table, delete, select
 
 from headway.config.observe import RetentionConfig
 from headway.observe.tables import alert_incidents, feedback
-from headway.store import Database, SqlRepository
-from headway.store.tables import requests
+from headway.store import Database, SqlRepository, requests
 
 log = logging.getLogger("headway.retention")
 DAY = 86400.0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Double, Index, String, Table, Text
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 feedback = Table(
     "feedback",

@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from headway.config.pipelines import CsvSource, FolderSource, JsonlSource, KeySpec, SourceConfig, SqlSource
 from headway.errors import HeadwayError
 from headway.pipelines.documents import DocumentError, read_document
-from headway.store.sql import normalise_url
+from headway.store import normalise_url
 
 
 class SourceError(HeadwayError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Double, Index, Integer, String, Table, Text
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 # One row per run: what it read, what changed, what it found, how it ended.
 pipeline_runs = Table(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Double, Index, Integer, LargeBinary, String, Table, Text
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 retrieval_collections = Table(
     "retrieval_collections",

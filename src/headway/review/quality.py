@@ -16,8 +16,7 @@ from sqlalchemy import select, update
 from headway.observe import Feedback, FeedbackStore
 from headway.review.items import ReviewItem
 from headway.review.release import answer_text
-from headway.store import Database
-from headway.store.tables import requests
+from headway.store import Database, requests
 from headway.types import JSON
 
 SCORES = {"approved": 1.0, "edited": 0.5, "rejected": 0.0}

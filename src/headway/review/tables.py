@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, Double, Index, Integer, String, Table, Text
 
-from headway.store.tables import metadata
+from headway.store import metadata
 
 review_items = Table(
     "review_items",

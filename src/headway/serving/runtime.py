@@ -34,10 +34,7 @@ from headway.routing import Executor, Route, build_routes, find_route
 from headway.routing.shared_breakers import shared_breakers
 from headway.serving.stored import serve_stored
 from headway.serving.validation import validate_chat_request
-from headway.store.base import Store
-from headway.store.migrate import SchemaUnknownError
-from headway.store.outbox import Outbox
-from headway.store.sql import open_store
+from headway.store import Outbox, SchemaUnknownError, Store, open_store
 
 
 @dataclass(slots=True)

@@ -12,7 +12,8 @@ from headway.store.migrate import SchemaUnknownError
 from headway.store.outbox import DeliveryState, Outbox, OutboxEntry, OutboxQuery, OutboxStats, WebhookMessage
 from headway.store.queue import QueueShape, WorkQueue, backoff
 from headway.store.repository import SqlRepository
-from headway.store.sql import SqlStore, normalise_url, open_store
+from headway.store.sql import SqlStore, create_store_engine, normalise_url, open_store
+from headway.store.tables import metadata, requests
 from headway.store.writer import WriteBehind, WriterHealth, WriterPolicy
 
 __all__ = [
@@ -38,11 +39,14 @@ __all__ = [
     "WriterPolicy",
     "backoff",
     "backup",
+    "create_store_engine",
     "full_text_ranking",
     "is_outage",
+    "metadata",
     "normalise_url",
     "open_store",
     "refresh_statistics",
+    "requests",
     "restore",
     "translate_errors",
 ]
