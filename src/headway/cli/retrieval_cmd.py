@@ -51,7 +51,7 @@ async def _evaluate(
 ) -> list[Any]:
     from headway.config.loader import parse_config
     from headway.pipelines.runner import run_pipeline
-    from headway.retrieval.evaluation import evaluate, load_questions
+    from headway.retrieval import evaluate, load_questions
     from headway.serving import Runtime
 
     questions = load_questions(questions_file)

@@ -18,9 +18,8 @@ from sqlalchemy import Connection
 
 from headway.config.pipelines import IndexConfig
 from headway.pipelines.sources import SourceRecord
+from headway.retrieval import Embedder, chunk_text, to_blob
 from headway.retrieval import index as store
-from headway.retrieval.chunking import chunk_text
-from headway.retrieval.embedder import Embedder, to_blob
 from headway.store import Database
 
 Progress = Callable[[str, int, int], None]

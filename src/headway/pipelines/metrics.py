@@ -24,7 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from headway.errors import StoreUnavailableError
-from headway.retrieval.service import Retriever
+from headway.retrieval import Retriever
 
 RECORD_CHANGES = ("new", "changed", "deleted", "quarantined", "deletions_held")
 

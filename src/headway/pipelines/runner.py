@@ -27,7 +27,7 @@ from headway.pipelines.indexing import IndexBuild, Progress, build, fingerprint,
 from headway.pipelines.metrics import PipelineStats
 from headway.pipelines.repository import PipelineRepository, RunRecord
 from headway.pipelines.sources import SourceRead, read_source, row_hash
-from headway.retrieval.embedder import Embedder
+from headway.retrieval import Embedder
 from headway.store import Database
 
 log = logging.getLogger("headway.pipelines")

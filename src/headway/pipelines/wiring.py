@@ -12,8 +12,7 @@ from headway.config.models import HeadwayConfig
 from headway.pipelines.alerts import Alerter
 from headway.pipelines.runner import RunnerDeps
 from headway.pipelines.service import PipelineService
-from headway.retrieval.embedder import LOCAL_PREFIX, Embedder, build_embedder
-from headway.retrieval.service import Retriever
+from headway.retrieval import LOCAL_PREFIX, Embedder, Retriever, build_embedder
 from headway.routing import Executor, Route
 from headway.store import Database, Outbox
 

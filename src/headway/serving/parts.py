@@ -14,7 +14,7 @@ from headway.admission import Admission
 from headway.auth import AuthService
 from headway.cache import CacheStage
 from headway.guards import Guards
-from headway.retrieval.service import Retriever
+from headway.retrieval import Retriever
 from headway.review import ReviewService
 from headway.routing import Executor, Route
 from headway.serving.records import RequestSink

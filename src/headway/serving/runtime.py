@@ -28,7 +28,7 @@ from headway.pipelines.service import PipelineService
 from headway.pipelines.wiring import build_data_plane
 from headway.providers.base import Provider
 from headway.providers.registry import build_providers
-from headway.retrieval.service import Retriever
+from headway.retrieval import Retriever
 from headway.review import ReviewService, build_review_service
 from headway.routing import Executor, Route, build_routes, find_route
 from headway.routing.shared_breakers import shared_breakers

@@ -28,7 +28,7 @@ from headway.errors import (
     UpstreamError,
     UpstreamFailedError,
 )
-from headway.retrieval.service import Retriever
+from headway.retrieval import Retriever
 from headway.serving import Runtime
 
 _FILTER_VALUE = (str, int, float, bool)
