@@ -44,8 +44,7 @@ def _definition(config: HeadwayConfig, name: str) -> Any:
 
 
 async def _run(config: HeadwayConfig, name: str, progress: Progress) -> Any:
-    from headway.pipelines.runner import run_pipeline
-    from headway.pipelines.wiring import runner_deps
+    from headway.pipelines import run_pipeline, runner_deps
     from headway.providers import build_providers
     from headway.routing import Executor, build_routes
 
@@ -107,7 +106,7 @@ def run_command(name: str, config: ConfigOption = "headway.yaml", as_json: JsonO
 @friendly_errors
 def status_command(config: ConfigOption = "headway.yaml", as_json: JsonOption = False) -> None:
     """Every configured pipeline with its latest run."""
-    from headway.pipelines.repository import PipelineRepository
+    from headway.pipelines import PipelineRepository
 
     loaded = load_config(config)
     store = _open(loaded)
@@ -165,7 +164,7 @@ def history_command(
     as_json: JsonOption = False,
 ) -> None:
     """Recent runs of one pipeline: counts, duration, schema changes, checks."""
-    from headway.pipelines.repository import PipelineRepository
+    from headway.pipelines import PipelineRepository
 
     loaded = load_config(config)
     _definition(loaded, name)
@@ -221,7 +220,7 @@ def quarantine_command(
     as_json: JsonOption = False,
 ) -> None:
     """Rows set aside by the contract or a schema-change policy, with the reasons."""
-    from headway.pipelines.repository import PipelineRepository
+    from headway.pipelines import PipelineRepository
 
     loaded = load_config(config)
     _definition(loaded, name)
@@ -297,9 +296,7 @@ def profile_command(
     from pydantic import TypeAdapter, ValidationError
 
     from headway.config.pipelines import SourceConfig
-    from headway.pipelines.profile import profile_read
-    from headway.pipelines.profile_report import contract_yaml, print_profile, profile_html
-    from headway.pipelines.sources import read_source
+    from headway.pipelines import contract_yaml, print_profile, profile_html, profile_read, read_source
 
     given: str | list[str] | None = (key[0] if len(key) == 1 else list(key)) if key else None
     spec = _source_for(source, query, given, missing)

@@ -50,7 +50,7 @@ async def _evaluate(
     console: Console,
 ) -> list[Any]:
     from headway.config.loader import parse_config
-    from headway.pipelines.runner import run_pipeline
+    from headway.pipelines import run_pipeline
     from headway.retrieval import evaluate, load_questions
     from headway.serving import Runtime
 

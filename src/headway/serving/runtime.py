@@ -23,9 +23,7 @@ from headway.errors import StoreUnavailableError
 from headway.guards import Guards, RedactingRequestLog
 from headway.jobs import JobService
 from headway.observe import Observability, OutboxMetrics, RequestLog, WebhookDelivery
-from headway.pipelines.metrics import DataPlaneMetrics
-from headway.pipelines.service import PipelineService
-from headway.pipelines.wiring import build_data_plane
+from headway.pipelines import DataPlaneMetrics, PipelineService, build_data_plane
 from headway.providers.base import Provider
 from headway.providers.registry import build_providers
 from headway.retrieval import Retriever

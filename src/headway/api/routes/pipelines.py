@@ -11,8 +11,7 @@ from headway.api.openapi import loose_responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.errors import InvalidRequestError, ServiceUnavailableError
-from headway.pipelines.repository import PipelineRepository
-from headway.pipelines.service import PipelineService
+from headway.pipelines import PipelineRepository, PipelineService
 from headway.serving import Runtime
 
 
