@@ -17,7 +17,7 @@ import uvicorn
 from headway.api.app import create_app
 from headway.cli.http_server import server_config
 from headway.cli.replicas import free_port
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.serving import Runtime
 from headway.store import Store
 from headway.types import RequestRecord

@@ -43,8 +43,7 @@ from headway.backends import (
     open_backend,
     to_nano,
 )
-from headway.config.models import HeadwayConfig
-from headway.config.scale import AdmissionConfig
+from headway.config import AdmissionConfig, HeadwayConfig
 from headway.errors import RateLimitError, StoreUnavailableError
 from headway.observe import Price
 from headway.routing import Route

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from headway.config.scale import BudgetPeriod
+from headway.config import BudgetPeriod
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from headway.backends import WindowCharge
-from headway.config.scale import EVERYONE, AdmissionConfig, BudgetConfig, BudgetPeriod, RateLimitConfig
+from headway.config import EVERYONE, AdmissionConfig, BudgetConfig, BudgetPeriod, RateLimitConfig
 from headway.types import CallContext
 
 Scope = Literal["key", "team", "model"]

@@ -29,9 +29,7 @@ from starlette.types import Message, Receive, Scope, Send
 from headway.api.app import create_app
 from headway.api.responses import error_response
 from headway.auth import AuditEvent
-from headway.config.fingerprint import changed, config_fingerprint, leaves
-from headway.config.loader import load_config
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig, changed, config_fingerprint, leaves, load_config
 from headway.errors import ConfigError, InvalidRequestError, ServiceUnavailableError
 from headway.serving import Runtime
 from headway.store import SchemaUnknownError

@@ -25,7 +25,7 @@ from headway.auth.key_store import KeyRecord, KeyRepository
 from headway.auth.keys import cache_digest, key_id_of, looks_like_key, verify_token
 from headway.auth.oidc import OidcVerifier
 from headway.auth.principal import Grant, Principal, build_principal
-from headway.config.auth import AuthConfig
+from headway.config import AuthConfig
 from headway.errors import AuthenticationError, ServiceUnavailableError, StoreUnavailableError
 
 log = logging.getLogger("headway.auth")

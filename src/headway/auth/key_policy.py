@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from headway.auth.key_store import KeySpec
 from headway.auth.permissions import PERMISSIONS
 from headway.auth.principal import Principal
-from headway.config.auth import ROLES, AuthConfig, Role
+from headway.config import ROLES, AuthConfig, Role
 from headway.errors import InvalidRequestError, PermissionDeniedError
 
 _Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9@._:+\-]+$")]

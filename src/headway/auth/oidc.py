@@ -20,7 +20,7 @@ import jwt
 from jwt import PyJWK
 
 from headway.auth.principal import Grant, Principal, build_principal
-from headway.config.auth import AuthConfig, OidcIssuerConfig
+from headway.config import AuthConfig, OidcIssuerConfig
 from headway.errors import AuthenticationError, ServiceUnavailableError
 
 FetchJson = Callable[[str], Awaitable[Any]]

@@ -25,7 +25,7 @@ from headway.auth.key_store import KeyRepository
 from headway.auth.oidc import OidcVerifier
 from headway.auth.principal import AllowList, anonymous
 from headway.auth.residency import Residency, no_eligible_deployment
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.errors import APIError, ConfigError, InvalidRequestError, PermissionDeniedError
 from headway.guards import Guards, LogRedaction
 from headway.store import Store

@@ -18,7 +18,7 @@ from headway.backends.base import (
 from headway.backends.failover import FailoverBackend
 from headway.backends.local import LocalBackend
 from headway.backends.redis import RedisBackend
-from headway.config.scale import RedisConfig
+from headway.config import RedisConfig
 
 
 def open_backend(config: RedisConfig | None, *, local_share: float | None = None) -> LocalBackend | FailoverBackend:

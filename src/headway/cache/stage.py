@@ -27,8 +27,7 @@ from headway.cache.embedded import EmbeddedCache
 from headway.cache.keys import exact_key, output_fields, params_key, prompt_text, scope_of
 from headway.cache.persist import CacheRepository
 from headway.cache.shared_cache import shared_cache
-from headway.config.models import HeadwayConfig
-from headway.config.resilience import CacheConfig
+from headway.config import CacheConfig, HeadwayConfig
 from headway.errors import ConfigError
 from headway.providers.base import ChatResult
 from headway.routing import Executor, ExhaustedError, Route, Served

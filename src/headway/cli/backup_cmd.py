@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from headway.cli._common import friendly_errors
-from headway.config.loader import load_config
+from headway.config import load_config
 from headway.store.backup import backup, restore
 
 ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]

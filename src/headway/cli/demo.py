@@ -33,7 +33,7 @@ from headway.api.app import build_app
 from headway.cli.keys_cmd import Session, cli_actor
 from headway.cli.replicas import free_port
 from headway.cli.serve import configure_logging
-from headway.config.loader import load_config
+from headway.config import load_config
 
 EXAMPLES = Path(headway.__file__).parent / "examples"
 DEMO_CONFIG = EXAMPLES / "demo.yaml"

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from headway.cli._common import stderr_console
-from headway.config.fingerprint import config_fingerprint
+from headway.config import config_fingerprint
 from headway.errors import ConfigError, HeadwayError
 from headway.evals import EvalOptions, EvalRun, load_set, run_eval
 from headway.gate import Binding, gateway_url, parse_for_gate, read_raw

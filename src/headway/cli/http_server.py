@@ -22,7 +22,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from headway.config.models import ServerConfig
+from headway.config import ServerConfig
 
 
 @dataclass(frozen=True, slots=True)

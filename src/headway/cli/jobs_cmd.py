@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from headway.cli._common import friendly_errors
-from headway.config.loader import load_config
+from headway.config import load_config
 from headway.errors import ConfigError, HeadwayError
 from headway.jobs import BatchStore, JobStore
 from headway.store import SqlStore, open_store

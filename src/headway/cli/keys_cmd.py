@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from headway.cli._common import Column, friendly_errors, print_table
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.errors import ConfigError, NotFoundError
 
 app = typer.Typer(help="API keys: create (shown once), list, rotate, revoke.", no_args_is_help=True)
@@ -35,7 +35,7 @@ class Session:
 
     def __init__(self, config_path: str) -> None:
         from headway.auth import AuditLog, KeyRepository
-        from headway.config.loader import load_config
+        from headway.config import load_config
         from headway.store import open_store
 
         self.config: HeadwayConfig = load_config(config_path)

@@ -61,7 +61,7 @@ def serve(
 ) -> None:
     """Run the gateway."""
     from headway.cli.serve import serve as run_serve
-    from headway.config.loader import load_config
+    from headway.config import load_config
 
     loaded = load_config(config)
     run_serve(
@@ -122,7 +122,7 @@ def requests(
 @friendly_errors
 def config_check(path: Annotated[str, typer.Argument(help="Config file to validate.")]) -> None:
     """Validate a config file; exit 2 with the file, key path and expectation on error."""
-    from headway.config.loader import load_config
+    from headway.config import load_config
     from headway.routing import deadline_warnings
 
     loaded = load_config(path)
@@ -136,7 +136,7 @@ def config_check(path: Annotated[str, typer.Argument(help="Config file to valida
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of the config file."""
-    from headway.config.models import HeadwayConfig
+    from headway.config import HeadwayConfig
 
     json.dump(HeadwayConfig.model_json_schema(), sys.stdout, indent=2)
     sys.stdout.write("\n")

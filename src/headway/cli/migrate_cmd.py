@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from headway.cli._common import friendly_errors, stderr_console
 from headway.cli.keys_cmd import ConfigOption, JsonOption
-from headway.config.loader import load_config
+from headway.config import load_config
 from headway.store import create_store_engine, migrate
 
 app = typer.Typer(

@@ -18,7 +18,7 @@ UntilOption = Annotated[str | None, typer.Option(help="Until (exclusive), same f
 
 
 def _open(config_path: str) -> Any:
-    from headway.config.loader import load_config
+    from headway.config import load_config
     from headway.store import open_store
 
     store = open_store(load_config(config_path).store)

@@ -15,8 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from headway.cli._common import friendly_errors
-from headway.config.loader import load_config
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig, load_config
 from headway.errors import ConfigError, HeadwayError
 
 app = typer.Typer(help="Data pipelines: run, inspect, profile.", no_args_is_help=True)
@@ -295,7 +294,7 @@ def profile_command(
     """Assess a source before building on it; write a proposed starting contract."""
     from pydantic import TypeAdapter, ValidationError
 
-    from headway.config.pipelines import SourceConfig
+    from headway.config import SourceConfig
     from headway.pipelines import contract_yaml, print_profile, profile_html, profile_read, read_source
 
     given: str | list[str] | None = (key[0] if len(key) == 1 else list(key)) if key else None

@@ -23,7 +23,7 @@ def erase(
     as_json: JsonOption = False,
 ) -> None:
     """Remove the subject's requests, cached answers and review items from the store."""
-    from headway.config.loader import load_config
+    from headway.config import load_config
     from headway.serving import Runtime
 
     loaded = load_config(config)

@@ -288,7 +288,7 @@ class ReplicaSet:
 
 def run_replicas(config_path: str, *, replicas: int, port: int | None, keepalive: int) -> None:
     """``headway replicas``: serve a config from N replicas behind nginx until interrupted."""
-    from headway.config.loader import load_config
+    from headway.config import load_config
 
     load_config(config_path)  # fail with a clear message before starting anything
     raw = yaml.safe_load(Path(config_path).read_text()) or {}

@@ -7,7 +7,7 @@ import datetime as dt
 import orjson
 
 from headway.cli._common import Column, print_table
-from headway.config.loader import load_config
+from headway.config import load_config
 from headway.store import RequestQuery, open_store
 from headway.types import RequestRecord
 

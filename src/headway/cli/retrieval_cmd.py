@@ -49,7 +49,7 @@ async def _evaluate(
     modes: list[str],
     console: Console,
 ) -> list[Any]:
-    from headway.config.loader import parse_config
+    from headway.config import parse_config
     from headway.pipelines import run_pipeline
     from headway.retrieval import evaluate, load_questions
     from headway.serving import Runtime

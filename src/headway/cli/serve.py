@@ -18,8 +18,7 @@ from uvicorn.supervisors import Multiprocess
 
 from headway.api.reload import ReloadRefusedError, ServedApp
 from headway.cli.http_server import server_config
-from headway.config.loader import load_config
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig, load_config
 from headway.guards.logs import structlog_processor
 from headway.guards.pii import Redactor
 from headway.observe import configure_logging as configure_structured_logging

@@ -1,6 +1,111 @@
 """Typed configuration for Headway: one YAML file, secrets from the environment."""
 
-from headway.config.loader import load_config, parse_config
-from headway.config.models import HeadwayConfig, ModelConfig, ProviderConfig
+from headway.config.auth import ROLES, AuthConfig, OidcIssuerConfig, Role
+from headway.config.fingerprint import changed, config_fingerprint, leaves
+from headway.config.guards import PII_KINDS, GuardsConfig, LimitsConfig
+from headway.config.jobs import BatchConfig, JobsConfig
+from headway.config.loader import literal_secrets, load_config, parse_config
+from headway.config.models import (
+    HeadwayConfig,
+    LoggingConfig,
+    ModelConfig,
+    ProviderConfig,
+    ServerConfig,
+    TimeoutConfig,
+)
+from headway.config.observe import AlertRuleConfig, RetentionConfig, TracingConfig
+from headway.config.pipelines import (
+    CheckConfig,
+    CsvSource,
+    FieldRule,
+    FolderSource,
+    IndexConfig,
+    JsonlSource,
+    KeySpec,
+    PipelineConfig,
+    PipelinesConfig,
+    SafetyConfig,
+    ScheduleConfig,
+    SourceConfig,
+    SqlSource,
+)
+from headway.config.readiness import RouteReadiness
+from headway.config.resilience import (
+    FALLBACK_CAUSES,
+    Balancing,
+    BreakerConfig,
+    CacheConfig,
+    FallbackCause,
+    RetryConfig,
+)
+from headway.config.retrieval import RetrievalConfig
+from headway.config.review import MatchConfig, PolicyConfig, ReviewConfig, ReviewerConfig
+from headway.config.scale import (
+    EVERYONE,
+    AdmissionConfig,
+    BudgetConfig,
+    BudgetPeriod,
+    RateLimitConfig,
+    RedisConfig,
+)
+from headway.config.webhooks import RetrySchedule, WebhooksConfig
 
-__all__ = ["HeadwayConfig", "ModelConfig", "ProviderConfig", "load_config", "parse_config"]
+__all__ = [
+    "EVERYONE",
+    "FALLBACK_CAUSES",
+    "PII_KINDS",
+    "ROLES",
+    "AdmissionConfig",
+    "AlertRuleConfig",
+    "AuthConfig",
+    "Balancing",
+    "BatchConfig",
+    "BreakerConfig",
+    "BudgetConfig",
+    "BudgetPeriod",
+    "CacheConfig",
+    "CheckConfig",
+    "CsvSource",
+    "FallbackCause",
+    "FieldRule",
+    "FolderSource",
+    "GuardsConfig",
+    "HeadwayConfig",
+    "IndexConfig",
+    "JobsConfig",
+    "JsonlSource",
+    "KeySpec",
+    "LimitsConfig",
+    "LoggingConfig",
+    "MatchConfig",
+    "ModelConfig",
+    "OidcIssuerConfig",
+    "PipelineConfig",
+    "PipelinesConfig",
+    "PolicyConfig",
+    "ProviderConfig",
+    "RateLimitConfig",
+    "RedisConfig",
+    "RetentionConfig",
+    "RetrievalConfig",
+    "RetryConfig",
+    "RetrySchedule",
+    "ReviewConfig",
+    "ReviewerConfig",
+    "Role",
+    "RouteReadiness",
+    "SafetyConfig",
+    "ScheduleConfig",
+    "ServerConfig",
+    "SourceConfig",
+    "SqlSource",
+    "TimeoutConfig",
+    "TracingConfig",
+    "WebhooksConfig",
+    "changed",
+    "config_fingerprint",
+    "leaves",
+    "literal_secrets",
+    "load_config",
+    "parse_config",
+]

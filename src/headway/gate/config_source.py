@@ -19,8 +19,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, SecretStr
 
-from headway.config.loader import literal_secrets, parse_config
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig, literal_secrets, parse_config
 from headway.errors import ConfigError
 
 PLACEHOLDER = "headway-gate-placeholder-secret-0"  # long enough for every secret's length rule

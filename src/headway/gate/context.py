@@ -14,9 +14,7 @@ from typing import Any
 
 import orjson
 
-from headway.config.fingerprint import config_fingerprint
-from headway.config.models import HeadwayConfig
-from headway.config.readiness import RouteReadiness
+from headway.config import HeadwayConfig, RouteReadiness, config_fingerprint
 from headway.errors import ConfigError, HeadwayError
 from headway.gate.binding import Binding, rejections
 from headway.gate.config_source import live_config

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from headway.config.models import HeadwayConfig, ModelConfig
+from headway.config import HeadwayConfig, ModelConfig
 from headway.errors import HeadwayError
 from headway.gate.evidence import Deployment
 from headway.gate.profile import DrillSettings

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.gate.binding import Binding
 from headway.gate.profile import Profile
 from headway.loadtest import LoadConfig, LoadReport, parse_slo, run_load, save_run

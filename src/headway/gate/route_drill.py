@@ -23,8 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from headway.config.models import HeadwayConfig
-from headway.config.readiness import RouteReadiness
+from headway.config import HeadwayConfig, RouteReadiness
 from headway.gate.drill import DrillStep, held_models
 from headway.gate.evidence import Deployment, Fetched
 from headway.observe import WebhookVerificationError, verify

@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.config.fingerprint import changed, config_fingerprint, leaves
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig, changed, config_fingerprint, leaves
 from headway.errors import ConfigError, HeadwayError
 from headway.gate.binding import Binding
 from headway.gate.check import Check

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from headway.config.guards import GuardsConfig
+from headway.config import GuardsConfig
 from headway.errors import InvalidRequestError
 from headway.guards.injection import InjectionFinding, scan_texts
 from headway.guards.limits import check_chat_limits, check_embeddings_limits

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headway.config.guards import LimitsConfig
+from headway.config import LimitsConfig
 from headway.errors import InvalidRequestError
 from headway.guards.messages import total_chars
 

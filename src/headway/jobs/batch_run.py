@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from headway.config.jobs import BatchConfig
+from headway.config import BatchConfig
 from headway.errors import StoreUnavailableError
 from headway.jobs import outputs
 from headway.jobs.batch_store import BatchStore

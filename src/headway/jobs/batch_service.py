@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from headway.config.jobs import JobsConfig
+from headway.config import JobsConfig
 from headway.errors import (
     APIError,
     InvalidRequestError,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from headway.auth import AuthService
 from headway.backends import Backend
-from headway.config.jobs import JobsConfig
+from headway.config import JobsConfig
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.jobs.batch_service import BatchService, in_store
 from headway.jobs.batch_store import BatchStore

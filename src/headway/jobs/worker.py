@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from headway.config.jobs import JobsConfig
+from headway.config import JobsConfig
 from headway.errors import StoreUnavailableError
 from headway.jobs.batch_run import LOST, SHUTDOWN, BatchRun
 from headway.jobs.batch_store import BatchStore

@@ -12,7 +12,7 @@ from typing import Literal
 
 from sqlalchemy import select, update
 
-from headway.config.observe import AlertRuleConfig
+from headway.config import AlertRuleConfig
 from headway.observe.tables import alert_incidents, alert_state
 from headway.store import SqlRepository
 from headway.types import JSON

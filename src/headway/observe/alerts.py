@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Connection, and_, case, func, or_, select, text
 
-from headway.config.observe import AlertRuleConfig
+from headway.config import AlertRuleConfig
 from headway.errors import StoreUnavailableError
 from headway.observe.alert_state import AlertStateStore, Transition
 from headway.store import Database, requests

@@ -20,7 +20,7 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from headway.config.models import LoggingConfig
+from headway.config import LoggingConfig
 
 # Fields that carry identifiers, never personal data: redaction leaves them alone. The request
 # line's fields come from the request record, which the request log has already redacted.

@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from headway.config.models import HeadwayConfig, ProviderConfig
+from headway.config import HeadwayConfig, ProviderConfig
 from headway.observe.alert_delivery import AlertWebhooks, WebhookTarget
 from headway.observe.alert_state import AlertStateStore, Transition
 from headway.observe.alerts import AlertEvaluator, AlertMeasurer, notification_body

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, Table, delete, select
 
-from headway.config.observe import RetentionConfig
+from headway.config import RetentionConfig
 from headway.observe.tables import alert_incidents, feedback
 from headway.store import Database, SqlRepository, requests
 

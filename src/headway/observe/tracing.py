@@ -39,8 +39,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from headway import __version__
-from headway.config.models import ProviderConfig
-from headway.config.observe import TracingConfig
+from headway.config import ProviderConfig, TracingConfig
 from headway.observe import genai
 from headway.observe.traced_provider import TracedProvider
 from headway.providers import Provider

@@ -44,8 +44,7 @@ import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from headway.config.models import HeadwayConfig
-from headway.config.webhooks import RetrySchedule, WebhooksConfig
+from headway.config import HeadwayConfig, RetrySchedule, WebhooksConfig
 from headway.errors import HeadwayError, StoreUnavailableError
 from headway.store import Outbox, OutboxEntry, backoff
 

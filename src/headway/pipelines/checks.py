@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from headway.config.pipelines import CheckConfig
+from headway.config import CheckConfig
 from headway.pipelines.schema import epoch
 
 _LOWER_IS_WORSE = frozenset({"completeness", "uniqueness", "validity"})

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.config.pipelines import FieldRule
+from headway.config import FieldRule
 from headway.pipelines.schema import conforms, epoch, to_number
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from headway.config.pipelines import SafetyConfig
+from headway.config import SafetyConfig
 from headway.pipelines.checks import CheckResult
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from headway.config.pipelines import IndexConfig
+from headway.config import IndexConfig
 from headway.pipelines.sources import SourceRecord
 from headway.retrieval import Embedder, chunk_text, to_blob
 from headway.retrieval import index as store

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.config.pipelines import FolderSource, PipelineConfig
+from headway.config import FolderSource, PipelineConfig
 from headway.errors import ConflictError, HeadwayError
 from headway.pipelines.alerts import Alert, Alerter
 from headway.pipelines.checks import run_checks, worst

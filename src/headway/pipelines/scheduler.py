@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from croniter import croniter
 
-from headway.config.pipelines import PipelinesConfig, ScheduleConfig
+from headway.config import PipelinesConfig, ScheduleConfig
 from headway.pipelines.repository import PipelineRepository
 from headway.pipelines.run_queue import RunQueue
 

@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from headway.config.pipelines import PipelinesConfig
+from headway.config import PipelinesConfig
 from headway.errors import NotFoundError
 from headway.pipelines.evaluate import SCHEMA_REFUSED
 from headway.pipelines.repository import PipelineRepository, RunRecord

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from headway.config.pipelines import CsvSource, FolderSource, JsonlSource, KeySpec, SourceConfig, SqlSource
+from headway.config import CsvSource, FolderSource, JsonlSource, KeySpec, SourceConfig, SqlSource
 from headway.errors import HeadwayError
 from headway.pipelines.documents import DocumentError, read_document
 from headway.store import normalise_url

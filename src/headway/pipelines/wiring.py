@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.pipelines.alerts import Alerter
 from headway.pipelines.runner import RunnerDeps
 from headway.pipelines.service import PipelineService

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from headway.config.models import ProviderConfig
+from headway.config import ProviderConfig
 from headway.providers._aws_credentials import AwsCredentialChain
 from headway.providers._google_auth import ServiceAccountCredential
 from headway.providers.anthropic import AnthropicProvider

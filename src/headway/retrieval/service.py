@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headway.config.retrieval import RetrievalConfig
+from headway.config import RetrievalConfig
 from headway.errors import (
     HeadwayError,
     InvalidRequestError,

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from fnmatch import translate
 from typing import Any
 
-from headway.config.review import ReviewConfig
+from headway.config import ReviewConfig
 from headway.errors import InvalidRequestError
 from headway.observe import Delivery
 from headway.review.items import ReviewItem

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from headway.config.review import MatchConfig, PolicyConfig, ReviewConfig
+from headway.config import MatchConfig, PolicyConfig, ReviewConfig
 from headway.errors import ConfigError
 from headway.review import conditions
 from headway.review.conditions import Condition

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from headway.auth import AuditEvent, Subject
 from headway.backends import Backend
-from headway.config.review import ReviewConfig
+from headway.config import ReviewConfig
 from headway.errors import APIError, HeadwayError, InvalidRequestError, NotFoundError
 from headway.observe import FeedbackStore
 from headway.review.access import Reviewer

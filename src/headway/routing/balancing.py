@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 
-from headway.config.resilience import Balancing
+from headway.config import Balancing
 from headway.routing.deployments import Deployment
 
 Picker = Callable[[Sequence[Deployment], random.Random], Deployment]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from headway.config.resilience import BreakerConfig
+from headway.config import BreakerConfig
 
 BreakerStateName = Literal["closed", "open", "half_open"]
 Admission = Literal["allow", "trial", "reject"]

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
-from headway.config.resilience import FALLBACK_CAUSES
+from headway.config import FALLBACK_CAUSES, HeadwayConfig, ModelConfig, TimeoutConfig
 
 
 def _hang_bound(timeouts: TimeoutConfig) -> float | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
+from headway.config import HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.errors import NotFoundError
 from headway.observe import Price, builtin_price
 from headway.providers.base import Provider, Timeouts

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from headway.config.resilience import RetryConfig
+from headway.config import RetryConfig
 from headway.errors import UpstreamError
 
 

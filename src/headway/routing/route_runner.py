@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.config.resilience import FallbackCause
+from headway.config import FallbackCause
 from headway.errors import UpstreamError
 from headway.providers import ChatResult, StreamEvent, Timeouts
 from headway.routing.balancing import Picker, picker

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headway.backends import Backend, BackendUnavailableError, FailoverBackend, RedisBackend, Subscription
-from headway.config.resilience import BreakerConfig
+from headway.config import BreakerConfig
 from headway.routing.breaker import Admission, BreakerBackend, BreakerSnapshot, InProcessBreakers, Verdict
 
 log = logging.getLogger("headway.backends.breakers")

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from headway.config.models import ProviderConfig
+from headway.config import ProviderConfig
 from headway.errors import APIError, NotFoundError, UpstreamFailedError
 from headway.routing import Deployment
 from headway.serving.chat import with_grant

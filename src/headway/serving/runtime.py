@@ -17,7 +17,7 @@ from headway.admission import Admission
 from headway.auth import AuditTrail, AuthService, ErasureRegistry
 from headway.backends import Backend, open_backend
 from headway.cache import CacheStage
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.dialects import erasure_hook as stored_responses_erasure
 from headway.errors import StoreUnavailableError
 from headway.guards import Guards, RedactingRequestLog

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.gate.context import GateContext
 from headway.gate.results import Finding
 

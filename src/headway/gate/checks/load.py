@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from headway.config.models import HeadwayConfig
+from headway.config import HeadwayConfig
 from headway.gate.binding import Binding
 from headway.gate.check import Check
 from headway.gate.checks.live import live

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import orjson
 from croniter import croniter
 
-from headway.config.pipelines import ScheduleConfig
+from headway.config import ScheduleConfig
 from headway.gate.check import Check
 from headway.gate.context import GateContext
 from headway.gate.results import Finding, failed, partial, passed

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headway.config.models import HeadwayConfig, ModelConfig, TimeoutConfig
-from headway.config.resilience import FallbackCause
+from headway.config import FallbackCause, HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.gate.check import Check
 from headway.gate.checks.live import DRILL_FIX as _DRILL_FIX
 from headway.gate.checks.live import live

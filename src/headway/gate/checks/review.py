@@ -15,8 +15,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from headway.auth import permissions_for
-from headway.config.models import HeadwayConfig
-from headway.config.review import PolicyConfig, ReviewerConfig
+from headway.config import HeadwayConfig, PolicyConfig, ReviewerConfig
 from headway.gate.check import Check
 from headway.gate.context import GateContext
 from headway.gate.results import Finding, failed, partial, passed

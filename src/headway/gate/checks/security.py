@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 
 from headway.auth import UNMAPPED, permissions_for
-from headway.config.auth import OidcIssuerConfig
+from headway.config import OidcIssuerConfig
 from headway.gate.check import Check
 from headway.gate.config_source import VARIABLE, secret_paths, value_at
 from headway.gate.context import GateContext
