@@ -37,7 +37,9 @@ class RecordCodec:
     """A record as one JSON line in the crash and spill journals."""
 
     def encode(self, item: RequestRecord) -> bytes:
-        return orjson.dumps(item.to_dict())
+        # orjson serialises the dataclass (and its Attempts) natively: the same bytes as
+        # ``orjson.dumps(item.to_dict())`` without building the dicts, on every request's hot path.
+        return orjson.dumps(item)
 
     def decode(self, data: bytes) -> RequestRecord:
         return RequestRecord.from_dict(orjson.loads(data))
