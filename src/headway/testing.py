@@ -15,8 +15,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from headway.api.app import create_app
-from headway.cli.http_server import server_config
-from headway.cli.replicas import free_port
+from headway.cli import free_port, server_config
 from headway.config import HeadwayConfig
 from headway.serving import Runtime
 from headway.store import Store

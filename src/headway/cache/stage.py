@@ -29,7 +29,7 @@ from headway.cache.persist import CacheRepository
 from headway.cache.shared_cache import shared_cache
 from headway.config import CacheConfig, HeadwayConfig
 from headway.errors import ConfigError
-from headway.providers.base import ChatResult
+from headway.providers import ChatResult
 from headway.routing import Executor, ExhaustedError, Route, Served
 from headway.store import Store
 from headway.types import JSON, Attempt, CallContext, Usage

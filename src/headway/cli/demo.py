@@ -29,7 +29,7 @@ import uvicorn
 from rich.console import Console
 
 import headway
-from headway.api.app import build_app
+from headway.api import build_app
 from headway.cli.keys_cmd import Session, cli_actor
 from headway.cli.replicas import free_port
 from headway.cli.serve import configure_logging

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from headway.api.reload import ReloadRefusedError, ServedApp
+from headway.api import ReloadRefusedError, ServedApp
 from headway.cli.http_server import server_config
 from headway.config import HeadwayConfig, load_config
 from headway.guards.logs import structlog_processor

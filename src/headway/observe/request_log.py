@@ -23,8 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from headway.store.base import Store
-from headway.store.writer import WriteBehind, WriterHealth, WriterPolicy
+from headway.store import Store, WriteBehind, WriterHealth, WriterPolicy
 from headway.types import RequestRecord
 
 log = logging.getLogger("headway.request_log")

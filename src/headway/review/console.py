@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from headway.console.pages import ConsolePage
+from headway.console import ConsolePage
 from headway.errors import APIError, NotFoundError
 from headway.guards import message_texts
 from headway.review.access import DECIDE, READ, Reviewer

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from headway.config import HeadwayConfig, ModelConfig, TimeoutConfig
 from headway.errors import NotFoundError
 from headway.observe import Price, builtin_price
-from headway.providers.base import Provider, Timeouts
+from headway.providers import Provider, Timeouts
 from headway.routing.deadlines import request_deadline_s
 
 # Weight of the newest latency sample in the moving average: ~the last 10 samples matter.

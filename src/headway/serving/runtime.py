@@ -24,8 +24,7 @@ from headway.guards import Guards, RedactingRequestLog
 from headway.jobs import JobService
 from headway.observe import Observability, OutboxMetrics, RequestLog, WebhookDelivery
 from headway.pipelines import DataPlaneMetrics, PipelineService, build_data_plane
-from headway.providers.base import Provider
-from headway.providers.registry import build_providers
+from headway.providers import Provider, build_providers
 from headway.retrieval import Retriever
 from headway.review import ReviewService, build_review_service
 from headway.routing import Executor, Route, build_routes, find_route
