@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from headway.api.app import create_app
+from headway.api import create_app
 from headway.cli import free_port, server_config
 from headway.config import HeadwayConfig
 from headway.serving import Runtime

@@ -158,8 +158,6 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "api/routes/models.py: headway.dialects.anthropic_messages",
         "cli/backup_cmd.py: headway.store.backup",
         "cli/migrate_cmd.py: headway.store.migrate",
-        "cli/serve.py: headway.guards.logs",
-        "cli/serve.py: headway.guards.pii",
         "cli/serve.py: headway.store.migrate",
         "dialects/anthropic_messages.py: headway.providers._anthropic_translate",
         "gate/checks/quality.py: headway.evals.runs",
@@ -177,6 +175,5 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "serving/messages.py: headway.dialects.anthropic_messages",
         "serving/responses.py: headway.dialects.responses",
         "serving/runtime.py: headway.routing.shared_breakers",
-        "testing.py: headway.api.app",
     }
 )

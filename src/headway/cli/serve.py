@@ -19,8 +19,7 @@ from uvicorn.supervisors import Multiprocess
 from headway.api import ReloadRefusedError, ServedApp
 from headway.cli.http_server import server_config
 from headway.config import HeadwayConfig, load_config
-from headway.guards.logs import structlog_processor
-from headway.guards.pii import Redactor
+from headway.guards import Redactor, structlog_processor
 from headway.observe import configure_logging as configure_structured_logging
 from headway.store import SchemaUnknownError, create_store_engine, migrate
 
