@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-from headway.admission.controller import Grant
+from headway.admission import Grant
 from headway.cache import Lookup
 from headway.errors import APIError, UpstreamError
 from headway.retrieval.rag import HEADER as RETRIEVAL_HEADER
