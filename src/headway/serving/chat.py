@@ -19,8 +19,8 @@ import orjson
 from headway.admission import Grant
 from headway.cache import Lookup
 from headway.errors import APIError, UpstreamError
-from headway.retrieval.rag import HEADER as RETRIEVAL_HEADER
-from headway.retrieval.rag import augment
+from headway.retrieval import HEADER as RETRIEVAL_HEADER
+from headway.retrieval import augment
 from headway.review.release import Answer
 from headway.review.stage import audited_stream, review_answer, review_contract_failure, upstream_body
 from headway.review.stage import screen as review_screen
