@@ -21,9 +21,8 @@ from headway.cache import Lookup
 from headway.errors import APIError, UpstreamError
 from headway.retrieval import HEADER as RETRIEVAL_HEADER
 from headway.retrieval import augment
-from headway.review.release import Answer
-from headway.review.stage import audited_stream, review_answer, review_contract_failure, upstream_body
-from headway.review.stage import screen as review_screen
+from headway.review import Answer, audited_stream, review_answer, review_contract_failure, upstream_body
+from headway.review import screen as review_screen
 from headway.routing import Deployment, Route, synthetic
 from headway.routing.executor import ExhaustedError, OpenedStream
 from headway.serving.continuation import PartialAnswer, continuation_request, provider_types, relabel
