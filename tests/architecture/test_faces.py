@@ -166,7 +166,6 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "pipelines/indexing.py: headway.retrieval.index",
         "pipelines/profile.py: headway.config.pipelines",
         "review/release.py: headway.routing.synthetic",
-        "serving/chat.py: headway.routing.executor",
         "serving/chat.py: headway.routing.synthetic",
         "serving/completions.py: headway.dialects.completions",
         "serving/messages.py: headway.dialects.anthropic_messages",

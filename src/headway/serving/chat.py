@@ -23,8 +23,7 @@ from headway.retrieval import HEADER as RETRIEVAL_HEADER
 from headway.retrieval import augment
 from headway.review import Answer, audited_stream, review_answer, review_contract_failure, upstream_body
 from headway.review import screen as review_screen
-from headway.routing import Deployment, Route, synthetic
-from headway.routing.executor import ExhaustedError, OpenedStream
+from headway.routing import Deployment, ExhaustedError, OpenedStream, Route, synthetic
 from headway.serving.continuation import PartialAnswer, continuation_request, provider_types, relabel
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
 from headway.serving.parts import ServingParts
