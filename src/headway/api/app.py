@@ -13,6 +13,7 @@ from headway import __version__
 from headway.api import errors
 from headway.api.access import AccessControl
 from headway.api.middleware.anthropic_errors import AnthropicErrorsMiddleware
+from headway.api.middleware.idempotency import IdempotencyMiddleware
 from headway.api.middleware.reject_nul import RejectNulMiddleware
 from headway.api.middleware.request_id import RequestIdMiddleware
 from headway.api.openapi import build_openapi
@@ -115,6 +116,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Middleware(RejectNulMiddleware),
             Middleware(ObserveMiddleware),
             Middleware(AnthropicErrorsMiddleware),  # Anthropic's clients get Anthropic's error shape
+            Middleware(IdempotencyMiddleware),  # innermost: keeps the route's own response per Idempotency-Key
         ],
         exception_handlers={
             APIError: errors.api_error,
