@@ -72,6 +72,7 @@ def test_pass_is_exit_0_in_every_format(site: Site, production: Production, tmp_
     embedded = re.search(r'<script type="application/json" id="headway-gate-report">(.*?)</script>', html, re.S)
     assert embedded is not None and json.loads(embedded.group(1))["verdict"] == "pass"
     assert html.count('class="gate-check"') == len(check_ids())
+    assert 'id="gate-attention"' not in html  # nothing fails: no "what fails" block
 
 
 def test_a_failed_required_check_is_exit_2_with_why_evidence_and_fix(site: Site, production: Production, tmp_path: Path) -> None:
@@ -82,6 +83,16 @@ def test_a_failed_required_check_is_exit_2_with_why_evidence_and_fix(site: Site,
     section = text.split("### FAIL `security.auth`", 1)[1]
     assert "**Why:** auth.mode is none" in section and "**Fix:** Set `auth: {mode: required" in section
     assert '"mode": "none"' in section  # the evidence
+
+    # The HTML report (the console's readiness page uses the same body) puts what fails first.
+    page = tmp_path / "r.html"
+    gate(site, production, "--profile", "standard", "--config", str(open_config), "--format", "html", "--out", str(page))
+    html = page.read_text()
+    attention = html.index('id="gate-attention"')
+    assert attention < html.index('id="gate-sections"')
+    first_row = re.search(r'class="gate-attention-row" data-check="([^"]+)" data-status="([^"]+)"', html[attention:])
+    assert first_row is not None and first_row.group(2) == "fail"
+    assert 'data-check="security.auth" data-status="fail"' in html[attention:html.index('id="gate-sections"')]
 
 
 def test_warnings_only_is_exit_1(site: Site, production: Production) -> None:
