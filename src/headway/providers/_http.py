@@ -29,6 +29,25 @@ def new_session(*, max_connections: int = 0) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
 
 
+class PooledSession:
+    """A provider's keep-alive session: opened on first use (inside the event loop), reopened after close."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = new_session()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` (delta-seconds or HTTP date) or ``retry-after-ms`` value."""
     if not value:

@@ -23,7 +23,7 @@ from headway.providers._anthropic_translate import (
     request_to_anthropic,
     response_to_openai,
 )
-from headway.providers._http import new_session, post_json_object, upstream_error_from_response
+from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
 from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 from headway.providers._stream import UpstreamStream, open_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
@@ -51,17 +51,13 @@ class AnthropicProvider:
         if api_key:
             self._headers["x-api-key"] = api_key
         self._default_max_tokens = default_max_tokens
-        self._session: aiohttp.ClientSession | None = None
+        self._pool = PooledSession()
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = new_session()
-        return self._session
+        return self._pool.get()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def _payload(self, request: JSON, model: str) -> JSON:
         return request_to_anthropic(request, model=model, default_max_tokens=self._default_max_tokens)

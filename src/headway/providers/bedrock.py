@@ -31,7 +31,7 @@ from headway.providers._bedrock_translate import (
     response_to_openai_from_converse,
 )
 from headway.providers._eventstream import DEFAULT_MAX_MESSAGE_BYTES, EventStreamDecoder
-from headway.providers._http import new_session, post_json_object, upstream_error_from_response
+from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
 from headway.providers._sigv4 import sign
 from headway.providers._stream import open_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
@@ -73,17 +73,13 @@ class BedrockProvider:
         self._headers = dict(headers or {})
         self._max_event_bytes = max_event_bytes
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
+        self._pool = PooledSession()
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = new_session()
-        return self._session
+        return self._pool.get()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def _url(self, model: str, operation: str) -> URL:
         # encoded=True: sent exactly as signed (yarl would otherwise decode %3A back to ':').

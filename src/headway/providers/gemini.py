@@ -25,7 +25,7 @@ from headway.providers._gemini_translate import (
     request_to_gemini,
     response_to_openai,
 )
-from headway.providers._http import new_session, post_json_object, upstream_error_from_response
+from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
 from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from headway.providers._stream import open_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
@@ -61,7 +61,7 @@ class GeminiProvider:
         self._headers = {"content-type": "application/json", **(headers or {})}
         self._max_event_bytes = max_event_bytes
         self._shared_session = session
-        self._session: aiohttp.ClientSession | None = None
+        self._pool = PooledSession()
 
     @classmethod
     def with_api_key(cls, name: str, *, base_url: str, api_key: str, **kwargs: Any) -> GeminiProvider:
@@ -73,14 +73,10 @@ class GeminiProvider:
     def _http(self) -> aiohttp.ClientSession:
         if self._shared_session is not None:
             return self._shared_session()
-        if self._session is None or self._session.closed:
-            self._session = new_session()
-        return self._session
+        return self._pool.get()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def _url(self, model: str, method: str) -> str:
         return f"{self._models_url}/{quote(model, safe='@')}:{method}"

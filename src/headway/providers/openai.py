@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from headway.errors import UpstreamError
-from headway.providers._http import new_session, post_json_object, upstream_error_from_response
+from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
 from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from headway.providers._stream import open_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
@@ -37,17 +37,13 @@ class OpenAIProvider:
         self._headers = {"content-type": "application/json", **(headers or {})}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
-        self._session: aiohttp.ClientSession | None = None
+        self._pool = PooledSession()
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = new_session()
-        return self._session
+        return self._pool.get()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def _url(self, operation: str, model: str) -> str:
         """Where ``operation`` (``chat/completions``, ``embeddings``) is posted; Azure overrides it."""

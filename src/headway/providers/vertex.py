@@ -22,7 +22,7 @@ from headway.errors import UpstreamError
 from headway.providers._anthropic_translate import StreamTranslator, request_to_anthropic
 from headway.providers._anthropic_translate import response_to_openai as anthropic_response_to_openai
 from headway.providers._google_auth import ServiceAccountCredential
-from headway.providers._http import new_session, post_json_object
+from headway.providers._http import PooledSession, post_json_object
 from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from headway.providers._stream import open_stream
 from headway.providers._tokens import refused
@@ -53,7 +53,7 @@ class VertexProvider:
         self._max_event_bytes = max_event_bytes
         self._default_max_tokens = default_max_tokens
         self._location_url = f"{base_url.rstrip('/')}/v1/projects/{quote(project, safe='')}/locations/{quote(region, safe='')}"
-        self._session: aiohttp.ClientSession | None = None
+        self._pool = PooledSession()
         self._gemini = GeminiProvider(
             name,
             models_url=f"{self._location_url}/publishers/google/models",
@@ -64,14 +64,10 @@ class VertexProvider:
         )
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = new_session()
-        return self._session
+        return self._pool.get()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     async def _bearer(self, session: aiohttp.ClientSession) -> Mapping[str, str]:
         return {"authorization": f"Bearer {await self._credential.cache.get(session)}"}
