@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -39,6 +40,19 @@ def post_chat(base_url: str, model: str = "chat", content: str = "hello", timeou
     except urllib.error.HTTPError as exc:
         payload = exc.read()
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, json.loads(payload) if payload.startswith(b"{") else None
+
+
+def spend_until_refused(url: str, outcomes: list[tuple[int, str | None]], lock: Any, max_tokens: int, requests: int = 100) -> None:
+    """One client spending against a budget until it is refused as exceeded (bounded by ``requests``)."""
+    for _ in range(requests):
+        status, headers, body = post_chat(url, content="spend", max_tokens=max_tokens)
+        code = body["error"]["code"] if status != 200 and body else None
+        with lock:
+            outcomes.append((status, code))
+        if code == "budget_exceeded":
+            return
+        if code == "budget_reserved":  # room frees as other requests settle
+            time.sleep(float(headers.get("retry-after-ms", "200")) / 1000 / 10)
 
 
 def get_json(url: str) -> tuple[int, Any]:

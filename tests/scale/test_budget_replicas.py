@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from headway.admission.estimate import TOKENS_PER_MESSAGE
 from headway.cli.replicas import ReplicaSet, scratch_database
 from headway.store import RequestQuery, open_store
-from tests.scale.conftest import post_chat, replica_config
+from tests.scale.conftest import replica_config, spend_until_refused
 from tests.scale.services import SHARED_REDIS, redis_prefix
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -36,19 +35,10 @@ def test_a_budget_across_replicas_stops_spending_within_one_estimate_of_its_cap(
             outcomes: list[tuple[int, str | None]] = []
             lock = threading.Lock()
 
-            def client(index: int) -> None:
-                url = replicas.replica_url(index % 3)
-                for _ in range(100):
-                    status, headers, body = post_chat(url, content="spend", max_tokens=MAX_TOKENS)
-                    code = body["error"]["code"] if status != 200 and body else None
-                    with lock:
-                        outcomes.append((status, code))
-                    if code == "budget_exceeded":
-                        return
-                    if code == "budget_reserved":  # room frees as other requests settle
-                        time.sleep(float(headers.get("retry-after-ms", "200")) / 1000 / 10)
-
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+            threads = [
+                threading.Thread(target=spend_until_refused, args=(replicas.replica_url(i % 3), outcomes, lock, MAX_TOKENS))
+                for i in range(6)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:

@@ -20,7 +20,7 @@ import pytest
 from headway.admission.estimate import TOKENS_PER_MESSAGE
 from headway.cli.replicas import RedisServer, ReplicaSet, scratch_database
 from headway.store import RequestQuery, open_store
-from tests.scale.conftest import get_json, post_chat, replica_config
+from tests.scale.conftest import get_json, replica_config, spend_until_refused
 from tests.scale.services import SHARED_REDIS, redis_prefix
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -88,19 +88,10 @@ def test_with_redis_down_three_replicas_together_stay_within_a_budget(module_sim
             outcomes: list[tuple[int, str | None]] = []
             lock = threading.Lock()
 
-            def client(index: int) -> None:
-                url = replicas.replica_url(index % 3)
-                for _ in range(100):
-                    status, headers, body = post_chat(url, content="spend", max_tokens=MAX_TOKENS)
-                    code = body["error"]["code"] if status != 200 and body else None
-                    with lock:
-                        outcomes.append((status, code))
-                    if code == "budget_exceeded":
-                        return
-                    if code == "budget_reserved":
-                        time.sleep(float(headers.get("retry-after-ms", "200")) / 1000 / 10)
-
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+            threads = [
+                threading.Thread(target=spend_until_refused, args=(replicas.replica_url(i % 3), outcomes, lock, MAX_TOKENS))
+                for i in range(6)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
