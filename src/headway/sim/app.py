@@ -27,6 +27,7 @@ from headway.sim.faults import Applicability, choose_fault, parse_directives
 from headway.sim.gemini_dialect import API_KEY_INVALID, GeminiDialect
 from headway.sim.openai_dialect import OpenAIDialect
 from headway.sim.playback import drop_connection, hang, pause, play_stream, send_truncated
+from headway.sim.responses_dialect import ResponsesDialect
 from headway.sim.scenario import FaultKind, FaultSettings, Scenario
 from headway.sim.state import STATE, SimState
 from headway.sim.stats import ABORTED, LoggedRequest
@@ -39,6 +40,7 @@ AZURE = AzureDialect()
 BEDROCK = BedrockDialect()
 GEMINI = GeminiDialect()
 VERTEX_ANTHROPIC = VertexAnthropicDialect()
+RESPONSES = ResponsesDialect()
 ERROR_FAULTS: dict[str, int] = {"429": 429, "500": 500, "503": 503}
 CLIENT_CLOSED = "client_closed"
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -257,6 +259,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _record(request, OPENAI, "chat.completions")
 
 
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _record(request, RESPONSES, "responses")
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
     return await _record(request, ANTHROPIC, "messages")
 
@@ -370,6 +376,7 @@ def build_app(scenario: Scenario) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STATE] = SimState(scenario)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
