@@ -128,7 +128,7 @@ class ResponsesDialect(OpenAIDialect):
         if not isinstance(body, dict):
             raise InvalidRequestError("the request body must be a JSON object")
         chat = super().parse(_chat_body(body))
-        include = body.get("include") if isinstance(body.get("include"), list) else []
+        include: list[Any] = body["include"] if isinstance(body.get("include"), list) else []
         fields = {name: getattr(chat, name) for name in Prompt.__dataclass_fields__}
         return ResponsesPrompt(
             **fields,
