@@ -83,6 +83,11 @@ class ProviderConfig(_Section):
     )
     token_url: str | None = Field(None, description="Vertex: OAuth token endpoint (default: the key file's token_uri).")
     max_event_bytes: Annotated[int, Field(ge=1024, description="Largest stream line or event accepted.")] = 1 << 20
+    responses: Literal["native", "translate"] = Field(
+        "translate",
+        description="openai: how /v1/responses reaches this provider: native (its own /v1/responses) or translate "
+        "(onto /v1/chat/completions, which every OpenAI-compatible server has).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +126,8 @@ class ProviderConfig(_Section):
             raise ValueError("vertex: project and region are required")
         if self.entra is not None and self.type != "azure":
             raise ValueError("entra: only for type azure")
+        if self.responses == "native" and self.type != "openai":
+            raise ValueError("responses: native is only for type openai (other types are translated)")
         return self
 
 
