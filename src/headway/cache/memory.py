@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from headway.cache.base import CacheEntry, CacheHit
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class _Group:
@@ -43,6 +45,8 @@ class _Group:
     def best(self, query: np.ndarray) -> tuple[str, float] | None:
         if not self.keys:
             return None
+        import numpy as np  # loaded with the first semantic vector, not at start-up
+
         if self._matrix is None:
             self._matrix = np.vstack(self.vectors)
         scores = self._matrix @ query
@@ -51,6 +55,8 @@ class _Group:
 
 
 def as_vector(blob: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(blob, dtype="<f4")
 
 

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-import numpy as np
 import orjson
 
 from headway.backends import Backend, BackendUnavailableError, FailoverBackend, RedisBackend, Subscription
@@ -96,6 +95,8 @@ class SharedCache:
             return None
         if not stored:
             return None
+        import numpy as np  # only with a semantic cache in use
+
         keys = [k.decode() if isinstance(k, bytes) else str(k) for k in stored]
         matrix = np.vstack([np.frombuffer(v, dtype="<f4") for v in stored.values()])
         scores = matrix @ np.frombuffer(vector, dtype="<f4")

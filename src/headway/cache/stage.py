@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
 from headway.cache.embedded import EmbeddedCache
 from headway.cache.keys import exact_key, output_fields, params_key, prompt_text, scope_of
@@ -259,6 +257,8 @@ class CacheStage:
         """The prompt's unit-norm embedding; None (no semantic lookup) when the model fails."""
         if self._embeddings is None or self._executor is None or not text:
             return None
+        import numpy as np  # only with a semantic cache: numpy stays out of a process without one
+
         request = {"model": self._embeddings.name, "input": [text], "encoding_format": "float"}
         attempts: list[Attempt] = []  # the embedding call is not an attempt of the chat request
         try:

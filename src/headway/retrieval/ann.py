@@ -30,16 +30,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import faiss
-import numpy as np
 from sqlalchemy import Connection, func, select
 
 from headway.retrieval.embedder import from_blob
 from headway.retrieval.index import get_collection, visible_at
 from headway.retrieval.tables import retrieval_chunks
 from headway.store import Database
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("headway.retrieval.ann")
 
@@ -69,6 +70,8 @@ class AnnIndex:
         return int(self.index.ntotal)
 
     def search(self, vector: np.ndarray, count: int, min_similarity: float) -> list[int]:
+        import numpy as np
+
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
         with self.lock:
             if self.index.ntotal == 0:
@@ -86,12 +89,25 @@ class AnnIndex:
     def drop(self, ids: list[int]) -> None:
         """Forget chunks a search found retired."""
         if ids:
+            import numpy as np
+
             with self.lock:
                 removed = self.index.remove_ids(np.asarray(ids, dtype=np.int64))
             self.stale += int(removed)
 
 
+def _faiss() -> Any:
+    """faiss and numpy (~30 MB resident) load with the first index, not with every gateway
+    process: most never hold a collection."""
+    import faiss
+
+    return faiss
+
+
 def _new_index(dimensions: int, vectors: np.ndarray, settings: AnnSettings) -> Any:
+    import numpy as np
+
+    faiss = _faiss()
     if len(vectors) < settings.ivf_from:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dimensions))
     cells = max(16, int(4 * math.sqrt(len(vectors))))
@@ -112,7 +128,7 @@ class AnnStore:
         self.database = database
         self.directory = directory
         self.settings = settings or AnnSettings()
-        faiss.omp_set_num_threads(self.settings.threads)
+        self._threads_set = False  # faiss's OpenMP threads, set when faiss is first needed
         self._indexes: dict[str, AnnIndex] = {}
         self._refreshing: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
@@ -159,7 +175,15 @@ class AnnStore:
         with lock:
             return self._refresh(collection)
 
+    def _lib(self) -> Any:
+        faiss = _faiss()
+        if not self._threads_set:
+            faiss.omp_set_num_threads(self.settings.threads)
+            self._threads_set = True
+        return faiss
+
     def _refresh(self, collection: str) -> AnnIndex | None:
+        faiss = self._lib()
         started = time.perf_counter()
         with self.database.connect("read a collection for its ANN index") as connection:
             current = get_collection(connection, collection)
@@ -196,6 +220,8 @@ class AnnStore:
     def _read(
         self, connection: Connection, collection: str, version: int, *, since: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
         c = retrieval_chunks.c
         condition = [c.collection == collection, visible_at(version), c.embedding.is_not(None)]
         if since is not None:
@@ -210,6 +236,8 @@ class AnnStore:
         return np.asarray(ids, dtype=np.int64), np.vstack([from_blob(b) for b in blobs])
 
     def _build(self, connection: Connection, collection: str, version: int) -> AnnIndex:
+        import numpy as np
+
         ids, vectors = self._read(connection, collection, version)
         dimensions = vectors.shape[1] if len(ids) else self._dimensions(connection, collection)
         index = _new_index(dimensions, vectors, self.settings) if dimensions else None
@@ -256,6 +284,7 @@ class AnnStore:
             return
         data, meta = paths
         data.parent.mkdir(parents=True, exist_ok=True)
+        faiss = self._lib()
         with found.lock:
             faiss.write_index(found.index, str(data) + ".tmp")
         Path(str(data) + ".tmp").replace(data)
@@ -267,6 +296,7 @@ class AnnStore:
         paths = self._paths(collection)
         if paths is None or not paths[0].exists() or not paths[1].exists():
             return None
+        faiss = self._lib()
         try:
             meta = json.loads(paths[1].read_text())
             index = faiss.read_index(str(paths[0]))
@@ -279,4 +309,5 @@ class AnnStore:
 
 
 def _empty() -> Any:
+    faiss = _faiss()
     return faiss.IndexIDMap2(faiss.IndexFlatIP(1))

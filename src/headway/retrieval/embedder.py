@@ -16,13 +16,17 @@ import importlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from headway.errors import ConfigError, UpstreamError
 from headway.routing import Executor, ExhaustedError, Route
 from headway.types import Attempt
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy (~16 MB resident) is imported where vectors are made, not with the module: a gateway
+# process that holds no collection and no semantic cache never loads it.
 
 LOCAL_PREFIX = "local:"
 
@@ -50,6 +54,8 @@ class Embedder(Protocol):
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -57,10 +63,14 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 def to_blob(vector: np.ndarray) -> bytes:
+    import numpy as np
+
     return np.asarray(vector, dtype="<f4").tobytes()
 
 
 def from_blob(blob: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(blob, dtype="<f4")
 
 
@@ -77,6 +87,8 @@ class GatewayEmbedder:
         return self.route.name
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         rows: list[np.ndarray] = []
         for start in range(0, len(texts), self.batch_size):
             rows.append(await self._batch(list(texts[start : start + self.batch_size])))
@@ -85,6 +97,8 @@ class GatewayEmbedder:
         return np.vstack(rows)
 
     async def _batch(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         request: dict[str, Any] = {"model": self.route.name, "input": texts, "encoding_format": "base64"}
         if self.dimensions:
             request["dimensions"] = self.dimensions
@@ -108,6 +122,8 @@ class GatewayEmbedder:
 
 
 def _vector(value: Any) -> np.ndarray:
+    import numpy as np
+
     if isinstance(value, str):
         return np.frombuffer(base64.b64decode(value), dtype="<f4")
     if isinstance(value, list):
@@ -168,6 +184,8 @@ class LocalEmbedder:
             self.load_error = None
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         self.stats.calls += 1
         self.stats.texts += len(texts)
         if self._encoder is None:
