@@ -36,6 +36,57 @@ def test_responses_items_become_chat_messages_in_order() -> None:
     assert len(messages) == 7  # the reasoning item has nowhere to go in chat
 
 
+def test_a_tool_output_given_as_parts_is_its_text_and_its_images_follow_the_tool_turn() -> None:
+    # LangChain sends a ToolMessage's content blocks, and pydantic-ai a tool's returned files,
+    # as ``output`` parts; chat tool messages carry text only.
+    image = {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "low"}
+    body = {
+        "model": "m",
+        "input": [
+            {"type": "function_call", "call_id": "c1", "name": "a", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "b", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c3", "name": "c", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_text", "text": "21C"}, {"type": "input_text", "text": " sunny"}]},
+            {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "a chart"}, image]},
+            {"type": "function_call_output", "call_id": "c3", "output": [image, image]},
+            {"role": "user", "content": "and now?"},
+        ],
+    }
+    messages = responses.to_chat(body, []).chat["messages"]
+    assert messages[1] == {"role": "tool", "tool_call_id": "c1", "content": "21C sunny"}
+    assert messages[2] == {"role": "tool", "tool_call_id": "c2", "content": "a chart"}
+    assert messages[3]["role"] == "tool" and messages[3]["content"] and "image" in messages[3]["content"]
+    chat_image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}
+    assert messages[4] == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "The image returned by tool call c2:"},
+            chat_image,
+            {"type": "text", "text": "The images returned by tool call c3:"},
+            chat_image,
+            chat_image,
+        ],
+    }
+    assert messages[5] == {"role": "user", "content": "and now?"}
+    # At the end of the input, the images still follow the tool messages.
+    body["input"] = body["input"][:-1]  # type: ignore[index]
+    assert responses.to_chat(body, []).chat["messages"][-1]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    ("output", "param"),
+    [
+        ([{"type": "input_file", "file_id": "file_1"}], "input[0].output[0].type"),
+        ([{"type": "input_text", "text": 7}], "input[0].output[0].text"),
+    ],
+)
+def test_tool_output_parts_chat_cannot_carry_are_precise_400s(output: list[dict[str, object]], param: str) -> None:
+    body = {"model": "m", "input": [{"type": "function_call_output", "call_id": "c1", "output": output}]}
+    with pytest.raises(InvalidRequestError) as caught:
+        responses.to_chat(body, [])
+    assert caught.value.param == param
+
+
 def test_responses_fields_map_onto_chat() -> None:
     body = {
         "model": "m", "input": "hi", "max_output_tokens": 50, "reasoning": {"effort": "low"}, "stream": True,

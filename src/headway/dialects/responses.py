@@ -79,19 +79,20 @@ def input_items(body: JSON) -> list[JSON]:
     return items
 
 
-def _text_of(content: Any, where: str) -> str | list[JSON]:
-    """A message's content as chat content: a string, or parts when it carries images."""
+def _text_of(content: Any, where: str, name: str = "content") -> str | list[JSON]:
+    """A message's content (or a tool's output) as chat content: a string, or parts when it carries images."""
+    where = f"{where}.{name}"
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _fail(f"{where}.content must be a string or an array of content parts", f"{where}.content", "invalid_type")
+        raise _fail(f"{where} must be a string or an array of content parts", where, "invalid_type")
     parts: list[JSON] = []
     for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text", "refusal"):
             text = part.get("text", part.get("refusal"))
             if not isinstance(text, str):
-                raise _fail(f"{where}.content[{index}].text must be a string", f"{where}.content[{index}].text", "invalid_type")
+                raise _fail(f"{where}[{index}].text must be a string", f"{where}[{index}].text", "invalid_type")
             parts.append({"type": "text", "text": text})
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             image: JSON = {"url": part["image_url"]}
@@ -100,8 +101,8 @@ def _text_of(content: Any, where: str) -> str | list[JSON]:
             parts.append({"type": "image_url", "image_url": image})
         else:
             raise _fail(
-                f"{where}.content[{index}].type {kind!r} is not supported (input_text, output_text, input_image with image_url)",
-                f"{where}.content[{index}].type",
+                f"{where}[{index}].type {kind!r} is not supported (input_text, output_text, input_image with image_url)",
+                f"{where}[{index}].type",
             )
     if all(part["type"] == "text" for part in parts):
         return "".join(part["text"] for part in parts)
@@ -111,9 +112,13 @@ def _text_of(content: Any, where: str) -> str | list[JSON]:
 def items_to_messages(items: list[JSON]) -> list[JSON]:
     """Input items as chat messages; consecutive function calls become one assistant turn."""
     messages: list[JSON] = []
+    images: list[JSON] = []  # images from tool outputs, waiting for the end of the run of tool messages
     for index, item in enumerate(items):
         where = f"input[{index}]"
         kind = item["type"]
+        if images and kind != "function_call_output":
+            messages.append({"role": "user", "content": images})
+            images = []
         if kind == "message":
             role = _ROLES.get(str(item.get("role")))
             if role is None:
@@ -133,11 +138,30 @@ def items_to_messages(items: list[JSON]) -> list[JSON]:
             call_id, output = item.get("call_id"), item.get("output")
             if not isinstance(call_id, str):
                 raise _fail(f"{where}.call_id must be a string", f"{where}.call_id", "invalid_type")
-            if not isinstance(output, str):
+            if isinstance(output, list):  # content parts, as clients send a tool's text and images
+                output, returned = _tool_output(_text_of(output, where, "output"), call_id)
+                images += returned
+            elif not isinstance(output, str):
                 output = orjson.dumps(output).decode()
             messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
         # reasoning items carry the provider's own state; chat has nowhere to put them
+    if images:
+        messages.append({"role": "user", "content": images})
     return messages
+
+
+def _tool_output(content: str | list[JSON], call_id: str) -> tuple[str, list[JSON]]:
+    """A tool output's parts as the tool message's text, and its images framed for a user message.
+
+    Chat tool messages carry text only, so the images a tool returned follow the tool
+    messages in a user message that names the call (what pydantic-ai's chat model does).
+    """
+    if isinstance(content, str):
+        return content, []
+    text = "".join(part["text"] for part in content if part["type"] == "text")
+    images = [part for part in content if part["type"] == "image_url"]
+    framing = {"type": "text", "text": f"The image{'s' if len(images) > 1 else ''} returned by tool call {call_id}:"}
+    return text or f"(see the image{'s' if len(images) > 1 else ''} that follow)", [framing, *images]
 
 
 def _tools(tools: Any) -> list[JSON] | None:
