@@ -33,8 +33,7 @@ from headway.config.models import HeadwayConfig  # noqa: E402
 from headway.providers.base import ChatResult, Timeouts  # noqa: E402
 from headway.routing.deployments import build_routes  # noqa: E402
 from headway.routing.executor import Executor  # noqa: E402
-from headway.serving.context import CallContext  # noqa: E402
-from headway.types import JSON, RequestRecord, Usage  # noqa: E402
+from headway.types import JSON, CallContext, RequestRecord, Usage  # noqa: E402
 
 BODY: JSON = {
     "id": "chatcmpl-bench",
