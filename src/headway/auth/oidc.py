@@ -16,9 +16,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import jwt
-from jwt import PyJWK
-
 from headway.auth.principal import Grant, Principal, build_principal
 from headway.config import AuthConfig, OidcIssuerConfig
 from headway.errors import AuthenticationError, ServiceUnavailableError
@@ -106,6 +103,9 @@ class OidcVerifier:
 
     async def verify(self, token: str) -> tuple[Principal, float]:
         """The principal a token stands for and when the token expires (epoch seconds)."""
+        import jwt  # PyJWT and its crypto backend (~10 MB resident) load with the first token
+        from jwt import PyJWK
+
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
-import jwt
 
 from headway.errors import ConfigError
 from headway.providers._tokens import CachedToken, Token, post_token_form
@@ -50,6 +49,8 @@ class ServiceAccountCredential:
         issued = int(now if now is not None else time.time())
         claims = {"iss": self.client_email, "scope": SCOPE, "aud": self.token_url, "iat": issued, "exp": issued + 3600}
         headers = {"kid": self._key_id} if self._key_id else None
+        import jwt  # PyJWT and its crypto backend (~10 MB resident) load with the first Vertex token
+
         return jwt.encode(claims, self._private_key, algorithm="RS256", headers=headers)
 
     async def _fetch(self, session: aiohttp.ClientSession) -> Token:
