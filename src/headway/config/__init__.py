@@ -39,7 +39,7 @@ from headway.config.resilience import (
     RetryConfig,
 )
 from headway.config.retrieval import RetrievalConfig
-from headway.config.review import MatchConfig, PolicyConfig, ReviewConfig, ReviewerConfig
+from headway.config.review import ClassifierConfig, MatchConfig, PolicyConfig, ReviewConfig, ReviewerConfig
 from headway.config.scale import (
     EVERYONE,
     AdmissionConfig,
@@ -65,6 +65,7 @@ __all__ = [
     "BudgetPeriod",
     "CacheConfig",
     "CheckConfig",
+    "ClassifierConfig",
     "CsvSource",
     "FallbackCause",
     "FieldRule",

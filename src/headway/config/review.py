@@ -16,6 +16,7 @@ ReviewAction = Literal["hold", "audit"]
 DefaultAction = Literal["reject", "approve"]
 Finding = Literal["injection", "pii"]
 MetadataValue = str | bool | int | float
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 
 
 class _Section(BaseModel):
@@ -32,8 +33,23 @@ class ReviewerConfig(_Section):
     )
 
 
+class ReviewWebhookConfig(_Section):
+    url: str
+    secret: SecretStr = Field(description="Standard Webhooks signing secret (whsec_…), as ${VAR}.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class EscalationConfig(ReviewerConfig):
     sla_s: Annotated[float, Field(gt=0)] = Field(3600.0, description="Time the escalation team has before the default action.")
+    webhook: ReviewWebhookConfig | None = Field(
+        None, description="The escalation team's webhook: told (review.escalated) when an item reaches them."
+    )
 
 
 class ToolCallMatchConfig(_Section):
@@ -41,6 +57,50 @@ class ToolCallMatchConfig(_Section):
 
     name: str = Field(description="Tool (function) name, a glob pattern: issue_refund, payments.*.")
     when: list[str] = Field(default_factory=list, description="Conditions over the arguments: ['$.amount > 500'].")
+
+
+ClassifierInput = Literal["input", "output"]
+ClassifierFailure = Literal["hold", "release"]
+
+
+class ClassifierConfig(_Section):
+    """A model served by this gateway that reads the request or the answer and names a label.
+
+    The policy matches when the label is one of ``hold_when``. The call goes through the
+    gateway's own path (recorded as its own request, limited, failed over); when it fails,
+    times out or names no label, ``on_error`` decides: ``hold`` (the default, fail closed)
+    lets the policy apply, with the failure as its reason; ``release`` lets the answer go.
+    """
+
+    model: str = Field(description="A chat model (route) this gateway serves, e.g. a small moderation model.")
+    reads: ClassifierInput = Field("output", description="What it judges: the request's messages (input) or the answer (output).")
+    prompt: str = Field(
+        "Classify the text below.", max_length=20_000, description="Instructions; the labels are appended to them."
+    )
+    labels: Annotated[list[str], Field(min_length=1, max_length=50)] = Field(description="The labels it may answer with.")
+    hold_when: Annotated[list[str], Field(min_length=1)] = Field(description="Labels that make the policy match.")
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(10.0, description="The classifier call's time limit.")
+    max_tokens: Annotated[int, Field(ge=1, le=4096)] = Field(20, description="The classifier's answer is cut here.")
+    on_error: ClassifierFailure = Field(
+        "hold", description="When no verdict comes (error, timeout, no label): hold (fail closed) or release."
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _label_words(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not _LABEL.fullmatch(label):
+                raise ValueError(f"label {label!r} must be a word of letters, digits, '_' or '-'")
+        if len({label.lower() for label in value}) != len(value):
+            raise ValueError("labels must differ (case-insensitively)")
+        return value
+
+    @model_validator(mode="after")
+    def _hold_when_labels(self) -> ClassifierConfig:
+        unknown = [label for label in self.hold_when if label.lower() not in {known.lower() for known in self.labels}]
+        if unknown:
+            raise ValueError(f"hold_when names labels that are not in labels: {', '.join(unknown)}")
+        return self
 
 
 class MatchConfig(_Section):
@@ -65,6 +125,9 @@ class MatchConfig(_Section):
     tool_calls: list[ToolCallMatchConfig] | None = Field(
         None, description="Any of these tool calls in the answer (name, and conditions over its arguments)."
     )
+    classifier: ClassifierConfig | None = Field(
+        None, description="A classifier model's verdict on the request or the answer (checked last, once the rest holds)."
+    )
 
     @field_validator("output_regex")
     @classmethod
@@ -78,20 +141,11 @@ class MatchConfig(_Section):
 
     @property
     def on_output(self) -> bool:
-        """Whether the policy looks at the answer (decided only once the model has answered)."""
-        return self.output_regex is not None or self.output_json is not None or self.tool_calls is not None
-
-
-class ReviewWebhookConfig(_Section):
-    url: str
-    secret: SecretStr = Field(description="Standard Webhooks signing secret (whsec_…), as ${VAR}.")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        """Whether the policy is decided only once the model has answered (the answer, or a classifier's verdict)."""
+        return (
+            self.output_regex is not None or self.output_json is not None or self.tool_calls is not None
+            or self.classifier is not None
+        )
 
 
 class PolicyConfig(_Section):
@@ -118,8 +172,35 @@ class ReviewConfig(_Section):
     caller_webhook_urls: list[str] = Field(
         default_factory=list, description="Glob patterns of URLs callers may name (empty: caller webhooks refused)."
     )
+    escalation_webhook: ReviewWebhookConfig | None = Field(
+        None, description="Told (review.escalated) of every escalation whose policy names no escalation.webhook of its own."
+    )
     webhook_max_attempts: Annotated[int, Field(ge=1, le=20)] = 5
     webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+    def escalation_webhook_of(self, policy: str) -> tuple[str, ReviewWebhookConfig] | None:
+        """``(receiver, webhook)`` that tells ``policy``'s escalation team, or None when nobody is to be told."""
+        config = self.policies.get(policy)
+        own = config.escalation.webhook if config is not None and config.escalation is not None else None
+        if own is not None:
+            return f"review:escalation:{policy}", own
+        if self.escalation_webhook is not None:
+            return "review:escalation", self.escalation_webhook
+        return None
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """Every review receiver the outbox signs for, keyed as the review part names them."""
+        found: dict[str, str] = {}
+        if self.webhook_secret is not None:
+            found["review:caller"] = self.webhook_secret.get_secret_value()
+        if self.escalation_webhook is not None:
+            found["review:escalation"] = self.escalation_webhook.secret.get_secret_value()
+        for name, policy in self.policies.items():
+            if policy.webhook is not None:
+                found[f"review:policy:{name}"] = policy.webhook.secret.get_secret_value()
+            if policy.escalation is not None and policy.escalation.webhook is not None:
+                found[f"review:escalation:{name}"] = policy.escalation.webhook.secret.get_secret_value()
+        return found
 
     @model_validator(mode="after")
     def _caller_webhooks_signed(self) -> ReviewConfig:

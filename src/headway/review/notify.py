@@ -7,7 +7,9 @@ fits ``review.caller_webhook_urls``). The sweeper claims a decided item's webhoo
 store (one replica) and hands it to the outbox, whose delivery worker signs, sends and
 retries it for a day (``webhooks:``); the message id is ``<review id>.<status>``, the
 same on every retry, for receivers to de-duplicate on, and the item id is the subject,
-so one item's events reach a receiver in order.
+so one item's events reach a receiver in order. An escalation also goes to the escalation
+team's webhook (``escalation.webhook`` of the policy, else ``review.escalation_webhook``:
+receivers ``review:escalation:<policy>`` and ``review:escalation``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from fnmatch import translate
 from typing import Any
+
+from sqlalchemy import Connection
 
 from headway.config import ReviewConfig
 from headway.errors import InvalidRequestError
@@ -59,8 +63,9 @@ def event_body(item: ReviewItem, *, now: float | None = None) -> JSON:
 
 
 def escalation_body(item: ReviewItem, *, now: float | None = None) -> JSON:
-    """The item as its status URL shows it while it waits, now on the escalation team."""
-    return {"type": ESCALATED, "timestamp": _stamp(now), "data": {**ticket(item), "team": item.team}}
+    """The item as its status URL shows it while it waits, now on the escalation team (who, why, by when)."""
+    data = {**ticket(item), "team": item.team, "roles": list(item.roles), "level": item.level, "reason": item.reason, "model": item.model}
+    return {"type": ESCALATED, "timestamp": _stamp(now), "data": data}
 
 
 def receiver_of(item: ReviewItem) -> str:
@@ -89,6 +94,19 @@ def escalation_message(item: ReviewItem) -> WebhookMessage:
     return _message(item, "escalated", ESCALATED, escalation_body(item))
 
 
+def team_message(item: ReviewItem, receiver: str, url: str) -> WebhookMessage:
+    """The escalation team's notice: the same event and id as the caller's, to the team's own receiver."""
+    return WebhookMessage(
+        webhook_id=f"{item.review_id}.escalated",
+        source="review",
+        event_type=ESCALATED,
+        subject=item.review_id,
+        receiver=receiver,
+        url=url,
+        payload=escalation_body(item),
+    )
+
+
 class DecisionWebhooks:
     """Hands each item's webhooks (escalation, decision) to the outbox (signing and retries happen there)."""
 
@@ -104,10 +122,23 @@ class DecisionWebhooks:
         await asyncio.to_thread(self.outbox.enqueue, [message])
         return Delivery(message.webhook_id, True, 0)
 
-    async def escalated(self, item: ReviewItem) -> None:
-        """Queue the escalation notice (an item without a webhook URL has no one to tell)."""
+    def escalation_messages(self, item: ReviewItem) -> list[WebhookMessage]:
+        """The escalation notices: to the escalation team's webhook (the policy's
+        ``escalation.webhook``, else ``review.escalation_webhook``) and to the item's own URL."""
+        messages = []
+        team = self.config.escalation_webhook_of(item.policy)
+        if team is not None:
+            receiver, hook = team
+            messages.append(team_message(item, receiver, hook.url))
         if item.webhook_url is not None:
-            await asyncio.to_thread(self.outbox.enqueue, [escalation_message(item)])
+            messages.append(escalation_message(item))
+        return messages
+
+    def enqueue_escalation(self, connection: Connection, item: ReviewItem) -> None:
+        """Queue them in the escalation's own transaction: the notice commits with the transition, or neither does."""
+        messages = self.escalation_messages(item)
+        if messages:
+            self.outbox.enqueue(messages, connection=connection)
 
     async def close(self) -> None:
         return None

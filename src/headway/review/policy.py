@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 
-from headway.config import MatchConfig, PolicyConfig, ReviewConfig
+from headway.config import ClassifierConfig, MatchConfig, PolicyConfig, ReviewConfig
 from headway.errors import ConfigError
 from headway.review import conditions
+from headway.review.classifier import Verdict
 from headway.review.conditions import Condition
 from headway.types import JSON
 
@@ -39,6 +40,7 @@ class Facts:
     metadata: Mapping[str, Any]
     quality: Mapping[str, Any]
     answer: JSON | None = None  # the model's chat.completion, once it answered (output conditions need it)
+    verdicts: Mapping[str, Verdict] | None = None  # classifier verdicts by policy, once asked (None: not yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +235,26 @@ class _Compiled:
             if not sampled(facts.request_id, self.name, match.sample_rate):
                 return None
             why.append(f"sampled at {match.sample_rate:g}")
+        if match.classifier is not None:  # last: a model is asked only when everything else holds
+            classifier = match.classifier
+            verdict = facts.verdicts.get(self.name) if facts.verdicts is not None else None
+            if verdict is None:
+                if facts.answer is None:  # before the model answered: "the answer decides" says it already
+                    return tuple(why)
+                why.append(f"classifier {classifier.model} to ask")
+            elif verdict.label is None:
+                if classifier.on_error != "hold":
+                    return None
+                why.append(f"no verdict from the classifier: {verdict.error} (held: fail closed)")
+            elif verdict.label.lower() in {label.lower() for label in classifier.hold_when}:
+                why.append(f"classifier {classifier.model} says {verdict.label}")
+            else:
+                return None
         return tuple(why)
+
+    @property
+    def classifier(self) -> ClassifierConfig | None:
+        return self.config.match.classifier
 
 
 class Policies:
@@ -261,6 +282,22 @@ class Policies:
             return Match(GUARD_POLICY, self._guard.config, ("a guard requested review",))
         return first_audit
 
+    def to_classify(self, facts: Facts) -> list[tuple[str, ClassifierConfig]]:
+        """The policies whose classifier must be asked before ``match`` can decide: every other
+        condition holds, and no policy written before them already holds without a classifier."""
+        if not any(p.classifier is not None for p in self._compiled):
+            return []
+        asking: list[tuple[str, ClassifierConfig]] = []
+        for policy in self._compiled:
+            if policy.reasons(facts) is None:
+                continue
+            classifier = policy.classifier
+            if classifier is not None and (facts.verdicts is None or policy.name not in facts.verdicts):
+                asking.append((policy.name, classifier))
+            elif policy.config.action == "hold":
+                break  # it wins over everything after it
+        return asking
+
     def get(self, name: str) -> PolicyConfig | None:
         if name == GUARD_POLICY:
             return self._guard.config
@@ -268,7 +305,13 @@ class Policies:
 
 
 def facts_of(
-    request_id: str, model: str, team: str | None, body: JSON, quality: Mapping[str, Any], answer: JSON | None = None
+    request_id: str,
+    model: str,
+    team: str | None,
+    body: JSON,
+    quality: Mapping[str, Any],
+    answer: JSON | None = None,
+    verdicts: Mapping[str, Verdict] | None = None,
 ) -> Facts:
     metadata = body.get("metadata")
-    return Facts(request_id, model, team, metadata if isinstance(metadata, Mapping) else {}, quality, answer)
+    return Facts(request_id, model, team, metadata if isinstance(metadata, Mapping) else {}, quality, answer, verdicts)

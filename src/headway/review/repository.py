@@ -234,8 +234,12 @@ class ReviewRepository(SqlRepository):
                     moved.append(self._fresh(connection, item.review_id))
         return moved
 
-    def breach_slas(self, now: float, *, limit: int = 500) -> list[ReviewItem]:
-        """Open items past their deadline escalate once, then take their default action."""
+    def breach_slas(
+        self, now: float, *, limit: int = 500, on_escalated: Callable[[Connection, ReviewItem], None] | None = None
+    ) -> list[ReviewItem]:
+        """Open items past their deadline escalate once, then take their default action.
+
+        ``on_escalated`` runs in the escalation's transaction (the outbox's notices commit with it)."""
         c = review_items.c
         moved: list[ReviewItem] = []
         for item in self._candidates([c.status.in_(OPEN), c.deadline_at < now], limit):
@@ -258,7 +262,10 @@ class ReviewRepository(SqlRepository):
                 if self._apply(connection, item, where, values):
                     self._event(connection, item, at=now, actor=SYSTEM, kind=kind, to_status=str(values["status"]),
                                 comment=comment, detail={"deadline_at": item.deadline_at})
-                    moved.append(self._fresh(connection, item.review_id))
+                    fresh = self._fresh(connection, item.review_id)
+                    if kind == "escalated" and on_escalated is not None:
+                        on_escalated(connection, fresh)
+                    moved.append(fresh)
         return moved
 
     # -- webhooks and record sync -------------------------------------------------------------

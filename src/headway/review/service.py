@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from headway.auth import AuditEvent, Subject
@@ -23,6 +23,7 @@ from headway.config import ReviewConfig
 from headway.errors import APIError, HeadwayError, InvalidRequestError, NotFoundError
 from headway.observe import FeedbackStore
 from headway.review.access import Reviewer
+from headway.review.classifier import Classifier, Serve
 from headway.review.items import (
     OUTCOME_STATUS,
     Escalation,
@@ -50,7 +51,7 @@ from headway.review.release import (
 from headway.review.repository import ReviewRepository
 from headway.review.waiters import Waiters
 from headway.store import Database, Outbox, Store
-from headway.types import JSON, RequestRecord
+from headway.types import JSON, CallContext, RequestRecord
 
 log = logging.getLogger("headway.review")
 
@@ -106,6 +107,7 @@ class ReviewService:
         self.metrics = ReviewMetrics(metrics_registry, enabled=metrics_enabled)
         self.waiters = Waiters(self._read, poll_interval=config.poll_interval_ms / 1000)
         self.webhooks = DecisionWebhooks(config, Outbox(database))
+        self.classifier = Classifier()  # its ``serve`` (the gateway's own request path) arrives at ``start``
         self._redact = redact
         self._audit = audit
         self._sync = RecordSync(database, feedback)
@@ -115,7 +117,10 @@ class ReviewService:
         self._delivering: set[asyncio.Task[None]] = set()  # webhooks: cancelled at close, resent after their lease
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def start(self, backend: Backend | None) -> None:
+    async def start(self, backend: Backend | None, *, serve: Serve | None = None) -> None:
+        """``serve`` runs a classifier's request through the gateway's own path (recorded, limited, failed over)."""
+        if serve is not None:
+            self.classifier.serve = serve
         self._kick = asyncio.Event()
         await self.waiters.start(backend)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="headway-review-sweeper")
@@ -152,6 +157,23 @@ class ReviewService:
     def rescreen(self, record: RequestRecord, body: JSON, answer: JSON | None = None) -> Match | None:
         """The policy now that the answer (its text, JSON, tool calls and output contract's outcome) is known."""
         return self.policies.match(facts_of(record.request_id, record.model, record.team, body, record.quality, answer))
+
+    async def judge(self, ctx: CallContext, record: RequestRecord, body: JSON, answer: JSON | None = None) -> Match | None:
+        """``rescreen``, after asking the classifiers of the policies that need one (concurrently).
+
+        Each verdict (label or failure, and the classifier call's own request id) goes on the
+        record as ``quality["classifier"][<policy>]``."""
+        facts = facts_of(record.request_id, record.model, record.team, body, record.quality, answer)
+        asking = self.policies.to_classify(facts)
+        if not asking:
+            return self.policies.match(facts)
+        found = await asyncio.gather(*(self.classifier.judge(name, config, ctx, body, answer) for name, config in asking))
+        verdicts = {name: verdict for (name, _), verdict in zip(asking, found, strict=True)}
+        for name, verdict in verdicts.items():
+            if verdict.label is None:
+                log.warning("review policy %s: %s (request %s)", name, verdict.error, record.request_id)
+        record.quality["classifier"] = {name: verdict.to_dict() for name, verdict in verdicts.items()}
+        return self.policies.match(replace(facts, verdicts=verdicts))
 
     def new_item(
         self,
@@ -329,8 +351,6 @@ class ReviewService:
     async def _moved(self, item: ReviewItem, *, actor: str) -> None:
         self.metrics.moved(item)
         self._record_audit("review.escalate" if item.status == "escalated" else "review.decision", actor, item)
-        if item.status == "escalated":
-            await self.webhooks.escalated(item)  # through the outbox, before the item's decision
         if item.final:
             await self.waiters.announce(item.review_id)
             self._kick.set()
@@ -360,7 +380,8 @@ class ReviewService:
         """One pass; safe on every replica at once (each transition applies once). ``now`` for tests."""
         now = time.time() if now is None else now
         expired = await asyncio.to_thread(self.repository.expire_leases, now)
-        moved = await asyncio.to_thread(self.repository.breach_slas, now)
+        # An escalation's notices (team, caller) enter the outbox in the escalation's transaction, before any decision.
+        moved = await asyncio.to_thread(self.repository.breach_slas, now, on_escalated=self.webhooks.enqueue_escalation)
         for item in moved:
             await self._moved(item, actor="system:sla")
         webhooks = await self._deliver_webhooks(now)

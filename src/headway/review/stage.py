@@ -11,8 +11,11 @@
   the answer go and stores the item off the hot path;
 - ``review_contract_failure``: an answer that broke its output contract under a policy
   matching ``contract_failed`` is held with no answer, for a reviewer to write or reject;
-- ``audited_stream``: a streamed answer under ``audit`` is assembled as it passes and
-  stored once the stream has ended cleanly.
+- ``audited_stream``: a streamed answer under ``audit`` is assembled as it passes and,
+  once the stream has ended cleanly, judged again (answer conditions, classifiers) and
+  stored when a policy still matches.
+
+A classifier's own request (``ctx.origin == classifier.ORIGIN``) is never screened.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from typing import Any, Protocol
 import orjson
 
 from headway.errors import APIError, ServiceUnavailableError, StoreUnavailableError
-from headway.review.items import ReviewItem, new_review_id
+from headway.review.classifier import ORIGIN as CLASSIFIER_ORIGIN
+from headway.review.items import ReviewItem
 from headway.review.policy import Match
 from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied, wants_ticket
 from headway.review.service import NOT_SCREENED, ReviewService, Screening
@@ -44,7 +48,7 @@ class _Runtime(Protocol):
 
 
 def screen(runtime: _Runtime, ctx: CallContext, model: str, body: JSON, record: RequestRecord) -> Screening:
-    if runtime.review is None:
+    if runtime.review is None or ctx.origin == CLASSIFIER_ORIGIN:  # a classifier's own call is never reviewed
         return NOT_SCREENED
     # A refused review_webhook URL raises an APIError; serving records it like every other refusal.
     return runtime.review.screen(ctx.request_id, model, ctx.team, body, record.quality)
@@ -68,27 +72,29 @@ async def review_answer(
 ) -> Answer | None:
     """The caller's answer when the request is held; None when the answer goes out now."""
     service = runtime.review
-    if service is None:
+    if service is None or ctx.origin == CLASSIFIER_ORIGIN:
         return None
-    match = service.rescreen(record, body, result)
+    match = await service.judge(ctx, record, body, result)  # classifiers asked here, when a policy needs one
     held_before = screening.match
     if held_before is not None and held_before.holds and not held_before.config.match.on_output and (match is None or not match.holds):
         match = held_before  # never release what was going to be held (unless only the answer could decide it)
-    if match is None:
-        return None
-    if not match.holds:
+    if match is not None and match.holds:
+        return await _hold(service, ctx, body, record, result, match, finish_record)
+    if match is not None:  # audit: the answer goes now, the item is stored off the hot path
         item = service.new_item(record, body, result, match, caller=ctx.caller, headers=ctx.headers)
         record.quality["review"] = item.quality()
         service.create_later(item, actor=ctx.caller)
-        return None
-    return await _hold(service, ctx, body, record, result, match, finish_record)
+    if screening.holds and body.get("stream"):  # kept back in case it was held, released now: as the stream asked for
+        return Answer(body=result, chunks=as_sse(result, bool((body.get("stream_options") or {}).get("include_usage"))))
+    return None
 
 
 async def review_contract_failure(
     runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord, finish_record: FinishRecord
 ) -> Answer | None:
     service = runtime.review
-    match = service.rescreen(record, body) if service is not None else None
+    # No classifier is asked here: nothing was answered, and a policy that needs one holds (fail closed).
+    match = service.rescreen(record, body) if service is not None and ctx.origin != CLASSIFIER_ORIGIN else None
     if service is None or match is None or not match.holds or not match.config.match.contract_failed:
         return None
     return await _hold(service, ctx, body, record, None, match, finish_record)
@@ -191,17 +197,21 @@ class _Assembler:
 async def audited_stream(
     runtime: _Runtime, ctx: CallContext, body: JSON, record: RequestRecord, chunks: AsyncIterator[bytes], screening: Screening
 ) -> AsyncIterator[bytes]:
-    match, service = screening.match, runtime.review
-    assert match is not None and service is not None
-    # The id goes on the record now: the stream's record is written as the stream ends, before the item.
-    review_id = new_review_id()
-    record.quality["review"] = {"id": review_id, "policy": match.policy, "action": "audit", "status": "pending"}
+    """The stream as it was, and once it has ended cleanly the finished answer is judged again:
+    the audit policy's answer conditions (and its classifier) decide whether an item is stored."""
+    service = runtime.review
+    assert screening.match is not None and service is not None
     assembler = _Assembler()
+    judged = False
     async for chunk in chunks:
         assembler.feed(chunk)
         yield chunk
-    if assembler.done:
-        item = service.new_item(
-            record, body, assembler.completion(), match, caller=ctx.caller, headers=ctx.headers, review_id=review_id
-        )
-        service.create_later(item, actor=ctx.caller)
+        if assembler.done and not judged:
+            # After [DONE] went out and before the stream ends: its record is still open for the verdict.
+            judged = True
+            answer = assembler.completion()
+            match = await service.judge(ctx, record, body, answer)
+            if match is not None:
+                item = service.new_item(record, body, answer, match, caller=ctx.caller, headers=ctx.headers)
+                record.quality["review"] = item.quality()
+                service.create_later(item, actor=ctx.caller)

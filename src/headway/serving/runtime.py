@@ -131,8 +131,8 @@ class Runtime:
         await self.cache.start()
         await self.auth.start()
         await self.observability.start(self)
-        if self.review is not None:
-            await self.review.start(self.backend)
+        if self.review is not None:  # a policy's classifier calls the gateway's own path: recorded, limited, failed over
+            await self.review.start(self.backend, serve=functools.partial(serve_stored, self))
         if self.pipelines is not None and self._migration_error is None:
             await self.pipelines.start()
         if self.jobs is not None:  # stored requests run through the same path as live ones
