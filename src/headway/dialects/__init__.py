@@ -6,14 +6,18 @@ Pure translation (no I/O) per dialect, plus the store of Responses kept for
 
 from headway.dialects import anthropic_messages, responses
 from headway.dialects.anthropic_messages import error_body
+from headway.dialects.responses_native import NativeRelay, adopt_native, native_answer
 from headway.dialects.stored import ResponseStore, StoredResponse, erasure_hook, subject_of
 
 __all__ = [
+    "NativeRelay",
     "ResponseStore",
     "StoredResponse",
+    "adopt_native",
     "anthropic_messages",
     "erasure_hook",
     "error_body",
+    "native_answer",
     "responses",
     "subject_of",
 ]

@@ -382,6 +382,10 @@ class ResponseEvents:
         self.sequence += 1
         return event
 
+    def emit(self, kind: str, **fields: Any) -> JSON:
+        """An event of this stream, numbered in sequence (used to relay a provider's own events)."""
+        return self._event(kind, **fields)
+
     def start(self) -> Iterator[JSON]:
         snapshot = envelope(self.body, self.response_id, self.created_at)
         yield self._event("response.created", response=snapshot)

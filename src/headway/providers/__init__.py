@@ -1,11 +1,22 @@
 """Model provider adapters behind one interface (``base.Provider``)."""
 
 from headway.providers._eventstream import encode_message
+from headway.providers._responses_wire import (
+    NATIVE_ANSWER,
+    NATIVE_EVENT,
+    NATIVE_REQUEST,
+    PASSED_THROUGH,
+    output_text,
+)
 from headway.providers._sigv4 import parse_authorization, sha256_hex, signature
 from headway.providers.base import ChatResult, Provider, StreamEvent, Timeouts
 from headway.providers.registry import build_provider, build_providers
 
 __all__ = [
+    "NATIVE_ANSWER",
+    "NATIVE_EVENT",
+    "NATIVE_REQUEST",
+    "PASSED_THROUGH",
     "ChatResult",
     "Provider",
     "StreamEvent",
@@ -13,6 +24,7 @@ __all__ = [
     "build_provider",
     "build_providers",
     "encode_message",
+    "output_text",
     "parse_authorization",
     "sha256_hex",
     "signature",

@@ -15,6 +15,7 @@ import orjson
 
 from headway.errors import UpstreamError
 from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
+from headway.providers._responses_wire import NATIVE_REQUEST, NativeStream, chat_completion, native_request
 from headway.providers._sse import DEFAULT_MAX_EVENT_BYTES, SSEDecoder
 from headway.providers._stream import open_stream
 from headway.providers.base import ChatResult, StreamEvent, Timeouts
@@ -30,8 +31,12 @@ class OpenAIProvider:
         api_key: str | None = None,
         headers: Mapping[str, str] | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        native_responses: bool = False,
     ) -> None:
         self.name = name
+        # ``responses: native``: requests that came from /v1/responses go to the provider's own
+        # /v1/responses (``_responses_wire``); chat requests still go to chat/completions.
+        self.native_responses = native_responses
         self._max_event_bytes = max_event_bytes
         self._base_url = base_url.rstrip("/")
         self._headers = {"content-type": "application/json", **(headers or {})}
@@ -68,7 +73,10 @@ class OpenAIProvider:
         return ChatResult(body=body, usage=Usage.from_openai(body.get("usage")), status=reply.status)
 
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
+        if self.native_responses and NATIVE_REQUEST in request:
+            return await self._responses(request, model, timeouts)
         payload = {**request, "model": model}
+        payload.pop(NATIVE_REQUEST, None)  # Headway's own side channel never goes upstream
         payload.pop("stream", None)
         payload.pop("stream_options", None)
         result = await self._post_json("chat/completions", payload, model, timeouts)
@@ -82,8 +90,27 @@ class OpenAIProvider:
             raise UpstreamError("bad_response", "provider response has no data list", status=result.status)
         return result
 
+    async def _responses(self, request: JSON, model: str, timeouts: Timeouts) -> ChatResult:
+        reply = await post_json_object(
+            self._http(),
+            self._url("responses", model),
+            native_request(request, model, stream=False),
+            headers=await self._request_headers(),
+            timeouts=timeouts,
+            error_from_response=upstream_error_from_response,
+        )
+        if "error" in reply.body and reply.body.get("object") != "response":
+            raise upstream_error_from_response(502, reply.headers, reply.raw)
+        body, usage = chat_completion(reply.body)
+        return ChatResult(body=body, usage=usage, status=reply.status)
+
     async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
+        if self.native_responses and NATIVE_REQUEST in request:
+            async for native in self._responses_stream(request, model, timeouts):
+                yield native
+            return
         payload = {**request, "model": model, "stream": True}
+        payload.pop(NATIVE_REQUEST, None)
         payload["stream_options"] = {**(request.get("stream_options") or {}), "include_usage": True}
         async with open_stream(
             self._http(),
@@ -103,6 +130,27 @@ class OpenAIProvider:
                 yield StreamEvent(chunk=chunk, usage=Usage.from_openai(usage) if usage else None)
             raise stream.cut_error("[DONE]")
 
+    async def _responses_stream(self, request: JSON, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
+        """The provider's Responses events as chat chunks, each event riding on its last chunk."""
+        translator = NativeStream(model)
+        async with open_stream(
+            self._http(),
+            self._url("responses", model),
+            data=orjson.dumps(native_request(request, model, stream=True)),
+            headers=await self._request_headers(),
+            timeouts=timeouts,
+            decoder=SSEDecoder(max_event_bytes=self._max_event_bytes),
+            error_from_response=upstream_error_from_response,
+        ) as stream:
+            async for frame in stream:
+                chunks, usage = translator.feed(responses_event(frame.data))
+                stream.content_started()
+                for index, chunk in enumerate(chunks):
+                    yield StreamEvent(chunk=chunk, usage=usage if index == len(chunks) - 1 else None)
+                if translator.done:
+                    return
+            raise stream.cut_error("response.completed")
+
 
 def openai_chunk(data: str) -> JSON:
     """One ``chat.completion.chunk`` from an SSE event's data; an error event raises."""
@@ -116,3 +164,14 @@ def openai_chunk(data: str) -> JSON:
         err = chunk["error"] if isinstance(chunk["error"], dict) else {"message": str(chunk["error"])}
         raise UpstreamError("server_error", str(err.get("message", "error in stream")), body=chunk)
     return chunk
+
+
+def responses_event(data: str) -> JSON:
+    """One Responses stream event from an SSE event's data."""
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("bad_response", "the provider's stream carried an event that is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise UpstreamError("bad_response", "the provider's stream carried an event without a type")
+    return event

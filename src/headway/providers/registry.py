@@ -18,7 +18,12 @@ def build_provider(name: str, config: ProviderConfig) -> Provider:
     api_key = config.api_key.get_secret_value() if config.api_key else None
     if config.type == "openai":
         return OpenAIProvider(
-            name, base_url=config.base_url, api_key=api_key, headers=config.headers, max_event_bytes=config.max_event_bytes
+            name,
+            base_url=config.base_url,
+            api_key=api_key,
+            headers=config.headers,
+            max_event_bytes=config.max_event_bytes,
+            native_responses=config.responses == "native",
         )
     if config.type == "azure":
         entra = None

@@ -16,9 +16,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from headway.dialects import ResponseStore, StoredResponse, subject_of
+from headway.dialects import (
+    NativeRelay,
+    ResponseStore,
+    StoredResponse,
+    adopt_native,
+    native_answer,
+    subject_of,
+)
 from headway.dialects import responses as dialect
 from headway.errors import InvalidRequestError, NotFoundError, StoreUnavailableError
+from headway.providers import NATIVE_EVENT, NATIVE_REQUEST, PASSED_THROUGH
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts
 from headway.serving.translated import chat_chunks, closing
@@ -51,6 +59,8 @@ async def serve_response(runtime: ServingParts, stored: ResponseStore, ctx: Call
             )
         history = previous.conversation
     translated = dialect.to_chat(body, history)
+    # Deployments that speak Responses natively send these as the client did; others ignore them.
+    translated.chat[NATIVE_REQUEST] = {key: body[key] for key in PASSED_THROUGH if body.get(key) is not None}
     response_id = dialect.new_id("resp")
     reply = await serve_chat(runtime, ctx, translated.chat, endpoint="responses")
     keep = _Keeper(stored, ctx.caller, translated, subject_of(body)) if store else None
@@ -60,7 +70,11 @@ async def serve_response(runtime: ServingParts, stored: ResponseStore, ctx: Call
         return reply
     if reply.status != 200:  # a held answer (202) or a reviewer's decision: its own shape
         return reply
-    response = dialect.to_response(body, reply.body, response_id, int(time.time()))
+    native = native_answer(reply.body)
+    if native is not None:  # a native deployment answered: its own Response, with Headway's id
+        response = adopt_native(native, body, response_id, int(time.time()))
+    else:
+        response = dialect.to_response(body, reply.body, response_id, int(time.time()))
     if keep is not None:
         await keep.save(response)
     reply.body = response
@@ -85,20 +99,40 @@ class _Keeper:
 
 
 async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, keep: _Keeper | None) -> AsyncIterator[bytes]:
-    """The chat stream as Responses events; closing this closes the chat stream (which ends the record)."""
-    for event in events.start():
-        yield dialect.sse(event)
+    """The chat stream as Responses events; closing this closes the chat stream (which ends the record).
+
+    When the first chunk carries a native deployment's own event, the provider's events are
+    relayed (``NativeRelay``) instead of being made from the chat chunks."""
+    relay: NativeRelay | None = None
+    started = False
     async with closing(chunks) as stream:
         async for raw in stream:
             for chunk in chat_chunks(raw):
+                native = chunk.get(NATIVE_EVENT)
+                if not started:
+                    started = True
+                    if isinstance(native, dict):
+                        relay = NativeRelay(events)
+                    else:
+                        for event in events.start():
+                            yield dialect.sse(event)
                 error = chunk.get("error")
                 if isinstance(error, dict):  # the chat stream broke after it started
                     for event in events.failed(str(error.get("code") or "stream_interrupted"), str(error.get("message"))):
                         yield dialect.sse(event)
                     return
+                if relay is not None:
+                    # A chunk without an event (a continued stream's other deployment) has no native form.
+                    for event in relay.event(native) if isinstance(native, dict) else ():
+                        yield dialect.sse(event)
+                    continue
                 for event in events.chunk(chunk):
                     yield dialect.sse(event)
-    closing_events = list(events.finish())  # the last one carries the finished Response
+    if not started:
+        for event in events.start():
+            yield dialect.sse(event)
+    # The last closing event carries the finished Response.
+    closing_events = list(relay.finish() if relay is not None else events.finish())
     if keep is not None and events.response is not None:
         await keep.save(events.response)  # before response.completed, so it says whether it was stored
     for event in closing_events:
