@@ -27,7 +27,7 @@ class RetrievalConfig(_Section):
         100, description="Per-ranker candidates fused by RRF."
     )
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = Field(
-        10, description="RRF's rank offset; tuned on the bundled question set (docs/benchmarks.md)."
+        60, description="RRF's rank offset; tuned on the bundled tuning question set (docs/benchmarks.md)."
     )
     mode: RetrievalMode = Field(
         "hybrid",
@@ -37,7 +37,18 @@ class RetrievalConfig(_Section):
     vector_weight: Annotated[float, Field(ge=0, le=10)] = Field(
         1.0,
         description="Weight of the vector ranking against the lexical one (1.0) in hybrid fusion; tuned on "
-        "the bundled question set (docs/benchmarks.md).",
+        "the bundled tuning question set (docs/benchmarks.md).",
+    )
+    doc_prior: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.06,
+        description="Vector matches rank by cosine similarity minus doc_prior × ln(chunks of their document), "
+        "so long documents do not crowd short ones out by their number of chunks alone; tuned on the "
+        "bundled tuning question set (docs/benchmarks.md). 0 turns it off.",
+    )
+    lexical_index: bool = Field(
+        True,
+        description="Rank lexically with an in-memory BM25 index per collection (built off the request path; "
+        "the store's full text answers until it is current); false: always the store's full text.",
     )
     ann_dir: str | None = Field(
         None,

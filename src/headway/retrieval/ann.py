@@ -70,6 +70,10 @@ class AnnIndex:
         return int(self.index.ntotal)
 
     def search(self, vector: np.ndarray, count: int, min_similarity: float) -> list[int]:
+        return [chunk_id for chunk_id, _ in self.search_scored(vector, count, min_similarity)]
+
+    def search_scored(self, vector: np.ndarray, count: int, min_similarity: float) -> list[tuple[int, float]]:
+        """``(chunk id, cosine similarity)`` of the nearest vectors, nearest first."""
         import numpy as np
 
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
@@ -77,7 +81,11 @@ class AnnIndex:
             if self.index.ntotal == 0:
                 return []
             scores, ids = self.index.search(query, count)
-        return [int(i) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0 and s >= min_similarity]
+        return [
+            (int(i), float(s))
+            for s, i in zip(scores[0], ids[0], strict=True)
+            if i >= 0 and s >= min_similarity
+        ]
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         for start in range(0, len(ids), UPDATE_BATCH):
@@ -124,7 +132,9 @@ def _new_index(dimensions: int, vectors: np.ndarray, settings: AnnSettings) -> A
 class AnnStore:
     """This process's ANN indexes, by collection; readers share them, updates are incremental."""
 
-    def __init__(self, database: Database, directory: Path | None, settings: AnnSettings | None = None) -> None:
+    def __init__(
+        self, database: Database, directory: Path | None, settings: AnnSettings | None = None
+    ) -> None:
         self.database = database
         self.directory = directory
         self.settings = settings or AnnSettings()

@@ -6,8 +6,10 @@ collections (built from the embeddings model recorded with the collection and, f
 models, loaded at start-up in the background, never on the request path), the ANN
 indexes (``ann.py``) and the counters the metrics part reads.
 
-A query ranks in one of three modes: ``lexical`` (full text), ``vector`` (ANN over the
-embeddings) or ``hybrid`` (both, fused by weighted reciprocal rank). The mode comes from
+A query ranks in one of three modes: ``lexical`` (BM25: the in-memory index of
+``lexical.py`` once it is current, the store's full text until then), ``vector`` (ANN over
+the embeddings, with the document-length prior of ``search.prior_ranking``) or ``hybrid``
+(both, fused by weighted reciprocal rank). The mode comes from
 the query, else the collection's ``index.mode``, else ``retrieval.mode``. When the vector
 half cannot answer in hybrid mode (the embedder failed or is still loading, the ANN index
 is still being built) the query is answered from the lexical half and the result says so
@@ -37,7 +39,16 @@ from headway.errors import (
 from headway.retrieval.ann import AnnSettings, AnnStore
 from headway.retrieval.embedder import Embedder, EmbeddingError, LocalEmbedder, build_embedder
 from headway.retrieval.index import Collection, get_collection, list_collections
-from headway.retrieval.search import Passage, fetch_passages, fuse, lexical_ranking, matches
+from headway.retrieval.lexical import LexicalStore
+from headway.retrieval.search import (
+    Passage,
+    document_sizes,
+    fetch_passages,
+    fuse,
+    lexical_ranking,
+    matches,
+    prior_ranking,
+)
 from headway.routing import Executor, Route
 from headway.store import Database
 
@@ -70,6 +81,7 @@ class RetrievalStats:
     seconds: dict[str, float] = field(default_factory=dict)  # mode served -> total seconds
     queries: Counter[str] = field(default_factory=Counter)  # mode served -> queries
     latencies: dict[str, list[float]] = field(default_factory=dict)  # recent, for the metrics histogram
+    lexical_engine: Counter[str] = field(default_factory=Counter)  # memory | store: what ranked lexically
 
     def record(self, result: RetrievalResult, seconds: float) -> None:
         served = result.served
@@ -95,6 +107,7 @@ class Retriever:
     outcomes: Counter[str] = field(default_factory=Counter)  # hit | miss | failed, read by metrics
     stats: RetrievalStats = field(default_factory=RetrievalStats)
     ann: AnnStore | None = None
+    lexical: LexicalStore | None = None  # None with retrieval.lexical_index false: the store's full text
     _embedders: dict[tuple[str, int | None], Embedder] = field(default_factory=dict)
     _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -105,6 +118,8 @@ class Retriever:
                 _ann_directory(self.database, self.config.ann_dir),
                 AnnSettings(ivf_from=self.config.ann_ivf_from, nprobe=self.config.ann_nprobe),
             )
+        if self.lexical is None and self.config.lexical_index:
+            self.lexical = LexicalStore(self.database)
 
     def embedder(self, model: str, dimensions: int | None) -> Embedder:
         key = (model, dimensions)
@@ -119,7 +134,7 @@ class Retriever:
     # --- start-up -----------------------------------------------------------------------
 
     def warm(self) -> None:
-        """Load local embedders and build ANN indexes (blocking): what start-up runs, off the request path.
+        """Load local embedders, build lexical and ANN indexes (blocking): what start-up runs, off the request path.
 
         Best effort: at start-up it may run before the schema is migrated; whatever it
         cannot do now happens on first use (in the background too)."""
@@ -134,6 +149,11 @@ class Retriever:
             self._load_model(model)
         assert self.ann is not None
         for collection in collections:
+            if self.lexical is not None:
+                try:
+                    self.lexical.refresh(collection.name)
+                except Exception:  # best effort, as above
+                    log.exception("lexical index not built", extra={"collection": collection.name})
             if collection.embedding_model:
                 try:
                     self.ann.refresh(collection.name)
@@ -154,8 +174,10 @@ class Retriever:
         return thread
 
     def published(self, collection: str) -> None:
-        """A pipeline published a new version: bring the ANN index up to it (blocking, incremental)."""
+        """A pipeline published a new version: bring the lexical and ANN indexes up to it (blocking, incremental)."""
         assert self.ann is not None
+        if self.lexical is not None:
+            self.lexical.refresh(collection)
         self.ann.refresh(collection)
 
     # --- reads ----------------------------------------------------------------------------
@@ -226,7 +248,7 @@ class Retriever:
             if chosen_mode != "vector"
             else None
         )
-        vector: list[int] | None = None
+        vector: list[tuple[int, float]] | None = None
         fallback: str | None = None
         # The lexical ranking runs in the store while the query is embedded and searched.
         lexical_future = asyncio.ensure_future(lexical_task) if lexical_task is not None else None
@@ -255,11 +277,15 @@ class Retriever:
         finally:
             if lexical_future is not None and not lexical_future.done():
                 lexical_future.cancel()
-        passages = await asyncio.to_thread(self._fetch, current, [*lexical, *(vector or [])])
+        vector_ids = [chunk_id for chunk_id, _ in vector or []]
+        passages, sizes = await asyncio.to_thread(
+            self._fetch, current, [*lexical, *vector_ids], self.config.doc_prior > 0 and vector is not None
+        )
         rankings: dict[str, list[int]] = {}
         if vector is not None:
-            rankings["vector"] = [i for i in vector if i in passages and _passes(passages[i], wanted)][:depth]
-            self._forget_retired(current, vector, passages)
+            ranked = prior_ranking(vector, passages, sizes, self.config.doc_prior)
+            rankings["vector"] = [i for i in ranked if _passes(passages[i], wanted)][:depth]
+            self._forget_retired(current, vector_ids, passages)
         if chosen_mode != "vector":
             rankings["lexical"] = [i for i in lexical if i in passages and _passes(passages[i], wanted)][
                 :depth
@@ -276,10 +302,16 @@ class Retriever:
         return result
 
     def _lexical(self, current: Collection, query: str, limit: int) -> list[int]:
+        index = self.lexical.ready(current.name, current.active_version) if self.lexical is not None else None
+        if index is not None:
+            self.stats.lexical_engine["memory"] += 1
+            return index.search(query, limit)
+        # Not current yet (a refresh is running): the store's full text.
+        self.stats.lexical_engine["store"] += 1
         with self._database.connect(f"search collection {current.name!r}") as connection:
             return lexical_ranking(connection, current.name, current.active_version, query, limit)
 
-    async def _vector(self, current: Collection, query: str, depth: int) -> list[int]:
+    async def _vector(self, current: Collection, query: str, depth: int) -> list[tuple[int, float]]:
         assert current.embedding_model and self.ann is not None
         embedder = self.embedder(current.embedding_model, current.dimensions)
         if isinstance(embedder, LocalEmbedder) and not embedder.ready:
@@ -298,7 +330,7 @@ class Retriever:
             raise
         except HeadwayError as exc:
             raise _VectorUnavailable(str(exc)) from None
-        return await asyncio.to_thread(ann.search, query_vector, depth, self.config.min_similarity)
+        return await asyncio.to_thread(ann.search_scored, query_vector, depth, self.config.min_similarity)
 
     def _load_in_background(self, embedder: LocalEmbedder) -> None:
         def load() -> None:
@@ -319,9 +351,22 @@ class Retriever:
         if ann is not None and gone and ann.version >= current.active_version:
             ann.drop(gone)
 
-    def _fetch(self, current: Collection, ids: list[int]) -> dict[int, Passage]:
+    def _fetch(
+        self, current: Collection, ids: list[int], with_sizes: bool
+    ) -> tuple[dict[int, Passage], dict[str, int]]:
+        """Passages by chunk id, and (``with_sizes``) how many chunks their documents have."""
         with self._database.connect(f"read passages of {current.name!r}") as connection:
-            return fetch_passages(connection, current.name, list(dict.fromkeys(ids)), current.active_version)
+            passages = fetch_passages(
+                connection, current.name, list(dict.fromkeys(ids)), current.active_version
+            )
+            sizes = (
+                document_sizes(
+                    connection, current.name, current.active_version, [p.doc_key for p in passages.values()]
+                )
+                if with_sizes
+                else {}
+            )
+        return passages, sizes
 
 
 class _VectorUnavailable(UpstreamError):
