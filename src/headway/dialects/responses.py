@@ -158,10 +158,12 @@ def _tool_output(content: str | list[JSON], call_id: str) -> tuple[str, list[JSO
     """
     if isinstance(content, str):
         return content, []
+    images = [part for part in content if part["type"] == "image_url"]  # a list of parts has one at least
+    several = len(images) > 1
     text = "".join(part["text"] for part in content if part["type"] == "text")
-    images = [part for part in content if part["type"] == "image_url"]
-    framing = {"type": "text", "text": f"The image{'s' if len(images) > 1 else ''} returned by tool call {call_id}:"}
-    return text or f"(see the image{'s' if len(images) > 1 else ''} that follow)", [framing, *images]
+    text = text or ("(the images are in the next message)" if several else "(the image is in the next message)")
+    framing = {"type": "text", "text": f"The image{'s' if several else ''} returned by tool call {call_id}:"}
+    return text, [framing, *images]
 
 
 def _tools(tools: Any) -> list[JSON] | None:
