@@ -1,0 +1,47 @@
+"""``headway serve`` freezes the start-up heap and raises the young threshold once it has started."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from headway.cli import serve
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    threshold = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def test_settle_heap_freezes_what_exists_and_sets_the_young_threshold(restored_gc: None) -> None:
+    gc.unfreeze()
+    long_lived = [{"n": i} for i in range(1000)]  # containers made before the settle
+    assert gc.get_freeze_count() == 0
+    older = gc.get_threshold()[1:]
+    serve.settle_heap(1234)
+    assert gc.get_freeze_count() >= len(long_lived)
+    assert gc.get_threshold()[0] == 1234
+    assert gc.get_threshold()[1:] == older  # the older generations' thresholds are kept
+
+
+def test_on_started_settles_the_heap_after_the_signal_handlers(
+    restored_gc: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    monkeypatch.setattr(serve, "install_signal_handlers", lambda served, **kw: order.append("signals"))
+    real = serve.settle_heap
+    monkeypatch.setattr(serve, "settle_heap", lambda: (order.append("settle"), real())[1])
+    gc.unfreeze()
+    served: Any = object()
+    serve.on_started(served)
+    assert order == ["signals", "settle"]
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == serve.GC_YOUNG_THRESHOLD
