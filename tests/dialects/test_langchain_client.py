@@ -21,12 +21,10 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from headway.config.loader import parse_config
 from headway.testing import GatewayThread
-from tests.conftest import base_config
+from tests.dialects.clients import MODELS, client_gateway
 from tests.routing.simctl import unique
 
-MODELS = ("chat", "claude")
 FRAGILE = unique("lc-fragile")
 
 
@@ -44,10 +42,10 @@ class Weather(BaseModel):
 @pytest.fixture(scope="module")
 def gw(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
     directory = tmp_path_factory.mktemp("langchain")
-    models = {"fragile": {"deployments": [{"provider": "sim", "model": FRAGILE}], "retries": {"max_retries": 0}}}
-    config = parse_config(base_config(sim.url, f"sqlite:///{directory}/hw.db", directory / "spill", models=models))
-    with GatewayThread(config) as gateway:
-        yield gateway
+    models = {
+        "fragile": {"deployments": [{"provider": "sim", "model": FRAGILE}], "retries": {"max_retries": 0}},
+    }
+    yield from client_gateway(sim.url, directory, models)
 
 
 def chat_model(gw: GatewayThread, model: str, *, responses: bool = True, **options: Any) -> ChatOpenAI:

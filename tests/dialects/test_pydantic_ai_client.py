@@ -20,13 +20,11 @@ from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel, Ope
 from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.tools import ToolDefinition
 
-from headway.config.loader import parse_config
 from headway.testing import GatewayThread
-from tests.conftest import base_config
+from tests.dialects.clients import MODELS, client_gateway
 from tests.http import request
 from tests.routing.simctl import unique
 
-MODELS = ("chat", "claude")
 FRAGILE = unique("pai-fragile")
 PICTURES = unique("pai-pictures")
 PICTURES_CLAUDE = unique("pai-pictures-claude")
@@ -59,9 +57,7 @@ def gw(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayTh
         "pictures": {"deployments": [{"provider": "sim", "model": PICTURES}]},
         "pictures-claude": {"deployments": [{"provider": "sim-anthropic", "model": PICTURES_CLAUDE}]},
     }
-    config = parse_config(base_config(sim.url, f"sqlite:///{directory}/hw.db", directory / "spill", models=models))
-    with GatewayThread(config) as gateway:
-        yield gateway
+    yield from client_gateway(sim.url, directory, models)
 
 
 def provider(gw: GatewayThread) -> OpenAIProvider:
