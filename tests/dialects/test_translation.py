@@ -87,6 +87,25 @@ def test_tool_output_parts_chat_cannot_carry_are_precise_400s(output: list[dict[
     assert caught.value.param == param
 
 
+def test_an_answer_with_text_and_calls_is_one_assistant_turn() -> None:
+    # LangChain sends an AIMessage that said something and called tools as a message item
+    # followed by its function_call items; in chat that is one assistant message.
+    body = {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "weather?"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]},
+            {"type": "function_call", "call_id": "c1", "name": "a", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "a", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "one"},
+            {"type": "function_call_output", "call_id": "c2", "output": "two"},
+        ],
+    }
+    messages = responses.to_chat(body, []).chat["messages"]
+    assert [message["role"] for message in messages] == ["user", "assistant", "tool", "tool"]
+    assert messages[1]["content"] == "Checking." and [call["id"] for call in messages[1]["tool_calls"]] == ["c1", "c2"]
+
+
 def test_responses_fields_map_onto_chat() -> None:
     body = {
         "model": "m", "input": "hi", "max_output_tokens": 50, "reasoning": {"effort": "low"}, "stream": True,

@@ -130,8 +130,8 @@ def items_to_messages(items: list[JSON]) -> list[JSON]:
                 raise _fail(f"{where} needs call_id, name and arguments as strings", where, "invalid_type")
             call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
             last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and last.get("tool_calls") is not None:
-                last["tool_calls"].append(call)
+            if last is not None and last["role"] == "assistant":  # the same turn: its text, then its calls
+                last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
@@ -295,6 +295,11 @@ def envelope(body: JSON, response_id: str, created_at: int, *, status: str = "in
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
     }
+
+
+def queued_response(body: JSON) -> JSON:
+    """A new background Response as ``create`` answers it: its id, ``status: queued``, no output yet."""
+    return envelope(body, new_id("resp"), int(time.time()), status="queued")
 
 
 def message_item(text: str, item_id: str | None = None, status: str = "completed") -> JSON:
