@@ -3,6 +3,7 @@
 from headway.config.auth import ROLES, AuthConfig, OidcIssuerConfig, Role
 from headway.config.fingerprint import changed, config_fingerprint, leaves
 from headway.config.guards import PII_KINDS, GuardsConfig, LimitsConfig
+from headway.config.idempotency import IdempotencyConfig
 from headway.config.jobs import BatchConfig, JobsConfig
 from headway.config.loader import literal_secrets, load_config, parse_config
 from headway.config.models import (
@@ -72,6 +73,7 @@ __all__ = [
     "FolderSource",
     "GuardsConfig",
     "HeadwayConfig",
+    "IdempotencyConfig",
     "IndexConfig",
     "JobsConfig",
     "JsonlSource",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from headway.config.auth import AuthConfig, auth_section_not_written
 from headway.config.guards import GuardsConfig
+from headway.config.idempotency import IdempotencyConfig
 from headway.config.jobs import JobsConfig
 from headway.config.observe import ObserveConfig
 from headway.config.pipelines import PipelinesConfig
@@ -200,6 +201,7 @@ class HeadwayConfig(_Section):
     admission: AdmissionConfig = Field(default_factory=AdmissionConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
+    idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)  # Idempotency-Key TTL and lease
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)  # the outbox's retries (every webhook)
     readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
 

@@ -15,6 +15,7 @@ from headway.idempotency.base import (
     fingerprint,
     scope_of,
 )
+from headway.idempotency.purge import KeyPurge
 from headway.idempotency.sql import SqlIdempotencyStore
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Done",
     "Entry",
     "IdempotencyStore",
+    "KeyPurge",
     "Mismatch",
     "Outcome",
     "Running",

@@ -21,6 +21,7 @@ from headway.config import HeadwayConfig
 from headway.dialects import erasure_hook as stored_responses_erasure
 from headway.errors import StoreUnavailableError
 from headway.guards import Guards, RedactingRequestLog
+from headway.idempotency import KeyPurge
 from headway.jobs import JobService
 from headway.observe import Observability, OutboxMetrics, RequestLog, WebhookDelivery
 from headway.pipelines import DataPlaneMetrics, PipelineService, build_data_plane
@@ -59,6 +60,7 @@ class Runtime:
     review: ReviewService | None = None  # human review: policies, items, sweeper (headway.review)
     jobs: JobService | None = None  # background requests, batches, files, the worker (headway.jobs)
     webhook_delivery: WebhookDelivery | None = None  # sends the webhook outbox (headway.observe.webhooks)
+    idempotency_purge: KeyPurge | None = None  # deletes expired Idempotency-Key entries (headway.idempotency)
     _store_checked_at: float = 0.0
     _store_error: str | None = None
     # A failed migration: not ready (the store ping does not clear it) and retried with backoff.
@@ -118,6 +120,7 @@ class Runtime:
             review=build_review_service(config, store, auth=auth, observability=observability),
             jobs=jobs,
             webhook_delivery=webhook_delivery,
+            idempotency_purge=KeyPurge(store.database, config.idempotency),
         )
 
     async def start(self) -> None:
@@ -139,6 +142,8 @@ class Runtime:
             await self.jobs.start(functools.partial(serve_stored, self))
         if self.webhook_delivery is not None:
             self.webhook_delivery.start()
+        if self.idempotency_purge is not None:
+            self.idempotency_purge.start()
 
     async def _migrate(self) -> bool:
         try:
@@ -184,6 +189,8 @@ class Runtime:
             await self.review.close()
         if self.webhook_delivery is not None:
             await self.webhook_delivery.close()
+        if self.idempotency_purge is not None:
+            await self.idempotency_purge.close()
         await self.auth.close()
         await self.cache.close()
         await self.admission.close()

@@ -73,9 +73,10 @@ def _retry_runs_again(status: int, review_id: str | None) -> bool:
 
 class IdempotencyMiddleware:
     def __init__(
-        self, app: ASGIApp, *, ttl_s: float = DEFAULT_TTL_S, lease_s: float = DEFAULT_LEASE_S, poll_s: float = 0.1,
+        self, app: ASGIApp, *, ttl_s: float | None = None, lease_s: float | None = None, poll_s: float = 0.1,
         max_join_s: float = 600.0,
     ) -> None:
+        """``ttl_s``/``lease_s`` override the runtime's ``idempotency:`` config (read per request, so a reload applies)."""
         self.app = app
         self.ttl_s, self.lease_s, self.poll_s, self.max_join_s = ttl_s, lease_s, poll_s, max_join_s
         self._replica = uuid.uuid4().hex[:12]
@@ -132,6 +133,13 @@ class IdempotencyMiddleware:
                     state["status_url"] = await review.held_status_url(str(state["request_id"]))
             raise
 
+    def _timing(self, runtime: Any) -> tuple[float, float]:
+        """(TTL, lease) in seconds: the overrides, else ``idempotency.ttl_s``/``lease_s`` of the runtime's config."""
+        config = getattr(runtime.config, "idempotency", None)
+        ttl_s = self.ttl_s if self.ttl_s is not None else float(getattr(config, "ttl_s", DEFAULT_TTL_S))
+        lease_s = self.lease_s if self.lease_s is not None else float(getattr(config, "lease_s", DEFAULT_LEASE_S))
+        return ttl_s, lease_s
+
     def _store(self, runtime: Any) -> SqlIdempotencyStore:
         store = self._stores.get(id(runtime))
         if store is None:
@@ -143,6 +151,7 @@ class IdempotencyMiddleware:
         request_id: str,
     ) -> None:
         store = self._store(runtime)
+        ttl_s, lease_s = self._timing(runtime)
         caller = scope_of(next((headers[h] for h in _CREDENTIALS if h in headers), None))
         print_ = fingerprint(scope["method"], scope["path"], scope.get("query_string", b""), body)
         owner = f"{self._replica}:{request_id}"
@@ -150,7 +159,7 @@ class IdempotencyMiddleware:
         while True:
             now = time.time()
             outcome = await asyncio.to_thread(
-                store.begin, caller, key, print_, request_id, owner, now=now, lease_s=self.lease_s, ttl_s=self.ttl_s
+                store.begin, caller, key, print_, request_id, owner, now=now, lease_s=lease_s, ttl_s=ttl_s
             )
             if isinstance(outcome, Mismatch):
                 raise IdempotencyKeyReusedError(
@@ -158,7 +167,7 @@ class IdempotencyMiddleware:
                     "use a new key for a new request.", param="Idempotency-Key",
                 )
             if isinstance(outcome, Started):
-                await self._run(scope, receive, send, store, outcome.entry, body)
+                await self._run(scope, receive, send, store, outcome.entry, body, lease_s)
                 return
             entry = outcome.entry
             if await self._joined_review(scope, receive, send, runtime, headers, body, entry):
@@ -168,9 +177,9 @@ class IdempotencyMiddleware:
                 return
             assert isinstance(outcome, Running)
             if entry.lease_until < now:  # its replica stopped renewing (gone): run it here instead
-                taken = await asyncio.to_thread(store.take_over, entry, request_id, owner, now=now, lease_s=self.lease_s)
+                taken = await asyncio.to_thread(store.take_over, entry, request_id, owner, now=now, lease_s=lease_s)
                 if taken is not None:
-                    await self._run(scope, receive, send, store, taken, body)
+                    await self._run(scope, receive, send, store, taken, body, lease_s)
                     return
             if time.monotonic() > give_up:
                 raise APIError(
@@ -218,7 +227,9 @@ class IdempotencyMiddleware:
         await send({"type": "http.response.body", "body": raw})
         return True
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, store: SqlIdempotencyStore, entry: Entry, body: bytes) -> None:
+    async def _run(
+        self, scope: Scope, receive: Receive, send: Send, store: SqlIdempotencyStore, entry: Entry, body: bytes, lease_s: float
+    ) -> None:
         status = 500
         kept: dict[str, str] = {}
         chunks: list[bytes] = []
@@ -241,7 +252,7 @@ class IdempotencyMiddleware:
                 finished = not message.get("more_body", False)
             await send(message)
 
-        renewing = asyncio.create_task(self._renew(store, entry))
+        renewing = asyncio.create_task(self._renew(store, entry, lease_s))
         try:
             await self._noting_held(scope, _replaying(body, receive), capture, self.app)
         finally:
@@ -267,11 +278,11 @@ class IdempotencyMiddleware:
         except StoreUnavailableError as exc:  # the lease lapses by itself; a retry then takes over
             log.warning("could not settle Idempotency-Key: %s", exc, extra={"request_id": entry.request_id})
 
-    async def _renew(self, store: SqlIdempotencyStore, entry: Entry) -> None:
+    async def _renew(self, store: SqlIdempotencyStore, entry: Entry, lease_s: float) -> None:
         while True:
-            await asyncio.sleep(self.lease_s / 3)
+            await asyncio.sleep(lease_s / 3)
             try:
-                await asyncio.to_thread(store.renew, entry.scope, entry.key, entry.owner, until=time.time() + self.lease_s)
+                await asyncio.to_thread(store.renew, entry.scope, entry.key, entry.owner, until=time.time() + lease_s)
             except StoreUnavailableError as exc:
                 log.warning("could not renew an Idempotency-Key lease: %s", exc)
 

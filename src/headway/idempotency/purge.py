@@ -1,0 +1,55 @@
+"""Expired keys leave the store: every gateway process deletes them every ``idempotency.purge_interval_s``.
+
+A delete of what has expired is idempotent, so replicas purging at once do no harm. A
+failed purge (store down) is logged and tried again on the next tick; it never stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from headway.config import IdempotencyConfig
+from headway.idempotency.sql import SqlIdempotencyStore
+from headway.store import Database
+
+log = logging.getLogger("headway.idempotency")
+
+
+class KeyPurge:
+    def __init__(self, database: Database, config: IdempotencyConfig) -> None:
+        self.store = SqlIdempotencyStore(database)
+        self.config = config
+        self.purged = 0  # keys this process deleted (a count for tests and logs)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._forever(), name="headway-idempotency-purge")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def purge_once(self, now: float | None = None) -> int:
+        deleted = await asyncio.to_thread(self.store.purge, time.time() if now is None else now)
+        self.purged += deleted
+        if deleted:
+            log.info("purged %d expired Idempotency-Key entries", deleted)
+        return deleted
+
+    async def _forever(self) -> None:
+        interval = self.config.purge_interval_s
+        await asyncio.sleep(min(60.0, interval))  # not in the startup rush, but soon after a restart
+        while True:
+            try:
+                await self.purge_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # an outage or a lock: the next tick tries again
+                log.exception("purging expired Idempotency-Key entries failed; retrying in %.0fs", interval)
+            await asyncio.sleep(interval)
