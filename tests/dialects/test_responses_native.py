@@ -23,7 +23,7 @@ from tests.http import request
 from tests.routing.simctl import queue_fault, received, unique
 
 U = {name: unique(name) for name in ("native", "cut", "flaky", "cached", "tool")}
-WEATHER = {
+WEATHER: Any = {
     "type": "function",
     "name": "get_weather",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False},
@@ -96,16 +96,16 @@ def test_a_native_response_goes_to_the_providers_responses_endpoint(client: open
 
 def test_a_native_stream_relays_the_providers_events(client: openai.OpenAI, gw: GatewayThread, sim: Any) -> None:
     raw = client.responses.with_raw_response.create(model="native", input="Stream natively", reasoning={"effort": "low"}, stream=True)
-    events = list(raw.parse())
+    events: list[Any] = list(raw.parse())
     kinds = [event.type for event in events]
     assert kinds[:2] == ["response.created", "response.in_progress"]
     # The reasoning item is the provider's own: a translated stream has none.
-    assert kinds[2:4] == ["response.output_item.added", "response.output_item.done"] and events[2].item.type == "reasoning"  # type: ignore[union-attr]
+    assert kinds[2:4] == ["response.output_item.added", "response.output_item.done"] and events[2].item.type == "reasoning"
     assert kinds[-1] == "response.completed" and "response.output_text.delta" in kinds
     assert [event.sequence_number for event in events] == list(range(len(events)))
-    completed = events[-1].response  # type: ignore[union-attr]
+    completed = events[-1].response
     assert all(event.response.id == completed.id for event in events if hasattr(event, "response"))
-    deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")  # type: ignore[union-attr]
+    deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")
     assert deltas and completed.output_text == deltas
     assert upstream(sim, U["native"])[-1]["path"] == "/v1/responses"
     record = gw.record(raw.headers["x-request-id"])
@@ -114,13 +114,13 @@ def test_a_native_stream_relays_the_providers_events(client: openai.OpenAI, gw: 
 
 
 def test_native_tools_and_previous_response_id(client: openai.OpenAI, sim: Any) -> None:
-    first = client.responses.create(model="native-tool", input="Weather in Paris?", tools=[WEATHER], tool_choice="required")  # type: ignore[list-item]
+    first = client.responses.create(model="native-tool", input="Weather in Paris?", tools=[WEATHER], tool_choice="required")
     call = next(item for item in first.output if item.type == "function_call")
     second = client.responses.create(
         model="native-tool",
         previous_response_id=first.id,
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": '{"celsius": 21}'}],
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     assert second.output_text and second.previous_response_id == first.id
     # Headway expands the history itself: the provider gets the whole conversation, never an id.
@@ -131,10 +131,10 @@ def test_native_tools_and_previous_response_id(client: openai.OpenAI, sim: Any) 
 
 
 def test_native_tool_calls_stream(client: openai.OpenAI) -> None:
-    events = list(client.responses.create(model="native-tool", input="Weather in Oslo?", tools=[WEATHER], tool_choice="required", stream=True))  # type: ignore[list-item]
+    events: list[Any] = list(client.responses.create(model="native-tool", input="Weather in Oslo?", tools=[WEATHER], tool_choice="required", stream=True))
     done = next(event for event in events if event.type == "response.function_call_arguments.done")
-    call = next(item for item in events[-1].response.output if item.type == "function_call")  # type: ignore[union-attr]
-    assert done.arguments == call.arguments and call.name == "get_weather"  # type: ignore[union-attr]
+    call = next(item for item in events[-1].response.output if item.type == "function_call")
+    assert done.arguments == call.arguments and call.name == "get_weather"
 
 
 class Weather(BaseModel):
@@ -162,8 +162,8 @@ def test_a_failing_native_deployment_falls_back_to_a_translated_provider(client:
 def test_a_native_stream_falls_back_before_its_first_byte(client: openai.OpenAI, gw: GatewayThread, sim: Any) -> None:
     queue_fault(sim.url, "malformed", U["flaky"])  # the provider's stream breaks before any text
     raw = client.responses.with_raw_response.create(model="native-flaky", input="stream and fall back", stream=True)
-    events = list(raw.parse())
-    assert events[-1].type == "response.completed" and events[-1].response.output_text  # type: ignore[union-attr]
+    events: list[Any] = list(raw.parse())
+    assert events[-1].type == "response.completed" and events[-1].response.output_text
     record = gw.record(raw.headers["x-request-id"])
     assert record.served_by == "fallback:claude" and record.attempts[0].error_type == "bad_response"
 

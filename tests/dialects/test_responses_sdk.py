@@ -158,9 +158,7 @@ def test_store_false_keeps_nothing(client: openai.OpenAI) -> None:
 def test_cancel_is_refused_for_a_finished_response(client: openai.OpenAI) -> None:
     created = client.responses.create(model="chat", input="done already")
     with pytest.raises(openai.BadRequestError):
-        client.responses.cancel(created.id)
-    with pytest.raises(openai.BadRequestError):
-        client.responses.create(model="chat", input="later", background=True)
+        client.responses.cancel(created.id)  # only background responses cancel (test_responses_background.py)
 
 
 def test_erasure_removes_a_subjects_stored_responses(client: openai.OpenAI, gw: GatewayThread) -> None:

@@ -6,6 +6,7 @@ Pure translation (no I/O) per dialect, plus the store of Responses kept for
 
 from headway.dialects import anthropic_messages, responses
 from headway.dialects.anthropic_messages import error_body
+from headway.dialects.responses import queued_response
 from headway.dialects.responses_native import NativeRelay, adopt_native, native_answer
 from headway.dialects.stored import ResponseStore, StoredResponse, erasure_hook, subject_of
 
@@ -18,6 +19,7 @@ __all__ = [
     "erasure_hook",
     "error_body",
     "native_answer",
+    "queued_response",
     "responses",
     "subject_of",
 ]

@@ -69,6 +69,25 @@ class ResponseStore(SqlRepository):
         with self.transaction("update a stored response") as connection:
             return bool(connection.execute(statement).rowcount)
 
+    def transition(
+        self, response_id: str, caller: str, response: JSON, *, only_from: tuple[str, ...], conversation: list[JSON] | None = None
+    ) -> bool:
+        """Replace a response (and its conversation) only while its status is one of ``only_from``.
+
+        A background response moves queued → in_progress → completed/failed this way, so a
+        cancel that landed first is never overwritten."""
+        table = stored_responses
+        values: dict[str, Any] = {"response": response, "status": str(response.get("status"))}
+        if conversation is not None:
+            values["conversation"] = conversation
+        statement = (
+            update(table)
+            .where(table.c.response_id == response_id, table.c.caller == caller, table.c.status.in_(only_from))
+            .values(**values)
+        )
+        with self.transaction("update a stored response") as connection:
+            return bool(connection.execute(statement).rowcount)
+
     def delete(self, response_id: str, caller: str) -> bool:
         table = stored_responses
         statement = delete(table).where(table.c.response_id == response_id, table.c.caller == caller)

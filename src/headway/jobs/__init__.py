@@ -1,7 +1,7 @@
 """Asynchronous work: background requests, the Batch API, files and the worker. See ``README.md``."""
 
 from headway.jobs.batch_store import BatchStore
-from headway.jobs.execute import EMBEDDINGS, Answer, error_answer
+from headway.jobs.execute import EMBEDDINGS, RESPONSES, Answer, error_answer
 from headway.jobs.job_store import JobStore
 from headway.jobs.models import Job
 from headway.jobs.multipart import parse_form
@@ -10,6 +10,7 @@ from headway.jobs.service import JobService
 
 __all__ = [
     "EMBEDDINGS",
+    "RESPONSES",
     "Answer",
     "BatchStore",
     "Job",

@@ -19,6 +19,7 @@ from headway.types import JSON, CallContext
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
+RESPONSES = "/v1/responses"  # a background Response: the body is {response_id, request} (serving runs it)
 ENDPOINTS = (CHAT, EMBEDDINGS)
 _RETRY_STATUS = frozenset({429, 503})
 

@@ -182,13 +182,31 @@ class JobService:
         request = upstream_body(body)
         model = self.validate_chat(request)
         self.check_model(ctx, model, "chat")
+        return await self._insert(ctx, CHAT, model, request, status_url_base=status_url_base, webhook_url=webhook_url)
+
+    async def submit_stored(self, ctx: CallContext, endpoint: str, model: str, body: JSON, *, job_id: str) -> Job:
+        """Store a request of another endpoint (a background Response), validated by its caller, as a job."""
+        self.check_model(ctx, model, "chat")
+        return await self._insert(ctx, endpoint, model, body, status_url_base="", webhook_url=None, job_id=job_id)
+
+    async def _insert(
+        self,
+        ctx: CallContext,
+        endpoint: str,
+        model: str,
+        request: JSON,
+        *,
+        status_url_base: str,
+        webhook_url: str | None,
+        job_id: str | None = None,
+    ) -> Job:
         now = time.time()
-        job_id = new_id("job_")
+        job_id = job_id or new_id("job_")
         metadata = request.get("metadata") if isinstance(request.get("metadata"), dict) else {}
         job = Job(
             id=job_id,
             status="queued",
-            endpoint=CHAT,
+            endpoint=endpoint,
             model=model,
             caller=ctx.caller,
             team=ctx.team,

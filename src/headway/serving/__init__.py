@@ -10,6 +10,9 @@ from headway.serving.parts import ServingParts
 from headway.serving.passthrough import PASSTHROUGH_PATHS, Forward, serve_passthrough
 from headway.serving.records import RecordedCall, recorded
 from headway.serving.responses import serve_response
+from headway.serving.responses_background import cancel as cancel_response_job
+from headway.serving.responses_background import current as current_response
+from headway.serving.responses_background import submit_response
 from headway.serving.runtime import Readiness, Runtime
 from headway.serving.stored import serve_stored
 
@@ -22,7 +25,9 @@ __all__ = [
     "Runtime",
     "ServingParts",
     "StreamReply",
+    "cancel_response_job",
     "count_tokens",
+    "current_response",
     "recorded",
     "serve_chat",
     "serve_completion",
@@ -31,4 +36,5 @@ __all__ = [
     "serve_passthrough",
     "serve_response",
     "serve_stored",
+    "submit_response",
 ]

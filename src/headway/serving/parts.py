@@ -18,6 +18,7 @@ from headway.retrieval import Retriever
 from headway.review import ReviewService
 from headway.routing import Executor, Route
 from headway.serving.records import RequestSink
+from headway.store import Store
 
 
 class ServingParts(Protocol):
@@ -37,5 +38,7 @@ class ServingParts(Protocol):
     def executor(self) -> Executor: ...
     @property
     def request_log(self) -> RequestSink: ...
+    @property
+    def store(self) -> Store: ...  # background Responses keep their state in it
 
     def route(self, name: str, kind: str) -> Route: ...

@@ -34,19 +34,48 @@ from headway.types import JSON, CallContext
 
 log = logging.getLogger("headway.serving")
 
+ACTIVE = ("queued", "in_progress")  # a background Response not yet finished
 
-async def serve_response(runtime: ServingParts, stored: ResponseStore, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
-    """Create a Response: a ``Reply`` with the Response object, or a ``StreamReply`` of its events."""
-    if body.get("background"):
-        raise InvalidRequestError(
-            "background responses are not supported by Headway's /v1/responses; use the Prefer: respond-async "
-            "header on /v1/chat/completions for background work",
-            param="background",
-            code="unsupported_parameter",
-        )
+
+async def serve_response(
+    runtime: ServingParts, stored: ResponseStore, ctx: CallContext, body: dict[str, Any], *, queued: StoredResponse | None = None
+) -> Reply | StreamReply:
+    """Create a Response: a ``Reply`` with the Response object, or a ``StreamReply`` of its events.
+
+    ``queued`` is a background Response being run by the job worker (``responses_background``):
+    its id and creation time are kept, and the finished Response replaces the queued one."""
+    background = body.get("background")
+    if background is not None and not isinstance(background, bool):
+        raise InvalidRequestError("'background' must be a boolean", param="background", code="invalid_type")
+    if background and queued is None:  # the API submits these to the job queue (``submit_response``)
+        raise InvalidRequestError("background responses are submitted as jobs", param="background", code="unsupported_parameter")
     store = body.get("store", True)
     if not isinstance(store, bool):
         raise InvalidRequestError("'store' must be a boolean", param="store", code="invalid_type")
+    translated = await translate(stored, ctx, body)
+    response_id = queued.response_id if queued is not None else dialect.new_id("resp")
+    reply = await serve_chat(runtime, ctx, translated.chat, endpoint="responses")
+    keep = _Keeper(stored, ctx.caller, translated, subject_of(body), replaces=queued is not None) if store else None
+    if isinstance(reply, StreamReply):
+        events = dialect.ResponseEvents(body, response_id)
+        reply.chunks = _events(reply.chunks, events, keep)
+        return reply
+    if reply.status != 200:  # a held answer (202) or a reviewer's decision: its own shape
+        return reply
+    created_at = int(queued.response["created_at"]) if queued is not None else int(time.time())
+    native = native_answer(reply.body)
+    if native is not None:  # a native deployment answered: its own Response, with Headway's id
+        response = adopt_native(native, body, response_id, created_at)
+    else:
+        response = dialect.to_response(body, reply.body, response_id, created_at)
+    if keep is not None:
+        await keep.save(response)
+    reply.body = response
+    return reply
+
+
+async def translate(stored: ResponseStore, ctx: CallContext, body: JSON) -> dialect.Translated:
+    """The request as chat, continuing the stored conversation ``previous_response_id`` names."""
     history: list[JSON] = []
     previous_id = body.get("previous_response_id")
     if previous_id is not None:
@@ -61,37 +90,28 @@ async def serve_response(runtime: ServingParts, stored: ResponseStore, ctx: Call
     translated = dialect.to_chat(body, history)
     # Deployments that speak Responses natively send these as the client did; others ignore them.
     translated.chat[NATIVE_REQUEST] = {key: body[key] for key in PASSED_THROUGH if body.get(key) is not None}
-    response_id = dialect.new_id("resp")
-    reply = await serve_chat(runtime, ctx, translated.chat, endpoint="responses")
-    keep = _Keeper(stored, ctx.caller, translated, subject_of(body)) if store else None
-    if isinstance(reply, StreamReply):
-        events = dialect.ResponseEvents(body, response_id)
-        reply.chunks = _events(reply.chunks, events, keep)
-        return reply
-    if reply.status != 200:  # a held answer (202) or a reviewer's decision: its own shape
-        return reply
-    native = native_answer(reply.body)
-    if native is not None:  # a native deployment answered: its own Response, with Headway's id
-        response = adopt_native(native, body, response_id, int(time.time()))
-    else:
-        response = dialect.to_response(body, reply.body, response_id, int(time.time()))
-    if keep is not None:
-        await keep.save(response)
-    reply.body = response
-    return reply
+    return translated
 
 
 class _Keeper:
     """Stores a finished Response with the conversation ``previous_response_id`` continues."""
 
-    def __init__(self, stored: ResponseStore, caller: str, translated: dialect.Translated, subject: str | None) -> None:
+    def __init__(
+        self, stored: ResponseStore, caller: str, translated: dialect.Translated, subject: str | None, *, replaces: bool = False
+    ) -> None:
         self.stored, self.caller, self.translated, self.subject = stored, caller, translated, subject
+        self.replaces = replaces  # a background Response: its queued row is replaced (unless cancelled meanwhile)
 
     async def save(self, response: JSON) -> None:
         """Store it; in an outage the answer (already paid for) still goes out, marked ``store: false``."""
         conversation = [*self.translated.messages, *dialect.output_messages(response)]
         entry = StoredResponse(response["id"], self.caller, response, self.translated.input_items, conversation)
         try:
+            if self.replaces:
+                await asyncio.to_thread(
+                    self.stored.transition, entry.response_id, self.caller, response, only_from=ACTIVE, conversation=conversation
+                )
+                return
             await asyncio.to_thread(self.stored.save, entry, subject=self.subject)
         except StoreUnavailableError as exc:
             log.warning("response %s could not be stored: %s", response["id"], exc)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 from headway.errors import APIError
-from headway.jobs import EMBEDDINGS, Answer, error_answer
+from headway.jobs import EMBEDDINGS, RESPONSES, Answer, error_answer
 from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
 from headway.serving.parts import ServingParts
+from headway.serving.responses_background import run_stored_response
 from headway.types import JSON, CallContext
 
 log = logging.getLogger("headway.jobs")
@@ -21,6 +22,8 @@ log = logging.getLogger("headway.jobs")
 async def serve_stored(parts: ServingParts, ctx: CallContext, endpoint: str, body: JSON) -> Answer:
     reply: Reply | StreamReply
     try:
+        if endpoint == RESPONSES:  # a background Response: its own store and shape
+            return await run_stored_response(parts, ctx, body)
         if endpoint == EMBEDDINGS:
             reply = await serve_embeddings(parts, ctx, dict(body))
         else:

@@ -1,4 +1,4 @@
-"""``/v1/responses``: create (JSON or SSE events), retrieve, delete, input items, cancel."""
+"""``/v1/responses``: create (JSON, SSE events, or a background job), retrieve, delete, input items, cancel."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
 from headway.dialects import ResponseStore, StoredResponse
 from headway.errors import InvalidRequestError, NotFoundError
-from headway.serving import Runtime, StreamReply, serve_response
+from headway.serving import (
+    Runtime,
+    StreamReply,
+    cancel_response_job,
+    current_response,
+    serve_response,
+    submit_response,
+)
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -29,6 +36,8 @@ def _store(request: Request) -> ResponseStore:
 async def create_response(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     body = await read_json_object(request, runtime.config.server.max_body_bytes)
+    if body.get("background") is True:  # a job on the durable queue: answered at once as queued
+        return JSONResponse(await submit_response(runtime.jobs, _store(request), call_context(request), body))
     reply = await serve_response(runtime, _store(request), call_context(request), body)
     if isinstance(reply, StreamReply):
         return StreamingResponse(reply.chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **reply.headers})
@@ -44,7 +53,8 @@ async def _found(request: Request) -> StoredResponse:
 
 
 async def get_response(request: Request) -> Response:
-    return JSONResponse((await _found(request)).response)
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse(await current_response(runtime.jobs, call_context(request), await _found(request)))
 
 
 async def delete_response(request: Request) -> Response:
@@ -82,9 +92,8 @@ async def list_input_items(request: Request) -> Response:
 
 
 async def cancel_response(request: Request) -> Response:
-    await _found(request)
-    # Headway answers every response in the foreground (``background`` is refused at create).
-    raise InvalidRequestError("Only background responses can be cancelled; this one has already finished.", param="response_id", code="not_cancellable")
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse(await cancel_response_job(runtime.jobs, _store(request), call_context(request), await _found(request)))
 
 
 _ID = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -108,6 +117,8 @@ RESPONSE_REQUEST: dict[str, Any] = {
         "reasoning": {"type": "object"},
         "metadata": {"type": "object"},
         "user": {"type": "string"},
+        "background": {"type": "boolean"},
+        "include": {"type": "array", "items": {"type": "string"}},
     },
 }
 
@@ -116,7 +127,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST", "/v1/responses", create_response, "inference",
         {
             "operationId": "createResponse",
-            "description": "OpenAI's Responses API, translated onto the chat path (every stage applies).",
+            "description": "OpenAI's Responses API on the chat path (every stage applies): native on providers with "
+            "responses: native, else translated; background: true queues it as a job.",
             "requestBody": json_body(RESPONSE_REQUEST),
             "responses": responses(
                 "A Response (or an SSE stream of Response events when stream is true)", 400, 401, 403, 404, 413, 415, 429, 502, 503, 504
@@ -146,6 +158,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "POST", "/v1/responses/{response_id}/cancel", cancel_response, "inference",
-        {"operationId": "cancelResponse", "parameters": _ID, "responses": responses("Never: only background responses cancel", 400, 401, 403, 404)},
+        {"operationId": "cancelResponse", "parameters": _ID, "responses": responses("The cancelled background Response", 400, 401, 403, 404)},
     ),
 )
