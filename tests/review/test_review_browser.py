@@ -18,7 +18,7 @@ from headway.console.session import Session
 from headway.testing import GatewayThread
 from tests.browser import CHROMIUM, FLAGS
 from tests.http import post_json
-from tests.review.conftest import CONSEQUENTIAL, admin, eventually, item, review_config
+from tests.review.conftest import CONSEQUENTIAL, admin, eventually, item, review_config, review_section
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -168,11 +168,64 @@ def test_reviewer_flow_at_phone_and_laptop_widths(sim: Any, tmp_path: Path, widt
         assert item(gw, ids[0])["decided_by"] == "rita"
 
 
-async def _shorten_deadline(gw: GatewayThread, review_id: str) -> None:
+async def _shorten_deadline(gw: GatewayThread, review_id: str, by: float = 300) -> None:
     from sqlalchemy import update
 
     from headway.review.tables import review_items
 
     with gw.runtime.store.database.transaction("test: an earlier deadline") as connection:
         connection.execute(update(review_items).where(review_items.c.review_id == review_id)
-                           .values(deadline_at=review_items.c.deadline_at - 300))
+                           .values(deadline_at=review_items.c.deadline_at - by))
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_an_escalated_item_wears_a_visible_badge_in_the_queue(sim: Any, tmp_path: Path, width: int) -> None:
+    """The SLA passed on one of two items: its row is marked and carries a styled badge naming the team it went to."""
+    section = review_section()
+    section["policies"]["consequential"]["escalation"] = {"team": "risk", "roles": ["reviewer"], "sla_s": 600}
+    with GatewayThread(review_config(sim.url, tmp_path, review=section)) as gw:
+        gw.runtime.observability.console_login = ReviewerLogin()
+        ids = []
+        for text in ("Refund order 7 please", "Refund order 8 please"):
+            reply = post_json(gw.url + "/v1/chat/completions",
+                              {"model": "chat", "messages": [{"role": "user", "content": text}], "metadata": CONSEQUENTIAL})
+            assert reply.status == 409, reply.body
+            ids.append(reply.json()["error"]["review_id"])
+        gw.run(_shorten_deadline(gw, ids[0], by=700))  # its SLA has passed
+        service = gw.runtime.review
+        assert service is not None
+        assert gw.run(service.sweep_once()).escalated == 1
+        assert item(gw, ids[0])["status"] == "escalated" and item(gw, ids[1])["status"] == "pending"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        errors: list[str] = []
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(gw.url + "/console/login")
+                page.fill("#api_key", REVIEWER_KEY)
+                page.click("button[type=submit]")
+                page.wait_for_url(gw.url + "/console/reviews")
+                escalated_row = page.locator(f"tr[data-review-id='{ids[0]}']")
+                badge = escalated_row.locator(".badge.escalated")
+                assert badge.is_visible() and badge.inner_text() == "escalated · risk"
+                assert escalated_row.locator("td.status").inner_text() == "escalated · risk"  # the badge says the status
+                assert "is-escalated" in (escalated_row.get_attribute("class") or "")
+                style = badge.evaluate("b => { const s = getComputedStyle(b); return [s.backgroundColor, s.color, s.borderRadius]; }")
+                assert style[0] == "rgb(255, 241, 220)" and style[1] == "rgb(122, 63, 0)" and style[2] != "0px"
+                box = badge.bounding_box()
+                assert box is not None and box["width"] > 40 and box["x"] + box["width"] <= width
+                assert page.locator(f"tr[data-review-id='{ids[1]}'] .badge").count() == 0  # only the escalated one
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.screenshot(path=str(SHOTS / f"queue-escalated-{width}.png"), full_page=True)
+
+                page.click(f"a:has-text('{ids[0]}')")
+                page.wait_for_url(f"{gw.url}/console/reviews/{ids[0]}")
+                assert page.inner_text("#status") == "escalated" and page.locator("#escalated").is_visible()
+                assert page.evaluate("document.documentElement.scrollWidth") <= width
+                page.screenshot(path=str(SHOTS / f"item-escalated-{width}.png"), full_page=True)
+            finally:
+                browser.close()
+        assert errors == []
