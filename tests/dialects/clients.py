@@ -19,12 +19,22 @@ MODELS = ("chat", "claude", "native")
 
 
 def client_gateway(sim_url: str, directory: Path, models: dict[str, Any]) -> Iterator[GatewayThread]:
-    native = {"type": "openai", "base_url": f"{sim_url}/v1", "api_key": "${SIM_KEY:-sk-sim-openai}", "responses": "native"}
+    native = {
+        "type": "openai",
+        "base_url": f"{sim_url}/v1",
+        "api_key": "${SIM_KEY:-sk-sim-openai}",
+        "responses": "native",
+    }
     models = {
-        "native": {"deployments": [{"provider": "sim-native", "model": "gpt-5-mini"}], "price": {"input": 0.25, "output": 2.0}},
+        "native": {
+            "deployments": [{"provider": "sim-native", "model": "gpt-5-mini"}],
+            "price": {"input": 0.25, "output": 2.0},
+        },
         **models,
     }
     sections = {"providers": {"sim-native": native}, "models": models}
-    config = parse_config(base_config(sim_url, f"sqlite:///{directory}/hw.db", directory / "spill", **sections))
+    config = parse_config(
+        base_config(sim_url, f"sqlite:///{directory}/hw.db", directory / "spill", **sections)
+    )
     with GatewayThread(config) as gateway:
         yield gateway

@@ -77,7 +77,9 @@ def request_id(message: BaseMessage) -> str:
 def test_invoke_is_a_response_recorded_with_its_cost(gw: GatewayThread, model: str) -> None:
     reply = chat_model(gw, model).invoke("Say hello")
     assert isinstance(reply, AIMessage) and reply.text.startswith("Simulated reply to: Say hello")
-    assert reply.response_metadata["id"].startswith("resp_") and reply.response_metadata["status"] == "completed"
+    assert (
+        reply.response_metadata["id"].startswith("resp_") and reply.response_metadata["status"] == "completed"
+    )
     assert reply.usage_metadata is not None
     assert reply.usage_metadata["input_tokens"] > 0 and reply.usage_metadata["output_tokens"] > 0
     record = gw.record(request_id(reply))
@@ -92,7 +94,9 @@ def test_a_stream_joins_into_the_answer_with_its_usage(gw: GatewayThread, model:
     assert len(chunks) > 3  # text arrives in pieces, not as one answer at the end
     message = joined(chunks)
     assert message.text.startswith("Simulated reply to: Tell me a story")
-    assert message.response_metadata["status"] == "completed" and message.id and message.id.startswith("resp_")
+    assert (
+        message.response_metadata["status"] == "completed" and message.id and message.id.startswith("resp_")
+    )
     assert message.usage_metadata is not None and message.usage_metadata["output_tokens"] > 0
 
 
@@ -122,7 +126,9 @@ def test_tool_message_content_blocks_reach_the_model_as_their_text(gw: GatewayTh
 
 @pytest.mark.parametrize("model", MODELS)
 def test_tool_calls_stream_and_join_into_one_call(gw: GatewayThread, model: str) -> None:
-    bound = chat_model(gw, model).bind_tools([get_weather], tool_choice="get_weather", parallel_tool_calls=False)
+    bound = chat_model(gw, model).bind_tools(
+        [get_weather], tool_choice="get_weather", parallel_tool_calls=False
+    )
     message = joined(list(bound.stream("Weather in Rome?")))
     assert [call["name"] for call in message.tool_calls] == ["get_weather"]
     assert isinstance(message.tool_calls[0]["args"]["city"], str) and message.tool_calls[0]["id"]
@@ -136,27 +142,39 @@ def test_use_previous_response_id_continues_the_stored_conversation(gw: GatewayT
     second = llm.invoke([*history, first, HumanMessage("What is my name?")])
     assert first.usage_metadata is not None and second.usage_metadata is not None
     # LangChain sent only the new question; the gateway put the stored turn back in front of it.
-    assert second.usage_metadata["input_tokens"] > first.usage_metadata["input_tokens"] + first.usage_metadata["output_tokens"]
+    assert (
+        second.usage_metadata["input_tokens"]
+        > first.usage_metadata["input_tokens"] + first.usage_metadata["output_tokens"]
+    )
     assert second.text.startswith("Simulated reply to: What is my name?")
 
 
 def test_a_conversation_with_a_system_message_and_an_earlier_answer(gw: GatewayThread) -> None:
     llm = chat_model(gw, "chat")
     earlier = llm.invoke("Hello there")
-    reply = llm.invoke([("system", "Be brief"), HumanMessage("Hello there"), earlier, HumanMessage("And again")])
+    reply = llm.invoke(
+        [("system", "Be brief"), HumanMessage("Hello there"), earlier, HumanMessage("And again")]
+    )
     assert reply.text.startswith("Simulated reply to: And again")
 
 
-@pytest.mark.parametrize(("model", "method"), [("chat", "json_schema"), ("chat", "function_calling"), ("claude", "function_calling")])
+@pytest.mark.parametrize(
+    ("model", "method"),
+    [("chat", "json_schema"), ("chat", "function_calling"), ("claude", "function_calling")],
+)
 def test_with_structured_output(gw: GatewayThread, model: str, method: str) -> None:
     # json_schema on an Anthropic deployment becomes an instruction the simulator ignores
     # (test_responses_sdk says the same of responses.parse), so claude is tested with tools.
-    weather = chat_model(gw, model).with_structured_output(Weather, method=method).invoke("Weather in Rome as JSON")  # type: ignore[arg-type]
+    weather = (
+        chat_model(gw, model).with_structured_output(Weather, method=method).invoke("Weather in Rome as JSON")
+    )  # type: ignore[arg-type]
     assert isinstance(weather, Weather) and isinstance(weather.city, str)
 
 
 def test_structured_output_streams(gw: GatewayThread) -> None:
-    parsed = list(chat_model(gw, "chat").with_structured_output(Weather, method="json_schema").stream("Weather in Rome"))
+    parsed = list(
+        chat_model(gw, "chat").with_structured_output(Weather, method="json_schema").stream("Weather in Rome")
+    )
     assert parsed and isinstance(parsed[-1], Weather)
 
 
@@ -230,7 +248,10 @@ def test_chat_completions_tool_loop(gw: GatewayThread, model: str) -> None:
     assert [c["name"] for c in streamed.tool_calls] == ["get_weather"]
 
 
-@pytest.mark.parametrize(("model", "method"), [("chat", "json_schema"), ("chat", "function_calling"), ("claude", "function_calling")])
+@pytest.mark.parametrize(
+    ("model", "method"),
+    [("chat", "json_schema"), ("chat", "function_calling"), ("claude", "function_calling")],
+)
 def test_chat_completions_with_structured_output(gw: GatewayThread, model: str, method: str) -> None:
     llm = chat_model(gw, model, responses=False).with_structured_output(Weather, method=method)  # type: ignore[arg-type]
     weather = llm.invoke("Weather in Rome as JSON")

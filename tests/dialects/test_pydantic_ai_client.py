@@ -62,7 +62,9 @@ def gw(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayTh
 
 def provider(gw: GatewayThread) -> OpenAIProvider:
     # A client per test: the async client belongs to the loop it first ran on.
-    return OpenAIProvider(openai_client=openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0))
+    return OpenAIProvider(
+        openai_client=openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0)
+    )
 
 
 def responses_model(gw: GatewayThread, model: str) -> OpenAIResponsesModel:
@@ -91,7 +93,9 @@ async def test_a_tool_call_and_its_result(gw: GatewayThread, model: str) -> None
     agent = Agent(responses_model(gw, model), tools=[get_weather])
     result = await agent.run("What is the weather in Paris?")
     assert parts(result.all_messages()) == ["UserPromptPart", "ToolCallPart", "ToolReturnPart", "TextPart"]
-    call = next(part for message in result.all_messages() for part in message.parts if isinstance(part, ToolCallPart))
+    call = next(
+        part for message in result.all_messages() for part in message.parts if isinstance(part, ToolCallPart)
+    )
     assert call.tool_name == "get_weather" and isinstance(call.args_as_dict()["city"], str)
     assert result.output.startswith("Simulated reply to tool result: 21C")
     assert result.usage.requests == 2
@@ -106,7 +110,9 @@ async def test_structured_output_with_the_output_tool(gw: GatewayThread, model: 
 async def test_native_structured_output_is_text_format_json_schema(gw: GatewayThread) -> None:
     # OpenAI-type only: an Anthropic deployment gets the schema as an instruction, which the
     # simulator's Anthropic dialect ignores (test_responses_sdk says the same of responses.parse).
-    weather = (await Agent(responses_model(gw, "chat"), output_type=NativeOutput(Weather)).run("Weather in Rome")).output
+    weather = (
+        await Agent(responses_model(gw, "chat"), output_type=NativeOutput(Weather)).run("Weather in Rome")
+    ).output
     assert isinstance(weather, Weather) and isinstance(weather.city, str)
 
 
@@ -148,7 +154,9 @@ async def chart_once(ctx: RunContext[None], tool: ToolDefinition) -> ToolDefinit
     return tool if ctx.run_step <= 1 else None
 
 
-@pytest.mark.parametrize(("model", "deployment"), [("pictures", PICTURES), ("pictures-claude", PICTURES_CLAUDE)])
+@pytest.mark.parametrize(
+    ("model", "deployment"), [("pictures", PICTURES), ("pictures-claude", PICTURES_CLAUDE)]
+)
 async def test_a_tool_that_returns_an_image(gw: GatewayThread, sim: Any, model: str, deployment: str) -> None:
     # pydantic-ai sends the tool's file as `output` parts; chat carries a tool's text only,
     # so the gateway hands the model the image in a user message after the tool turn.
@@ -160,7 +168,11 @@ async def test_a_tool_that_returns_an_image(gw: GatewayThread, sim: Any, model: 
     assert len(sent) == 2
     messages = sent[-1]["messages"]
     if model == "pictures":  # chat: the tool message, then the image in a user message
-        assert messages[-2] == {"role": "tool", "tool_call_id": messages[-3]["tool_calls"][0]["id"], "content": "(the image is in the next message)"}
+        assert messages[-2] == {
+            "role": "tool",
+            "tool_call_id": messages[-3]["tool_calls"][0]["id"],
+            "content": "(the image is in the next message)",
+        }
         assert [part["type"] for part in messages[-1]["content"]] == ["text", "image_url"]
         assert messages[-1]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
     else:  # Anthropic: the tool result, then the image, in one user turn
@@ -192,4 +204,3 @@ async def test_chat_model_with_a_tool_and_structured_output(gw: GatewayThread, m
     async with Agent(chat_model).run_stream("Tell me a story") as run:
         text = "".join([delta async for delta in run.stream_text(delta=True)])
     assert text.startswith("Simulated reply to: Tell me a story")
-
