@@ -196,8 +196,9 @@ def test_chat_completions_on_a_native_provider_still_use_chat(gw: GatewayThread,
 
 
 def test_a_translated_openai_provider_never_sees_the_side_channel(gw: GatewayThread, sim: Any) -> None:
-    model = unique("plain")
-    config_model = "chat"  # the base config's OpenAI-type provider: responses translate (the default)
-    openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0).responses.create(model=config_model, input=model)
-    sent = [entry for entry in request("GET", f"{sim.url}/sim/requests?limit=500").json()["requests"] if entry["path"].startswith("/v1/")][-1]
-    assert sent["path"] == "/v1/chat/completions" and "x_headway_responses" not in sent["body"]
+    marker = unique("plain")
+    # "chat" is the base config's OpenAI-type provider: responses translate (the default).
+    openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0).responses.create(model="chat", input=marker)
+    entries = request("GET", f"{sim.url}/sim/requests?limit=500").json()["requests"]
+    sent = [entry for entry in entries if marker in str(entry["body"])]
+    assert len(sent) == 1 and sent[0]["path"] == "/v1/chat/completions" and "x_headway_responses" not in sent[0]["body"]
