@@ -3,7 +3,7 @@ one run on the same upstream, with the ratios.
 
     .venv/bin/python bench/compare.py [--seconds 8] [--levels 1,10,50] [--workers 1]
         [--server-cpus 1 --client-cpus 0]            # pin targets apart from wrk (taskset)
-        [--litellm litellm] [--portkey "npx @portkey-ai/gateway"]
+        [--litellm litellm] [--portkey "npx @portkey-ai/gateway"]   # bench/peers.sh installs both
 
 Upstream: nginx answering a fixed chat.completion (``_harness.nginx_upstream``). Client: wrk
 (POST, ``-t1`` at C=1, ``-t2`` above). Headway: ``headway serve`` with the default embedded
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -57,13 +58,21 @@ def keyed_script(directory: Path, name: str, headers: dict[str, str]) -> Path:
     return target
 
 
+def _installed(path: Path, fallback: str) -> str:
+    return str(path) if path.exists() else fallback
+
+
 @contextmanager
-def peer_process(command: list[str], port: int, cpus: str | None) -> Iterator[subprocess.Popen[bytes]]:
+def peer_process(command: list[str], port: int, cpus: str | None, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     if cpus:
         command = ["taskset", "-c", cpus, *command]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_port(port, 120)
+        try:
+            wait_port(port, 120)
+        except RuntimeError as exc:  # say why the peer did not come up, not just that it didn't
+            raise RuntimeError(f"{command[0]} did not start: {log.read_text(errors='replace')[-2000:]}") from exc
         yield proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -94,8 +103,11 @@ def main() -> None:
     parser.add_argument("--workers", default="1", help="Headway worker counts to run, e.g. 1,2")
     parser.add_argument("--server-cpus", default=None, help="taskset CPU list for the targets (e.g. 1)")
     parser.add_argument("--client-cpus", default=None, help="taskset CPU list for wrk (e.g. 0)")
-    parser.add_argument("--litellm", default="litellm", help="LiteLLM proxy command (skipped if not found)")
-    parser.add_argument("--portkey", default="portkey-gateway", help="Portkey gateway command (skipped if not found)")
+    peers = Path(__file__).resolve().parent / ".peers"  # where bench/peers.sh installs them
+    parser.add_argument("--litellm", default=_installed(peers / "litellm/bin/litellm", "litellm"),
+                        help="LiteLLM proxy command (skipped if not found; bench/peers.sh installs it)")
+    parser.add_argument("--portkey", default=_installed(peers / "portkey/node_modules/.bin/gateway", "portkey-gateway"),
+                        help="Portkey gateway command (skipped if not found; bench/peers.sh installs it)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     levels = [int(c) for c in args.levels.split(",")]
@@ -116,14 +128,19 @@ def main() -> None:
         if litellm:
             port = free_port()
             litellm_config = directory / "litellm.yaml"
+            # Current LiteLLM refuses to start without a master key (so would we): give it one
+            # per run and send it, as Headway gets its own key.
+            master_key = f"sk-{secrets.token_hex(16)}"
             litellm_config.write_text(
                 "model_list:\n  - model_name: chat\n    litellm_params:\n      model: openai/gpt-4o-mini\n"
                 f"      api_base: http://127.0.0.1:{upstream}/v1\n      api_key: bench\n"
+                f"general_settings:\n  master_key: {master_key}\n"
             )
             command = [*shlex.split(args.litellm), "--config", str(litellm_config), "--port", str(port)]
-            with peer_process(command, port, args.server_cpus) as proc:
+            with peer_process(command, port, args.server_cpus, directory / "litellm.log") as proc:
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                results["litellm"] = measure(url, wrk_script(directory), levels, args.seconds, proc.pid, args.client_cpus)
+                litellm_script = keyed_script(directory, "litellm", {"Authorization": f"Bearer {master_key}"})
+                results["litellm"] = measure(url, litellm_script, levels, args.seconds, proc.pid, args.client_cpus)
         else:
             results["litellm"] = {"skipped": f"{args.litellm!r} not found"}
 
@@ -133,7 +150,7 @@ def main() -> None:
             command = [*shlex.split(args.portkey), f"--port={port}"]
             headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": f"http://127.0.0.1:{upstream}/v1",
                        "Authorization": "Bearer bench"}
-            with peer_process(command, port, args.server_cpus) as proc:
+            with peer_process(command, port, args.server_cpus, directory / "portkey.log") as proc:
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 results["portkey"] = measure(url, keyed_script(directory, "portkey", headers), levels, args.seconds,
                                              proc.pid, args.client_cpus)
