@@ -33,6 +33,9 @@ BODIES = {
     "chat": ("/v1/chat/completions", {"model": "chat", "messages": [{"role": "user", "content": TEXT}], "max_tokens": 20}),
     "responses (store)": ("/v1/responses", {"model": "chat", "input": TEXT, "max_output_tokens": 20}),
     "responses (no store)": ("/v1/responses", {"model": "chat", "input": TEXT, "max_output_tokens": 20, "store": False}),
+    # The same through an OpenAI-type provider with ``responses: native`` (the simulator's /v1/responses).
+    "responses native (store)": ("/v1/responses", {"model": "native", "input": TEXT, "max_output_tokens": 20}),
+    "responses native (no store)": ("/v1/responses", {"model": "native", "input": TEXT, "max_output_tokens": 20, "store": False}),
     "messages": ("/v1/messages", {"model": "chat", "max_tokens": 20, "messages": [{"role": "user", "content": TEXT}]}),
     "completions": ("/v1/completions", {"model": "chat", "prompt": TEXT, "max_tokens": 20}),
 }
@@ -45,7 +48,10 @@ def main() -> None:
     sim = start_in_thread(Scenario(seed=7), host="127.0.0.1", port=0)
     directory = Path(tempfile.mkdtemp(prefix="hw-bench-dialects-"))
     try:
-        with GatewayThread(parse_config(base_config(sim.url, f"sqlite:///{directory}/hw.db", directory / "spill"))) as gw:
+        native = {"sim-native": {"type": "openai", "base_url": f"{sim.url}/v1", "api_key": "${SIM_KEY:-sk-sim-openai}", "responses": "native"}}
+        models = {"native": {"deployments": [{"provider": "sim-native", "model": "gpt-4o-mini"}]}}
+        config = base_config(sim.url, f"sqlite:///{directory}/hw.db", directory / "spill", providers=native, models=models)
+        with GatewayThread(parse_config(config)) as gw:
             connection = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)  # one keep-alive connection
 
             def post(path: str, body: dict[str, object]) -> None:
@@ -65,11 +71,11 @@ def main() -> None:
                     samples.append((time.perf_counter() - started) * 1000)
                 results[name] = samples
             base = statistics.median(results["chat"])
-            print(f"{'dialect':<22} {'p50 ms':>8} {'p95 ms':>8} {'p50 vs chat':>12}")
+            print(f"{'dialect':<28} {'p50 ms':>8} {'p95 ms':>8} {'p50 vs chat':>12}")
             for name, samples in results.items():
                 p50 = statistics.median(samples)
                 p95 = statistics.quantiles(samples, n=20)[18]
-                print(f"{name:<22} {p50:8.2f} {p95:8.2f} {p50 - base:+11.2f}")
+                print(f"{name:<28} {p50:8.2f} {p95:8.2f} {p50 - base:+11.2f}")
     finally:
         sim.stop()
 
