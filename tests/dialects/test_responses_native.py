@@ -22,7 +22,7 @@ from tests.conftest import base_config
 from tests.http import request
 from tests.routing.simctl import queue_fault, received, unique
 
-U = {name: unique(name) for name in ("native", "cut", "flaky", "cached", "tool")}
+U = {name: unique(name) for name in ("native", "cut", "flaky", "cached", "tool", "continued")}
 WEATHER: Any = {
     "type": "function",
     "name": "get_weather",
@@ -48,6 +48,14 @@ def gw(sim: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayTh
             "price": PRICE,
         },
         "native-cached": {"deployments": [{**native, "model": U["cached"]}], "cache": {"enabled": True}, "price": PRICE},
+        # A native stream cut after it started goes on as chat on the fallback (continue_streams).
+        "native-continued": {
+            "deployments": [{**native, "model": U["continued"]}],
+            "retries": {"max_retries": 0},
+            "fallbacks": ["chat"],
+            "continue_streams": True,
+            "price": PRICE,
+        },
     }
     sections = {
         "providers": {"sim-native": {"type": "openai", "base_url": f"{sim.url}/v1", "api_key": "${SIM_KEY:-sk-sim-openai}", "responses": "native"}},
@@ -202,3 +210,25 @@ def test_a_translated_openai_provider_never_sees_the_side_channel(gw: GatewayThr
     entries = request("GET", f"{sim.url}/sim/requests?limit=500").json()["requests"]
     sent = [entry for entry in entries if marker in str(entry["body"])]
     assert len(sent) == 1 and sent[0]["path"] == "/v1/chat/completions" and "x_headway_responses" not in sent[0]["body"]
+
+
+def test_a_cut_native_stream_continued_elsewhere_ends_as_one_response(client: openai.OpenAI, gw: GatewayThread, sim: Any) -> None:
+    queue_fault(sim.url, "cut", U["continued"])
+    marker = unique("story")
+    raw = client.responses.with_raw_response.create(model="native-continued", input=f"Tell me a long story {marker}", stream=True)
+    events: list[Any] = list(raw.parse())  # no error event: the stream was continued
+    kinds = [event.type for event in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    completed = events[-1].response
+    assert deltas and completed.output_text == deltas and completed.usage is not None
+    # The first part came natively, the rest as chat from the fallback's deployment.
+    assert upstream(sim, U["continued"])[-1]["path"] == "/v1/responses"
+    entries = request("GET", f"{sim.url}/sim/requests?limit=500").json()["requests"]
+    following = [entry for entry in entries if marker in str(entry["body"]) and entry["model"] != U["continued"]]
+    assert [entry["path"] for entry in following] == ["/v1/chat/completions"]
+    assert "x_headway_responses" not in following[0]["body"]
+    record = gw.record(raw.headers["x-request-id"])
+    assert record.served_by is not None and record.served_by.endswith("+continued") and record.status_code == 200
+    assert client.responses.retrieve(completed.id).output_text == deltas

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from headway.providers import NATIVE_REQUEST
 from headway.routing import Deployment
 from headway.types import JSON
 
@@ -64,7 +65,9 @@ def continuation_request(body: JSON, partial: str, provider_types: Iterable[str]
     messages: list[Any] = [*body.get("messages", []), {"role": "assistant", "content": partial}]
     if not set(provider_types) <= PREFILL_TYPES:
         messages.append({"role": "user", "content": CONTINUE_INSTRUCTION})
-    return {**body, "messages": messages}
+    # Continued as chat, never natively (``responses: native``): the client already has the
+    # first part's Response events, so the rest arrives as text the relay can add to them.
+    return {**{key: value for key, value in body.items() if key != NATIVE_REQUEST}, "messages": messages}
 
 
 def provider_types(deployments: Iterable[Deployment]) -> set[str]:

@@ -142,8 +142,8 @@ async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, 
                         yield dialect.sse(event)
                     return
                 if relay is not None:
-                    # A chunk without an event (a continued stream's other deployment) has no native form.
-                    for event in relay.event(native) if isinstance(native, dict) else ():
+                    # A chunk without an event: a cut stream continued on another deployment (as chat).
+                    for event in relay.event(native) if isinstance(native, dict) else relay.translated(chunk):
                         yield dialect.sse(event)
                     continue
                 for event in events.chunk(chunk):
