@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.openapi import json_body, responses
-from headway.api.responses import JSONResponse
+from headway.api.responses import EventStreamResponse, JSONResponse
 from headway.api.route_table import Endpoint
 from headway.api.routes.jobs import submit_background
 from headway.jobs import wants_background
@@ -25,7 +25,7 @@ async def chat_completions(request: Request) -> Response:
         return await submit_background(request, ctx, body)
     reply = await serve_chat(runtime, ctx, body)
     if isinstance(reply, StreamReply):
-        return StreamingResponse(
+        return EventStreamResponse(
             reply.chunks,
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **reply.headers},

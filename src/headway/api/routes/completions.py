@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.openapi import json_body, responses
-from headway.api.responses import JSONResponse
+from headway.api.responses import EventStreamResponse, JSONResponse
 from headway.api.route_table import Endpoint
 from headway.serving import Runtime, StreamReply, serve_completion
 
@@ -21,7 +21,7 @@ async def create_completion(request: Request) -> Response:
     reply = await serve_completion(runtime, call_context(request), body)
     if isinstance(reply, StreamReply):
         headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **reply.headers}
-        return StreamingResponse(reply.chunks, media_type="text/event-stream", headers=headers)
+        return EventStreamResponse(reply.chunks, media_type="text/event-stream", headers=headers)
     return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from headway.api.body import read_json_object
 from headway.api.context import call_context
 from headway.api.openapi import json_body, responses
-from headway.api.responses import JSONResponse
+from headway.api.responses import EventStreamResponse, JSONResponse
 from headway.api.route_table import Endpoint
 from headway.serving import Runtime, StreamReply, count_tokens, serve_messages
 
@@ -27,7 +27,7 @@ async def create_message(request: Request) -> Response:
     reply = await serve_messages(runtime, call_context(request), body)
     headers = {"request-id": request.state.request_id, **reply.headers}
     if isinstance(reply, StreamReply):
-        return StreamingResponse(reply.chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
+        return EventStreamResponse(reply.chunks, media_type="text/event-stream", headers={**SSE_HEADERS, **headers})
     return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 
 
