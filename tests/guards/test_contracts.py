@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from headway.config.resilience import ContractConfig
+from headway.config import OutputContractConfig
 from headway.errors import InvalidRequestError
 from headway.guards.contracts import ContractBook
 
@@ -38,11 +38,11 @@ def tools_request() -> dict[str, Any]:
 
 
 def test_plain_requests_get_no_contract() -> None:
-    assert ContractBook().for_request(ContractConfig(), {"messages": []}) is None
+    assert ContractBook().for_request(OutputContractConfig(), {"messages": []}) is None
 
 
 def test_json_schema_answers_are_validated() -> None:
-    contract = ContractBook().for_request(ContractConfig(), json_schema_request())
+    contract = ContractBook().for_request(OutputContractConfig(), json_schema_request())
     assert contract is not None
     assert contract.violation(answer('{"answer": 3}')) is None
     assert "not valid JSON" in (contract.violation(answer("three")) or "")
@@ -52,27 +52,27 @@ def test_json_schema_answers_are_validated() -> None:
 
 
 def test_json_object_requires_an_object() -> None:
-    contract = ContractBook().for_request(ContractConfig(), {"response_format": {"type": "json_object"}})
+    contract = ContractBook().for_request(OutputContractConfig(), {"response_format": {"type": "json_object"}})
     assert contract is not None
     assert contract.violation(answer('{"a": 1}')) is None
     assert "JSON object" in (contract.violation(answer("[1, 2]")) or "")
 
 
 def test_model_config_schema_applies_without_response_format() -> None:
-    config = ContractConfig.model_validate({"schema": SCHEMA})
+    config = OutputContractConfig.model_validate({"schema": SCHEMA})
     contract = ContractBook().for_request(config, {"messages": []})
     assert contract is not None
     assert "required property" in (contract.violation(answer("{}")) or "")
 
 
 def test_enforcement_can_be_switched_off() -> None:
-    config = ContractConfig(enforce_response_format=False, enforce_tools=False)
+    config = OutputContractConfig(enforce_response_format=False, enforce_tools=False)
     assert ContractBook().for_request(config, json_schema_request()) is None
     assert ContractBook().for_request(config, tools_request()) is None
 
 
 def test_tool_arguments_are_validated_against_their_parameters() -> None:
-    contract = ContractBook().for_request(ContractConfig(), tools_request())
+    contract = ContractBook().for_request(OutputContractConfig(), tools_request())
     assert contract is not None
     assert contract.violation(answer(calls=[("weather", '{"city": "Oslo"}')])) is None
     assert "not valid JSON" in (contract.violation(answer(calls=[("weather", '{"city": "Os')])) or "")
@@ -84,7 +84,7 @@ def test_tool_arguments_are_validated_against_their_parameters() -> None:
 def test_repair_appends_the_rejected_answer_and_the_error() -> None:
     book = ContractBook()
     request = tools_request()
-    contract = book.for_request(ContractConfig(), request)
+    contract = book.for_request(OutputContractConfig(), request)
     assert contract is not None
     bad = answer(calls=[("weather", "{}")])
     problem = contract.violation(bad) or ""
@@ -96,7 +96,7 @@ def test_repair_appends_the_rejected_answer_and_the_error() -> None:
 
 
 def test_outcome_is_noted_as_quality_signals() -> None:
-    contract = ContractBook().for_request(ContractConfig(), json_schema_request())
+    contract = ContractBook().for_request(OutputContractConfig(), json_schema_request())
     assert contract is not None
     contract.repairs = 2
     quality: dict[str, Any] = {}
@@ -106,7 +106,7 @@ def test_outcome_is_noted_as_quality_signals() -> None:
 
 def test_an_invalid_schema_is_the_callers_error() -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        ContractBook().for_request(ContractConfig(), json_schema_request({"type": "no-such-type"}))
+        ContractBook().for_request(OutputContractConfig(), json_schema_request({"type": "no-such-type"}))
     assert caught.value.param == "response_format.json_schema.schema"
 
 

@@ -18,6 +18,7 @@ from headway.config.observe import AlertRuleConfig, RetentionConfig, TracingConf
 from headway.config.pipelines import (
     CheckConfig,
     CsvSource,
+    DataContractConfig,
     FieldRule,
     FolderSource,
     IndexConfig,
@@ -37,6 +38,7 @@ from headway.config.resilience import (
     BreakerConfig,
     CacheConfig,
     FallbackCause,
+    OutputContractConfig,
     RetryConfig,
 )
 from headway.config.retrieval import RetrievalConfig
@@ -68,6 +70,7 @@ __all__ = [
     "CheckConfig",
     "ClassifierConfig",
     "CsvSource",
+    "DataContractConfig",
     "FallbackCause",
     "FieldRule",
     "FolderSource",
@@ -83,6 +86,7 @@ __all__ = [
     "MatchConfig",
     "ModelConfig",
     "OidcIssuerConfig",
+    "OutputContractConfig",
     "PipelineConfig",
     "PipelinesConfig",
     "PolicyConfig",

@@ -104,7 +104,9 @@ class SchemaPolicy(_Section):
     type_change: Policy = "quarantine"
 
 
-class ContractConfig(_Section):
+class DataContractConfig(_Section):
+    """A pipeline's data contract (``contract:``): the rule per field, and what a schema change does."""
+
     fields: dict[str, FieldRule] = Field(default_factory=dict)
     on_schema_change: SchemaPolicy = Field(default_factory=SchemaPolicy)
 
@@ -199,7 +201,7 @@ class SafetyConfig(_Section):
 
 class PipelineConfig(_Section):
     source: SourceConfig
-    contract: ContractConfig = Field(default_factory=ContractConfig)
+    contract: DataContractConfig = Field(default_factory=DataContractConfig)
     checks: list[CheckConfig] = Field(default_factory=list)
     index: IndexConfig | None = None
     schedule: ScheduleConfig | None = None

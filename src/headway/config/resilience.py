@@ -101,7 +101,7 @@ class DegradedConfig(_Section):
         return self
 
 
-class ContractConfig(_Section):
+class OutputContractConfig(_Section):
     """Output contracts: JSON schemas the answer (and tool-call arguments) must satisfy."""
 
     json_schema: dict[str, Any] | None = Field(
@@ -134,7 +134,7 @@ class ModelResilience(_Section):
     )
     hedge: HedgeConfig | None = None
     degraded: DegradedConfig | None = None
-    contract: ContractConfig = Field(default_factory=ContractConfig)
+    contract: OutputContractConfig = Field(default_factory=OutputContractConfig)
     cache: ModelCacheConfig = Field(default_factory=ModelCacheConfig)
     deadline_s: Annotated[float, Field(gt=0)] | None = Field(
         None,

@@ -21,7 +21,7 @@ import orjson
 from jsonschema import exceptions as schema_errors
 from jsonschema import validators
 
-from headway.config.resilience import ContractConfig
+from headway.config import OutputContractConfig
 from headway.errors import InvalidRequestError
 from headway.types import JSON
 
@@ -170,7 +170,7 @@ class ContractBook:
             self._validators.popitem(last=False)
         return validator
 
-    def for_request(self, config: ContractConfig, request: JSON) -> OutputContract | None:
+    def for_request(self, config: OutputContractConfig, request: JSON) -> OutputContract | None:
         """The contract of one request, or None when nothing about its answer is checked (the common case)."""
         fmt = request.get("response_format") if config.enforce_response_format else None
         tools = request.get("tools") if config.enforce_tools else None

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from headway.config.pipelines import ContractConfig, FieldRule
+from headway.config import DataContractConfig, FieldRule
 from headway.pipelines.contract import UniqueTracker, Violation, check_record, compile_patterns
 from headway.pipelines.schema import SchemaDiff, conforms, diff, observe
 from headway.pipelines.sources import SourceRead, SourceRecord, hash_key, key_of
@@ -64,7 +64,7 @@ def _apply_renames(records: list[SourceRecord], renames: dict[str, str]) -> None
                 record.fields[old] = record.fields.pop(new)
 
 
-def evaluate(contract: ContractConfig, state_schema: dict[str, Any], read: SourceRead) -> Evaluation:
+def evaluate(contract: DataContractConfig, state_schema: dict[str, Any], read: SourceRead) -> Evaluation:
     result = Evaluation()
     policy = contract.on_schema_change
     parsed = [r for r in read.records if r.error is None]

@@ -37,7 +37,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from headway.config.pipelines import ContractConfig, FieldRule
+from headway.config import DataContractConfig, FieldRule
 from headway.pipelines.evaluate import evaluate
 from headway.pipelines.schema import epoch, infer_type, observe, to_number
 from headway.pipelines.sources import SourceRead, key_of
@@ -355,7 +355,7 @@ def profile_read(
             {"check": "volume", "warn": 0.5, "fail": 0.8},
         ],
     }
-    contract = ContractConfig(fields={name: FieldRule(**rule) for name, rule in contract_fields.items()})
+    contract = DataContractConfig(fields={name: FieldRule(**rule) for name, rule in contract_fields.items()})
     keyed = SourceRead(list(read.records), key_field=key, keyed_by_path=read.keyed_by_path)
     quarantined = evaluate(contract, {}, keyed).quarantined
     anomalies = [
