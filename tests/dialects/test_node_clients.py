@@ -75,3 +75,9 @@ def test_the_vercel_ai_sdk_default_provider(results: dict[str, Any]) -> None:
     assert results["vercelStream"]["text"] and results["vercelStream"]["finishReason"] == "stop"
     assert results["vercelTool"]["calls"] and results["vercelTool"]["calls"][0]["name"] == "get_weather"
     assert "city" in results["vercelTool"]["calls"][0]["input"]
+
+
+def test_openai_node_background_responses(results: dict[str, Any]) -> None:
+    background = results["background"]
+    assert background["queued"] == "queued" and background["finished"] == "completed" and background["text"]
+    assert background["cancelled"] == "cancelled" and background["retrieved"] == "cancelled"

@@ -58,4 +58,22 @@ const withTool = await generateText({
 });
 out.vercelTool = { calls: withTool.toolCalls.map((c) => ({ name: c.toolName, input: c.input })) };
 
+// openai-node: background responses (queued, retrieved until finished; a slow one cancelled).
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+async function until(id, done) {
+  for (let i = 0; i < 600; i++) {  // bounded: 30 s
+    const response = await client.responses.retrieve(id);
+    if (done(response)) return response;
+    await sleep(50);
+  }
+  return client.responses.retrieve(id);
+}
+const queued = await client.responses.create({ model: "chat", input: "Work in the background", background: true });
+const finished = await until(queued.id, (r) => !["queued", "in_progress"].includes(r.status));
+const slow = await client.responses.create({ model: "chat", input: "Slowly [sim:latency_ms=20000]", background: true });
+await until(slow.id, (r) => r.status === "in_progress");
+const cancelled = await client.responses.cancel(slow.id);
+out.background = { queued: queued.status, finished: finished.status, text: finished.output_text, cancelled: cancelled.status,
+  retrieved: (await client.responses.retrieve(slow.id)).status };
+
 console.log(JSON.stringify(out));
