@@ -10,7 +10,7 @@ from rich.console import Console
 
 from headway.cli._common import friendly_errors
 from headway.config import load_config
-from headway.store.backup import backup, restore
+from headway.store import backup_store, restore_store
 
 ConfigOption = Annotated[str, typer.Option("--config", "-c", help="Path to the YAML config file.")]
 
@@ -22,7 +22,7 @@ def backup_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Back up the store (SQLite online backup, or pg_dump) with a checksummed manifest beside it."""
-    manifest = backup(load_config(config).store, out)
+    manifest = backup_store(load_config(config).store, out)
     if as_json:
         print(json.dumps(manifest.to_dict()))
         return
@@ -41,7 +41,7 @@ def restore_command(
 ) -> None:
     """Restore a backup into the configured store; then run `headway audit verify`."""
     store = load_config(config).store
-    manifest = restore(store, backup_file, force=force)
+    manifest = restore_store(store, backup_file, force=force)
     Console().print(
         f"[green]restored[/] {backup_file} (taken {manifest.source}, schema {', '.join(manifest.revisions) or 'unknown'}) "
         "— next: `headway audit verify`, then start the gateways (they migrate a restored older schema forward).",

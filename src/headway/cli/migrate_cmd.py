@@ -16,7 +16,14 @@ from sqlalchemy import Engine
 from headway.cli._common import friendly_errors, stderr_console
 from headway.cli.keys_cmd import ConfigOption, JsonOption
 from headway.config import load_config
-from headway.store import create_store_engine, migrate
+from headway.store import (
+    SchemaUnknownError,
+    create_store_engine,
+    downgrade_schema,
+    schema_sql,
+    schema_status,
+    upgrade_schema,
+)
 
 app = typer.Typer(
     help="Database schema migrations: status per branch, upgrade, downgrade, or print the SQL (--sql).",
@@ -36,7 +43,7 @@ def schema_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except migrate.SchemaUnknownError as exc:
+        except SchemaUnknownError as exc:
             stderr_console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -55,7 +62,7 @@ def _engine(config: str, store: str | None) -> Iterator[Engine]:
 
 
 def _print_status(engine: Engine, as_json: bool) -> bool:
-    branches = migrate.status(engine)
+    branches = schema_status(engine)
     if as_json:
         print(json.dumps({"up_to_date": all(b.up_to_date for b in branches), "branches": [b.to_dict() for b in branches]}))
     else:
@@ -109,7 +116,7 @@ def downgrade(
 def _move(action: str, target: str, *, config: str, store: str | None, sql: bool, as_json: bool) -> None:
     with _engine(config, store) as engine:
         if sql:
-            print(migrate.sql(engine, action, target), end="")
+            print(schema_sql(engine, action, target), end="")
             return
-        (migrate.upgrade if action == "upgrade" else migrate.downgrade)(engine, target)
+        (upgrade_schema if action == "upgrade" else downgrade_schema)(engine, target)
         _print_status(engine, as_json)

@@ -22,7 +22,7 @@ from headway.cli.http_server import server_config
 from headway.config import HeadwayConfig, load_config
 from headway.guards import Redactor, structlog_processor
 from headway.observe import configure_logging as configure_structured_logging
-from headway.store import SchemaUnknownError, create_store_engine, migrate
+from headway.store import SchemaUnknownError, check_schema_known, create_store_engine
 
 CONFIG_ENV = "HEADWAY_CONFIG"
 SUPERVISOR_ENV = "HEADWAY_SUPERVISOR_PID"  # set for workers under Supervisor: where to ask for a reload of all
@@ -156,7 +156,7 @@ def refuse_unknown_schema(config: HeadwayConfig) -> None:
         return
     try:
         with engine.connect() as connection:
-            migrate.check_known(connection)
+            check_schema_known(connection)
     except SchemaUnknownError:
         raise
     except Exception:

@@ -3,12 +3,18 @@
 the one error translation (an outage is ``StoreUnavailableError``; a bug surfaces)."""
 
 from headway.errors import StoreUnavailableError
-from headway.store.backup import backup, restore
+from headway.store.backup import backup as backup_store
+from headway.store.backup import restore as restore_store
 from headway.store.base import RequestQuery, Store
 from headway.store.database import Database, full_text_ranking, refresh_statistics
 from headway.store.errors import is_outage, translate_errors
 from headway.store.journal import Journal, Segment
-from headway.store.migrate import SchemaUnknownError
+from headway.store.migrate import BranchStatus, SchemaUnknownError
+from headway.store.migrate import check_known as check_schema_known
+from headway.store.migrate import downgrade as downgrade_schema
+from headway.store.migrate import sql as schema_sql
+from headway.store.migrate import status as schema_status
+from headway.store.migrate import upgrade as upgrade_schema
 from headway.store.outbox import DeliveryState, Outbox, OutboxEntry, OutboxQuery, OutboxStats, WebhookMessage
 from headway.store.queue import QueueShape, WorkQueue, backoff
 from headway.store.repository import SqlRepository
@@ -17,6 +23,7 @@ from headway.store.tables import metadata, requests
 from headway.store.writer import WriteBehind, WriterHealth, WriterPolicy
 
 __all__ = [
+    "BranchStatus",
     "Database",
     "DeliveryState",
     "Journal",
@@ -38,8 +45,10 @@ __all__ = [
     "WriterHealth",
     "WriterPolicy",
     "backoff",
-    "backup",
+    "backup_store",
+    "check_schema_known",
     "create_store_engine",
+    "downgrade_schema",
     "full_text_ranking",
     "is_outage",
     "metadata",
@@ -47,6 +56,9 @@ __all__ = [
     "open_store",
     "refresh_statistics",
     "requests",
-    "restore",
+    "restore_store",
+    "schema_sql",
+    "schema_status",
     "translate_errors",
+    "upgrade_schema",
 ]
