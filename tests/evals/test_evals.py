@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from headway.cli.main import app
 from headway.errors import ConfigError
-from headway.evals import Answer, EvalCase, EvalOptions, EvalRun, judge_answer, load_set, run_eval, runs
+from headway.evals import Answer, EvalCase, EvalOptions, EvalRun, judge_answer, load_set, run_eval, saved_runs
 from headway.evals.base import Verdict
 from headway.testing import free_port
 
@@ -129,7 +129,7 @@ def test_a_run_against_a_live_route_is_judged_stored_and_compared(sim: Any, tmp_
     again, _ = asyncio.run(run_eval(options(sim, first, runs_dir, judge_route="gpt-4o-mini", min_pass_rate=0.5)))
     assert again.pass_rate == 0.75 and again.regressed == ["echo"] and not again.passed
     assert again.previous is not None and again.previous["id"] == run.id and again.previous["same_set"] is False
-    stored = runs(runs_dir, "support")
+    stored = saved_runs(runs_dir, "support")
     assert [r.id for _, r in stored] == [again.id, run.id]
     assert EvalRun.from_dict(again.to_dict()).regressed == ["echo"]
 

@@ -9,7 +9,7 @@ from headway.evals.expectations import Answer, Outcome, judge_answer
 from headway.evals.model_judge import ModelJudge
 from headway.evals.result import CaseResult, EvalRun, compare
 from headway.evals.runner import EVAL_COMMENT, EvalOptions, run_eval
-from headway.evals.runs import DEFAULT_RUNS_DIR, runs, save_run
+from headway.evals.runs import DEFAULT_RUNS_DIR, save_run, saved_runs
 
 __all__ = [
     "DEFAULT_RUNS_DIR",
@@ -29,6 +29,6 @@ __all__ = [
     "judge_answer",
     "load_set",
     "run_eval",
-    "runs",
     "save_run",
+    "saved_runs",
 ]

@@ -21,7 +21,7 @@ from headway.evals.client import GatewayClient
 from headway.evals.expectations import Answer, judge_answer
 from headway.evals.model_judge import ModelJudge
 from headway.evals.result import CaseResult, EvalRun, compare
-from headway.evals.runs import runs, save_run
+from headway.evals.runs import save_run, saved_runs
 
 EVAL_COMMENT = "headway eval: evaluated, never released"
 
@@ -94,7 +94,7 @@ async def run_eval(options: EvalOptions) -> tuple[EvalRun, Path | None]:
         min_pass_rate=options.min_pass_rate,
         binding=options.binding,
     )
-    earlier = runs(options.runs_dir, options.eval_set.name, route=options.route, limit=1)
+    earlier = saved_runs(options.runs_dir, options.eval_set.name, route=options.route, limit=1)
     run.previous = compare(run, earlier[0][1] if earlier else None)
     path = save_run(run, options.runs_dir) if options.save else None
     return run, path

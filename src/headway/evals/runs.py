@@ -30,7 +30,7 @@ def save_run(run: EvalRun, directory: str | Path = DEFAULT_RUNS_DIR) -> Path:
     raise FileExistsError(f"no free file name for {stamp} in {folder}")
 
 
-def runs(directory: str | Path, set_name: str | None = None, *, route: str | None = None, limit: int = 50) -> list[tuple[Path, EvalRun]]:
+def saved_runs(directory: str | Path, set_name: str | None = None, *, route: str | None = None, limit: int = 50) -> list[tuple[Path, EvalRun]]:
     """Stored runs, newest first: of one set (or every set), optionally against one route."""
     root = Path(directory)
     folders = [root / set_name] if set_name else sorted(p for p in root.glob("*") if p.is_dir())

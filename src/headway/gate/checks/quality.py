@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from headway.errors import HeadwayError
-from headway.evals import EVAL_COMMENT, EvalRun, runs
+from headway.evals import EVAL_COMMENT, EvalRun, saved_runs
 from headway.gate.binding import Binding
 from headway.gate.check import Check
 from headway.gate.context import GateContext
@@ -33,7 +33,7 @@ _FIX = (
 def _newest_bound(ctx: GateContext, route: str, eval_set: str) -> tuple[EvalRun | None, list[dict[str, Any]]]:
     refused: list[dict[str, Any]] = []
     try:
-        stored = runs(ctx.evals_root, Path(eval_set).stem, route=route, limit=20)
+        stored = saved_runs(ctx.evals_root, Path(eval_set).stem, route=route, limit=20)
     except HeadwayError as exc:
         raise EvidenceUnavailable(str(exc)) from None
     for path, run in stored:
