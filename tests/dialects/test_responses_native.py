@@ -203,6 +203,23 @@ def test_chat_completions_on_a_native_provider_still_use_chat(gw: GatewayThread,
     assert sent["path"] == "/v1/chat/completions" and "x_headway_responses" not in sent["body"]
 
 
+def test_a_client_cannot_send_headways_side_channel_on_chat(gw: GatewayThread, sim: Any) -> None:
+    # The side channel is Headway's: sent by a client on chat it would reach the native
+    # deployment as if a Responses request had carried it.
+    marker = unique("smuggled")
+    chat = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="unused", max_retries=0).chat.completions
+    with pytest.raises(openai.BadRequestError) as refused:
+        chat.create(
+            model="native",
+            messages=[{"role": "user", "content": marker}],
+            extra_body={"x_headway_responses": {"include": ["reasoning.encrypted_content"]}},
+        )
+    error = refused.value.body
+    assert isinstance(error, dict) and error.get("param") == "x_headway_responses" and error.get("code") == "unknown_parameter"
+    entries = request("GET", f"{sim.url}/sim/requests?limit=500").json()["requests"]
+    assert not [entry for entry in entries if marker in str(entry["body"])]  # nothing went upstream
+
+
 def test_a_translated_openai_provider_never_sees_the_side_channel(gw: GatewayThread, sim: Any) -> None:
     marker = unique("plain")
     # "chat" is the base config's OpenAI-type provider: responses translate (the default).

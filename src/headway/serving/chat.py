@@ -23,7 +23,7 @@ from headway.retrieval import HEADER as RETRIEVAL_HEADER
 from headway.retrieval import augment
 from headway.review import Answer, audited_stream, review_answer, review_contract_failure, upstream_body
 from headway.review import screen as review_screen
-from headway.routing import Deployment, ExhaustedError, OpenedStream, Route, synthetic
+from headway.routing import Deployment, ExhaustedError, OpenedStream, Route, replayed_stream
 from headway.serving.continuation import PartialAnswer, continuation_request, provider_types, relabel
 from headway.serving.outcome import apply_usage, exhausted_to_api_error
 from headway.serving.parts import ServingParts
@@ -82,7 +82,7 @@ async def serve_chat(
     runtime: ServingParts, ctx: CallContext, body: dict[str, Any], *, endpoint: str = "chat.completions"
 ) -> Reply | StreamReply:
     """``endpoint`` names the record's endpoint: other dialects (``responses``, ``messages``) are chat underneath."""
-    model = validate_chat_request(body)
+    model = validate_chat_request(body, translated=endpoint != "chat.completions")
     record = new_record(ctx, endpoint, model, body)
     return await recorded(runtime.request_log, ctx, record, lambda call: _chat(runtime, call, body, model))
 
@@ -397,7 +397,7 @@ def _cached_reply(runtime: ServingParts, call: RecordedCall, body: dict[str, Any
     record.quality["cache"] = lookup.quality()
     record.served_by, record.cost_usd = "cache", 0.0
     if body.get("stream"):
-        opened = synthetic.replayed_stream(cached, "cache")
+        opened = replayed_stream(cached, "cache")
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chunks = call.stream(_sse(runtime, call, opened, include_usage))
         return StreamReply(chunks=chunks, record=record, headers=served_headers(record))

@@ -34,7 +34,7 @@ async def serve_messages(runtime: ServingParts, ctx: CallContext, body: dict[str
 def count_tokens(runtime: ServingParts, ctx: CallContext, body: dict[str, Any]) -> JSON:
     """``{"input_tokens": n}``: Headway's own estimate (the one admission charges limits with)."""
     chat = dialect.to_chat({**body, "max_tokens": body.get("max_tokens") or 1})
-    model = validate_chat_request(chat)
+    model = validate_chat_request(chat, translated=True)
     runtime.auth.check_model(ctx.attributes, model, actor=ctx.caller, request_id=ctx.request_id)
     runtime.route(model, "chat")  # an unknown model is a 404, as on create
     return {"input_tokens": prompt_tokens(chat)}  # tools' schemas count too

@@ -42,7 +42,7 @@ async def submit_response(jobs: JobService | None, stored: ResponseStore, ctx: C
     if body.get("store", True) is not True:
         raise InvalidRequestError("a background response must be stored ('store' true): it is retrieved later", param="store", code="invalid_value")
     translated = await translate(stored, ctx, body)
-    model = validate_chat_request(translated.chat)
+    model = validate_chat_request(translated.chat, translated=True)
     response = queued_response(body)
     response_id = str(response["id"])
     entry = StoredResponse(response_id, ctx.caller, response, translated.input_items, translated.messages)

@@ -143,8 +143,22 @@ def _validate_response_format(value: Any) -> None:
             raise _fail("'response_format.json_schema.schema' must be an object", "response_format.json_schema.schema", "invalid_type")
 
 
-def validate_chat_request(body: dict[str, Any]) -> str:
-    """Check a chat-completions body; return the model name."""
+# Headway's own side channels on a chat body (``providers.NATIVE_REQUEST`` and its kin) are
+# set by the dialects that translate onto chat, never by a client: one sent on
+# /v1/chat/completions would reach a native deployment as if Headway had put it there.
+_INTERNAL_PREFIX = "x_headway_"
+
+
+def validate_chat_request(body: dict[str, Any], *, translated: bool = False) -> str:
+    """Check a chat-completions body; return the model name.
+
+    ``translated``: the body was built by Headway from another dialect (Responses, Messages),
+    so its side channels are Headway's own.
+    """
+    if not translated:
+        for key in body:
+            if isinstance(key, str) and key.startswith(_INTERNAL_PREFIX):
+                raise _fail(f"'{key}' is not a request parameter", key, "unknown_parameter")
     model = validate_model(body)
     validate_messages(body.get("messages"))
     _expect(body, "stream", (bool,), "a boolean")
