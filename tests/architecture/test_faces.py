@@ -159,10 +159,8 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "dialects/anthropic_messages.py: headway.providers._anthropic_translate",
         "pipelines/indexing.py: headway.retrieval.index",
         "review/release.py: headway.routing.synthetic",
-        "serving/chat.py: headway.routing.synthetic",
         "serving/completions.py: headway.dialects.completions",
         "serving/messages.py: headway.dialects.anthropic_messages",
         "serving/responses.py: headway.dialects.responses",
-        "serving/runtime.py: headway.routing.shared_breakers",
     }
 )

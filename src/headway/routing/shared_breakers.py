@@ -282,7 +282,7 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def shared_breakers(backend: Backend) -> BreakerBackend | None:
+def shared_breakers_for(backend: Backend) -> BreakerBackend | None:
     """Breakers kept in Redis when the backend is Redis; ``None`` (in-process breakers) otherwise."""
     if not isinstance(backend, FailoverBackend):
         return None

@@ -28,8 +28,7 @@ from headway.pipelines import DataPlaneMetrics, PipelineService, build_data_plan
 from headway.providers import Provider, build_providers
 from headway.retrieval import Retriever
 from headway.review import ReviewService, build_review_service
-from headway.routing import Executor, Route, build_routes, find_route
-from headway.routing.shared_breakers import shared_breakers
+from headway.routing import Executor, Route, build_routes, find_route, shared_breakers_for
 from headway.serving.stored import serve_stored
 from headway.serving.validation import validate_chat_request
 from headway.store import Outbox, SchemaUnknownError, Store, open_store
@@ -79,7 +78,7 @@ class Runtime:
         log_config = config.request_log
         routes = build_routes(config, providers)
         backend = open_backend(config.redis, local_share=config.admission.local_fallback_share)  # shared state
-        executor = Executor(routes, breakers=shared_breakers(backend))
+        executor = Executor(routes, breakers=shared_breakers_for(backend))
         admission = Admission.from_config(config, store, routes, backend=backend)
         request_log = RedactingRequestLog(
             store,
