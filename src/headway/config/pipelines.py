@@ -147,7 +147,10 @@ class IndexConfig(_Section):
         None, description="How queries of this collection rank by default (retrieval.mode when unset)."
     )
     dimensions: Annotated[int, Field(ge=8, le=8192)] | None = None
-    chunk_chars: Annotated[int, Field(ge=100, le=20_000)] = 1000
+    chunk_chars: Annotated[int, Field(ge=100, le=20_000)] = Field(
+        1500,
+        description="Chunk size in characters; 1500 chosen on the bundled retrieval questions (docs/benchmarks.md).",
+    )
     overlap_chars: Annotated[int, Field(ge=0, le=5000)] = 150
     text_fields: list[str] = Field(
         default_factory=list, description="Tabular sources: fields forming the text."

@@ -27,7 +27,7 @@ class RetrievalConfig(_Section):
         100, description="Per-ranker candidates fused by RRF."
     )
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = Field(
-        60, description="RRF's rank offset; tuned on the bundled tuning question set (docs/benchmarks.md)."
+        10, description="RRF's rank offset; tuned on the bundled development questions (docs/benchmarks.md)."
     )
     mode: RetrievalMode = Field(
         "hybrid",
@@ -35,15 +35,15 @@ class RetrievalConfig(_Section):
         "'mode' override it); collections without vectors are always lexical.",
     )
     vector_weight: Annotated[float, Field(ge=0, le=10)] = Field(
-        1.0,
+        1.5,
         description="Weight of the vector ranking against the lexical one (1.0) in hybrid fusion; tuned on "
-        "the bundled tuning question set (docs/benchmarks.md).",
+        "the bundled development questions (docs/benchmarks.md).",
     )
     doc_prior: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.06,
+        0.02,
         description="Vector matches rank by cosine similarity minus doc_prior × ln(chunks of their document), "
         "so long documents do not crowd short ones out by their number of chunks alone; tuned on the "
-        "bundled tuning question set (docs/benchmarks.md). 0 turns it off.",
+        "bundled development questions (docs/benchmarks.md). 0 turns it off.",
     )
     lexical_index: bool = Field(
         True,

@@ -218,8 +218,8 @@ def prior_ranking(
     """Vector matches re-ranked by ``similarity − prior · ln(chunks of the document)``.
 
     A long document has many chunks, so many chances to place one near any query: without
-    the prior the first few documents are mostly the corpus's longest (measured on the
-    bundled tuning questions: hybrid recall@5 0.89 → 0.98 with ``prior`` 0.06). Chunks
+    the prior the first few documents are mostly the corpus's longest. ``retrieval.doc_prior``
+    (0.02) was chosen on the bundled development questions (docs/benchmarks.md). Chunks
     missing from ``passages`` (retired, filtered) are dropped; ties keep the ANN order."""
     kept = [(chunk_id, similarity) for chunk_id, similarity in scored if chunk_id in passages]
     if prior <= 0:
