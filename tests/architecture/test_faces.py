@@ -156,7 +156,6 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "api/app.py: headway.store.base",
         "api/routes/admin_requests.py: headway.console.data",
         "api/routes/models.py: headway.dialects.anthropic_messages",
-        "dialects/anthropic_messages.py: headway.providers._anthropic_translate",
         "pipelines/indexing.py: headway.retrieval.index",
         "review/release.py: headway.routing.synthetic",
         "serving/completions.py: headway.dialects.completions",

@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 
 from headway.errors import InvalidRequestError
-from headway.providers._anthropic_translate import _FINISH_REASONS, _tool_input
+from headway.providers import ANTHROPIC_FINISH_REASONS, anthropic_tool_input
 from headway.types import JSON
 
 # chat finish_reason → Anthropic stop_reason: the outbound table read backwards (first wins).
-STOP_REASONS: dict[str, str] = {chat: anthropic for anthropic, chat in reversed(_FINISH_REASONS.items())}
+STOP_REASONS: dict[str, str] = {chat: anthropic for anthropic, chat in reversed(list(ANTHROPIC_FINISH_REASONS.items()))}
 
 _KNOWN_FIELDS = frozenset(
     {
@@ -242,7 +242,7 @@ def to_message(chat_reply: JSON, model: str) -> JSON:
         content.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        content.append({"type": "tool_use", "id": call.get("id") or new_id("toolu"), "name": function.get("name", ""), "input": _tool_input(function.get("arguments"))})
+        content.append({"type": "tool_use", "id": call.get("id") or new_id("toolu"), "name": function.get("name", ""), "input": anthropic_tool_input(function.get("arguments"))})
     reason, sequence = stop_reason(choice.get("finish_reason"))
     return {
         "id": new_id("msg"),

@@ -9,6 +9,8 @@ with a ``client_error`` so routing can fall back instead of answering wrongly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -16,15 +18,18 @@ import orjson
 from headway.errors import UpstreamError, UpstreamKind
 from headway.types import JSON, Usage
 
-_FINISH_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
+# Anthropic stop_reason → chat finish_reason; dialects reads it backwards to answer Anthropic clients.
+FINISH_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "end_turn": "stop",
+        "stop_sequence": "stop",
+        "pause_turn": "stop",
+        "max_tokens": "length",
+        "model_context_window_exceeded": "length",
+        "tool_use": "tool_calls",
+        "refusal": "content_filter",
+    }
+)
 
 # Anthropic error ``type`` → kind, where the type says more than the HTTP status does.
 _ERROR_KINDS: dict[str, UpstreamKind] = {
@@ -211,13 +216,13 @@ def _assistant_blocks(message: JSON) -> list[JSON]:
                 "type": "tool_use",
                 "id": str(call.get("id") or ""),
                 "name": function["name"],
-                "input": _tool_input(function.get("arguments")),
+                "input": tool_input(function.get("arguments")),
             }
         )
     return blocks
 
 
-def _tool_input(arguments: Any) -> JSON:
+def tool_input(arguments: Any) -> JSON:
     """Anthropic needs an object. Arguments that are not a JSON object (a model's broken or
     truncated output, replayed as history) become ``{}``: refusing would make the whole
     conversation unusable, and the tool result that follows says what actually happened."""
@@ -309,7 +314,7 @@ def _response_format_instruction(response_format: Any) -> str | None:
 def finish_reason(stop_reason: Any) -> str | None:
     if stop_reason is None:
         return None
-    return _FINISH_REASONS.get(str(stop_reason), "stop")
+    return FINISH_REASONS.get(str(stop_reason), "stop")
 
 
 def usage_to_openai(usage: Any) -> JSON:
