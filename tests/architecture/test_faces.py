@@ -155,11 +155,8 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "api/app.py: headway.review.console",
         "api/app.py: headway.store.base",
         "api/routes/admin_requests.py: headway.console.data",
-        "api/routes/models.py: headway.dialects.anthropic_messages",
         "pipelines/indexing.py: headway.retrieval.index",
         "review/release.py: headway.routing.synthetic",
-        "serving/completions.py: headway.dialects.completions",
-        "serving/messages.py: headway.dialects.anthropic_messages",
         "serving/responses.py: headway.dialects.responses",
     }
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from headway.dialects import completions as dialect
+from headway.dialects import chat_chunk_to_completion, chat_to_completion, completion_to_chat
 from headway.serving.chat import Reply, StreamReply, serve_chat
 from headway.serving.parts import ServingParts
 from headway.serving.translated import chat_chunks, closing
@@ -15,12 +15,12 @@ from headway.types import CallContext
 
 
 async def serve_completion(runtime: ServingParts, ctx: CallContext, body: dict[str, Any]) -> Reply | StreamReply:
-    reply = await serve_chat(runtime, ctx, dialect.to_chat(body), endpoint="completions")
+    reply = await serve_chat(runtime, ctx, completion_to_chat(body), endpoint="completions")
     if isinstance(reply, StreamReply):
         reply.chunks = _chunks(reply.chunks, body)
         return reply
     if reply.status == 200:  # a held answer (202) keeps its own shape
-        reply.body = dialect.to_completion(body, reply.body)
+        reply.body = chat_to_completion(body, reply.body)
     return reply
 
 
@@ -30,7 +30,7 @@ async def _chunks(chunks: AsyncIterator[bytes], body: dict[str, Any]) -> AsyncIt
     async with closing(chunks) as stream:
         async for raw in stream:
             for chunk in chat_chunks(raw):
-                converted = chunk if "error" in chunk else dialect.to_completion_chunk(body, chunk, echoed)
+                converted = chunk if "error" in chunk else chat_chunk_to_completion(body, chunk, echoed)
                 if converted is not None:
                     yield b"data: " + orjson.dumps(converted) + b"\n\n"
             if raw.endswith(b"data: [DONE]\n\n"):

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from headway.api.openapi import responses
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.dialects import anthropic_messages
+from headway.dialects import anthropic_model_list, anthropic_model_object
 from headway.errors import NotFoundError
 from headway.routing import Route
 from headway.serving import Runtime
@@ -22,7 +22,7 @@ async def list_models(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     created = int(runtime.started_at)
     if "anthropic-version" in request.headers:  # Anthropic's clients get Anthropic's shape
-        return JSONResponse(anthropic_messages.model_list(list(runtime.routes), created))
+        return JSONResponse(anthropic_model_list(list(runtime.routes), created))
     return JSONResponse({"object": "list", "data": [_describe(r, created) for r in runtime.routes.values()]})
 
 
@@ -33,7 +33,7 @@ async def get_model(request: Request) -> Response:
     if route is None:
         raise NotFoundError(f"The model {name!r} does not exist", param="model", code="model_not_found")
     if "anthropic-version" in request.headers:
-        return JSONResponse(anthropic_messages.model_object(route.name, int(runtime.started_at)))
+        return JSONResponse(anthropic_model_object(route.name, int(runtime.started_at)))
     return JSONResponse(_describe(route, int(runtime.started_at)))
 
 
