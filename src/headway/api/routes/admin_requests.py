@@ -11,7 +11,7 @@ from headway.api.openapi import responses
 from headway.api.params import query_int
 from headway.api.responses import JSONResponse
 from headway.api.route_table import Endpoint
-from headway.console import data as explorer
+from headway.console import Explore, ExploreError, explore_records, parse_explore_time
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.serving import Runtime
 
@@ -21,9 +21,9 @@ async def list_requests(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     params = request.query_params
     try:
-        query = explorer.Explore(
-            since=explorer.parse_time(params.get("since"), "since"),
-            until=explorer.parse_time(params.get("until"), "until"),
+        query = Explore(
+            since=parse_explore_time(params.get("since"), "since"),
+            until=parse_explore_time(params.get("until"), "until"),
             path=params.get("path") or None,
             status=params.get("status") or None,
             error_type=params.get("error_type") or None,
@@ -34,8 +34,8 @@ async def list_requests(request: Request) -> Response:
             cursor=params.get("cursor") or None,
             limit=query_int(request, "limit", 50, 1, 1000),
         )
-        records, next_cursor = await asyncio.to_thread(explorer.explore_records, runtime.store.database, query)
-    except explorer.ExploreError as exc:
+        records, next_cursor = await asyncio.to_thread(explore_records, runtime.store.database, query)
+    except ExploreError as exc:
         raise InvalidRequestError(str(exc), param=exc.param) from None
     return JSONResponse(
         {"object": "list", "data": [r.to_dict() for r in records], "has_more": next_cursor is not None, "next_cursor": next_cursor}
