@@ -1,3 +1,3 @@
-from headway.cli.main import main
+from headway.cli import run_cli
 
-main()
+run_cli()
