@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -334,3 +336,36 @@ def test_a_crash_journal_that_cannot_be_written_is_reported_and_serving_goes_on(
     assert report["broken_ok"] is False and "crash journal" in report["error"]
     assert report["buffered"] == 50  # every item still handed on
     assert report["healed_ok"] is True and report["stored"] == 51
+
+
+async def test_a_retiring_segment_is_fsynced_before_its_items_reach_the_store_in_one_thread_hop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[tuple[str, int]] = []
+    table = Table()
+
+    def sink(batch: Sequence[str]) -> None:
+        events.append(("sink", threading.get_ident()))
+        table(batch)
+
+    writer: WriteBehind[str] = WriteBehind(sink, spill_policy(tmp_path, flush_interval=60, batch_size=2), codec=TextCodec())
+    await writer.start()
+    assert writer._journal is not None
+    real_sync = writer._journal.sync
+    monkeypatch.setattr(writer._journal, "sync", lambda segment: (events.append(("sync", threading.get_ident())), real_sync(segment))[1])
+    hops: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        hops.append(getattr(func, "__name__", "?"))
+        return await real_to_thread(func, *args)
+
+    for name in ("item-a", "item-b", "item-c"):
+        writer.submit(name)
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    await writer.flush()
+    assert [kind for kind, _ in events] == ["sync", "sink", "sink"]  # fsync first, then two batches
+    assert events[0][1] == events[1][1] != threading.get_ident()  # off the loop
+    assert len(hops) == 2  # the fsync rides with the first batch: two hand-offs for two batches, not three
+    assert table.rows == ["item-a", "item-b", "item-c"]
+    await writer.close()

@@ -227,9 +227,9 @@ class WriteBehind(Generic[T]):
                 # Items submitted from here on go to a new segment; the old one goes once its
                 # items are in the store or the spill journal.
                 retiring = self._rotate()
-                if retiring is not None:
-                    await asyncio.to_thread(self._sync, retiring)
-                settled = await self._write_items(len(self._buffer), raise_errors=raise_errors)
+                # The retiring segment is fsynced before its items go to the store, in the same
+                # worker-thread hop as the first batch: one hand-off per drain, not two.
+                settled = await self._write_items(len(self._buffer), raise_errors=raise_errors, sync_first=retiring)
                 if retiring is not None and self._journal is not None:
                     (self._journal.retire if settled else self._journal.abandon)(retiring)
                 if not settled or not everything:
@@ -246,6 +246,11 @@ class WriteBehind(Generic[T]):
             return None
         return retiring
 
+    def _sync_then_sink(self, segment: Segment | None, batch: list[T]) -> None:
+        if segment is not None:
+            self._sync(segment)
+        self._sink(batch)
+
     def _sync(self, segment: Segment) -> None:
         assert self._journal is not None
         try:
@@ -253,13 +258,18 @@ class WriteBehind(Generic[T]):
         except OSError as exc:
             log.error("%s: cannot fsync the crash segment %s: %s", self.policy.name, segment.path, exc)
 
-    async def _write_items(self, count: int, *, raise_errors: bool) -> bool:
-        """Write the first ``count`` buffered items; False if some are neither stored nor spilled."""
+    async def _write_items(self, count: int, *, raise_errors: bool, sync_first: Segment | None = None) -> bool:
+        """Write the first ``count`` buffered items; False if some are neither stored nor spilled.
+
+        ``sync_first``: a segment to fsync before the first batch is written (same thread hop)."""
+        if sync_first is not None and not (count > 0 and self._buffer):
+            await asyncio.to_thread(self._sync, sync_first)
         while count > 0 and self._buffer:
             batch = [self._buffer.popleft() for _ in range(min(count, self.policy.batch_size, len(self._buffer)))]
             count -= len(batch)
+            segment, sync_first = sync_first, None
             try:
-                await asyncio.to_thread(self._sink, batch)
+                await asyncio.to_thread(self._sync_then_sink, segment, batch)
             except StoreUnavailableError as exc:
                 if self._store_ok:
                     log.warning("%s: store unavailable (%s); %s", self.policy.name, exc, self._outage_words())
