@@ -44,7 +44,7 @@ def test_defaults_are_a_day_and_fifteen_seconds_and_nonsense_is_refused() -> Non
 def test_the_configured_ttl_and_lease_are_what_a_key_is_stored_with(
     make_config: Callable[..., HeadwayConfig],
 ) -> None:
-    with GatewayThread(make_config(idempotency={"ttl_s": 600, "lease_s": 4})) as gw:
+    with GatewayThread(make_config(idempotency={"ttl_s": 600, "lease_s": 90})) as gw:
         key = f"k-{uuid.uuid4().hex}"
         ask(gw, key)
         store = SqlIdempotencyStore(gw.runtime.store.database)
@@ -55,7 +55,7 @@ def test_the_configured_ttl_and_lease_are_what_a_key_is_stored_with(
             )  # settled just after the answer went
             time.sleep(0.02)
         assert entry.expires_at - entry.created_at == pytest.approx(600)
-        assert entry.lease_until - entry.created_at == pytest.approx(4)
+        assert entry.lease_until - entry.created_at == pytest.approx(90)  # renewed only after 30 s
         again = ask(gw, key)  # within the TTL: replayed
         assert again.headers.get("idempotent-replayed") == "true"
 
@@ -63,26 +63,28 @@ def test_the_configured_ttl_and_lease_are_what_a_key_is_stored_with(
 def test_the_runtime_purges_expired_keys_on_its_interval(make_config: Callable[..., HeadwayConfig]) -> None:
     with GatewayThread(make_config(idempotency={"purge_interval_s": 0.05})) as gw:
         store = SqlIdempotencyStore(gw.runtime.store.database)
-        past = time.time() - 7200
-        expired = store.begin("s", "old", "f", "req_old", "gone", now=past, lease_s=15, ttl_s=3600)
-        live = store.begin("s", "new", "f", "req_new", "here", now=time.time(), lease_s=15, ttl_s=3600)
+        scope = f"s-{uuid.uuid4().hex}"
+        # Expires half a second from now (not already expired when written: the purge runs all along).
+        expired = store.begin(scope, "old", "f", "req_old", "gone", now=time.time(), lease_s=15, ttl_s=0.5)
+        live = store.begin(scope, "new", "f", "req_new", "here", now=time.time(), lease_s=15, ttl_s=3600)
         assert isinstance(expired, Started) and isinstance(live, Started)
         purge = gw.runtime.idempotency_purge
         assert purge is not None
         deadline = time.monotonic() + 10
-        while store.get("s", "old") is not None:
+        while store.get(scope, "old") is not None:
             assert time.monotonic() < deadline, "the expired key was never purged"
             time.sleep(0.05)
-        assert purge.purged >= 1 and store.get("s", "new") is not None  # only what expired
+        assert purge.purged >= 1 and store.get(scope, "new") is not None  # only what expired
 
 
 def test_purge_once_deletes_only_expired_keys(make_config: Callable[..., HeadwayConfig]) -> None:
     with GatewayThread(make_config()) as gw:
         purge = KeyPurge(gw.runtime.store.database, IdempotencyConfig())
         store = purge.store
-        now = time.time()
+        scope, now = f"s-{uuid.uuid4().hex}", time.time()
+        gw.run(purge.purge_once(now=now))  # whatever else had expired
         for name, created in (("a", now - 100), ("b", now - 50), ("c", now)):
-            store.begin("scope", name, "f", f"req_{name}", "o", now=created, lease_s=15, ttl_s=60)
+            store.begin(scope, name, "f", f"req_{name}", "o", now=created, lease_s=15, ttl_s=60)
         assert gw.run(purge.purge_once(now=now)) == 1  # only "a" (created 100 s ago, TTL 60 s)
-        assert [store.get("scope", n) is not None for n in "abc"] == [False, True, True]
+        assert [store.get(scope, n) is not None for n in "abc"] == [False, True, True]
         assert gw.run(purge.purge_once(now=now + 61)) == 2

@@ -41,9 +41,11 @@ class SqlIdempotencyStore(SqlRepository):
             inserted = connection.execute(
                 self.database.insert_ignoring_conflicts(keys, key=["scope", "key"]).values(scope=scope, key=key, **fresh)
             )
-            if inserted.rowcount == 1:
-                return Started(_entry(connection.execute(select(keys).where(where)).one()))
             seen = _entry(connection.execute(select(keys).where(where)).one())
+            # Ours when the row is the one just written: PostgreSQL (psycopg) reports rowcount -1 for
+            # INSERT … ON CONFLICT DO NOTHING, so the owner (unique per request) decides, not rowcount alone.
+            if inserted.rowcount == 1 or (seen.owner == owner and seen.request_id == request_id and seen.state == "running"):
+                return Started(seen)
             if seen.expires_at <= now:  # an outcome past its TTL counts as never seen
                 replaced = connection.execute(update(keys).where(where, keys.c.expires_at == seen.expires_at).values(**fresh))
                 if replaced.rowcount == 1:
