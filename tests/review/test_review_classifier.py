@@ -19,6 +19,7 @@ from headway.config import ClassifierConfig, ReviewConfig
 from headway.review.classifier import CALLER, label_of, output_text
 from headway.review.policy import Policies, facts_of
 from headway.testing import GatewayThread
+from tests.http import request
 from tests.review.conftest import chat, review_config, review_section
 
 LABELS = {"labels": ["risky", "safe"], "hold_when": ["risky"], "timeout_s": 5}
@@ -206,6 +207,8 @@ def test_a_classifier_that_is_down_holds_the_answer_with_the_reason(judged: Gate
     verdict, record = classifier_record(judged, item["request_id"], "judge-down")
     assert verdict["label"] is None and "judge-down failed" in verdict["error"]
     assert record.status_code >= 500 and record.model == "judge-down"  # the failed call has its record too
+    metrics = request("GET", judged.url + "/metrics").body.decode()
+    assert 'headway_review_classifier_verdicts_total{policy="judge-down",verdict="error"}' in metrics
 
 
 def test_on_error_release_lets_the_answer_go_when_the_classifier_is_down(judged: GatewayThread) -> None:

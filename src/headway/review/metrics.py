@@ -4,6 +4,8 @@
 - ``headway_review_decisions_total{policy,outcome}``: decisions this replica applied
   (reviewers' and the SLA sweeper's; ``outcome`` is the final status);
 - ``headway_review_escalations_total{policy}``;
+- ``headway_review_classifier_verdicts_total{policy,verdict}``: classifier verdicts, ``verdict``
+  the label, or ``error`` when none came (down, timeout, no label: held when fail closed);
 - ``headway_review_time_to_decision_seconds{policy}``: creation to decision;
 - ``headway_review_agreement_ratio{policy}``: over the last ``AGREEMENT_WINDOW_S``, the
   share of human decisions that released the model's answer unchanged (reviewer–model
@@ -57,6 +59,10 @@ class ReviewMetrics:
             "headway_review_decisions_total", "Review decisions applied by this replica.", ("policy", "outcome"), registry=registry
         )
         self._escalations = Counter("headway_review_escalations_total", "Review items escalated.", ("policy",), registry=registry)
+        self._verdicts = Counter(
+            "headway_review_classifier_verdicts_total", "Review classifier verdicts (label, or error when none came).",
+            ("policy", "verdict"), registry=registry,
+        )
         self._time = Histogram(
             "headway_review_time_to_decision_seconds", "Time from hold to decision.", ("policy",),
             buckets=DECISION_BUCKETS, registry=registry,
@@ -66,6 +72,10 @@ class ReviewMetrics:
     def created(self, item: ReviewItem) -> None:
         if self.enabled:
             self._items.labels(item.policy, item.action).inc()
+
+    def verdict(self, policy: str, label: str | None) -> None:
+        if self.enabled:
+            self._verdicts.labels(policy, label if label is not None else "error").inc()
 
     def moved(self, item: ReviewItem) -> None:
         """An item this replica escalated or decided."""

@@ -170,6 +170,7 @@ class ReviewService:
         found = await asyncio.gather(*(self.classifier.judge(name, config, ctx, body, answer) for name, config in asking))
         verdicts = {name: verdict for (name, _), verdict in zip(asking, found, strict=True)}
         for name, verdict in verdicts.items():
+            self.metrics.verdict(name, verdict.label)
             if verdict.label is None:
                 log.warning("review policy %s: %s (request %s)", name, verdict.error, record.request_id)
         record.quality["classifier"] = {name: verdict.to_dict() for name, verdict in verdicts.items()}
