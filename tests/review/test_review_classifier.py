@@ -10,12 +10,14 @@ is down, and the answer is held anyway (fail closed) with the reason on the item
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
 from headway.config import ClassifierConfig, ReviewConfig
+from headway.errors import ConfigError
 from headway.review.classifier import CALLER, label_of, output_text
 from headway.review.policy import Policies, facts_of
 from headway.testing import GatewayThread
@@ -140,6 +142,13 @@ def test_the_config_names_its_labels_and_the_verdict_is_the_first_label_named() 
         ]
     }
     assert output_text(call) == 'issue_refund({"amount": 9})'
+
+
+def test_the_classifier_must_be_a_chat_model_this_gateway_serves(sim: Any, tmp_path: Path) -> None:
+    for model, why in (("nope", "unknown model 'nope'"), ("embed", "is an embeddings model")):
+        policies = {"p": {"match": {"classifier": classifier(model)}}}
+        with pytest.raises(ConfigError, match=rf"review\.policies\.p\.match\.classifier\.model: .*{why}"):
+            review_config(sim.url, tmp_path, review=review_section(policies=policies))
 
 
 def test_a_classifier_policy_is_asked_only_when_the_rest_of_its_match_holds() -> None:

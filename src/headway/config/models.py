@@ -21,7 +21,7 @@ from headway.config.pipelines import PipelinesConfig
 from headway.config.readiness import ReadinessConfig
 from headway.config.resilience import CacheConfig, ModelResilience, check_resilience_references
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
-from headway.config.review import ReviewConfig
+from headway.config.review import ReviewConfig, check_review_references
 from headway.config.scale import AdmissionConfig, RedisSetting
 from headway.config.webhooks import WebhooksConfig
 
@@ -223,6 +223,7 @@ class HeadwayConfig(_Section):
                         f"{deployment.provider!r} (known: {known})"
                     )
         check_resilience_references(self)
+        check_review_references(self.review.policies, self.models)
         unknown_routes = sorted(set(self.readiness.routes) - set(self.models))
         if unknown_routes:
             raise ValueError(f"readiness.routes.{unknown_routes[0]}: no such model (known: {', '.join(sorted(self.models)) or 'none'})")

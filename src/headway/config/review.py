@@ -8,7 +8,8 @@ two policies for "either"). The semantics are in ``docs/review.md``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -207,3 +208,19 @@ class ReviewConfig(_Section):
         if self.caller_webhook_urls and self.webhook_secret is None:
             raise ValueError("caller_webhook_urls needs webhook_secret: every review webhook is signed")
         return self
+
+
+def check_review_references(policies: dict[str, PolicyConfig], models: Mapping[str, Any]) -> None:
+    """A policy's classifier must be a chat model (route) this gateway serves: a typo must not
+    turn into a classifier that never answers (every answer held, fail closed)."""
+    for name, policy in policies.items():
+        classifier = policy.match.classifier
+        if classifier is None:
+            continue
+        target = models.get(classifier.model)
+        where = f"review.policies.{name}.match.classifier.model"
+        if target is None:
+            known = ", ".join(sorted(models)) or "none defined"
+            raise ValueError(f"{where}: unknown model {classifier.model!r} (known: {known})")
+        if getattr(target, "kind", "chat") != "chat":
+            raise ValueError(f"{where}: {classifier.model!r} is an embeddings model; a classifier must be a chat model")
