@@ -1,5 +1,8 @@
 """Vector search at scale: the faiss index alone (100k / 1M vectors) and /v1/retrieve's
 retriever end to end (100k chunks), including a pipeline publishing while queries run.
+The lexical half is the in-memory BM25 index (``retrieval/lexical.py``), built before the
+timed queries like the ANN index; ``--store-lexical`` measures the store's full text instead
+(``retrieval.lexical_index: false``), the engine that answers while the index is not current.
 
 Vectors are synthetic but shaped like sentence embeddings: unit vectors around 2,000 topic
 centres (cosine to their centre ≈ 0.7), so that nearest neighbours mean something and ANN
@@ -122,7 +125,9 @@ def fill(engine: object, collection: str, vectors: np.ndarray, version: int, fir
             index.add_chunks(connection, rows)
 
 
-async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str, object]:
+async def bench_retrieve(
+    chunks: int, queries: int, run_chunks: int, store_lexical: bool
+) -> dict[str, object]:
     dimensions = 256  # what the simulator's query embeddings are asked for
     sim = start_in_thread(Scenario(), host="127.0.0.1", port=0)
     tmp = tempfile.mkdtemp(prefix="headway-ann-bench-")
@@ -131,6 +136,7 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
             "store": f"sqlite:///{Path(tmp) / 'bench.db'}",
             "auth": {"mode": "none"},
             "request_log": {"spill_dir": f"{tmp}/spill"},
+            "retrieval": {"lexical_index": not store_lexical},
             "providers": {
                 "sim": {"type": "openai", "base_url": f"{sim.url}/v1", "api_key": "${SIM_KEY:-sk-sim}"}
             },
@@ -158,6 +164,10 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
     started = time.perf_counter()
     retriever.ann.refresh("bench")
     build_s = time.perf_counter() - started
+    started = time.perf_counter()
+    if retriever.lexical is not None:
+        retriever.lexical.refresh("bench")
+    lexical_build_s = time.perf_counter() - started
     rng = random.Random(11)
     questions = [" ".join(rng.choice(VOCABULARY) for _ in range(6)) for _ in range(queries)]
     await retriever.retrieve("bench", questions[0], 5)
@@ -169,7 +179,8 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
             latencies.append((time.perf_counter() - begun) * 1000)
             assert result.served == mode, result.fallback
 
-    # A pipeline run publishes version 2 (+run_chunks) while queries keep coming.
+    engines_steady = dict(retriever.stats.lexical_engine)
+    # A pipeline run publishes version 2 (+run_chunks) while hybrid queries keep coming.
     published = threading.Event()
     refresh_s: list[float] = []
 
@@ -180,7 +191,7 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
         with engine.begin() as connection:
             index.publish(connection, "bench", 2, embedding_model="embed", dimensions=dimensions)
         begun = time.perf_counter()
-        retriever.published("bench")
+        retriever.published("bench")  # lexical, then ANN: both incremental
         refresh_s.append(time.perf_counter() - begun)
         published.set()
 
@@ -188,13 +199,16 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
     writer.start()
     during: list[float] = []
     served: dict[str, int] = {}
+    before = dict(retriever.stats.lexical_engine)
     while not published.is_set():
         begun = time.perf_counter()
-        result = await retriever.retrieve("bench", rng.choice(questions), 5, mode="vector")
+        result = await retriever.retrieve("bench", rng.choice(questions), 5, mode="hybrid")
         during.append((time.perf_counter() - begun) * 1000)
         served[result.served] = served.get(result.served, 0) + 1
     writer.join()
+    engines_during = {k: v - before.get(k, 0) for k, v in retriever.stats.lexical_engine.items()}
     ann = retriever.ann.current("bench")
+    lexical = retriever.lexical.current("bench") if retriever.lexical is not None else None
     for provider in runtime.providers.values():
         await provider.close()
     runtime.store.close()
@@ -206,6 +220,9 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
         "queries": queries,
         "fill_s": round(fill_s, 1),
         "ann_build_s": round(build_s, 1),
+        "lexical_engine": "store full text" if store_lexical else "in-memory BM25",
+        "lexical_build_s": round(lexical_build_s, 1),
+        "lexical_answered_by": engines_steady,
         **{
             f"{mode}_{name}_ms": round(value, 2)
             for mode, latencies in steady.items()
@@ -218,8 +235,10 @@ async def bench_retrieve(chunks: int, queries: int, run_chunks: int) -> dict[str
             "max_ms": round(max(during), 2) if during else None,
             "timeout_ms": retriever.config.timeout_s * 1000,
             "served": served,
+            "lexical_answered_by": engines_during,
             "incremental_refresh_s": round(refresh_s[0], 2),
             "ann_version_after": ann.version if ann else None,
+            "lexical_version_after": lexical.version if lexical else None,
         },
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
@@ -237,11 +256,14 @@ def main() -> None:
     retrieve.add_argument("--chunks", type=int, default=100_000)
     retrieve.add_argument("--queries", type=int, default=300)
     retrieve.add_argument("--run-chunks", type=int, default=2000)
+    retrieve.add_argument(
+        "--store-lexical", action="store_true", help="rank lexically with the store's full text"
+    )
     args = parser.parse_args()
     if args.what == "ann":
         result = bench_ann(args.vectors, args.queries, args.dimensions, args.nprobe)
     else:
-        result = asyncio.run(bench_retrieve(args.chunks, args.queries, args.run_chunks))
+        result = asyncio.run(bench_retrieve(args.chunks, args.queries, args.run_chunks, args.store_lexical))
     print(json.dumps(result), flush=True)
     sys.exit(0)
 

@@ -14,7 +14,7 @@ import pytest
 from headway.config import RetrievalConfig
 from headway.retrieval import index
 from headway.retrieval.lexical import Analyzer, LexicalIndex, LexicalStore
-from headway.retrieval.search import Passage, prior_ranking
+from headway.retrieval.search import Passage, document_sizes, prior_ranking
 from headway.retrieval.service import Retriever
 from headway.store import Database, SqlStore
 
@@ -201,3 +201,22 @@ def test_the_document_prior_lets_a_short_document_pass_a_long_ones_chunks() -> N
     assert prior_ranking(scored, passages, sizes, 0.06) == [3, 1, 2, 4]
     assert prior_ranking(scored, passages, sizes, 0.0) == [1, 2, 3, 4]
     assert prior_ranking(scored, passages, {}, 0.06) == [1, 2, 3, 4], "unknown sizes count as one chunk"
+
+
+def test_document_sizes_count_only_the_chunks_visible_at_the_version(store: SqlStore) -> None:
+    database = store.database
+    with database.transaction() as connection:
+        first = index.begin(connection, "kb", embedding_model=None, dimensions=None)
+        rows = [chunk("kb", "long", f"part {i}", first) for i in range(3)] + [
+            chunk("kb", "short", "x", first)
+        ]
+        index.add_chunks(connection, [{**row, "ordinal": n} for n, row in enumerate(rows)])
+        index.add_chunks(connection, [chunk("other", "long", "elsewhere", first)])
+        index.publish(connection, "kb", first, embedding_model=None, dimensions=None)
+        second = index.begin(connection, "kb", embedding_model=None, dimensions=None)
+        index.retire_documents(connection, "kb", second, ["short"])
+        index.add_chunks(connection, [chunk("kb", "long", "part 3", second)])
+    with database.connect() as connection:
+        assert document_sizes(connection, "kb", 1, ["long", "short", "missing"]) == {"long": 3, "short": 1}
+        assert document_sizes(connection, "kb", second, ["long", "short"]) == {"long": 4}
+        assert document_sizes(connection, "kb", 1, []) == {}

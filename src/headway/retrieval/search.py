@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from headway.retrieval.index import visible_at
 from headway.retrieval.tables import retrieval_chunks
 from headway.store import full_text_ranking
 
@@ -191,7 +190,11 @@ def fetch_passages(
 def document_sizes(
     connection: Connection, collection: str, version: int, doc_keys: Sequence[str]
 ) -> dict[str, int]:
-    """How many chunks each of these documents has at ``version``."""
+    """How many chunks each of these documents has at ``version``.
+
+    Looked up by ``(collection, doc_key)`` only and counted here: with the version
+    condition in SQL, SQLite picks the version index and reads the whole collection
+    (measured 340 ms at 100,000 chunks against 2.5 ms)."""
     wanted = list(dict.fromkeys(doc_keys))
     if not wanted:
         return {}
@@ -199,13 +202,13 @@ def document_sizes(
     sizes: dict[str, int] = {}
     for start in range(0, len(wanted), 500):
         rows = connection.execute(
-            select(c.doc_key, func.count())
-            .where(
-                c.collection == collection, c.doc_key.in_(wanted[start : start + 500]), visible_at(version)
+            select(c.doc_key, c.added_version, c.removed_version).where(
+                c.collection == collection, c.doc_key.in_(wanted[start : start + 500])
             )
-            .group_by(c.doc_key)
         )
-        sizes.update({str(key): int(count) for key, count in rows})
+        for key, added, removed in rows:
+            if added <= version and (removed is None or removed > version):
+                sizes[key] = sizes.get(key, 0) + 1
     return sizes
 
 

@@ -279,7 +279,7 @@ class Retriever:
                 lexical_future.cancel()
         vector_ids = [chunk_id for chunk_id, _ in vector or []]
         passages, sizes = await asyncio.to_thread(
-            self._fetch, current, [*lexical, *vector_ids], self.config.doc_prior > 0 and vector is not None
+            self._fetch, current, [*lexical, *vector_ids], vector_ids if self.config.doc_prior > 0 else []
         )
         rankings: dict[str, list[int]] = {}
         if vector is not None:
@@ -352,20 +352,15 @@ class Retriever:
             ann.drop(gone)
 
     def _fetch(
-        self, current: Collection, ids: list[int], with_sizes: bool
+        self, current: Collection, ids: list[int], sized: list[int]
     ) -> tuple[dict[int, Passage], dict[str, int]]:
-        """Passages by chunk id, and (``with_sizes``) how many chunks their documents have."""
+        """Passages by chunk id, and how many chunks the documents of the ``sized`` ones have."""
         with self._database.connect(f"read passages of {current.name!r}") as connection:
             passages = fetch_passages(
                 connection, current.name, list(dict.fromkeys(ids)), current.active_version
             )
-            sizes = (
-                document_sizes(
-                    connection, current.name, current.active_version, [p.doc_key for p in passages.values()]
-                )
-                if with_sizes
-                else {}
-            )
+            keys = [passages[i].doc_key for i in sized if i in passages]
+            sizes = document_sizes(connection, current.name, current.active_version, keys) if keys else {}
         return passages, sizes
 
 
