@@ -12,9 +12,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from headway.config import ReviewConfig
 from headway.errors import ConflictError
 from headway.review.items import Escalation, ReviewItem
+from headway.review.notify import DecisionWebhooks
 from headway.review.repository import ReviewRepository
+from headway.store import Outbox, OutboxQuery
 from headway.store.sql import SqlStore
 
 pytestmark = pytest.mark.postgres
@@ -93,3 +96,19 @@ def test_every_replica_sweeps_but_each_transition_happens_once(replicas: list[Re
         kinds = [e.kind for e in replicas[0].events(item.review_id)]
         assert kinds == ["created", "escalated"]
         assert replicas[2].get(item.review_id).team == "risk-leads"  # type: ignore[union-attr]
+
+
+def test_an_escalation_notice_is_queued_once_in_the_escalations_transaction(replicas: list[ReviewRepository]) -> None:
+    config = ReviewConfig.model_validate(
+        {"escalation_webhook": {"url": "http://127.0.0.1:9/ops", "secret": "whsec_" + "A" * 44}}
+    )
+    items = [new_item(deadline_in=1.0) for _ in range(4)]
+    for item in items:
+        replicas[0].create(item, actor="app")
+    notifiers = [DecisionWebhooks(config, Outbox(repo.database)) for repo in replicas]
+    later = time.time() + 10
+    race(replicas, lambda i, repo: repo.breach_slas(later, on_escalated=notifiers[i].enqueue_escalation))
+    outbox = Outbox(replicas[0].database)
+    for item in items:  # six replicas swept at once: exactly one notice per item, to the team's receiver
+        rows = outbox.search(OutboxQuery(subject=item.review_id, limit=10))
+        assert [(r.webhook_id, r.receiver) for r in rows] == [(f"{item.review_id}.escalated", "review:escalation")]
