@@ -6,6 +6,10 @@ whole) and after (when the output contract's outcome is known). Hold beats audit
 among equals the first written wins. A guard that asked for review
 (``quality["review"] == "requested"``) is never let through unreviewed: when no policy
 of the operator's matches it, the built-in ``guard-requested`` policy holds it.
+
+A ``classifier`` condition is decided from ``Facts.verdicts`` (asked beforehand by the async
+review stage, only for the policies ``to_classify`` names, and checked last): no verdict
+yet counts as "may hold"; a failed one holds unless the policy says ``on_error: release``.
 """
 
 from __future__ import annotations
