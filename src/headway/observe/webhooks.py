@@ -209,8 +209,8 @@ def receivers_from_config(config: HeadwayConfig) -> dict[str, Receiver]:
     found: dict[str, tuple[tuple[str, ...], float | None]] = {}
     if config.jobs.webhook_secret is not None:
         found["jobs"] = ((config.jobs.webhook_secret.get_secret_value(),), config.jobs.webhook_timeout_s)
-    for key, secret in config.review.webhook_secrets().items():  # callers', policies' and escalation teams'
-        found[key] = ((secret,), config.review.webhook_timeout_s)
+    for key, review_secret in config.review.webhook_secrets().items():  # callers', policies' and escalation teams'
+        found[key] = ((review_secret,), config.review.webhook_timeout_s)
     for target in config.observe.alerts.webhooks:
         found[f"alerts:{target.url}"] = ((target.secret.get_secret_value(),), target.timeout_s)
     pipeline_alerts = config.pipelines.alerts
