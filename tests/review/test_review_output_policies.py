@@ -107,6 +107,15 @@ def test_a_tool_call_under_the_limit_goes_out_at_once(refund_gateway: GatewayThr
     assert call.function.name == "issue_refund" and '"amount":300' in call.function.arguments.replace(" ", "")
 
 
+def test_a_stream_kept_back_for_its_answer_and_released_arrives_as_a_stream(refund_gateway: GatewayThread) -> None:
+    # The policy might have held it, so the answer was fetched whole; released, it is the SSE stream asked for.
+    chunks = list(refund_call(refund_gateway, 300, stream=True))
+    calls = [c for chunk in chunks if chunk.choices for c in chunk.choices[0].delta.tool_calls or ()]
+    assert [c.function.name for c in calls] == ["issue_refund"] and calls[0].function.arguments is not None
+    assert '"amount":300' in calls[0].function.arguments.replace(" ", "")
+    assert chunks[-1].choices == [] or chunks[-1].choices[0].finish_reason is not None
+
+
 def test_a_tool_call_over_the_limit_is_held_edited_and_released_with_the_edited_arguments(
     refund_gateway: GatewayThread,
 ) -> None:
