@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -164,10 +165,12 @@ async def bench_retrieve(
     started = time.perf_counter()
     retriever.ann.refresh("bench")
     build_s = time.perf_counter() - started
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     if retriever.lexical is not None:
         retriever.lexical.refresh("bench")
     lexical_build_s = time.perf_counter() - started
+    lexical_rss_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     rng = random.Random(11)
     questions = [" ".join(rng.choice(VOCABULARY) for _ in range(6)) for _ in range(queries)]
     await retriever.retrieve("bench", questions[0], 5)
@@ -222,6 +225,7 @@ async def bench_retrieve(
         "ann_build_s": round(build_s, 1),
         "lexical_engine": "store full text" if store_lexical else "in-memory BM25",
         "lexical_build_s": round(lexical_build_s, 1),
+        "lexical_peak_rss_growth_mb": round(lexical_rss_mb),
         "lexical_answered_by": engines_steady,
         **{
             f"{mode}_{name}_ms": round(value, 2)

@@ -64,14 +64,14 @@ TEXTS = {
 )
 def test_the_index_ranks_exactly_like_bm25(query: str) -> None:
     built = LexicalIndex("kb")
-    built.add((i, None, t) for i, t in TEXTS.items())
+    built.add((i, f"d{i}", None, t) for i, t in TEXTS.items())
     assert built.search(query, 10) == reference_bm25(TEXTS, query)
     assert built.search(query, 2) == reference_bm25(TEXTS, query)[:2]
 
 
 def test_stems_match_other_forms_of_a_word_and_stopwords_match_nothing() -> None:
     built = LexicalIndex("kb")
-    built.add((i, None, t) for i, t in TEXTS.items())
+    built.add((i, f"d{i}", None, t) for i, t in TEXTS.items())
     assert built.search("vineyard", 5) == [12], "vineyards → vineyard"
     assert set(built.search("penguin", 5)) == {10, 11}
     assert built.search("the of and is", 5) == []
@@ -80,18 +80,23 @@ def test_stems_match_other_forms_of_a_word_and_stopwords_match_nothing() -> None
 
 def test_titles_are_indexed_with_the_text() -> None:
     built = LexicalIndex("kb")
-    built.add([(1, "The return statement", "Leaves the current call."), (2, None, "Something else.")])
+    built.add(
+        [(1, "a", "The return statement", "Leaves the current call."), (2, "b", None, "Something else.")]
+    )
     assert built.search("return", 5) == [1]
 
 
 def test_dead_chunks_are_never_ranked_and_adding_twice_is_a_no_op() -> None:
     built = LexicalIndex("kb")
-    built.add((i, None, t) for i, t in TEXTS.items())
-    assert built.add([(10, None, "duplicate")]) == 0
+    built.add((i, f"d{i}", None, t) for i, t in TEXTS.items())
+    assert built.add([(10, "d10", None, "duplicate")]) == 0
     assert built.keep_only(set(TEXTS) - {10}) == 1
     assert built.search("penguins flippers", 10)[:1] != [10]
     assert 10 not in built.search("penguins flippers", 10)
     assert built.size == len(TEXTS) - 1
+    assert built.sizes(["d10", "d11", "unknown"]) == {"d11": 1}, (
+        "a dead chunk no longer counts for its document"
+    )
 
 
 def load_first(database: Database) -> dict[str, int]:
@@ -141,6 +146,11 @@ def test_the_store_keeps_an_index_per_collection_current_incrementally(store: Sq
     ids = ids_of(database)
     found = built.search("penguins flippers huddle", 10)
     assert "gone" not in ids and set(found) == {ids["both"], ids["one"], ids["new"]}
+    with database.connect() as connection:
+        from_store = document_sizes(connection, "kb", 2, ["both", "gone", "new", "filler1"])
+    assert (
+        built.sizes(["both", "gone", "new", "filler1"]) == from_store == {"both": 1, "new": 1, "filler1": 1}
+    )
     assert found[0] in (ids["both"], ids["new"])
 
 

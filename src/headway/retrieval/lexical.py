@@ -76,6 +76,8 @@ class LexicalIndex:
     # term -> (positions of the chunks holding it, how often each holds it)
     postings: dict[str, tuple[array[int], array[int]]] = field(default_factory=dict)
     positions: dict[int, int] = field(default_factory=dict)  # chunk id -> position
+    doc_keys: list[str] = field(default_factory=list)  # position -> its document
+    doc_sizes: dict[str, int] = field(default_factory=dict)  # document -> visible chunks
     total_length: float = 0.0
     dead: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,27 +88,29 @@ class LexicalIndex:
         """Chunks ranked (dead ones excluded)."""
         return len(self.chunk_ids) - self.dead
 
-    def add(self, rows: Iterable[tuple[int, str | None, str]]) -> int:
-        """Append ``(chunk id, title, text)`` rows, in batches so searches interleave."""
+    def add(self, rows: Iterable[tuple[int, str, str | None, str]]) -> int:
+        """Append ``(chunk id, doc key, title, text)`` rows, in batches so searches interleave."""
         added = 0
-        batch: list[tuple[int, list[str]]] = []
+        batch: list[tuple[int, str, list[str]]] = []
         analyzer = Analyzer()  # searches use the index's own, under its lock
-        for chunk_id, title, text in rows:
+        for chunk_id, doc_key, title, text in rows:
             if chunk_id in self.positions:
                 continue
-            batch.append((chunk_id, analyzer.terms(f"{title}\n{text}" if title else text)))
+            batch.append((chunk_id, doc_key, analyzer.terms(f"{title}\n{text}" if title else text)))
             if len(batch) >= ADD_BATCH:
                 added += self._append(batch)
                 batch = []
         return added + self._append(batch)
 
-    def _append(self, batch: list[tuple[int, list[str]]]) -> int:
+    def _append(self, batch: list[tuple[int, str, list[str]]]) -> int:
         if not batch:
             return 0
         with self.lock:
-            for chunk_id, terms in batch:
+            for chunk_id, doc_key, terms in batch:
                 position = len(self.chunk_ids)
                 self.chunk_ids.append(chunk_id)
+                self.doc_keys.append(doc_key)
+                self.doc_sizes[doc_key] = self.doc_sizes.get(doc_key, 0) + 1
                 self.lengths.append(float(len(terms)))
                 self.alive.append(1)
                 self.positions[chunk_id] = position
@@ -130,8 +134,19 @@ class LexicalIndex:
                 if self.alive[position] and chunk_id not in visible:
                     self.alive[position] = 0
                     died += 1
+                    key = self.doc_keys[position]
+                    left = self.doc_sizes.get(key, 1) - 1
+                    if left > 0:
+                        self.doc_sizes[key] = left
+                    else:
+                        self.doc_sizes.pop(key, None)
             self.dead += died
         return died
+
+    def sizes(self, doc_keys: Iterable[str]) -> dict[str, int]:
+        """Visible chunks of each of these documents (absent: none)."""
+        found = self.doc_sizes
+        return {key: found[key] for key in doc_keys if key in found}
 
     def search(self, query: str, limit: int) -> list[int]:
         """Chunk ids best matching the query (BM25), best first; only chunks sharing a term."""
@@ -263,16 +278,19 @@ class LexicalStore:
     @staticmethod
     def _rows(
         connection: Connection, collection: str, version: int, *, since: int | None = None
-    ) -> Iterable[tuple[int, str | None, str]]:
+    ) -> Iterable[tuple[int, str, str | None, str]]:
         c = retrieval_chunks.c
         condition = [c.collection == collection, visible_at(version)]
         if since is not None:
             condition.append(c.added_version > since)
         result = connection.execute(
-            select(c.id, c.title, c.text).where(*condition).order_by(c.id).execution_options(yield_per=5000)
+            select(c.id, c.doc_key, c.title, c.text)
+            .where(*condition)
+            .order_by(c.id)
+            .execution_options(yield_per=5000)
         )
         for row in result:
-            yield int(row[0]), row[1], row[2]
+            yield int(row[0]), str(row[1]), row[2], row[3]
 
     @staticmethod
     def _visible_ids(connection: Connection, collection: str, version: int) -> set[int]:

@@ -360,8 +360,14 @@ class Retriever:
                 connection, current.name, list(dict.fromkeys(ids)), current.active_version
             )
             keys = [passages[i].doc_key for i in sized if i in passages]
-            sizes = document_sizes(connection, current.name, current.active_version, keys) if keys else {}
-        return passages, sizes
+            if not keys:
+                return passages, {}
+            index = (
+                self.lexical.ready(current.name, current.active_version) if self.lexical is not None else None
+            )
+            if index is not None:  # current: it counts each document's chunks already
+                return passages, index.sizes(keys)
+            return passages, document_sizes(connection, current.name, current.active_version, keys)
 
 
 class _VectorUnavailable(UpstreamError):
