@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from headway.backends.base import (
     NANO_USD,
     Backend,
@@ -17,14 +19,28 @@ from headway.backends.base import (
 )
 from headway.backends.failover import FailoverBackend
 from headway.backends.local import LocalBackend
-from headway.backends.redis import RedisBackend
 from headway.config import RedisConfig
+
+if TYPE_CHECKING:
+    from headway.backends.redis import RedisBackend
+
+
+def __getattr__(name: str) -> Any:
+    # redis-py and its TLS stack (~9 MB resident) load with the first Redis backend, not in
+    # every process: a gateway without ``redis:`` never needs them.
+    if name == "RedisBackend":
+        from headway.backends.redis import RedisBackend
+
+        return RedisBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_backend(config: RedisConfig | None, *, local_share: float | None = None) -> LocalBackend | FailoverBackend:
     """In process without ``redis:``; otherwise Redis with an in-process fallback."""
     if config is None:
         return LocalBackend()
+    from headway.backends.redis import RedisBackend
+
     probe_s = config.probe_interval_ms / 1000
     primary = RedisBackend(
         config.url,

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from headway.backends.base import (
     BackendUnavailableError,
@@ -30,7 +30,9 @@ from headway.backends.base import (
     WindowDecision,
 )
 from headway.backends.local import LocalBackend
-from headway.backends.redis import RedisBackend
+
+if TYPE_CHECKING:
+    from headway.backends.redis import RedisBackend  # loaded with the first Redis backend (open_backend)
 
 log = logging.getLogger("headway.backends")
 T = TypeVar("T")

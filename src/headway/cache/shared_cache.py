@@ -26,12 +26,15 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from headway.backends import Backend, BackendUnavailableError, FailoverBackend, RedisBackend, Subscription
+from headway.backends import Backend, BackendUnavailableError, FailoverBackend, Subscription
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
+
+if TYPE_CHECKING:
+    from headway.backends import RedisBackend
 
 log = logging.getLogger("headway.backends.cache")
 

@@ -21,11 +21,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from headway.backends import Backend, BackendUnavailableError, FailoverBackend, RedisBackend, Subscription
+from headway.backends import Backend, BackendUnavailableError, FailoverBackend, Subscription
 from headway.config import BreakerConfig
 from headway.routing.breaker import Admission, BreakerBackend, BreakerSnapshot, InProcessBreakers, Verdict
+
+if TYPE_CHECKING:
+    from headway.backends import RedisBackend
 
 log = logging.getLogger("headway.backends.breakers")
 
