@@ -4,7 +4,7 @@ ends normally; any other cancellation goes on up."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ def _scope(spec: str = "2.3") -> dict[str, Any]:
 
 class Client:
     def __init__(self, *, leave_after: int | None = None) -> None:
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[MutableMapping[str, Any]] = []
         self.leave_after = leave_after  # body chunks received before the client goes away
         self._gone = asyncio.Event()
 
@@ -26,7 +26,7 @@ class Client:
         await self._gone.wait()
         return {"type": "http.disconnect"}
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         self.sent.append(message)
         bodies = [m for m in self.sent if m["type"] == "http.response.body" and m.get("body")]
         if self.leave_after is not None and len(bodies) >= self.leave_after:

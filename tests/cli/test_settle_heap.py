@@ -38,7 +38,12 @@ def test_on_started_settles_the_heap_after_the_signal_handlers(
     order: list[str] = []
     monkeypatch.setattr(serve, "install_signal_handlers", lambda served, **kw: order.append("signals"))
     real = serve.settle_heap
-    monkeypatch.setattr(serve, "settle_heap", lambda: (order.append("settle"), real())[1])
+
+    def settle() -> None:
+        order.append("settle")
+        real()
+
+    monkeypatch.setattr(serve, "settle_heap", settle)
     gc.unfreeze()
     served: Any = object()
     serve.on_started(served)

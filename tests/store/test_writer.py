@@ -352,7 +352,11 @@ async def test_a_retiring_segment_is_fsynced_before_its_items_reach_the_store_in
     await writer.start()
     assert writer._journal is not None
     real_sync = writer._journal.sync
-    monkeypatch.setattr(writer._journal, "sync", lambda segment: (events.append(("sync", threading.get_ident())), real_sync(segment))[1])
+    def sync(segment: Any) -> None:
+        events.append(("sync", threading.get_ident()))
+        real_sync(segment)
+
+    monkeypatch.setattr(writer._journal, "sync", sync)
     hops: list[str] = []
     real_to_thread = asyncio.to_thread
 
