@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,3 +51,22 @@ def test_on_started_settles_the_heap_after_the_signal_handlers(
     assert order == ["signals", "settle"]
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold()[0] == serve.GC_YOUNG_THRESHOLD
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_resettle_collects_cycles_that_were_frozen_and_have_since_died(restored_gc: None) -> None:
+    gc.unfreeze()
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a  # a cycle, like a runtime's objects pointing at each other
+    alive = weakref.ref(a)
+    serve.settle_heap()  # start-up: the cycle is frozen with everything else
+    del a, b  # a reload retires it
+    gc.collect()
+    assert alive() is not None  # frozen: a plain collection never sees it
+    serve.resettle_heap()
+    assert alive() is None
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == serve.GC_YOUNG_THRESHOLD

@@ -93,12 +93,14 @@ class ServedApp:
         build: Callable[[HeadwayConfig], Runtime] = Runtime.from_config,
         on_reloaded: Callable[[HeadwayConfig], None] | None = None,
         on_started: Callable[[ServedApp], None] | None = None,
+        on_retired: Callable[[], None] | None = None,
         relay: Callable[[], None] | None = None,
     ) -> None:
         self.config_path = config_path
         self._build = build
         self._on_reloaded = on_reloaded
         self._on_started = on_started
+        self._on_retired = on_retired  # after a replaced runtime is closed (the serve command resettles its heap)
         self._relay = relay  # tells this process's sibling workers to reload too (the serve command's)
         self._reload_lock: asyncio.Lock | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -221,6 +223,9 @@ class ServedApp:
         task = asyncio.create_task(self._retire(old, config.server.drain_timeout_s), name=f"headway-retire-{old.number}")
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
+        on_retired = self._on_retired
+        if on_retired is not None:
+            task.add_done_callback(lambda _: on_retired())
         if self._on_reloaded is not None:
             self._on_reloaded(config)
         return result

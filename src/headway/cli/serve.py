@@ -48,7 +48,8 @@ def app_factory() -> ServedApp:
     # POST /admin/config/reload reaches one worker; it asks the supervisor to send SIGHUP to every worker.
     relay = functools.partial(os.kill, int(supervisor), signal.SIGUSR1) if supervisor else None
     return ServedApp(path, config, on_reloaded=_reconfigure_logging, relay=relay,
-                     on_started=functools.partial(on_started, reload_pending=reload_pending))
+                     on_started=functools.partial(on_started, reload_pending=reload_pending),
+                     on_retired=resettle_heap)
 
 
 # Young-generation threshold once serving (CPython's default is 700). Measured by
@@ -69,6 +70,14 @@ def settle_heap(young: int = GC_YOUNG_THRESHOLD) -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(young, older, oldest)
+
+
+def resettle_heap() -> None:
+    """After a reload's replaced runtime is closed: it was frozen with the rest of start-up, so
+    its reference cycles would never be collected. Thaw, collect once (one full collection per
+    reload) and freeze what lives on."""
+    gc.unfreeze()
+    settle_heap()
 
 
 def on_started(served: ServedApp, *, reload_pending: threading.Event | None = None) -> None:
