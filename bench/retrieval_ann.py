@@ -2,7 +2,7 @@
 retriever end to end (100k chunks), including a pipeline publishing while queries run.
 The lexical half is the in-memory BM25 index (``retrieval/lexical.py``), built before the
 timed queries like the ANN index; ``--store-lexical`` measures the store's full text instead
-(``retrieval.lexical_index: false``), the engine that answers while the index is not current.
+(``retrieval.lexical_index: false``), the engine that answers until the first index is built.
 
 Vectors are synthetic but shaped like sentence embeddings: unit vectors around 2,000 topic
 centres (cosine to their centre ≈ 0.7), so that nearest neighbours mean something and ANN

@@ -230,3 +230,30 @@ def test_document_sizes_count_only_the_chunks_visible_at_the_version(store: SqlS
         assert document_sizes(connection, "kb", 1, ["long", "short", "missing"]) == {"long": 3, "short": 1}
         assert document_sizes(connection, "kb", second, ["long", "short"]) == {"long": 4}
         assert document_sizes(connection, "kb", 1, []) == {}
+
+
+async def test_after_a_publish_the_previous_index_answers_until_it_catches_up(store: SqlStore) -> None:
+    database = store.database
+    ids = load_first(database)
+    reader = retriever(database)
+    assert reader.lexical is not None
+    first = reader.lexical.refresh("kb")
+    with database.transaction() as connection:
+        second = index.begin(connection, "kb", embedding_model=None, dimensions=None)
+        index.retire_documents(connection, "kb", second, ["gone"])
+        index.add_chunks(connection, [chunk("kb", "new", "Penguins flippers, newly added.", second)])
+        index.publish(connection, "kb", second, embedding_model=None, dimensions=None)
+    assert reader.lexical.usable("kb", second) is first, (
+        "the previous index, not the store, while catching up"
+    )
+    result = await reader.retrieve("kb", "penguins flippers", 10, mode="lexical")
+    # The refresh started in the background may or may not have finished: either index answers,
+    # and a retired chunk is never returned either way.
+    assert ids["gone"] not in {p.chunk_id for p in result.passages}
+    assert set(reader.stats.lexical_engine) <= {"memory", "memory, catching up"}
+    caught_up = reader.lexical.refresh("kb")
+    assert caught_up is first and first is not None and first.version == second
+    new_id = ids_of(database)["new"]
+    after = await reader.retrieve("kb", "penguins flippers", 10, mode="lexical")
+    assert new_id in {p.chunk_id for p in after.passages}
+    assert reader.lexical.usable("kb", 1) is None, "an index from ahead of the reader's version is not used"

@@ -13,8 +13,9 @@ reflects; when the collection moves on, the chunks added since are read from the
 appended, and chunks no longer visible are marked dead (one read of the visible ids), so
 they are never ranked. When dead chunks pass ``REBUILD_DEAD_SHARE`` it is rebuilt (dead
 chunks still count in document frequencies until then). While a collection's index is
-being built or catching up, ``Retriever`` ranks with the store's full text instead, so
-readers never wait for it. Held in memory per process, rebuilt from the store at start-up
+being built, ``Retriever`` ranks with the store's full text instead; while it catches up
+after a publish, with the previous version's index (``LexicalStore.usable``) — readers
+never wait for it. Held in memory per process, rebuilt from the store at start-up
 (in the background); nothing is persisted, nothing needs a database extension, and SQLite
 and PostgreSQL stores get the same ranking.
 """
@@ -211,12 +212,25 @@ class LexicalStore:
 
     def ready(self, collection: str, version: int) -> LexicalIndex | None:
         """The index when it reflects exactly ``version``; else None, and a background
-        refresh is started (the caller ranks with the store's full text meanwhile)."""
+        refresh is started."""
         found = self._indexes.get(collection)
         if found is not None and found.version == version:
             return found
         self.refresh_in_background(collection)
         return None
+
+    def usable(self, collection: str, version: int) -> LexicalIndex | None:
+        """The index to rank ``version`` with now: the current one, or — while a refresh
+        catches up after a publish — the previous one (as the ANN index is searched: chunks
+        added since are missed for that while, retired ones are dropped when passages are
+        fetched for the reader's version). None when there is none yet or it is from
+        ahead of ``version`` (a store reset): the caller ranks with the store's full text."""
+        found = self._indexes.get(collection)
+        if found is None or found.version != version:
+            self.refresh_in_background(collection)
+        if found is None or found.version > version:
+            return None
+        return found
 
     def refresh_in_background(self, collection: str) -> None:
         with self._guard:

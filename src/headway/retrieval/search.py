@@ -1,6 +1,6 @@
 """Read side of a collection: lexical and vector rankings, fused by reciprocal rank.
 
-Lexical: the in-memory BM25 index of ``lexical.py`` once it is current; until then (and
+Lexical: the in-memory BM25 index of ``lexical.py`` once built; until then (and
 with ``retrieval.lexical_index: false``) SQLite FTS5 (bm25) or PostgreSQL full text
 (``ts_rank``: cover density, ``ts_rank_cd``, measured 1.6× slower for no gain in recall on
 the bundled corpus), terms OR-ed so a question matches passages sharing any of its words.

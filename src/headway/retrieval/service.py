@@ -7,7 +7,7 @@ models, loaded at start-up in the background, never on the request path), the AN
 indexes (``ann.py``) and the counters the metrics part reads.
 
 A query ranks in one of three modes: ``lexical`` (BM25: the in-memory index of
-``lexical.py`` once it is current, the store's full text until then), ``vector`` (ANN over
+``lexical.py`` once built, the store's full text until then), ``vector`` (ANN over
 the embeddings, with the document-length prior of ``search.prior_ranking``) or ``hybrid``
 (both, fused by weighted reciprocal rank). The mode comes from
 the query, else the collection's ``index.mode``, else ``retrieval.mode``. When the vector
@@ -302,11 +302,15 @@ class Retriever:
         return result
 
     def _lexical(self, current: Collection, query: str, limit: int) -> list[int]:
-        index = self.lexical.ready(current.name, current.active_version) if self.lexical is not None else None
+        index = (
+            self.lexical.usable(current.name, current.active_version) if self.lexical is not None else None
+        )
         if index is not None:
-            self.stats.lexical_engine["memory"] += 1
+            self.stats.lexical_engine[
+                "memory" if index.version == current.active_version else "memory, catching up"
+            ] += 1
             return index.search(query, limit)
-        # Not current yet (a refresh is running): the store's full text.
+        # No index yet (the first build is running): the store's full text.
         self.stats.lexical_engine["store"] += 1
         with self._database.connect(f"search collection {current.name!r}") as connection:
             return lexical_ranking(connection, current.name, current.active_version, query, limit)
