@@ -8,7 +8,8 @@ well under 1 %, so each hot-path change is judged by this figure. The set-up is 
 default embedded config with what the issue names on: auth with a real key (made in the
 store by ``headway keys create``), the request log (write-behind writer, crash segment),
 metrics. The upstream is nginx answering a fixed ``chat.completion``
-(``_harness.nginx_upstream``), outside valgrind; requests go straight into the ASGI app
+(``_harness.nginx_upstream``; with ``--stream``, bench/streaming.py's SSE upstream sending
+20 chunks at once), outside valgrind; requests go straight into the ASGI app
 (``inprocess_path.post``) one at a time, so the count is Headway's own work per request
 — the app, aiohttp's client, the request log — and not a server's or a load generator's.
 
@@ -35,14 +36,39 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _harness import ROOT, keyed_gateway_config, nginx_upstream
+from _harness import ROOT, free_port, keyed_gateway_config, nginx_upstream, wait_port
 from inprocess_path import BODY, post
 
 IDLE_SECONDS = 20.0
+STREAM_CHUNKS = 20
 STREAM_BODY = b'{"model":"chat","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stream":true}'
+
+
+@contextmanager
+def upstream_for(stream: bool) -> Iterator[int]:
+    """nginx's fixed chat.completion; for ``--stream``, bench/streaming.py's SSE upstream
+    (STREAM_CHUNKS content chunks at once, then usage and ``[DONE]``): nginx answers JSON."""
+    if not stream:
+        with nginx_upstream() as port:
+            yield port
+        return
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("streaming.py")), "--serve-upstream", str(port),
+         "--chunks", str(STREAM_CHUNKS), "--interval-ms", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, 30)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def callgrind(*args: str) -> None:
@@ -108,7 +134,7 @@ def main() -> None:
         print("CHILD " + json.dumps(result))
         return
 
-    with tempfile.TemporaryDirectory(prefix="hw-instr-") as tmp, nginx_upstream() as upstream:
+    with tempfile.TemporaryDirectory(prefix="hw-instr-") as tmp, upstream_for(args.stream) as upstream:
         config, key = keyed_gateway_config(upstream, Path(tmp))
         # One batch for the measured requests (flushed explicitly), not one per 200 ms of valgrind's slow clock.
         config.write_text(config.read_text().replace("request_log: {spill_dir:", "request_log: {flush_interval_ms: 60000, spill_dir:"))
