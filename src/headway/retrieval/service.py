@@ -148,17 +148,20 @@ class Retriever:
         for model in sorted({c.embedding_model for c in collections if c.embedding_model} - self.preload):
             self._load_model(model)
         assert self.ann is not None
+        # Vector indexes first: without one a hybrid query loses its vector half (flagged);
+        # without a lexical index it is only slower (the store's full text ranks meanwhile).
         for collection in collections:
-            if self.lexical is not None:
-                try:
-                    self.lexical.refresh(collection.name)
-                except Exception:  # best effort, as above
-                    log.exception("lexical index not built", extra={"collection": collection.name})
             if collection.embedding_model:
                 try:
                     self.ann.refresh(collection.name)
                 except Exception:  # best effort, as above
                     log.exception("ANN index not built", extra={"collection": collection.name})
+        if self.lexical is not None:
+            for collection in collections:
+                try:
+                    self.lexical.refresh(collection.name)
+                except Exception:  # best effort, as above
+                    log.exception("lexical index not built", extra={"collection": collection.name})
 
     def _load_model(self, model: str) -> None:
         try:
