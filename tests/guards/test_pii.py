@@ -45,6 +45,16 @@ def test_failed_checks_do_not_make_an_identifier() -> None:
     assert "au_tfn" not in {f.kind for f in find_pii("tfn 123 456 789 fails its checksum")}
 
 
+def test_identifiers_with_digit_runs_stay_whole() -> None:
+    # A hex request id can hold 9 digits that pass the TFN checksum (or 16 that pass Luhn);
+    # redacting them broke the link from a review item or a classifier verdict to its record.
+    redactor = Redactor()
+    ids = {"request_id": "req_703782d123456782ae68367b", "hash": "ab4111111111111111cd", "run": "x_123-45-6789y"}
+    assert redactor.value(ids) == ids
+    for alone in ("tfn 123456782.", "card 4111111111111111", "ssn 123-45-6789"):
+        assert "[REDACTED:" in redactor.text(alone), alone
+
+
 def test_checksums() -> None:
     assert luhn_valid("4111-1111-1111-1111") and luhn_valid("5500 0000 0000 0004")
     assert not luhn_valid("4111111111111112") and not luhn_valid("1234")

@@ -35,9 +35,12 @@ _SECRET = re.compile(
     r"|(?i:\b(?:api[_-]?key|secret|password|passwd|token)\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]{8,}"
 )
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b")
-_CARD = re.compile(r"(?<![\d-])\d(?:[ \-]?\d){12,18}(?![\d-])")
-_US_SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([ \-])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
-_AU_TFN = re.compile(r"(?<![\d-])\d{3}[ \-]?\d{3}[ \-]?\d{2,3}(?![\d-])")
+# Numbers glued to letters are parts of identifiers (request ids, hashes, hex tokens), not
+# cards or tax numbers: 9 checksummed digits turn up inside a hex id often enough that
+# redacting them broke the links between records (a request id read "req_…[REDACTED:au_tfn]…").
+_CARD = re.compile(r"(?<![\w-])\d(?:[ \-]?\d){12,18}(?![\w-])")
+_US_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}([ \-])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])")
+_AU_TFN = re.compile(r"(?<![\w-])\d{3}[ \-]?\d{3}[ \-]?\d{2,3}(?![\w-])")
 _UK_NINO = re.compile(
     r"(?i)\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
 )
