@@ -88,6 +88,21 @@ async def test_chat_forwards_the_request_with_the_deployment_model(fake: FakeUps
     assert (result.usage.input_tokens, result.usage.output_tokens) == (3, 2)
 
 
+async def test_an_upstreams_cookie_never_rides_along_on_later_requests(fake: FakeUpstream) -> None:
+    # One pooled session serves every caller: a cookie kept from one caller's answer would
+    # be sent with everyone's later requests.
+    body = {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "yo"}}], "usage": USAGE}
+    fake.handler = answer_json(body, headers={"Set-Cookie": "session=caller-a-secret; Path=/"})
+    # By host name: aiohttp's jar ignores cookies from bare IP addresses, real providers have names.
+    named = OpenAIProvider("oa", base_url=fake.url.replace("127.0.0.1", "localhost") + "/v1", api_key="sk-test")
+    try:
+        for _ in range(2):
+            await named.chat({**REQUEST, "stream": False}, model="m", timeouts=FAST)
+    finally:
+        await named.close()
+    assert len(fake.requests) == 2 and "Cookie" not in fake.requests[1]["headers"]
+
+
 @pytest.mark.parametrize(
     ("status", "body", "kind"),
     [

@@ -177,7 +177,7 @@ class WebhookSender:
         body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())  # receivers' cookies are not kept
         attempt = Attempt(False, True)
         for number in range(1, self.max_attempts + 1):
             attempt = await post_signed(self._session, url, body, msg_id=msg_id, secrets_=self.secrets, timeout_s=self.timeout_s)
@@ -336,7 +336,7 @@ class WebhookDelivery:
             await self._record(entry, Attempt(False, False, None, f"no receiver {entry.receiver!r} is configured"), None)
             return
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())  # receivers' cookies are not kept
         attempt = await post_signed(
             self._session,
             entry.url,

@@ -26,7 +26,11 @@ def new_session(*, max_connections: int = 0) -> aiohttp.ClientSession:
         enable_cleanup_closed=False,
     )
     # auto_decompress stays on; raise_for_status off: we classify statuses ourselves.
-    return aiohttp.ClientSession(connector=connector, json_serialize=lambda o: orjson.dumps(o).decode())
+    # No cookie jar: one session serves every caller, so a cookie an upstream set for one
+    # caller's request would ride along on everyone else's (and nothing here wants cookies).
+    return aiohttp.ClientSession(
+        connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(), cookie_jar=aiohttp.DummyCookieJar()
+    )
 
 
 class PooledSession:
