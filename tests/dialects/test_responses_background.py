@@ -136,3 +136,19 @@ def test_a_queued_response_is_cancelled_before_it_runs(sim: Any, tmp_path: Path)
         client = client_of(second)
         assert job_of(client, created.id, lambda j: True)["status"] == "cancelled"
         assert client.responses.retrieve(created.id).status == "cancelled"
+
+
+def test_deleting_a_queued_response_stops_its_job(sim: Any, tmp_path: Path) -> None:
+    # Deleted while queued: its job must not run later (a paid model call nobody can read).
+    marker = f"Deleted before it ran {time.monotonic_ns()}"
+    with GatewayThread(config_for(sim, tmp_path, worker=False)) as gateway:
+        client = client_of(gateway)
+        created = client.responses.create(model="chat", input=marker, background=True)
+        assert client.responses.delete(created.id) is None  # the SDK returns nothing on success
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(created.id)
+    with GatewayThread(config_for(sim, tmp_path)) as second:  # a worker now: the job stays cancelled
+        client = client_of(second)
+        assert job_of(client, created.id, lambda j: True)["status"] == "cancelled"
+    sent = client.get(f"{sim.url}/sim/requests?limit=500", cast_to=dict)["requests"]
+    assert not [entry for entry in sent if marker in str(entry["body"])]

@@ -12,6 +12,7 @@ from headway.serving.records import RecordedCall, recorded
 from headway.serving.responses import serve_response
 from headway.serving.responses_background import cancel as cancel_response_job
 from headway.serving.responses_background import current as current_response
+from headway.serving.responses_background import delete as delete_stored_response
 from headway.serving.responses_background import submit_response
 from headway.serving.runtime import Readiness, Runtime
 from headway.serving.stored import serve_stored
@@ -28,6 +29,7 @@ __all__ = [
     "cancel_response_job",
     "count_tokens",
     "current_response",
+    "delete_stored_response",
     "recorded",
     "serve_chat",
     "serve_completion",

@@ -134,3 +134,20 @@ async def cancel(jobs: JobService | None, stored: ResponseStore, ctx: CallContex
     except (InvalidRequestError, NotFoundError) as exc:  # the job ended meanwhile; the Response says cancelled
         log.info("background response %s: its job could not be cancelled: %s", entry.response_id, exc.message)
     return cancelled
+
+
+async def delete(jobs: JobService | None, stored: ResponseStore, ctx: CallContext, response_id: str) -> bool:
+    """Delete a stored Response; a background one still queued or running is stopped first.
+
+    Without this the job would run after the delete — a model call nobody can read, paid for.
+    """
+    entry = await asyncio.to_thread(stored.get, response_id, ctx.caller)
+    if entry is None:
+        return False
+    response = entry.response
+    if jobs is not None and response.get("background") and response.get("status") in ACTIVE:
+        try:
+            await jobs.cancel(ctx, job_id_of(response_id))
+        except (InvalidRequestError, NotFoundError) as exc:  # it ended meanwhile: nothing left to stop
+            log.info("background response %s: its job could not be cancelled on delete: %s", response_id, exc.message)
+    return bool(await asyncio.to_thread(stored.delete, response_id, ctx.caller))

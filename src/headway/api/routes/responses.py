@@ -21,6 +21,7 @@ from headway.serving import (
     StreamReply,
     cancel_response_job,
     current_response,
+    delete_stored_response,
     serve_response,
     submit_response,
 )
@@ -58,8 +59,9 @@ async def get_response(request: Request) -> Response:
 
 
 async def delete_response(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
     response_id = request.path_params["response_id"]
-    deleted = await asyncio.to_thread(_store(request).delete, response_id, call_context(request).caller)
+    deleted = await delete_stored_response(runtime.jobs, _store(request), call_context(request), response_id)
     if not deleted:
         raise NotFoundError(f"Response with id {response_id!r} not found.", param="response_id", code="response_not_found")
     return JSONResponse({"id": response_id, "object": "response", "deleted": True})
