@@ -20,7 +20,7 @@ import logging
 from headway.dialects import ResponseStore, StoredResponse, queued_response, subject_of
 from headway.errors import APIError, InvalidRequestError, NotFoundError
 from headway.jobs import RESPONSES, Answer, JobService, error_answer
-from headway.serving.chat import StreamReply
+from headway.serving.job_answer import job_answer
 from headway.serving.parts import ServingParts
 from headway.serving.responses import ACTIVE, serve_response, translate
 from headway.serving.validation import validate_chat_request
@@ -76,22 +76,7 @@ async def run_stored_response(parts: ServingParts, ctx: CallContext, job: JSON) 
         ended = {**running, "status": status, "error": None if answer.retryable else {"code": error.code or error.type, "message": error.message}}
         await asyncio.to_thread(stored.transition, response_id, ctx.caller, ended, only_from=ACTIVE)
         return answer
-    if isinstance(reply, StreamReply):  # cannot happen with stream false; never leave a stream open
-        aclose = getattr(reply.chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        return error_answer(APIError("a background response cannot stream", status=400, type="invalid_request_error"), ctx.request_id)
-    record = reply.record
-    return Answer(
-        status_code=reply.status,
-        body=reply.body,
-        request_id=ctx.request_id,
-        cost_usd=float(record.cost_usd or 0.0),
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cached_tokens=record.cache_read_tokens,
-        reasoning_tokens=record.reasoning_tokens,
-    )
+    return await job_answer(reply, ctx.request_id, what="a background response")
 
 
 async def current(jobs: JobService | None, ctx: CallContext, entry: StoredResponse) -> JSON:

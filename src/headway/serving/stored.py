@@ -12,6 +12,7 @@ import logging
 from headway.errors import APIError
 from headway.jobs import EMBEDDINGS, RESPONSES, Answer, error_answer
 from headway.serving.chat import Reply, StreamReply, serve_chat, serve_embeddings
+from headway.serving.job_answer import job_answer
 from headway.serving.parts import ServingParts
 from headway.serving.responses_background import run_stored_response
 from headway.types import JSON, CallContext
@@ -34,19 +35,4 @@ async def serve_stored(parts: ServingParts, ctx: CallContext, endpoint: str, bod
         log.exception("job request %s failed unexpectedly", ctx.request_id)
         failure = APIError(f"Headway failed to serve the request (request {ctx.request_id}).", code="internal_error")
         return error_answer(failure, ctx.request_id)
-    if isinstance(reply, StreamReply):  # cannot happen with stream=False; never leave a stream open
-        aclose = getattr(reply.chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        return error_answer(APIError("a stored request cannot stream", status=400, type="invalid_request_error"), ctx.request_id)
-    record = reply.record
-    return Answer(
-        status_code=reply.status,
-        body=reply.body,
-        request_id=ctx.request_id,
-        cost_usd=float(record.cost_usd or 0.0),
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cached_tokens=record.cache_read_tokens,
-        reasoning_tokens=record.reasoning_tokens,
-    )
+    return await job_answer(reply, ctx.request_id, what="a stored request")
