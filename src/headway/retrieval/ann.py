@@ -36,6 +36,7 @@ from sqlalchemy import Connection, func, select
 
 from headway.retrieval.embedder import from_blob
 from headway.retrieval.index import get_collection, visible_at
+from headway.retrieval.refresher import CollectionRefresher
 from headway.retrieval.tables import retrieval_chunks
 from headway.store import Database
 
@@ -140,9 +141,7 @@ class AnnStore:
         self.settings = settings or AnnSettings()
         self._threads_set = False  # faiss's OpenMP threads, set when faiss is first needed
         self._indexes: dict[str, AnnIndex] = {}
-        self._refreshing: dict[str, threading.Thread] = {}
-        self._guard = threading.Lock()
-        self._refresh_locks: dict[str, threading.Lock] = {}
+        self._refresher: CollectionRefresher[AnnIndex] = CollectionRefresher("ann", self._refresh)
         self._store_id = hashlib.sha256(database.identity.encode()).hexdigest()[:12]
         self.on_refreshed: Callable[[str, int, float], None] | None = None  # (collection, version, seconds)
 
@@ -162,28 +161,11 @@ class AnnStore:
         return found
 
     def refresh_in_background(self, collection: str) -> None:
-        with self._guard:
-            running = self._refreshing.get(collection)
-            if running is not None and running.is_alive():
-                return  # concurrent readers share one refresh
-            thread = threading.Thread(
-                target=self._refresh_logged, args=(collection,), name=f"headway-ann-{collection}", daemon=True
-            )
-            self._refreshing[collection] = thread
-            thread.start()
-
-    def _refresh_logged(self, collection: str) -> None:
-        try:
-            self.refresh(collection)
-        except Exception:
-            log.exception("ANN refresh failed", extra={"collection": collection})
+        self._refresher.in_background(collection)
 
     def refresh(self, collection: str) -> AnnIndex | None:
         """Bring the collection's index up to its published version (blocking; one at a time per collection)."""
-        with self._guard:
-            lock = self._refresh_locks.setdefault(collection, threading.Lock())
-        with lock:
-            return self._refresh(collection)
+        return self._refresher.now(collection)
 
     def _lib(self) -> Any:
         faiss = _faiss()

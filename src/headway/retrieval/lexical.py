@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 
 from headway.retrieval.index import get_collection, visible_at
+from headway.retrieval.refresher import CollectionRefresher
 from headway.retrieval.search import STOPWORDS
 from headway.retrieval.tables import retrieval_chunks
 from headway.store import Database
@@ -202,9 +203,7 @@ class LexicalStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._indexes: dict[str, LexicalIndex] = {}
-        self._refreshing: dict[str, threading.Thread] = {}
-        self._guard = threading.Lock()
-        self._refresh_locks: dict[str, threading.Lock] = {}
+        self._refresher: CollectionRefresher[LexicalIndex] = CollectionRefresher("lexical", self._refresh)
         self.on_refreshed: Callable[[str, int, float], None] | None = None  # (collection, version, seconds)
 
     def current(self, collection: str) -> LexicalIndex | None:
@@ -233,31 +232,11 @@ class LexicalStore:
         return found
 
     def refresh_in_background(self, collection: str) -> None:
-        with self._guard:
-            running = self._refreshing.get(collection)
-            if running is not None and running.is_alive():
-                return
-            thread = threading.Thread(
-                target=self._refresh_logged,
-                args=(collection,),
-                name=f"headway-lexical-{collection}",
-                daemon=True,
-            )
-            self._refreshing[collection] = thread
-            thread.start()
-
-    def _refresh_logged(self, collection: str) -> None:
-        try:
-            self.refresh(collection)
-        except Exception:
-            log.exception("lexical index refresh failed", extra={"collection": collection})
+        self._refresher.in_background(collection)
 
     def refresh(self, collection: str) -> LexicalIndex | None:
         """Bring the collection's index up to its published version (blocking; one at a time per collection)."""
-        with self._guard:
-            lock = self._refresh_locks.setdefault(collection, threading.Lock())
-        with lock:
-            return self._refresh(collection)
+        return self._refresher.now(collection)
 
     def _refresh(self, collection: str) -> LexicalIndex | None:
         started = time.perf_counter()
