@@ -13,6 +13,7 @@ import time
 
 from headway.config import IdempotencyConfig
 from headway.idempotency.sql import SqlIdempotencyStore
+from headway.observe import every
 from headway.store import Database
 
 log = logging.getLogger("headway.idempotency")
@@ -43,13 +44,7 @@ class KeyPurge:
         return deleted
 
     async def _forever(self) -> None:
+        # Not in the start-up rush, but soon after a restart; a failed tick (an outage, a
+        # lock) is logged and the next one comes on time.
         interval = self.config.purge_interval_s
-        await asyncio.sleep(min(60.0, interval))  # not in the startup rush, but soon after a restart
-        while True:
-            try:
-                await self.purge_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # an outage or a lock: the next tick tries again
-                log.exception("purging expired Idempotency-Key entries failed; retrying in %.0fs", interval)
-            await asyncio.sleep(interval)
+        await every(interval, self.purge_once, name="purging expired Idempotency-Key entries", first_delay=min(60.0, interval))

@@ -7,6 +7,7 @@ from headway.observe.logs import configure_logging
 from headway.observe.metrics import CONTENT_TYPE, SERVED_PATHS, served_path
 from headway.observe.middleware import ObserveMiddleware
 from headway.observe.observability import Observability
+from headway.observe.periodic import every
 from headway.observe.request_log import RequestLog
 from headway.observe.webhooks import (
     Delivery,
@@ -36,6 +37,7 @@ __all__ = [
     "configure_logging",
     "cost_by",
     "cost_usd",
+    "every",
     "parse_feedback",
     "parse_time",
     "served_path",
