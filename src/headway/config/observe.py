@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from headway.config.webhooks import SignedWebhookConfig
+
 
 class _Section(BaseModel):
     # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
@@ -55,17 +57,8 @@ class LogsConfig(_Section):
     request_lines: bool = Field(True, description="One structured log line per finished request.")
 
 
-class WebhookConfig(_Section):
-    url: str
-    secret: SecretStr = Field(description="Standard Webhooks signing secret, as ${VAR} (whsec_… or any string).")
+class WebhookConfig(SignedWebhookConfig):
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
 
 
 AlertKind = Literal[

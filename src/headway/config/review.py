@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from headway.config.webhooks import SignedWebhookConfig
+
 ReviewAction = Literal["hold", "audit"]
 DefaultAction = Literal["reject", "approve"]
 Finding = Literal["injection", "pii"]
@@ -34,16 +36,8 @@ class ReviewerConfig(_Section):
     )
 
 
-class ReviewWebhookConfig(_Section):
-    url: str
-    secret: SecretStr = Field(description="Standard Webhooks signing secret (whsec_…), as ${VAR}.")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+class ReviewWebhookConfig(SignedWebhookConfig):
+    """An escalation team's or a policy's receiver (timeouts: ``review.webhook_timeout_s``)."""
 
 
 class EscalationConfig(ReviewerConfig):

@@ -13,11 +13,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SignedWebhookConfig(_Section):
+    """A receiver: where to send, and the secret the Standard Webhooks signature uses."""
+
+    url: str
+    secret: SecretStr = Field(description="Standard Webhooks signing secret, as ${VAR} (whsec_… or any string).")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
 
 class RetryOverride(_Section):
