@@ -93,7 +93,7 @@ def sim(
     host: str = "127.0.0.1",
     scenario: Annotated[str | None, typer.Option(help="Scenario YAML: latency, faults, seed.")] = None,
 ) -> None:
-    """Run the fault-injecting provider simulator (OpenAI and Anthropic dialects)."""
+    """Run the fault-injecting provider simulator: OpenAI (chat, Responses, embeddings), Anthropic, Azure OpenAI, Bedrock, Gemini and Vertex (Claude) dialects."""
     from headway.sim import Scenario, run_sim
 
     run_sim(
