@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import openai
+import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -119,6 +120,15 @@ def test_message_contents_only_when_capture_is_on(make_config: Any) -> None:
         assert output["parts"] == [{"type": "text", "content": reply.body["choices"][0]["message"]["content"]}]
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "name"),
+    [("openai", "openai"), ("anthropic", "anthropic"), ("azure", "azure.ai.openai"), ("bedrock", "aws.bedrock"),
+     ("gemini", "gcp.gemini"), ("vertex", "gcp.vertex_ai")],
+)
+def test_provider_types_carry_the_conventions_well_known_names(provider_type: str, name: str) -> None:
+    assert genai.request_attributes("chat", provider_type, "m", {})["gen_ai.provider.name"] == name
 
 
 def test_request_attributes_from_openai_parameters() -> None:

@@ -28,6 +28,20 @@ INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 REASONING_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+
+# Headway's provider types as the conventions' well-known ``gen_ai.provider.name`` values, so a
+# tracing backend groups Headway's spans with every other instrumented client's.
+_PROVIDER_NAMES = {
+    "azure": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+    "gemini": "gcp.gemini",
+    "vertex": "gcp.vertex_ai",
+}
+
+
+def provider_name(provider_type: str) -> str:
+    """The well-known value for a provider type (``openai`` and ``anthropic`` are already theirs)."""
+    return _PROVIDER_NAMES.get(provider_type, provider_type)
 TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 INPUT_MESSAGES = "gen_ai.input.messages"
 OUTPUT_MESSAGES = "gen_ai.output.messages"
@@ -57,7 +71,7 @@ def span_name(operation: str, model: str) -> str:
 
 
 def request_attributes(operation: str, provider_type: str, model: str, request: JSON) -> dict[str, Any]:
-    attributes: dict[str, Any] = {OPERATION: operation, PROVIDER: provider_type, REQUEST_MODEL: model}
+    attributes: dict[str, Any] = {OPERATION: operation, PROVIDER: provider_name(provider_type), REQUEST_MODEL: model}
     for key, name in _REQUEST_PARAMETERS.items():
         value = request.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -119,7 +133,7 @@ def record_attributes(record: RequestRecord, provider_types: dict[str, str]) -> 
     served = next((a for a in reversed(record.attempts) if a.outcome == "ok"), None)
     if served is not None:
         attributes[RESPONSE_MODEL] = served.model
-        attributes[PROVIDER] = provider_types.get(served.provider, served.provider)
+        attributes[PROVIDER] = provider_name(provider_types.get(served.provider, served.provider))
     for key, value in (
         ("headway.team", record.team),
         ("headway.served_by", record.served_by),
