@@ -9,6 +9,7 @@ in ``docs/security.md`` (checked by ``tests/api/test_route_table.py``).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,12 +75,22 @@ class GuardedRoute(Route):
         super().__init__(endpoint.path, endpoint.handler, methods=[endpoint.method])
         self.spec = endpoint
         self.guard = guard
+        # A plain function runs in Starlette's threadpool, through Starlette's own wrapper.
+        self._direct = inspect.iscoroutinefunction(endpoint.handler)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The path matched but not the method: only someone authenticated learns that (405).
-        permission = self.spec.permission if scope["method"] in (self.methods or ()) else AUTHENTICATED
-        if await self.guard.admit(permission, self.path, scope, receive, send):
-            await super().handle(scope, receive, send)
+        allowed = scope["method"] in (self.methods or ())
+        permission = self.spec.permission if allowed else AUTHENTICATED
+        if not await self.guard.admit(permission, self.path, scope, receive, send):
+            return
+        if not (allowed and self._direct):
+            await super().handle(scope, receive, send)  # Starlette's 405, or a plain function
+            return
+        # The handler straight away, without Starlette's per-route exception wrapper: the app's
+        # ExceptionMiddleware (same handlers, same scope and state) answers what it raises.
+        response = await self.spec.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 class GuardedMount(Mount):
