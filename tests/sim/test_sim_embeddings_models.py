@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 import openai
+import pytest
 
 from headway.sim import SimServer
 from headway.sim.tokens import count_tokens
@@ -52,6 +53,13 @@ async def test_dimensions_parameter(oai: openai.AsyncOpenAI) -> None:
         model="e", input=["a b", "c"], dimensions=64, encoding_format="float"
     )
     assert [len(item.embedding) for item in result.data] == [64, 64]
+
+
+async def test_dimensions_beyond_any_models_width_are_refused(oai: openai.AsyncOpenAI) -> None:
+    # It allocated whatever it was asked for (10**9 floats per input) before.
+    with pytest.raises(openai.BadRequestError) as refused:
+        await oai.embeddings.create(model="e", input="a", dimensions=10**9)
+    assert "dimensions" in str(refused.value)
 
 
 async def test_embeddings_fault_applies(oai: openai.AsyncOpenAI) -> None:

@@ -62,6 +62,10 @@ def _pick_tool(tools: list[Any], choice: Any) -> ToolSpec:
     raise InvalidRequestError(f"tool_choice names an unknown function {wanted!r}", param="tool_choice")
 
 
+# Wider than any real embedding model (text-embedding-3-large: 3,072), narrower than memory.
+MAX_EMBEDDING_DIMENSIONS = 16384
+
+
 def _positive_int(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
@@ -246,6 +250,10 @@ class OpenAIDialect:
                 "'input' must be a string or a non-empty array of strings", param="input"
             )
         dimensions = _positive_int(body, "dimensions") or default_dimensions
+        if dimensions > MAX_EMBEDDING_DIMENSIONS:  # a real model refuses more than its width; never allocate it
+            raise InvalidRequestError(
+                f"'dimensions' must be at most {MAX_EMBEDDING_DIMENSIONS}, got {dimensions}", param="dimensions"
+            )
         encoding = body.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             raise InvalidRequestError(
