@@ -57,7 +57,8 @@ class Serve(Protocol):
     async def __call__(self, ctx: CallContext, endpoint: str, body: JSON) -> _Served: ...
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """A chat message's content as text (a string, or its text parts joined)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts
@@ -70,7 +71,7 @@ def input_text(body: JSON) -> str:
     lines = []
     for message in body.get("messages") or ():
         if isinstance(message, Mapping):
-            text = _text(message.get("content"))
+            text = content_text(message.get("content"))
             if text:
                 lines.append(f"{message.get('role') or 'user'}: {text}")
     return "\n".join(lines)
@@ -84,7 +85,7 @@ def output_text(answer: JSON | None) -> str:
     message = choices[0].get("message") if isinstance(choices[0], Mapping) else None
     if not isinstance(message, Mapping):
         return ""
-    parts = [_text(message.get("content"))]
+    parts = [content_text(message.get("content"))]
     for call in message.get("tool_calls") or ():
         function = call.get("function") if isinstance(call, Mapping) else None
         if isinstance(function, Mapping):
@@ -122,7 +123,7 @@ def label_of(config: ClassifierConfig, reply: str) -> str | None:
 def _reply_text(body: JSON) -> str:
     choices = body.get("choices") or [{}]
     message = choices[0].get("message") if isinstance(choices[0], Mapping) else None
-    return _text(message.get("content")) if isinstance(message, Mapping) else ""
+    return content_text(message.get("content")) if isinstance(message, Mapping) else ""
 
 
 def _error_of(body: JSON) -> str:

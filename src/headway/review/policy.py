@@ -26,7 +26,7 @@ import orjson
 from headway.config import ClassifierConfig, MatchConfig, PolicyConfig, ReviewConfig
 from headway.errors import ConfigError
 from headway.review import conditions
-from headway.review.classifier import Verdict
+from headway.review.classifier import Verdict, content_text
 from headway.review.conditions import Condition
 from headway.types import JSON
 
@@ -111,12 +111,7 @@ def _message(answer: JSON) -> Mapping[str, Any]:
 
 
 def answer_text(answer: JSON) -> str:
-    content = _message(answer).get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, Mapping))
-    return ""
+    return content_text(_message(answer).get("content"))
 
 
 def answer_json(answer: JSON) -> Any:
