@@ -128,6 +128,9 @@ class CallContext:
     priority: str = "interactive"  # "interactive" | "background" | "batch"
     # Absolute deadline (time.monotonic()) by which the call must finish or be shed; None = none.
     deadline: float | None = None
+    # The call's request record, once serving opened it: a stored request (job, batch line) that
+    # ends in an error still reports what its model calls cost (a held answer was paid for).
+    record: RequestRecord | None = None
 
 
 # One nesting limit for every JSON body Headway accepts, checked where it is parsed (api)

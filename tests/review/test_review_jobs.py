@@ -39,6 +39,9 @@ def test_a_held_background_job_ends_with_the_review_ticket_and_the_decision_come
 
     finished = eventually(done, what="the job to finish")
     assert finished["status_code"] == 409 and finished["attempts"] == 1  # a hold is not retried
+    # The held answer was paid for: the job reports its request's cost (it read $0 before).
+    held_record = review_gateway.record(finished["request_id"])
+    assert held_record.cost_usd and finished["cost_usd"] == round(held_record.cost_usd, 9)
     # The job "failed" in the jobs API's terms: its request's answer is the typed hold, not a completion.
     assert finished["status"] == "failed" and finished["result"] is None
     error = finished["error"]

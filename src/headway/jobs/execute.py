@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headway.errors import APIError
-from headway.types import JSON, CallContext
+from headway.types import JSON, CallContext, RequestRecord
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -46,11 +46,27 @@ class Answer:
         return 200 <= self.status_code < 300
 
 
-def error_answer(error: APIError, request_id: str) -> Answer:
+def error_answer(error: APIError, request_id: str, record: RequestRecord | None = None) -> Answer:
+    """``record``: the call's record when serving opened one — an error can follow paid model
+    calls (a held answer, a refused output), and the job or batch reports what they cost."""
     body = error.to_body()
     body["error"].setdefault("request_id", request_id)
     retryable = error.status in _RETRY_STATUS and error.headers.get("x-should-retry") != "false"
-    return Answer(error.status, body, request_id, retryable=retryable, retry_after_s=_seconds(error.headers.get("retry-after")))
+    retry_after_s = _seconds(error.headers.get("retry-after"))
+    if record is None:
+        return Answer(error.status, body, request_id, retryable=retryable, retry_after_s=retry_after_s)
+    return Answer(
+        error.status,
+        body,
+        request_id,
+        cost_usd=float(record.cost_usd or 0.0),
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cached_tokens=record.cache_read_tokens,
+        reasoning_tokens=record.reasoning_tokens,
+        retryable=retryable,
+        retry_after_s=retry_after_s,
+    )
 
 
 def _seconds(value: str | None) -> float | None:

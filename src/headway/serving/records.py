@@ -90,6 +90,7 @@ async def recorded(
 ) -> ReplyT:
     """Run ``serve`` so that the call ends in exactly one record, whatever happens."""
     call = RecordedCall(log, ctx, record)
+    ctx.record = record
     try:
         reply = await serve(call)
     except BaseException as error:

@@ -70,7 +70,7 @@ async def run_stored_response(parts: ServingParts, ctx: CallContext, job: JSON) 
     try:
         reply = await serve_response(parts, stored, ctx, {**body, "stream": False}, queued=queued)
     except APIError as error:
-        answer = error_answer(error, ctx.request_id)
+        answer = error_answer(error, ctx.request_id, ctx.record)
         # Shed or rate limited: the worker tries again later, so it is queued again meanwhile.
         status = "queued" if answer.retryable else "failed"
         ended = {**running, "status": status, "error": None if answer.retryable else {"code": error.code or error.type, "message": error.message}}

@@ -30,9 +30,9 @@ async def serve_stored(parts: ServingParts, ctx: CallContext, endpoint: str, bod
         else:
             reply = await serve_chat(parts, ctx, {**body, "stream": False})
     except APIError as error:
-        return error_answer(error, ctx.request_id)
+        return error_answer(error, ctx.request_id, ctx.record)
     except Exception:  # a bug must fail this one request, not the job or batch around it
         log.exception("job request %s failed unexpectedly", ctx.request_id)
         failure = APIError(f"Headway failed to serve the request (request {ctx.request_id}).", code="internal_error")
-        return error_answer(failure, ctx.request_id)
+        return error_answer(failure, ctx.request_id, ctx.record)
     return await job_answer(reply, ctx.request_id, what="a stored request")
