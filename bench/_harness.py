@@ -117,6 +117,16 @@ def keyed_gateway_config(upstream: int, directory: Path) -> tuple[Path, str]:
     return config, json.loads(made.stdout.strip().splitlines()[-1])["key"]
 
 
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """End a process started with ``start_new_session=True`` and everything it started:
+    SIGTERM to its group, then SIGKILL if it has not gone within 20 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 @contextmanager
 def headway_server(
     config: Path, *, workers: int = 1, cpus: str | None = None
@@ -132,11 +142,7 @@ def headway_server(
         wait_port(port, 30)
         yield port, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
 
 
 def wrk_script(directory: Path, body: str = REQUEST_BODY) -> Path:

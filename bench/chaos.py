@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -40,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _harness import HEADWAY, free_port, headway_server, wait_port
+from _harness import HEADWAY, free_port, headway_server, stop_group, wait_port
 
 PRIMARY, SECONDARY = "chaos-primary", "chaos-secondary"
 FAULT_RATES = {"429": 0.05, "500": 0.05, "hang": 0.05, "reset": 0.05, "malformed": 0.05, "cut": 0.05}
@@ -102,11 +100,7 @@ def simulator(scenario: Path) -> Iterator[int]:
         wait_port(port, 30)
         yield port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
 
 
 Result = tuple[bool, float, str, str]  # (succeeded, seconds, failure reason or "ok", x-headway-served-by)

@@ -29,7 +29,6 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -46,6 +45,7 @@ from _harness import (
     nginx_upstream,
     rss_mb,
     run_wrk,
+    stop_group,
     wait_port,
     wrk_script,
 )
@@ -75,11 +75,7 @@ def peer_process(command: list[str], port: int, cpus: str | None, log: Path) -> 
             raise RuntimeError(f"{command[0]} did not start: {log.read_text(errors='replace')[-2000:]}") from exc
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
 
 
 def measure(url: str, script: Path, levels: list[int], seconds: int, pid: int | None, client_cpus: str | None) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import tempfile
@@ -26,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _harness import HEADWAY, free_port, nginx_upstream, run_wrk, wait_port, wrk_script
+from _harness import HEADWAY, free_port, nginx_upstream, run_wrk, stop_group, wait_port, wrk_script
 
 MODES = {
     "off": """
@@ -103,11 +102,7 @@ def server(config: Path, log_path: Path, env: dict[str, str]) -> Iterator[tuple[
             wait_port(port, 30)
             yield port, proc.pid
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_group(proc)
 
 
 def fan_out_microseconds() -> dict[str, float]:
