@@ -6,7 +6,6 @@ vector ranking is here too (pure)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from headway.retrieval.service import Retriever
 from headway.store import Database, SqlStore
 
 from .test_store_statements import chunk
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlStore]:
-    opened = SqlStore(store_url)
-    opened.migrate()
-    yield opened
-    opened.close()
 
 
 def reference_bm25(texts: dict[int, str], query: str) -> list[int]:

@@ -4,7 +4,6 @@ store's one error translation under the pipelines' repository, on SQLite and Pos
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from headway.pipelines.repository import PipelineRepository
 from headway.retrieval import index
 from headway.retrieval.search import lexical_ranking
 from headway.store import Database, SqlStore, full_text_ranking, normalise_url
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlStore]:
-    opened = SqlStore(store_url)
-    opened.migrate()
-    yield opened
-    opened.close()
 
 
 def chunk(collection: str, doc_key: str, body: str, version: int) -> dict[str, object]:
