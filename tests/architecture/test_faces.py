@@ -153,8 +153,6 @@ DEEP_IMPORTS_NOT_YET_CONVERTED: frozenset[str] = frozenset(
         "api/app.py: headway.observe.middleware",
         "api/app.py: headway.review.console",
         "api/app.py: headway.store.base",
-        "pipelines/indexing.py: headway.retrieval.index",
-        "review/release.py: headway.routing.synthetic",
         "serving/responses.py: headway.dialects.responses",
     }
 )

@@ -18,8 +18,17 @@ from sqlalchemy import Connection
 
 from headway.config import IndexConfig
 from headway.pipelines.sources import SourceRecord
-from headway.retrieval import Embedder, chunk_text, to_blob
-from headway.retrieval import index as store
+from headway.retrieval import (
+    Embedder,
+    abandon_index_version,
+    add_chunks,
+    begin_index_version,
+    chunk_text,
+    publish_index_version,
+    retire_documents,
+    reusable_embeddings,
+    to_blob,
+)
 from headway.store import Database
 
 Progress = Callable[[str, int, int], None]
@@ -82,7 +91,7 @@ class IndexBuild:
 
     def commit(self, connection: Connection) -> None:
         big = self.counts.get("chunks_added", 0) >= ANALYZE_AFTER_CHUNKS
-        store.publish(
+        publish_index_version(
             connection,
             self.collection,
             self.version,
@@ -93,7 +102,7 @@ class IndexBuild:
 
     def abandon(self, database: Database) -> None:
         with database.transaction("abandon an unpublished index version") as connection:
-            store.abandon(connection, self.collection, self.version)
+            abandon_index_version(connection, self.collection, self.version)
 
 
 async def build(
@@ -109,8 +118,8 @@ async def build(
 
     def begin() -> int:
         with database.transaction("begin an index version") as connection:
-            version = store.begin(connection, collection, embedding_model=model, dimensions=index.dimensions)
-            store.retire_documents(connection, collection, version, retire)
+            version = begin_index_version(connection, collection, embedding_model=model, dimensions=index.dimensions)
+            retire_documents(connection, collection, version, retire)
             return version
 
     result = IndexBuild(collection, await asyncio.to_thread(begin), model, index.dimensions)
@@ -126,7 +135,7 @@ async def build(
 
         def reusable() -> dict[str, bytes]:
             with database.connect("read reusable embeddings") as connection:
-                return store.reusable_embeddings(connection, collection, (c.content_hash for _, c in chunks))
+                return reusable_embeddings(connection, collection, (c.content_hash for _, c in chunks))
 
         embeddings = await asyncio.to_thread(reusable)
         missing: dict[str, str] = {}
@@ -162,7 +171,7 @@ async def build(
 
     def write() -> None:
         with database.transaction("add chunks to an index version") as connection:
-            store.add_chunks(connection, rows)
+            add_chunks(connection, rows)
 
     await asyncio.to_thread(write)
     result.counts["chunks_added"] = len(rows)

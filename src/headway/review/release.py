@@ -24,7 +24,7 @@ import orjson
 
 from headway.errors import ConflictError, InvalidRequestError, PermissionDeniedError
 from headway.review.items import ReviewItem
-from headway.routing import synthetic
+from headway.routing import completion_chunks, fixed_completion
 from headway.types import JSON
 
 STATUS_HEADER = "x-headway-review-status"
@@ -166,7 +166,7 @@ def edited_completion(original: JSON | None, text: str, model: str) -> JSON:
     if len(text) > MAX_OUTPUT_CHARS:
         raise InvalidRequestError(f"'output' is at most {MAX_OUTPUT_CHARS} characters", param="output")
     if not original or not original.get("choices"):
-        return synthetic.fixed_completion(model, text)
+        return fixed_completion(model, text)
     body = copy.deepcopy(original)
     choice = body["choices"][0]
     message = dict(choice.get("message") or {"role": "assistant"})
@@ -224,7 +224,7 @@ def answer_text(body: JSON | None) -> str:
 
 async def as_sse(body: JSON, include_usage: bool) -> AsyncIterator[bytes]:
     """A released answer for a caller that asked to stream (and waited for the decision)."""
-    for chunk in synthetic.completion_chunks(body):
+    for chunk in completion_chunks(body):
         if chunk.get("choices") or include_usage:
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     yield b"data: [DONE]\n\n"

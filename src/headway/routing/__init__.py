@@ -3,7 +3,6 @@
 Other parts import what they use from here; the modules behind it are this part's own.
 """
 
-from headway.routing import synthetic
 from headway.routing.breaker import BreakerBackend, InProcessBreakers
 from headway.routing.deadlines import deadline_warnings
 from headway.routing.deployments import Deployment, Route, build_routes, find_route
@@ -30,5 +29,4 @@ __all__ = [
     "fixed_completion",
     "replayed_stream",
     "shared_breakers_for",
-    "synthetic",
 ]
