@@ -7,13 +7,12 @@ failed purge (store down) is logged and tried again on the next tick; it never s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
 from headway.config import IdempotencyConfig
 from headway.idempotency.sql import SqlIdempotencyStore
-from headway.observe import every
+from headway.observe import BackgroundTask, every
 from headway.store import Database
 
 log = logging.getLogger("headway.idempotency")
@@ -24,17 +23,13 @@ class KeyPurge:
         self.store = SqlIdempotencyStore(database)
         self.config = config
         self.purged = 0  # keys this process deleted (a count for tests and logs)
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("headway-idempotency-purge")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._forever(), name="headway-idempotency-purge")
+        self._task.start(self._forever)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()
 
     async def purge_once(self, now: float | None = None) -> int:
         deleted = await asyncio.to_thread(self.store.purge, time.time() if now is None else now)

@@ -25,6 +25,8 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from headway.observe import BackgroundTask
+
 POLL_S = 0.02  # how often a waiting line looks again while other traffic holds the capacity
 LAG_INTERVAL_S = 0.05  # the lag probe's timer
 LAG_ALPHA = 0.3  # weight of the newest lag sample
@@ -35,18 +37,13 @@ class LoopLag:
 
     def __init__(self) -> None:
         self.ms = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("headway-jobs-loop-lag")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._probe(), name="headway-jobs-loop-lag")
+        self._task.start(self._probe)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()
 
     async def _probe(self) -> None:
         while True:

@@ -7,7 +7,7 @@ from headway.observe.logs import configure_logging
 from headway.observe.metrics import CONTENT_TYPE, SERVED_PATHS, served_path
 from headway.observe.middleware import ObserveMiddleware
 from headway.observe.observability import Observability
-from headway.observe.periodic import every
+from headway.observe.periodic import BackgroundTask, every
 from headway.observe.request_log import RequestLog
 from headway.observe.webhooks import (
     Delivery,
@@ -22,6 +22,7 @@ __all__ = [
     "CONTENT_TYPE",
     "GROUP_COLUMNS",
     "SERVED_PATHS",
+    "BackgroundTask",
     "Delivery",
     "Feedback",
     "FeedbackStore",

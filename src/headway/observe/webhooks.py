@@ -46,6 +46,7 @@ from prometheus_client.registry import Collector
 
 from headway.config import HeadwayConfig, RetrySchedule, WebhooksConfig
 from headway.errors import HeadwayError, StoreUnavailableError
+from headway.observe.periodic import BackgroundTask
 from headway.store import Outbox, OutboxEntry, backoff
 
 log = logging.getLogger("headway.webhooks")
@@ -257,7 +258,7 @@ class WebhookDelivery:
         self.dead = 0
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("headway-webhook-delivery")
         self._purged_at: float | None = None
         # A claim outlives the slowest receiver's attempt, so no renewal is needed while it is sent.
         slowest = max((r.schedule.timeout_s for r in self.receivers.values()), default=config.timeout_s)
@@ -273,17 +274,13 @@ class WebhookDelivery:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
+        if not self._task.running:
             self._wake = asyncio.Event()
-            self._task = asyncio.create_task(self._loop(), name="headway-webhook-delivery")
+            self._task.start(self._loop)
 
     async def close(self) -> None:
         """Stop, and hand back what was being sent so another replica retries it at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()
         # Everything this worker holds, including a claim whose pass was cancelled before it saw it.
         with contextlib.suppress(StoreUnavailableError):  # else their leases lapse (lease_s)
             await asyncio.to_thread(self.outbox.release_all, self.owner)

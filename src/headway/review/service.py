@@ -10,7 +10,6 @@ for waiting callers on every replica, and a nudge to the sweeper to deliver and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from headway.auth import AuditEvent, Subject
 from headway.backends import Backend
 from headway.config import ReviewConfig
 from headway.errors import APIError, HeadwayError, InvalidRequestError, NotFoundError
-from headway.observe import FeedbackStore
+from headway.observe import BackgroundTask, FeedbackStore, every
 from headway.review.access import Reviewer
 from headway.review.classifier import Classifier, Serve
 from headway.review.items import (
@@ -112,7 +111,7 @@ class ReviewService:
         self._audit = audit
         self._sync = RecordSync(database, feedback)
         self._kick = asyncio.Event()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = BackgroundTask("headway-review-sweeper")
         self._creating: set[asyncio.Task[None]] = set()  # audit items being stored: finished at close
         self._delivering: set[asyncio.Task[None]] = set()  # webhooks: cancelled at close, resent after their lease
 
@@ -123,13 +122,10 @@ class ReviewService:
             self.classifier.serve = serve
         self._kick = asyncio.Event()
         await self.waiters.start(backend)
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="headway-review-sweeper")
+        self._sweeper.start(self._sweep_forever)
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await self._sweeper.close()
         await asyncio.gather(*self._creating, return_exceptions=True)
         for task in list(self._delivering):
             task.cancel()
@@ -366,16 +362,8 @@ class ReviewService:
 
     # -- the sweeper -------------------------------------------------------------------------------
     async def _sweep_forever(self) -> None:
-        while True:
-            try:
-                await self.sweep_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one failed sweep (store down) must not end the sweeper
-                log.exception("review sweep failed; retrying in %.1fs", self.config.sweep_interval_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.config.sweep_interval_s)
-            self._kick.clear()
+        # At once, then every interval or when kicked; one failed sweep (store down) is logged and does not end it.
+        await every(self.config.sweep_interval_s, self.sweep_once, name="review sweep", first_delay=0, wake=self._kick, logger=log)
 
     async def sweep_once(self, now: float | None = None) -> SweepReport:
         """One pass; safe on every replica at once (each transition applies once). ``now`` for tests."""
