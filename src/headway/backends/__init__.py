@@ -18,6 +18,7 @@ from headway.backends.base import (
     to_nano,
 )
 from headway.backends.failover import FailoverBackend
+from headway.backends.listener import ChannelListener
 from headway.backends.local import LocalBackend
 from headway.config import RedisConfig
 
@@ -61,6 +62,7 @@ __all__ = [
     "BudgetCharge",
     "BudgetDecision",
     "BudgetState",
+    "ChannelListener",
     "FailoverBackend",
     "LocalBackend",
     "RedisBackend",

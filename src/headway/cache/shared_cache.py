@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from headway.backends import Backend, BackendUnavailableError, FailoverBackend, Subscription
+from headway.backends import Backend, BackendUnavailableError, ChannelListener, FailoverBackend, Subscription
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ class SharedCache:
         self._prefix = f"{self._redis.prefix}cache:"
         self._max_candidates = max_candidates
         self._writes: set[asyncio.Task[None]] = set()
-        self._subscription: Subscription | None = None
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: ChannelListener | None = None
 
     # -- CacheBackend -----------------------------------------------------------------------
     async def get(self, key: str, now: float) -> CacheEntry | None:
@@ -134,18 +133,13 @@ class SharedCache:
 
     async def start(self) -> None:
         await self.local.start()
-        self._subscription = self._redis.subscribe(ERASE_CHANNEL)
-        self._listener = asyncio.create_task(self._follow_erasures(self._subscription), name="headway-cache-erase")
+        self._listener = ChannelListener(self._redis, ERASE_CHANNEL, self._follow_erasures, name="headway-cache-erase")
 
     async def close(self) -> None:
         if self._writes:
             await asyncio.wait(set(self._writes), timeout=5)
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        if self._subscription is not None:
-            self._subscription.close()
+            await self._listener.close()
         await self.local.close()
 
     async def flush(self) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from headway.auth import AuthService
-from headway.backends import Backend
+from headway.backends import Backend, ChannelListener
 from headway.config import JobsConfig
 from headway.errors import InvalidRequestError, NotFoundError
 from headway.jobs.batch_service import BatchService, in_store
@@ -95,16 +95,14 @@ class JobService:
         self.batches = BatchService(self.check_model, config, batches=self.batch_store, files=self.files, notify=self._notify_new)
         self.worker: Worker | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
-        self._subscription: Subscription | None = None
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: ChannelListener | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, execute: Execute, *, worker: bool | None = None) -> None:
         """Listen for wake-ups and (per config) run the worker; ``execute`` runs each stored request."""
         self.execute = execute
         try:
-            self._subscription = self.backend.subscribe(CHANNEL)
-            self._listener = asyncio.create_task(self._listen(self._subscription), name="headway-jobs-signals")
+            self._listener = ChannelListener(self.backend, CHANNEL, self._listen, name="headway-jobs-signals")
         except Exception as exc:  # no wake-ups: workers and waiters still poll
             log.warning("job wake-ups unavailable: %s", exc)
         if self.config.worker if worker is None else worker:
@@ -133,11 +131,7 @@ class JobService:
             self.worker = None
         await self.throttle.lag.close()
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        if self._subscription is not None:
-            self._subscription.close()
+            await self._listener.close()
 
     # -- wake-ups -------------------------------------------------------------------------
     async def _listen(self, subscription: Subscription) -> None:

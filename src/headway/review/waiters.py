@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from headway.backends import Backend, Subscription
+from headway.backends import Backend, ChannelListener, Subscription
 from headway.errors import HeadwayError
 from headway.review.items import ReviewItem
 
@@ -38,24 +38,18 @@ class Waiters:
         self._poll_interval = poll_interval
         self._events: dict[str, set[asyncio.Event]] = {}
         self._backend: Backend | None = None
-        self._subscription: Subscription | None = None
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: ChannelListener | None = None
         self.stats = WaiterStats()
 
     async def start(self, backend: Backend | None) -> None:
         self._backend = backend
         if backend is None:
             return
-        self._subscription = backend.subscribe(CHANNEL)
-        self._listener = asyncio.create_task(self._listen(self._subscription), name="headway-review-wakeups")
+        self._listener = ChannelListener(backend, CHANNEL, self._listen, name="headway-review-wakeups")
 
     async def close(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await self._listener.close()
         for events in self._events.values():
             for event in events:
                 event.set()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from headway.backends import Backend, BackendUnavailableError, FailoverBackend, Subscription
+from headway.backends import Backend, BackendUnavailableError, ChannelListener, FailoverBackend, Subscription
 from headway.config import BreakerConfig
 from headway.routing.breaker import Admission, BreakerBackend, BreakerSnapshot, InProcessBreakers, Verdict
 
@@ -158,8 +158,7 @@ class SharedBreakers:
         self._fresh_s = fresh_s
         self._clock = clock
         self._pending: set[asyncio.Task[None]] = set()
-        self._subscription: Subscription | None = None
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: ChannelListener | None = None
 
     # -- BreakerBackend ---------------------------------------------------------------------
     def configure(self, key: str, config: BreakerConfig) -> None:
@@ -218,11 +217,7 @@ class SharedBreakers:
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=5)
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        if self._subscription is not None:
-            self._subscription.close()
+            await self._listener.close()
 
     # -- internals --------------------------------------------------------------------------
     def _key(self, key: str) -> str:
@@ -272,8 +267,7 @@ class SharedBreakers:
 
     def _listen(self) -> None:
         if self._listener is None:
-            self._subscription = self._redis.subscribe(CHANNEL)
-            self._listener = asyncio.create_task(self._follow(self._subscription), name="headway-breakers")
+            self._listener = ChannelListener(self._redis, CHANNEL, self._follow, name="headway-breakers")
 
     async def _follow(self, subscription: Subscription) -> None:
         async for message in subscription:
