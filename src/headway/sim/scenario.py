@@ -9,7 +9,7 @@ the top level (pydantic's ``model_fields_set`` tells which fields were written).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,18 +29,7 @@ FaultKind = Literal[
     "slow_first_token",
 ]
 
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "429",
-    "500",
-    "503",
-    "hang",
-    "reset",
-    "malformed",
-    "cut",
-    "bad_tool_json",
-    "bad_json_schema",
-    "slow_first_token",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)  # the same names, in order, for checks and messages
 
 
 class _Strict(BaseModel):
