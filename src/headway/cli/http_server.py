@@ -5,6 +5,7 @@ buffered whole, and a connection that never finishes its headers (or its body) i
 forever. uvicorn has an idle keep-alive timeout but no header-size cap, header timeout or
 body timeout for httptools (h11 has only a size cap), so the protocol below adds them and a
 cap on open connections per process. Refusals are answered in the OpenAI error shape.
+Each response's head leaves in one write with its first body bytes (``head_write.py``).
 
 ``headway serve`` and ``headway.testing.GatewayThread`` both build their server through
 ``server_config`` so every gateway gets the same protection.
@@ -22,6 +23,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from headway.cli.head_write import HeadWithBody
 from headway.config import ServerConfig
 
 
@@ -156,6 +158,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._arm(self.limits.body_timeout_s, 408, "request body not received in time", "body_timeout")
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle.transport is self.transport:  # this request's new cycle
+            self.cycle.transport = HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         if not self.transport.is_closing():  # a refused request's body is not the app's
