@@ -1,0 +1,443 @@
+"""A lean HTTP/1.1 client for whole (non-streamed) upstream calls: asyncio protocols + httptools.
+
+aiohttp's client costs ~90 µs of CPU per call more than a bare protocol on the same socket
+(bench/upstream_client.py; docs/benchmarks.md, stop 13): request and response objects,
+timer contexts, tracing hooks and stream readers a whole JSON answer does not need. This
+client sends one request and reads one whole response per call, on a keep-alive pool per
+origin, with what the providers rely on and no more:
+
+- http and https (the ssl module's default verifying context), keep-alive reuse, idle
+  connections the server closed are noticed and never reused, closed after 30 s idle;
+- request bodies with ``Content-Length``; responses framed by ``Content-Length``, chunked,
+  or until close; ``gzip`` / ``deflate`` decoded (as aiohttp does without brotli installed);
+- aiohttp's three timeouts, same meanings: ``connect`` (a new connection), ``read`` (longest
+  wait for the next bytes once the request is sent), ``total`` (the whole call);
+- aiohttp's limits against a hostile upstream: each header field 8,190 bytes, 128 fields;
+  and the whole head (status line included) ≤ 64 KiB, so it is never buffered unbounded;
+  no limit on the body (aiohttp had none);
+- response headers as a case-insensitive ``CIMultiDictProxy``; no cookies, no redirects,
+  no proxies (the aiohttp session had no jar, no ``trust_env``, and posts are not redirected
+  by these providers' APIs).
+
+Failures are raised as the exception classes below (or ``TimeoutError``, ``ConnectionError``);
+``_http.upstream_error_from_exception`` maps them onto the same ``UpstreamError`` kinds
+and words as aiohttp's exceptions. Streams stay on aiohttp (``_stream.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import sys
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+MAX_FIELD_BYTES = 8190  # aiohttp's max_line_size / max_field_size
+MAX_HEADERS = 128  # aiohttp's max_headers
+MAX_HEAD_BYTES = 64 * 1024
+KEEPALIVE_SECONDS = 30.0  # aiohttp's keepalive_timeout as new_session sets it
+_USER_AGENT_LINE = f"User-Agent: Python/{sys.version_info[0]}.{sys.version_info[1]} headway\r\n"
+_UNSAFE_IN_TARGET = re.compile(r"[^\x21-\x7e]")
+
+
+class CannotConnect(ConnectionError):
+    """No connection could be opened (refused, unreachable, name not found, TLS refused)."""
+
+
+class BrokenBody(Exception):
+    """The response body ended early (connection lost mid-body, bad chunking, bad compression)."""
+
+
+class UnreadableResponse(ValueError):
+    """The upstream did not answer in HTTP/1.x the parser accepts (status line, headers, limits)."""
+
+
+@dataclass(slots=True)
+class Http1Response:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    origin: tuple[str, str, int]  # scheme, host, port: the pool key
+    request_line: bytes  # " <target> HTTP/1.1\r\n": the request line less its method
+    host_line: str
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; at most one request in flight."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+        self._headers: list[tuple[str, str]] = []
+        self._chunks: list[bytes] = []
+        self._head_bytes = 0
+        self._head_done = False
+        self.complete = False
+        self._keep_alive = False
+        self._status = 0
+        self._result: tuple[int, list[tuple[str, str]], list[bytes]] = (0, [], [])
+        self._timer: asyncio.TimerHandle | None = None
+        self._read_timeout: float | None = None
+        self._total_deadline: float | None = None
+        self._last_data = 0.0
+
+    # --- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None:  # bytes while idle: the connection's state is unknown now
+            self._lose(None)
+            return
+        self._last_data = self._loop.time()
+        if not self._head_done:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except UnreadableResponse as exc:  # a limit, raised from a callback below
+            self._fail(exc)
+            return
+        except Exception as exc:  # httptools.HttpParserError: not HTTP, bad chunking, ...
+            self._fail(BrokenBody() if self._head_done else UnreadableResponse(type(exc).__name__))
+            return
+        if not self._head_done and self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(UnreadableResponse("response head too large"))
+
+    def eof_received(self) -> bool | None:
+        return None  # close; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lose(exc)
+
+    # --- httptools callbacks ----------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._waiter is None:  # a second answer nobody asked for, in the first one's bytes
+            self._headers, self._chunks = [], []  # not into the answer already taken
+            self.close()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) > MAX_FIELD_BYTES or len(self._headers) >= MAX_HEADERS:
+            raise UnreadableResponse("response header too large")
+        self._headers.append((name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")))
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        if self._status >= 200:
+            self._head_done = True
+            # Asked here: once the message is complete the parser already reads the next one.
+            self._keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._waiter is None:
+            return
+        if self._status < 200:  # an interim answer (103 Early Hints, 100 Continue): the real one follows
+            self._headers = []
+            self._head_bytes = 0
+            return
+        self.complete = True
+        self._result = (self._status, self._headers, self._chunks)  # before anything after it is parsed
+        self._finish(None)
+
+    # --- one exchange -----------------------------------------------------------------
+    def send(self, data: bytes, read_timeout: float | None, total_deadline: float | None) -> asyncio.Future[None]:
+        assert self.transport is not None and self._waiter is None
+        self._waiter = waiter = self._loop.create_future()
+        self._headers = []
+        self._chunks = []
+        self._head_bytes = 0
+        self._head_done = False
+        self.complete = False
+        self._read_timeout = read_timeout
+        self._total_deadline = total_deadline
+        self._last_data = now = self._loop.time()
+        self._arm(now)
+        self.transport.write(data)
+        return waiter
+
+    def response(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        status, headers, chunks = self._result
+        return status, headers, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def reusable(self) -> bool:
+        return self.complete and self._keep_alive and not self.closed
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # --- internals --------------------------------------------------------------------
+    def _arm(self, now: float) -> None:
+        """One timer per exchange: at the earlier of the read and total deadlines."""
+        read_deadline = None if self._read_timeout is None else self._last_data + self._read_timeout
+        deadline = self._total_deadline if read_deadline is None else (
+            read_deadline if self._total_deadline is None else min(read_deadline, self._total_deadline)
+        )
+        self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._waiter is None:
+            return
+        now = self._loop.time()
+        total_over = self._total_deadline is not None and now >= self._total_deadline
+        read_over = self._read_timeout is not None and now - self._last_data >= self._read_timeout
+        if total_over or read_over:
+            self._fail(TimeoutError())
+        else:
+            self._arm(now)  # bytes arrived since: wait again from the last of them
+
+    def _finish(self, exc: BaseException | None) -> None:
+        waiter, self._waiter = self._waiter, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if waiter is not None and not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.close()
+        self._finish(exc)
+
+    def _lose(self, exc: Exception | None) -> None:
+        was_closed, self.closed = self.closed, True
+        if self._waiter is None:
+            if not was_closed and self.transport is not None:
+                self.transport.close()
+            return
+        if self._head_done and self._until_close():
+            self.complete = True
+            self._result = (self._status, self._headers, self._chunks)
+            self._finish(None)
+        elif self._head_done:
+            self._fail(BrokenBody())
+        else:
+            self._fail(ConnectionResetError() if exc is None else exc)
+
+    def _until_close(self) -> bool:
+        """The body is framed by the connection's end: neither a length nor chunking announced."""
+        if self._keep_alive:
+            return False
+        return not any(name.lower() in ("content-length", "transfer-encoding") for name, _ in self._headers)
+
+
+class Http1Pool:
+    """Keep-alive connections per origin; one instance per provider (its ``PooledSession``)."""
+
+    def __init__(self, *, keepalive: float = KEEPALIVE_SECONDS, ssl_context: ssl.SSLContext | None = None) -> None:
+        """``ssl_context`` replaces the default verifying one (tests trust their own certificate)."""
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._busy: set[_Connection] = set()
+        self._targets: dict[str, _Target] = {}
+        self._keepalive = keepalive
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._ssl = ssl_context
+        self.closed = False
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes,
+        headers: Mapping[str, str],
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        total_timeout: float | None,
+    ) -> Http1Response:
+        """Send one request and read its whole response; raises the module's exceptions or TimeoutError."""
+        loop = asyncio.get_running_loop()
+        target = self._target(url)
+        head = _head(method, target, headers, len(body))
+        total_deadline = None if total_timeout is None else loop.time() + total_timeout
+        conn = self._idle_connection(target.origin, loop.time())
+        if conn is None:
+            conn = await self._connect(loop, target.origin, connect_timeout, total_deadline)
+        self._busy.add(conn)
+        try:
+            await conn.send(head + body if body else head, read_timeout, total_deadline)
+        except BaseException:
+            conn.close()  # cancelled or failed mid-exchange: its state is unknown
+            raise
+        finally:
+            self._busy.discard(conn)
+        status, raw_headers, data = conn.response()
+        if conn.reusable() and not self.closed:
+            self._release(target.origin, conn, loop)
+        else:
+            conn.close()
+        response_headers = CIMultiDictProxy(CIMultiDict(raw_headers))
+        encoding = response_headers.get("content-encoding")
+        if encoding is not None and data:
+            data = _decoded(data, encoding)
+        return Http1Response(status, response_headers, data)
+
+    async def close(self) -> None:
+        self.closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+        for conn in list(self._busy):
+            conn.close()
+        self._busy.clear()
+        await asyncio.sleep(0)  # let the transports run their connection_lost
+
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            target = _split(url)
+            if len(self._targets) >= 1024:  # URLs carry model names: bound the cache
+                self._targets.clear()
+            self._targets[url] = target
+        return target
+
+    def _idle_connection(self, origin: tuple[str, str, int], now: float) -> _Connection | None:
+        idle = self._idle.get(origin)
+        while idle:
+            conn = idle.pop()  # the most recently used: the least likely to have been closed
+            if not conn.closed and now - conn.idle_since < self._keepalive and not _closing(conn):
+                return conn
+            conn.close()
+        return None
+
+    async def _connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        origin: tuple[str, str, int],
+        connect_timeout: float | None,
+        total_deadline: float | None,
+    ) -> _Connection:
+        scheme, host, port = origin
+        timeout = connect_timeout
+        if total_deadline is not None:
+            left = total_deadline - loop.time()
+            timeout = left if timeout is None else min(timeout, left)
+        tls: ssl.SSLContext | None = None
+        if scheme == "https":
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            tls = self._ssl
+        try:
+            async with asyncio.timeout(timeout):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(loop), host, port, ssl=tls, server_hostname=host if tls else None
+                )
+        except TimeoutError:
+            raise
+        except OSError as exc:  # refused, unreachable, DNS (socket.gaierror), certificate (ssl.SSLError)
+            raise CannotConnect(str(exc)) from None
+        return conn
+
+    def _release(self, origin: tuple[str, str, int], conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
+        conn.idle_since = loop.time()
+        self._idle.setdefault(origin, []).append(conn)
+        if self._sweeper is None:
+            self._sweeper = loop.call_later(self._keepalive, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close connections idle past the keep-alive time; runs while any connection is idle."""
+        self._sweeper = None
+        now = loop.time()
+        for origin, idle in list(self._idle.items()):
+            kept = [conn for conn in idle if not conn.closed and now - conn.idle_since < self._keepalive]
+            for conn in idle:
+                if conn not in kept:
+                    conn.close()
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
+        if self._idle:
+            self._sweeper = loop.call_later(self._keepalive, self._sweep, loop)
+
+
+def _closing(conn: _Connection) -> bool:
+    return conn.transport is None or conn.transport.is_closing()
+
+
+def _split(url: str) -> _Target:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise CannotConnect(f"not an http(s) URL: {scheme}")
+    default_port = 443 if scheme == "https" else 80
+    port = parts.port or default_port
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default_port else f"{shown}:{port}"
+    path = parts.path or "/"
+    target = f"{path}?{parts.query}" if parts.query else path
+    if _UNSAFE_IN_TARGET.search(target):  # spaces, controls, non-ASCII: percent-encode, keep existing escapes
+        target = quote(target, safe="/:@!$&'()*+,;=?%-._~")
+    return _Target((scheme, host, port), f" {target} HTTP/1.1\r\n".encode("ascii"), f"Host: {host_header}\r\n")
+
+
+def _head(method: str, target: _Target, headers: Mapping[str, str], length: int) -> bytes:
+    """The request head; the caller's headers win over the defaults (Host too: SigV4 signs it)."""
+    lines = []
+    given = set()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower != "content-length":  # ours is the body's
+            given.add(lower)
+            lines.append(f"{name}: {value}\r\n")
+    if "host" not in given:
+        lines.append(target.host_line)
+    if "accept-encoding" not in given:
+        lines.append("Accept-Encoding: gzip, deflate\r\n")
+    if "user-agent" not in given:
+        lines.append(_USER_AGENT_LINE)
+    if "accept" not in given:
+        lines.append("Accept: */*\r\n")
+    lines.append(f"Content-Length: {length}\r\n\r\n")
+    text = "".join(lines)
+    # A line break or NUL inside a name or value would smuggle a header (or a request) in;
+    # aiohttp refused such a value with ValueError, and so does this (a line each, one blank).
+    breaks = len(lines) + 1
+    if text.count("\n") != breaks or text.count("\r") != breaks or "\x00" in text:
+        raise UnreadableResponse("a request header carries a line break")
+    return method.encode("ascii") + target.request_line + text.encode("utf-8")
+
+
+def _decoded(data: bytes, encoding: str) -> bytes:
+    """Undo gzip / deflate (zlib-wrapped or raw, as aiohttp accepts); any other coding is left as sent."""
+    coding = encoding.strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif coding == "deflate":
+        wbits = zlib.MAX_WBITS if data[0] & 0x0F == 8 else -zlib.MAX_WBITS
+    else:
+        return data
+    decoder: Any = zlib.decompressobj(wbits=wbits)
+    try:
+        out = decoder.decompress(data) + decoder.flush()
+    except zlib.error:
+        raise BrokenBody() from None
+    if not decoder.eof:
+        raise BrokenBody()
+    return bytes(out)

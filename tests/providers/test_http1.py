@@ -1,0 +1,523 @@
+"""The lean HTTP/1.1 client (providers/_http1.py) against real servers on 127.0.0.1.
+
+aiohttp servers for well-formed answers; raw asyncio servers for what a hostile or broken
+upstream does (bad status lines, huge heads, resets mid-body, silence, closed idle sockets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import gzip
+import ipaddress
+import socket
+import ssl
+import struct
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from headway.providers._http1 import BrokenBody, CannotConnect, Http1Pool, UnreadableResponse
+
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+LONG = 30.0
+
+
+async def call(pool: Http1Pool, url: str, body: bytes = b"{}", **timeouts: float | None) -> Any:
+    limits: dict[str, float | None] = {"connect_timeout": LONG, "read_timeout": LONG, "total_timeout": LONG}
+    limits.update(timeouts)
+    return await pool.request("POST", url, body=body, headers={"content-type": "application/json"}, **limits)
+
+
+@contextlib.asynccontextmanager
+async def app_server(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[tuple[str, list[Any]]]:
+    """An aiohttp server; yields its URL and the client (host, port) of every request it saw."""
+    peers: list[Any] = []
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        await request.read()
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1/x", peers
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(serve: Serve, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}/v1/x"
+    finally:
+        server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 1)
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head + await reader.readexactly(length)
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def answering(*parts: bytes, pause: float = 0.0, then: str = "close") -> Serve:
+    """Read one request, send ``parts`` (``pause`` between them), then close, reset or keep open."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        for index, part in enumerate(parts):
+            if index and pause:
+                await asyncio.sleep(pause)
+            writer.write(part)
+            await writer.drain()
+        if then == "reset":
+            reset(writer)
+        elif then == "hold":
+            await asyncio.sleep(LONG)
+        else:
+            writer.close()
+
+    return serve
+
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+async def test_a_content_length_body_and_the_request_as_sent() -> None:
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        writer.write(OK_HEAD + b"Content-Length: 11\r\nX-Request-Id: r1\r\n\r\n{\"a\": true}")
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        reply = await call(pool, url + "?k=v", body=b'{"q": 1}')
+        await pool.close()
+    assert (reply.status, reply.body) == (200, b'{"a": true}')
+    assert reply.headers["x-request-id"] == "r1" and reply.headers["X-REQUEST-ID"] == "r1"
+    head, _, body = seen[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /v1/x?k=v HTTP/1.1"
+    port = url.split(":")[2].split("/")[0]
+    assert f"Host: 127.0.0.1:{port}".encode() in lines
+    assert b"Content-Length: 8" in lines and body == b'{"q": 1}'
+
+
+async def test_a_chunked_body_is_joined() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for piece in (b'{"parts": ', b'[1, 2', b", 3]}"):
+            await response.write(piece)
+        await response.write_eof()
+        return response
+
+    async with app_server(handler) as (url, _):
+        pool = Http1Pool()
+        reply = await call(pool, url)
+        await pool.close()
+    assert reply.body == b'{"parts": [1, 2, 3]}'
+
+
+async def test_a_body_until_close() -> None:
+    async with raw_server(answering(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", b'{"late"', b": 1}", pause=0.05)) as url:
+        pool = Http1Pool()
+        reply = await call(pool, url)
+        await pool.close()
+    assert reply.body == b'{"late": 1}'
+
+
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),  # zlib-wrapped, as the RFC says
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw, as some servers send it
+    ],
+)
+async def test_compressed_bodies_are_decoded(coding: str, encode: Callable[[bytes], bytes]) -> None:
+    payload = b'{"text": "' + b"repeat " * 500 + b'"}'
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=encode(payload), headers={"content-encoding": coding, "content-type": "application/json"})
+
+    async with app_server(handler) as (url, _):
+        pool = Http1Pool()
+        reply = await call(pool, url)
+        await pool.close()
+    assert reply.body == payload
+
+
+async def test_a_broken_gzip_body_is_a_broken_body() -> None:
+    broken = gzip.compress(b'{"a": 1}' * 100)[:-12]
+    reply = OK_HEAD + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(broken) + broken
+    async with raw_server(answering(reply)) as url:
+        pool = Http1Pool()
+        with pytest.raises(BrokenBody):
+            await call(pool, url)
+        await pool.close()
+
+
+async def test_an_interim_103_answer_is_skipped() -> None:
+    reply = b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n" + OK_HEAD + b"Content-Length: 2\r\n\r\n{}"
+    async with raw_server(answering(reply)) as url:
+        pool = Http1Pool()
+        answer = await call(pool, url)
+        await pool.close()
+    assert (answer.status, answer.body) == (200, b"{}") and "link" not in answer.headers
+
+
+# --- the pool -----------------------------------------------------------------------------
+
+
+async def test_keep_alive_reuses_one_connection() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": True})
+
+    async with app_server(handler) as (url, peers):
+        pool = Http1Pool()
+        for _ in range(3):
+            assert (await call(pool, url)).status == 200
+        await pool.close()
+    assert len(peers) == 3 and len(set(peers)) == 1
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
+        writer.write(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")  # keep-alive announced...
+        await writer.drain()
+        writer.close()  # ...then closed while idle, as servers do after their keep-alive time
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        assert (await call(pool, url)).body == b"{}"
+        await asyncio.sleep(0.1)  # the FIN arrives while the connection sits in the pool
+        assert (await call(pool, url)).body == b"{}"
+        await pool.close()
+    assert connections == 2
+
+
+async def test_connection_close_is_not_kept() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.json_response({}, headers={"connection": "close"})
+
+    async with app_server(handler) as (url, peers):
+        pool = Http1Pool()
+        for _ in range(2):
+            await call(pool, url)
+        await pool.close()
+    assert len(set(peers)) == 2
+
+
+async def test_a_cancelled_call_does_not_leave_its_connection_in_the_pool() -> None:
+    delays = [0.5, 0.0]
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(delays.pop(0))
+        return web.json_response({})
+
+    async with app_server(handler) as (url, peers):
+        pool = Http1Pool()
+        task = asyncio.ensure_future(call(pool, url))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await call(pool, url)  # the late answer of the first call must not be read as this one's
+        await pool.close()
+    assert len(set(peers)) == 2
+
+
+async def test_close_closes_idle_connections() -> None:
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        if await reader.read() == b"":
+            closed.set()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        await call(pool, url)
+        await pool.close()
+        await asyncio.wait_for(closed.wait(), 2)
+
+
+async def test_idle_connections_are_closed_after_the_keep_alive_time() -> None:
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        if await reader.read() == b"":
+            closed.set()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool(keepalive=0.2)
+        await call(pool, url)
+        await asyncio.wait_for(closed.wait(), 2)
+        await pool.close()
+
+
+# --- TLS ----------------------------------------------------------------------------------
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_https_verifies_the_certificate(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    reply = OK_HEAD + b"Content-Length: 2\r\n\r\n{}"
+    async with raw_server(answering(reply), tls=server_tls) as url:
+        default = Http1Pool()  # the system's trust store: this certificate is nobody's
+        with pytest.raises(CannotConnect):
+            await call(default, url)
+        await default.close()
+        trusting = Http1Pool(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        assert (await call(trusting, url)).body == b"{}"
+        await trusting.close()
+
+
+# --- timeouts -----------------------------------------------------------------------------
+
+
+async def test_connect_timeout_covers_a_handshake_that_never_ends() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(LONG)  # accepts TCP, never answers the TLS hello
+
+    async with raw_server(silent) as url:
+        pool = Http1Pool()
+        with pytest.raises(TimeoutError):
+            await call(pool, url.replace("http://", "https://"), connect_timeout=0.2)
+        await pool.close()
+
+
+async def test_read_timeout_when_no_answer_comes() -> None:
+    async with raw_server(answering(then="hold")) as url:
+        pool = Http1Pool()
+        with pytest.raises(TimeoutError):
+            await call(pool, url, read_timeout=0.2)
+        await pool.close()
+
+
+async def test_read_timeout_is_a_gap_between_bytes_not_a_deadline() -> None:
+    parts = [OK_HEAD + b"Content-Length: 7\r\n\r\n", b"{", b'"a', b'":', b"1", b"}"]
+    async with raw_server(answering(*parts, pause=0.1)) as url:
+        pool = Http1Pool()
+        reply = await call(pool, url, read_timeout=0.35)  # 0.5 s in all, never 0.35 s silent
+        await pool.close()
+    assert reply.body == b'{"a":1}'
+
+
+async def test_read_timeout_on_a_gap_mid_body() -> None:
+    async with raw_server(answering(OK_HEAD + b"Content-Length: 6\r\n\r\n{", b'"a":1}', pause=0.6)) as url:
+        pool = Http1Pool()
+        with pytest.raises(TimeoutError):
+            await call(pool, url, read_timeout=0.2)
+        await pool.close()
+
+
+async def test_total_timeout_bounds_a_trickle() -> None:
+    parts = [OK_HEAD + b"Content-Length: 100\r\n\r\n"] + [b" "] * 50
+    async with raw_server(answering(*parts, pause=0.05)) as url:
+        pool = Http1Pool()
+        with pytest.raises(TimeoutError):
+            await call(pool, url, read_timeout=1.0, total_timeout=0.4)  # only the total can run out
+        await pool.close()
+
+
+# --- broken and hostile upstreams ---------------------------------------------------------
+
+
+async def test_connection_refused_is_cannot_connect() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: refused
+        pool = Http1Pool()
+        with pytest.raises(CannotConnect):
+            await call(pool, f"http://127.0.0.1:{port}/")
+        await pool.close()
+
+
+async def test_a_reset_mid_body_is_a_broken_body() -> None:
+    async with raw_server(answering(OK_HEAD + b"Content-Length: 100\r\n\r\n{\"choi", then="reset")) as url:
+        pool = Http1Pool()
+        with pytest.raises(BrokenBody):
+            await call(pool, url)
+        await pool.close()
+
+
+async def test_a_close_mid_body_is_a_broken_body() -> None:
+    async with raw_server(answering(OK_HEAD + b"Content-Length: 100\r\n\r\n{\"choi")) as url:
+        pool = Http1Pool()
+        with pytest.raises(BrokenBody):
+            await call(pool, url)
+        await pool.close()
+
+
+async def test_a_reset_before_the_answer_is_a_lost_connection() -> None:
+    async with raw_server(answering(then="reset")) as url:
+        pool = Http1Pool()
+        with pytest.raises(ConnectionError) as caught:
+            await call(pool, url)
+        await pool.close()
+    assert not isinstance(caught.value, CannotConnect)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+        b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nBad Header Name: x\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+)
+async def test_a_malformed_head_is_unreadable(reply: bytes) -> None:
+    async with raw_server(answering(reply, then="hold")) as url:
+        pool = Http1Pool()
+        with pytest.raises(UnreadableResponse):
+            await call(pool, url)
+        await pool.close()
+
+
+async def test_bad_chunking_is_a_broken_body() -> None:
+    reply = OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\nZZ\r\n"
+    async with raw_server(answering(reply, then="hold")) as url:
+        pool = Http1Pool()
+        with pytest.raises(BrokenBody):
+            await call(pool, url)
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        OK_HEAD + b"X-Big: " + b"a" * 9000 + b"\r\n",  # one field over aiohttp's 8,190 bytes
+        OK_HEAD + b"".join(b"X-%d: v\r\n" % n for n in range(200)),  # over 128 fields
+    ],
+)
+async def test_oversized_heads_are_unreadable(head: bytes) -> None:
+    async with raw_server(answering(head + b"Content-Length: 2\r\n\r\n{}", then="hold")) as url:
+        pool = Http1Pool()
+        with pytest.raises(UnreadableResponse):
+            await call(pool, url)
+        await pool.close()
+
+
+async def test_an_endless_header_is_refused_before_it_ends() -> None:
+    sent = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await read_request(reader)
+        writer.write(OK_HEAD + b"X-Endless: ")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(4096):  # up to 64 MiB, never a line end
+                writer.write(b"a" * 16384)
+                await writer.drain()
+                sent += 16384
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        with pytest.raises(UnreadableResponse):
+            await call(pool, url)
+        await pool.close()
+    assert sent < 16 * 1024 * 1024
+
+
+async def test_a_line_break_in_a_request_header_is_refused() -> None:
+    pool = Http1Pool()
+    with pytest.raises(ValueError):
+        await pool.request(
+            "POST", "http://127.0.0.1:9/", body=b"", headers={"x-note": "a\r\nInjected: 1"},
+            connect_timeout=1, read_timeout=1, total_timeout=1,
+        )
+    await pool.close()
+
+
+async def test_an_answer_nobody_asked_for_is_neither_read_nor_kept() -> None:
+    first = OK_HEAD + b"Content-Length: 2\r\nX-Which: first\r\n\r\n{}"
+    second = b"HTTP/1.1 500 Boom\r\nX-Which: second\r\nContent-Length: 0\r\n\r\n"
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
+        writer.write(first + second)  # in one write: the second answer arrives with the first
+        await writer.drain()
+        await asyncio.sleep(LONG)
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        reply = await call(pool, url)
+        assert (reply.status, reply.headers.getall("x-which")) == (200, ["first"])
+        await call(pool, url)
+        await pool.close()
+    assert connections == 2
