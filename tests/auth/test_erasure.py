@@ -1,18 +1,29 @@
-"""Erasure: a data subject's stored records go, everywhere a part registered, and the audit trail says so."""
+"""Erasure: a data subject's stored records go, everywhere a part registered, and the audit trail says so;
+records of theirs still on their way to the store (a spill journal, another worker's buffer) never land."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
-from headway.auth.erasure import Subject
+from headway.auth.erasure import Subject, request_log_hook
 from headway.cli.main import app
+from headway.errors import StoreUnavailableError
+from headway.observe.request_log import RecordCodec
+from headway.store import tombstones
 from headway.store.base import RequestQuery
 from headway.store.sql import SqlStore
+from headway.store.writer import WriteBehind, WriterPolicy
 from headway.testing import GatewayThread
 from headway.types import RequestRecord
 from tests.auth.conftest import ADMIN, bearer, create_key, get
@@ -68,6 +79,10 @@ def test_erasure_removes_every_record_of_the_subject_and_is_audited(secure_gatew
     assert store.get_request(other) is not None
     after = stored_text(secure_gateway)
     assert SUBJECT not in after and pseudonym not in after
+    # A record of theirs made before the erasure, arriving late (another worker's buffer), is refused and counted.
+    late = RequestRecord(request_id="r-late", endpoint="chat.completions", model="m", caller=SUBJECT, created_at=time.time() - 60)
+    assert store.write_requests([late]) == 0 and store.get_request("r-late") is None
+    assert store.erased_dropped == 1
 
     digest = hashlib.sha256(SUBJECT.encode()).hexdigest()
     audit = get(secure_gateway, "/admin/audit?action=records.erase", ADMIN).json()["data"]
@@ -106,3 +121,118 @@ def test_cli_erases_from_the_store(tmp_path: Path) -> None:
     events = [json.loads(line) for line in trail.output.splitlines()]
     assert any(e["action"] == "records.erase" and e["actor"].startswith("cli") for e in events)
     store.close()
+
+
+# -- records on their way to the store when the subject is erased ------------------------------
+
+PSEUDONYM = "pseudonym-of-ann"  # what guards.pii.Pseudonyms would make of SUBJECT in metadata
+ANN = Subject(SUBJECT, PSEUDONYM)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlStore]:
+    store = SqlStore(store_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+def record(request_id: str, caller: str, **fields: Any) -> RequestRecord:
+    return RequestRecord(request_id=request_id, endpoint="chat.completions", model="m", caller=caller, **fields)
+
+
+class Outage:
+    """The store's write, with an outage switch."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.down = False
+
+    def __call__(self, batch: Sequence[RequestRecord]) -> int:
+        if self.down:
+            raise StoreUnavailableError("the store is away")
+        return self.store.write_requests(batch)
+
+
+async def test_records_spilled_before_an_erasure_are_not_replayed_into_the_store(store: SqlStore, tmp_path: Path) -> None:
+    policy = WriterPolicy(
+        name="requests", batch_size=10, flush_interval=0.01, on_full="spill", on_unavailable="spill",
+        crash_safe=True, journal_dir=tmp_path / "spill",
+    )
+    sink = Outage(store)
+    writer: WriteBehind[RequestRecord] = WriteBehind(sink, policy, codec=RecordCodec())
+    await writer.start()
+    sink.down = True
+    theirs = [
+        record("r-caller", SUBJECT),
+        record("r-subject", "support-bot", metadata={"subject": PSEUDONYM}),
+        record("r-user", "support-bot", metadata={"user": SUBJECT, "ticket": "T-1"}),
+    ]
+    for item in [*theirs, record("r-bob", "support-bot", metadata={"subject": "bob@example.com"})]:
+        writer.submit(item)
+    await writer.flush()
+    assert writer.health().spilled_pending == 4
+    await writer.close()  # the process stops; its journal waits for the next start
+
+    sink.down = False  # the store is back; the subject is erased before anyone replays
+    assert await asyncio.to_thread(request_log_hook(store.database), ANN) == 0  # nothing of theirs stored yet
+
+    replayer: WriteBehind[RequestRecord] = WriteBehind(store.write_requests, policy, codec=RecordCodec())
+    await replayer.start()  # the next start replays the journal
+    for _ in range(600):
+        if replayer.health().spilled_pending == 0:
+            break
+        await asyncio.sleep(0.05)
+    await replayer.close()
+    assert replayer.health().spilled_pending == 0
+    assert [store.get_request(r.request_id) for r in theirs] == [None, None, None]
+    assert store.get_request("r-bob") is not None  # another subject's record from the same journal
+    assert store.erased_dropped == 3  # counted, not silent
+
+
+def test_a_record_made_after_the_erasure_is_new_data_and_kept(store: SqlStore, caplog: pytest.LogCaptureFixture) -> None:
+    before = record("r-before", SUBJECT)  # in another worker's buffer while the erasure runs
+    request_log_hook(store.database)(ANN)
+    request_log_hook(store.database)(ANN)  # erasing twice moves the tombstone forward, nothing else
+    after = record("r-after", SUBJECT)
+    with caplog.at_level(logging.WARNING, logger="headway.store"):
+        assert store.write_requests([before, after, record("r-other", "cara")]) == 2
+    assert store.get_request("r-before") is None
+    assert store.get_request("r-after") is not None and store.get_request("r-other") is not None
+    assert store.erased_dropped == 1
+    assert "dropped 1 record(s) of erased data subjects" in caplog.text and SUBJECT not in caplog.text
+    with store.database.connect() as connection:  # the tombstones keep digests, never the identifiers
+        stored = [tuple(row) for row in connection.exec_driver_sql("SELECT digest, erased_at FROM erased_subjects")]
+    assert sorted(digest for digest, _ in stored) == sorted([ANN.digest, hashlib.sha256(PSEUDONYM.encode()).hexdigest()])
+
+
+def test_a_write_in_progress_and_an_erasure_cannot_interleave(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The race: a write reads the tombstones (none yet), the erasure commits its tombstones and
+    # its delete, then the write inserts the subject's record. The locks make the erasure wait
+    # for the write to commit, so its delete removes the record.
+    have_read, erased = threading.Event(), threading.Event()
+    read_tombstones = tombstones.erased_positions
+
+    def read_then_linger(connection: Any, records: Sequence[RequestRecord]) -> set[int]:
+        found = read_tombstones(connection, records)
+        have_read.set()
+        erased.wait(2)  # room for an erasure to run to its end, were it not held off
+        return found
+
+    monkeypatch.setattr(tombstones, "erased_positions", read_then_linger)
+    writer = threading.Thread(target=store.write_requests, args=([record("r-racing", SUBJECT)],))
+    writer.start()
+    assert have_read.wait(30)
+    outcome: dict[str, int] = {}
+
+    def erase() -> None:
+        outcome["deleted"] = request_log_hook(store.database)(ANN)
+        erased.set()
+
+    eraser = threading.Thread(target=erase)
+    eraser.start()
+    writer.join(60)
+    eraser.join(60)
+    assert not writer.is_alive() and not eraser.is_alive()
+    assert outcome == {"deleted": 1}  # the erasure waited for the write, then deleted its record
+    assert store.get_request("r-racing") is None

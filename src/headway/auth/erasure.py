@@ -7,17 +7,21 @@ register theirs when they land. ``AuthService.erase`` runs every hook and audits
 
 A subject is matched by its identifier and by its pseudonym (``guards.pii.Pseudonyms``),
 because records store a subject that is itself personal data (an email) only as that.
+
+The request log's hook also leaves a tombstone of both (``store.record_erasure``) in the
+transaction of its delete: records of the subject made before the erasure that reach the
+store later (a spill journal replayed, another worker's buffer) are dropped on arrival.
 """
 
 from __future__ import annotations
 
-import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, or_
 
-from headway.store import Database, requests
+from headway.store import Database, record_erasure, requests, subject_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class Subject:
     @property
     def digest(self) -> str:
         """What the audit trail records instead of the identifier itself."""
-        return hashlib.sha256(self.id.encode("utf-8")).hexdigest()
+        return subject_digest(self.id)
 
 
 ErasureHook = Callable[[Subject], int]
@@ -68,6 +72,9 @@ def request_log_hook(database: Database) -> ErasureHook:
             )
         )
         with database.transaction("erase request records") as connection:
+            # Tombstones first, in the delete's transaction: records of the subject still on their
+            # way (a spill journal, another worker's buffer) are refused when they arrive.
+            record_erasure(connection, ids, erased_at=time.time())
             return int(connection.execute(statement).rowcount or 0)
 
     return erase_requests

@@ -20,6 +20,8 @@ from headway.store.queue import QueueShape, WorkQueue, backoff
 from headway.store.repository import SqlRepository
 from headway.store.sql import SqlStore, create_store_engine, normalise_url, open_store
 from headway.store.tables import metadata, requests
+from headway.store.tombstones import digest as subject_digest
+from headway.store.tombstones import record_erasure
 from headway.store.writer import WriteBehind, WriterHealth, WriterPolicy
 
 __all__ = [
@@ -54,11 +56,13 @@ __all__ = [
     "metadata",
     "normalise_url",
     "open_store",
+    "record_erasure",
     "refresh_statistics",
     "requests",
     "restore_store",
     "schema_sql",
     "schema_status",
+    "subject_digest",
     "translate_errors",
     "upgrade_schema",
 ]

@@ -31,6 +31,7 @@ class RequestQuery:
 
 class Store(Protocol):
     url: str
+    erased_dropped: int  # request records refused since start: their subject was erased after they were made
 
     @property
     def database(self) -> Database:
@@ -43,7 +44,11 @@ class Store(Protocol):
         """Raise ``StoreUnavailableError`` when the store cannot be reached."""
 
     def write_requests(self, records: Sequence[RequestRecord]) -> int:
-        """Insert records; a record whose id already exists is skipped (replays are idempotent)."""
+        """Insert records; returns how many were inserted.
+
+        A record whose id already exists is skipped (replays are idempotent), and so is a record
+        of a data subject erased at or after the record's ``created_at`` (``store/tombstones.py``).
+        """
 
     def get_request(self, request_id: str) -> RequestRecord | None: ...
 

@@ -3,7 +3,7 @@
 It hands out connections and transactions whose failures pass through the one error
 translation (``store.errors``), and builds the few statements whose SQL differs between
 SQLite and PostgreSQL (insert-or-ignore, upsert, claim-with-skip-locked, full-text
-ranking, refreshing the planner's statistics), so no part ever asks which database it
+ranking, refreshing the planner's statistics, table locks), so no part ever asks which database it
 talks to.
 """
 
@@ -90,6 +90,23 @@ def refresh_statistics(connection: Connection, table: str) -> None:
     """
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"ANALYZE {table}")
+
+
+def lock_table(connection: Connection, table: str, *, exclusive: bool) -> None:
+    """Serialise this transaction with others that lock ``table``, until it ends; call it first.
+
+    PostgreSQL: ``LOCK TABLE … IN SHARE MODE`` (shared holders run together; no one may write
+    the table meanwhile) or ``IN EXCLUSIVE MODE`` (waits for every holder, then keeps all others
+    out; plain reads still pass). SQLite has one writer at a time: take the database's write
+    lock now (``BEGIN IMMEDIATE``; pysqlite would begin only at the first write, after the
+    reads), so both modes exclude every other writer and the reads that follow see every
+    committed write.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"LOCK TABLE {table} IN {'EXCLUSIVE' if exclusive else 'SHARE'} MODE")
+        return
+    if not getattr(connection.connection.dbapi_connection, "in_transaction", False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # already in one: it wrote, so it holds the lock
 
 
 class Database:

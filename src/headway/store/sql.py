@@ -6,7 +6,9 @@ dialect's ``INSERT … ON CONFLICT DO NOTHING``), so callers see one behaviour.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,14 @@ import orjson
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import DisconnectionError
 
-from headway.store import migrate
+from headway.store import migrate, tombstones
 from headway.store.base import RequestQuery
 from headway.store.database import Database
 from headway.store.errors import translate_errors
 from headway.store.tables import requests
 from headway.types import RequestRecord, asdict_attempt
 
+log = logging.getLogger("headway.store")
 
 def normalise_url(url: str) -> str:
     """Accept the URL forms operators write; select the psycopg 3 driver for PostgreSQL."""
@@ -138,6 +141,8 @@ class SqlStore:
         self.url = url
         self._engine = engine or create_store_engine(url)
         self.database = Database(self._engine)
+        self.erased_dropped = 0  # request records refused because their subject was erased after they were made
+        self._counting = threading.Lock()  # writes run in several worker threads
         columns = ", ".join(_REQUEST_COLUMNS)
         if self._engine.dialect.name == "postgresql":
             marks = ", ".join(["%s"] * len(_REQUEST_COLUMNS))
@@ -161,8 +166,22 @@ class SqlStore:
         # per-row bind processing cost ~10x more than the insert itself.
         rows = [_record_to_params(r) for r in records]
         with self.database.transaction("write request records") as connection:
-            result = connection.exec_driver_sql(self._insert_requests_sql, rows)
-            return max(int(result.rowcount or 0), 0)
+            # Records of a subject erased since they were made (spilled, replayed, or from another
+            # worker's buffer) must not come back: ``tombstones`` says which, under its lock.
+            erased = tombstones.erased_positions(connection, records)
+            if erased:
+                rows = [row for position, row in enumerate(rows) if position not in erased]
+            result = connection.exec_driver_sql(self._insert_requests_sql, rows) if rows else None
+            written = max(int(result.rowcount or 0), 0) if result is not None else 0
+        if erased:
+            with self._counting:
+                self.erased_dropped += len(erased)
+                total = self.erased_dropped
+            log.warning(
+                "request log: dropped %d record(s) of erased data subjects, made before their erasure "
+                "(%d dropped since start)", len(erased), total,
+            )
+        return written
 
     def get_request(self, request_id: str) -> RequestRecord | None:
         with self.database.connect("read request records") as connection:

@@ -41,3 +41,12 @@ requests = Table(
     Index("ix_requests_team", "team", "created_at"),
     Index("ix_requests_model", "model", "created_at"),
 )
+
+# Tombstones of erased data subjects (``store/tombstones.py``): the sha256 of an identifier, never
+# the identifier, and when it was erased; the request log refuses its older records from then on.
+erased_subjects = Table(
+    "erased_subjects",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("erased_at", Double, nullable=False),
+)
