@@ -22,7 +22,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from headway.errors import UpstreamError
+from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
 from headway.providers._http1 import BrokenBody, CannotConnect, Http1Pool, UnreadableResponse
+from headway.providers.base import Timeouts
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 LONG = 30.0
@@ -521,3 +524,51 @@ async def test_an_answer_nobody_asked_for_is_neither_read_nor_kept() -> None:
         await call(pool, url)
         await pool.close()
     assert connections == 2
+
+
+# --- through post_json_object: the same UpstreamError kinds as with aiohttp -------------
+
+
+async def _post(url: str, timeouts: Timeouts = Timeouts()) -> Any:
+    pool = PooledSession()
+    try:
+        return await post_json_object(
+            pool, url, {"q": 1}, headers={"content-type": "application/json"}, timeouts=timeouts,
+            error_from_response=upstream_error_from_response,
+        )
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("serve", "kind", "words"),
+    [
+        (answering(then="reset"), "connection", "lost"),
+        (answering(OK_HEAD + b"Content-Length: 100\r\n\r\n{", then="reset"), "bad_response", "broke off"),
+        (answering(b"HTTP/1.1 abc\r\n\r\n", then="hold"), "bad_response", "unreadable"),
+        (answering(OK_HEAD + b"X-Big: " + b"a" * 9000 + b"\r\n\r\n", then="hold"), "bad_response", "unreadable"),
+        (answering(then="hold"), "timeout", "timed out"),
+        (answering(OK_HEAD + b"Content-Length: 2\r\n\r\n[]"), "bad_response", "not a JSON object"),
+    ],
+)
+async def test_failures_map_to_the_upstream_kinds(serve: Serve, kind: str, words: str) -> None:
+    async with raw_server(serve) as url:
+        with pytest.raises(UpstreamError) as caught:
+            await _post(url, Timeouts(first_token=0.3))
+    assert caught.value.kind == kind and words in caught.value.message
+
+
+async def test_refused_maps_to_cannot_connect() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        with pytest.raises(UpstreamError) as caught:
+            await _post(f"http://127.0.0.1:{sock.getsockname()[1]}/")
+    assert (caught.value.kind, caught.value.message) == ("connection", "cannot connect to the provider")
+
+
+async def test_an_error_status_keeps_its_headers_for_retry_after() -> None:
+    reply = b"HTTP/1.1 429 Too Many\r\nRetry-After: 7\r\nContent-Length: 33\r\n\r\n{\"error\": {\"message\": \"slow\"}}   "
+    async with raw_server(answering(reply)) as url:
+        with pytest.raises(UpstreamError) as caught:
+            await _post(url)
+    assert (caught.value.kind, caught.value.status, caught.value.retry_after, caught.value.message) == ("rate_limit", 429, 7.0, "slow")

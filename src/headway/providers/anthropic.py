@@ -64,7 +64,7 @@ class AnthropicProvider:
 
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
         reply = await post_json_object(
-            self._http(),
+            self._pool,
             self._url,
             self._payload(request, model),
             headers=self._headers,

@@ -103,7 +103,7 @@ class BedrockProvider:
         url = self._url(model, "converse")
         body = orjson.dumps(request_to_converse(request))
         reply = await post_json_object(
-            self._http(),
+            self._pool,
             url,
             orjson.Fragment(body),
             headers=self._signed(url, body, "application/json"),

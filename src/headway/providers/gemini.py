@@ -52,7 +52,7 @@ class GeminiProvider:
         auth: AuthHeaders,
         headers: Mapping[str, str] | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        session: Callable[[], aiohttp.ClientSession] | None = None,
+        pool: PooledSession | None = None,
     ) -> None:
         """``models_url`` is the URL the ``{model}:method`` suffix is appended to."""
         self.name = name
@@ -60,7 +60,7 @@ class GeminiProvider:
         self._auth = auth
         self._headers = {"content-type": "application/json", **(headers or {})}
         self._max_event_bytes = max_event_bytes
-        self._shared_session = session
+        self._shared_pool = pool  # Vertex's, when Gemini runs inside it
         self._pool = PooledSession()
 
     @classmethod
@@ -71,9 +71,7 @@ class GeminiProvider:
         return cls(name, models_url=f"{base_url.rstrip('/')}/v1beta/models", auth=key_header, **kwargs)
 
     def _http(self) -> aiohttp.ClientSession:
-        if self._shared_session is not None:
-            return self._shared_session()
-        return self._pool.get()
+        return (self._shared_pool or self._pool).get()
 
     async def close(self) -> None:
         await self._pool.close()
@@ -87,7 +85,7 @@ class GeminiProvider:
     async def chat(self, request: JSON, *, model: str, timeouts: Timeouts) -> ChatResult:
         payload = request_to_gemini(request)
         reply = await post_json_object(
-            self._http(),
+            self._shared_pool or self._pool,
             self._url(model, "generateContent"),
             payload,
             headers=await self._request_headers(),

@@ -60,7 +60,7 @@ class OpenAIProvider:
 
     async def _post_json(self, operation: str, payload: JSON, model: str, timeouts: Timeouts) -> ChatResult:
         reply = await post_json_object(
-            self._http(),
+            self._pool,
             self._url(operation, model),
             payload,
             headers=await self._request_headers(),
@@ -92,7 +92,7 @@ class OpenAIProvider:
 
     async def _responses(self, request: JSON, model: str, timeouts: Timeouts) -> ChatResult:
         reply = await post_json_object(
-            self._http(),
+            self._pool,
             self._url("responses", model),
             native_request(request, model, stream=False),
             headers=await self._request_headers(),

@@ -60,7 +60,7 @@ class VertexProvider:
             auth=self._bearer,
             headers=headers,
             max_event_bytes=max_event_bytes,
-            session=self._http,
+            pool=self._pool,
         )
 
     def _http(self) -> aiohttp.ClientSession:
@@ -99,7 +99,7 @@ class VertexProvider:
         if not self._is_claude(model):
             return await self._gemini.chat(request, model=model, timeouts=timeouts)
         reply = await post_json_object(
-            self._http(),
+            self._pool,
             self._claude_url(model, "rawPredict"),
             self._claude_payload(request, model),
             headers=await self._claude_headers(),
