@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -63,6 +64,10 @@ def served_path(served_by: str | None, status_code: int) -> str:
         return "cache"
     return label if label in SERVED_PATHS else "primary"
 
+
+# Shapes of record whose children are kept resolved; beyond it (label values from hostile
+# input) each record resolves its children again instead of growing the cache.
+_MAX_PLANS = 10_000
 
 BREAKER_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "half-open": 1.0, "halfopen": 1.0, "open": 2.0}
 
@@ -155,6 +160,7 @@ class Metrics:
         r.register(_Constant([build]))
         # One dict of bound children for every labelled series: the hot path does one lookup each.
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -167,42 +173,80 @@ class Metrics:
     def observe(self, record: RequestRecord) -> None:
         if not self.enabled:
             return
+        attempts = record.attempts
+        # Everything but the amounts repeats from request to request: the children are resolved
+        # once per shape (labels, status, path, attempt outcomes) and reused.
+        if len(attempts) == 1:
+            first = attempts[0]
+            tried: tuple[Any, ...] = (first.deployment, first.outcome, first.error_type)
+        else:
+            tried = tuple((a.deployment, a.outcome, a.error_type) for a in attempts)
+        quality = record.quality
+        contract = quality.get("contract") if quality else None
+        if contract:
+            contract = str(contract)
+        key = (record.endpoint, record.model, record.deployment, record.status_code, record.served_by, contract, tried)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(record, contract)
+            if len(self._plans) < _MAX_PLANS:
+                self._plans[key] = plan
+        plan.requests.inc()
+        plan.duration.observe(record.latency_ms / 1000)
+        model = record.model
+        if record.ttft_ms is not None:
+            self._child(self._ttft, model).observe(record.ttft_ms / 1000)
+        if record.input_tokens:
+            plan.tokens("input").inc(record.input_tokens)
+        if record.output_tokens:
+            plan.tokens("output").inc(record.output_tokens)
+        if record.cache_read_tokens:
+            plan.tokens("cache_read").inc(record.cache_read_tokens)
+        if record.reasoning_tokens:
+            plan.tokens("reasoning").inc(record.reasoning_tokens)
+        if record.cost_usd:
+            self._child(self._cost, model, record.team or "").inc(record.cost_usd)
+        if plan.path is not None:
+            plan.path.inc()
+        plan.answers.inc()
+        if plan.contract is not None:
+            plan.contract.inc()
+            repairs = quality.get("contract_repairs")
+            if isinstance(repairs, int) and repairs > 0:
+                self._child(self._contract_repairs, model).inc(repairs)
+        if plan.retried is not None:
+            plan.retried.inc(plan.retries)
+        for (counted, timed), attempt in zip(plan.attempts, attempts, strict=True):
+            counted.inc()
+            timed.observe(attempt.latency_ms / 1000)
+
+    def _plan(self, record: RequestRecord, contract: Any) -> _Plan:
+        """The children one shape of record touches; the token children appear when first used."""
         child = self._child
         model = record.model
         deployment = record.deployment or ""
         served_by = record.served_by or ""
-        child(self._requests, record.endpoint, model, deployment, str(record.status_code), served_by).inc()
-        child(self._duration, record.endpoint, model).observe(record.latency_ms / 1000)
-        if record.ttft_ms is not None:
-            child(self._ttft, model).observe(record.ttft_ms / 1000)
-        for kind, count in (
-            ("input", record.input_tokens),
-            ("output", record.output_tokens),
-            ("cache_read", record.cache_read_tokens),
-            ("reasoning", record.reasoning_tokens),
-        ):
-            if count:
-                child(self._tokens, model, deployment, kind).inc(count)
-        if record.cost_usd:
-            child(self._cost, model, record.team or "").inc(record.cost_usd)
         if served_by.startswith("cache"):
-            child(self._cache_hits, model, served_by).inc()
+            path = child(self._cache_hits, model, served_by)
         elif served_by and served_by != "primary":
-            child(self._fallbacks, model, served_by).inc()
-        child(self._answers, model, served_path(record.served_by, record.status_code)).inc()
-        quality = record.quality
-        contract = quality.get("contract")
-        if contract:
-            child(self._contracts, model, str(contract)).inc()
-            repairs = quality.get("contract_repairs")
-            if isinstance(repairs, int) and repairs > 0:
-                child(self._contract_repairs, model).inc(repairs)
+            path = child(self._fallbacks, model, served_by)
+        else:
+            path = None
         made = sum(1 for attempt in record.attempts if attempt.outcome != "skipped")
-        if made > 1:
-            child(self._retries, model).inc(made - 1)
-        for attempt in record.attempts:
-            child(self._attempts, attempt.deployment, attempt.outcome, attempt.error_type or "").inc()
-            child(self._attempt_duration, attempt.deployment).observe(attempt.latency_ms / 1000)
+        return _Plan(
+            requests=child(self._requests, record.endpoint, model, deployment, str(record.status_code), served_by),
+            duration=child(self._duration, record.endpoint, model),
+            answers=child(self._answers, model, served_path(record.served_by, record.status_code)),
+            path=path,
+            contract=child(self._contracts, model, contract) if contract else None,
+            retries=made - 1 if made > 1 else 0,
+            retried=child(self._retries, model) if made > 1 else None,
+            attempts=tuple(
+                (child(self._attempts, a.deployment, a.outcome, a.error_type or ""), child(self._attempt_duration, a.deployment))
+                for a in record.attempts
+            ),
+            tokens=lambda kind: child(self._tokens, model, deployment, kind),
+        )
 
     # -- reported by other parts -----------------------------------------------------------
     def limit_rejected(self, limit: str) -> None:
@@ -254,6 +298,21 @@ class Metrics:
                     continue
                 out.setdefault(name, []).append((dict(sample.labels), float(sample.value)))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The metric children of one shape of request record (see ``Metrics.observe``)."""
+
+    requests: Any
+    duration: Any
+    answers: Any
+    path: Any | None  # cache hits or fallbacks, by the path that answered
+    contract: Any | None
+    retries: int
+    retried: Any | None
+    attempts: tuple[tuple[Any, Any], ...]  # (count, duration) per attempt, in order
+    tokens: Callable[[str], Any]
 
 
 class _Constant(Collector):
