@@ -166,9 +166,8 @@ async def _serve_stream(
     record.served_by = opened.served_by
     record.deployment = opened.deployment.id if opened.deployment else None
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    prompt_chars = len(orjson.dumps(body.get("messages") or []))
     resume = _resumer(runtime, route, body, record, ctx) if route.config.continue_streams else None
-    chunks = call.stream(_sse(runtime, call, opened, include_usage, prompt_chars=prompt_chars, resume=resume))
+    chunks = call.stream(_sse(runtime, call, opened, include_usage, messages=body.get("messages") or [], resume=resume))
     return StreamReply(chunks=chunks, record=record, headers=served_headers(record))
 
 
@@ -253,13 +252,22 @@ async def _sse(
     opened: OpenedStream,
     include_usage: bool,
     *,
-    prompt_chars: int = 0,
+    messages: Any = None,
     resume: Resume | None = None,
 ) -> AsyncIterator[bytes]:
     """The SSE chunks of an opened stream; its record is finished once, when the stream ends.
 
     With ``resume`` (``continue_streams``), a stream cut after partial text continues from the
     stream ``resume`` opens, relabelled as the same stream (``continuation.py``)."""
+    sized: list[int] = []
+
+    def prompt_chars() -> int:
+        # The prompt's size feeds only the usage estimate of a cut or continued stream: measured
+        # then, not before the first token (serialising a long conversation costs ~1 µs per KB).
+        if not sized:
+            sized.append(len(orjson.dumps(messages)) if messages is not None else 0)
+        return sized[0]
+
     ctx, record = call.ctx, call.record
     segment = _Segment(opened, time.perf_counter())
     record.ttft_ms = round((segment.first_at - ctx.started) * 1000, 3)
@@ -277,7 +285,7 @@ async def _sse(
                         segment.usage = event.usage
                     chunk: JSON | None = relabel(event.chunk, partial) if done else event.chunk
                     if chunk is not None and done and isinstance(chunk.get("usage"), dict):
-                        chunk["usage"] = _with_earlier(chunk["usage"], [earlier for earlier, _ in done], prompt_chars)
+                        chunk["usage"] = _with_earlier(chunk["usage"], [earlier for earlier, _ in done], prompt_chars())
                     # Headway always asks upstream for usage; clients that did not ask never see that chunk.
                     if chunk is not None and (include_usage or chunk.get("choices") or event.usage is None):
                         segment.output_chars += _output_chars(chunk)
@@ -315,9 +323,9 @@ async def _sse(
                 await aclose()
             await _end_segment(runtime, record, segment, error)
             if not completed and segment.opened.deployment is not None and segment.output_chars:
-                segment.usage = _delivered_usage(segment.usage, prompt_chars, segment.output_chars)
+                segment.usage = _delivered_usage(segment.usage, prompt_chars(), segment.output_chars)
                 record.quality["usage"] = "estimated from what reached the client"
-            _apply_segments(record, [(earlier, prompt_chars) for earlier, _ in done], segment)
+            _apply_segments(record, [(earlier, prompt_chars()) for earlier, _ in done], segment)
             if done:
                 record.served_by = f"{done[0][0].opened.served_by}+continued"
         except Exception as exc:  # the record is still written, once, naming the failure
