@@ -14,8 +14,18 @@ and opens the next, for ``--seconds``.
 Per target and level it prints: streams completed, chunks per second received, TTFT
 p50/p99 (request sent → first content chunk), stream duration p50/p99 (the pace is
 ``chunks × interval``: more is queueing), the target's CPU per chunk (its process CPU
-from /proc over the level, divided by the chunks delivered), and its RSS growth while C
-streams are open, per stream. Everything is on 127.0.0.1, bounded by ``--seconds``.
+from /proc over the level, divided by the chunks delivered; ``_net``: less its idle CPU
+rate, measured over 2 s before its levels, times the level's duration), and its RSS growth
+while C streams are open, per stream. Everything is on 127.0.0.1, bounded by ``--seconds``.
+
+Added TTFT (``ttft_probe``): a C=1 level of 2 s streams holds only ``seconds / 2`` TTFT
+samples (4 in 8 s), one of them paying the new connection, so its p50 is noise. The probe
+measures the same thing often: ``--ttft-samples`` streams one after another on one warm
+keep-alive connection, each asking for ``max_tokens: 1`` (the upstream then sends one
+content chunk, usage and ``[DONE]``), timed from the request sent to the first content
+chunk read, exactly as the levels time it. Direct and Headway alternate in ``--ttft-rounds``
+rounds while both are up, so both see the same moment of the host; ``added_ttft_p50_ms``
+is the difference of the pooled medians.
 """
 
 from __future__ import annotations
@@ -55,11 +65,12 @@ def serve_upstream(port: int, chunks: int, interval: float) -> None:
     )
 
     async def completions(request: web.Request) -> web.StreamResponse:
-        await request.read()
+        asked = json.loads(await request.read()).get("max_tokens")
+        count = min(chunks, asked) if isinstance(asked, int) and asked > 0 else chunks
         response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
         await response.prepare(request)
         start = time.monotonic()
-        for index, piece in enumerate(pieces):
+        for index, piece in enumerate(pieces[:count]):
             delay = start + index * interval - time.monotonic()  # a fixed pace, not drifting with load
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -80,7 +91,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def level(url: str, key: str | None, connections: int, seconds: float, pid: int) -> dict[str, Any]:
+def idle_cpu_rate(pid: int, seconds: float = 2.0) -> float:
+    """The target's own CPU seconds per second with no traffic (timers, pollers, flushes)."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds
+
+
+async def level(url: str, key: str | None, connections: int, seconds: float, pid: int, idle_rate: float = 0.0) -> dict[str, Any]:
     body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "stream"}], "stream": True}).encode()
     headers = {"content-type": "application/json", **({"authorization": f"Bearer {key}"} if key else {})}
     ttfts: list[float] = []
@@ -142,10 +160,44 @@ async def level(url: str, key: str | None, connections: int, seconds: float, pid
         "stream_p50_ms": round(percentile(durations, 0.5), 1),
         "stream_p99_ms": round(percentile(durations, 0.99), 1),
         "cpu_us_per_chunk": round(cpu / chunks * 1e6, 1) if chunks else None,
+        # The same, less what the target burns idle over that time (dominant at C=1).
+        "cpu_us_per_chunk_net": round(max(cpu - idle_rate * elapsed, 0.0) / chunks * 1e6, 1) if chunks else None,
         "cpu_s": round(cpu, 2),
         "rss_idle_mb": round(rss_before, 1),
         "rss_open_mb": round(rss_open, 1),
         "kb_per_open_stream": round((rss_open - rss_before) * 1024 / connections, 1) if peak_rss else None,
+    }
+
+
+async def ttft_probe(url: str, key: str | None, samples: int, gap: float) -> list[float]:
+    """TTFT (ms) of ``samples`` one-chunk streams, ``gap`` s apart, on one warm connection."""
+    body = json.dumps(
+        {"model": "chat", "messages": [{"role": "user", "content": "stream"}], "stream": True, "max_tokens": 1}
+    ).encode()
+    headers = {"content-type": "application/json", **({"authorization": f"Bearer {key}"} if key else {})}
+    ttfts: list[float] = []
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        for index in range(samples + 20):  # the first 20 warm the connection and both processes
+            sent = time.perf_counter()
+            first = None
+            async with session.post(url, data=body, headers=headers) as response:
+                assert response.status == 200, response.status
+                async for line in response.content:
+                    if first is None and line.startswith(b"data: {") and b'"content"' in line:
+                        first = time.perf_counter()
+            if index >= 20 and first is not None:
+                ttfts.append((first - sent) * 1000)
+            await asyncio.sleep(gap)
+    return ttfts
+
+
+def probe_summary(ttfts: list[float]) -> dict[str, Any]:
+    return {
+        "samples": len(ttfts),
+        "ttft_p50_ms": round(percentile(ttfts, 0.5), 3),
+        "ttft_p90_ms": round(percentile(ttfts, 0.9), 3),
+        "ttft_p99_ms": round(percentile(ttfts, 0.99), 3),
     }
 
 
@@ -155,6 +207,9 @@ def main() -> None:
     parser.add_argument("--interval-ms", type=float, default=10.0)
     parser.add_argument("--levels", default="1,50,500")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--ttft-samples", type=int, default=300, help="one-chunk streams per target and round (0: no probe)")
+    parser.add_argument("--ttft-rounds", type=int, default=2)
+    parser.add_argument("--ttft-gap-ms", type=float, default=10.0, help="pause between probe streams (the chunk pace)")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_upstream:
@@ -175,15 +230,26 @@ def main() -> None:
     try:
         wait_port(upstream_port)
         direct = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+        idle = idle_cpu_rate(upstream.pid)
         for connections in levels:
-            results["direct"].append(asyncio.run(level(direct, None, connections, args.seconds, upstream.pid)))
+            results["direct"].append(asyncio.run(level(direct, None, connections, args.seconds, upstream.pid, idle)))
         with tempfile.TemporaryDirectory(prefix="hw-stream-") as tmp:
             config, key = keyed_gateway_config(upstream_port, Path(tmp))
             with headway_server(config) as (port, proc):
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 asyncio.run(level(url, key, 4, 2, proc.pid))  # warm-up
+                idle = idle_cpu_rate(proc.pid)
+                probes: dict[str, list[float]] = {"direct": [], "headway": []}
+                for _ in range(args.ttft_rounds if args.ttft_samples > 0 else 0):
+                    probes["direct"] += asyncio.run(ttft_probe(direct, None, args.ttft_samples, args.ttft_gap_ms / 1000))
+                    probes["headway"] += asyncio.run(ttft_probe(url, key, args.ttft_samples, args.ttft_gap_ms / 1000))
+                if probes["headway"]:
+                    results["ttft_probe"] = {target: probe_summary(values) for target, values in probes.items()}
+                    results["ttft_probe"]["added_ttft_p50_ms"] = round(
+                        percentile(probes["headway"], 0.5) - percentile(probes["direct"], 0.5), 3
+                    )
                 for connections in levels:
-                    results["headway"].append(asyncio.run(level(url, key, connections, args.seconds, proc.pid)))
+                    results["headway"].append(asyncio.run(level(url, key, connections, args.seconds, proc.pid, idle)))
     finally:
         upstream.terminate()
         upstream.wait(10)
