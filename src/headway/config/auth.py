@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from headway.config.section import Section
 
 Role = Literal["admin", "operator", "developer", "reviewer", "app"]
 ROLES: tuple[Role, ...] = ("admin", "operator", "developer", "reviewer", "app")
@@ -31,10 +33,6 @@ _MISSING_AUTH_MESSAGE = (
 )
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class _NotWritten:
     """Marks an ``auth`` section the operator did not write (see ``auth_section_not_written``)."""
 
@@ -47,7 +45,7 @@ def auth_section_not_written() -> Any:
     return _NOT_WRITTEN
 
 
-class AccessLists(_Section):
+class AccessLists(Section):
     """Allow-lists; ``None`` means no restriction at this level. Entries are glob patterns (``gpt-*``)."""
 
     models: list[str] | None = Field(None, description="Model (route) names this holder may call.")
@@ -55,7 +53,7 @@ class AccessLists(_Section):
     collections: list[str] | None = Field(None, description="Retrieval collections this holder may read.")
 
 
-class Placement(_Section):
+class Placement(Section):
     """Where data may go and how sensitive it is; requests may narrow this, never widen it."""
 
     data_class: str | None = Field(None, description="Data class of everything this holder sends.")
@@ -74,7 +72,7 @@ class PrincipalConfig(AccessLists, Placement):
     roles: Annotated[list[Role], Field(min_length=1)]
 
 
-class OidcIssuerConfig(_Section):
+class OidcIssuerConfig(Section):
     issuer: str = Field(description="Exact `iss` claim value.")
     audience: str | list[str] = Field(description="Accepted `aud` value(s).")
     jwks_url: str | None = Field(None, description="JWKS URL; default: discovered from the issuer's metadata.")
@@ -112,7 +110,7 @@ class OidcIssuerConfig(_Section):
         return value
 
 
-class AuditConfig(_Section):
+class AuditConfig(Section):
     chain_secret: SecretStr | None = Field(
         None, description="HMAC key for the audit hash chain; without it anyone with write access could re-chain."
     )
@@ -120,7 +118,7 @@ class AuditConfig(_Section):
     flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = 200
 
 
-class AuthConfig(_Section):
+class AuthConfig(Section):
     mode: Literal["none", "required"] = "required"
     bootstrap_admin_key: SecretStr | None = Field(
         None, description='Admin key from the environment ("${HEADWAY_ADMIN_KEY}"), to create the first real keys.'

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from headway.config.section import Section
 
 PiiKind = Literal["email", "phone", "payment_card", "us_ssn", "au_tfn", "uk_nino", "secret"]
 PII_KINDS: tuple[PiiKind, ...] = ("email", "phone", "payment_card", "us_ssn", "au_tfn", "uk_nino", "secret")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LimitsConfig(_Section):
+class LimitsConfig(Section):
     """Request size is ``server.max_body_bytes``; these bound what a request may ask of a model."""
 
     max_input_tokens: Annotated[int, Field(ge=1)] | None = Field(
@@ -26,7 +24,7 @@ class LimitsConfig(_Section):
     max_messages: Annotated[int, Field(ge=1)] | None = None
 
 
-class PiiConfig(_Section):
+class PiiConfig(Section):
     enabled: bool = True
     kinds: list[PiiKind] = Field(default_factory=lambda: list(PII_KINDS))
     redact_upstream: bool = Field(
@@ -34,7 +32,7 @@ class PiiConfig(_Section):
     )
 
 
-class InjectionConfig(_Section):
+class InjectionConfig(Section):
     enabled: bool = True
     action: Literal["flag", "block", "review"] = Field(
         "flag", description="flag: mark the record; block: refuse with 400; review: request human review."
@@ -44,7 +42,7 @@ class InjectionConfig(_Section):
     )
 
 
-class GuardsConfig(_Section):
+class GuardsConfig(Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     injection: InjectionConfig = Field(default_factory=InjectionConfig)

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from headway.config.section import Section
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BatchConfig(_Section):
+class BatchConfig(Section):
     max_file_bytes: Annotated[int, Field(ge=1024)] = Field(
         200 * 1024 * 1024, description="Largest accepted upload (POST /v1/files); larger ones get a 413."
     )
@@ -41,7 +38,7 @@ class BatchConfig(_Section):
     )
 
 
-class JobsConfig(_Section):
+class JobsConfig(Section):
     worker: bool = Field(True, description="Run the job worker in this process (false: HTTP only).")
     lease_s: Annotated[float, Field(ge=0.5, le=3600)] = Field(
         30.0, description="A claimed job or batch is someone else's to take once its worker stops renewing it for this long."

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from headway.config.auth import AuthConfig, auth_section_not_written
 from headway.config.guards import GuardsConfig
@@ -23,15 +23,11 @@ from headway.config.resilience import CacheConfig, ModelResilience, check_resili
 from headway.config.retrieval import ModelRetrievalConfig, RetrievalConfig
 from headway.config.review import ReviewConfig, check_review_references
 from headway.config.scale import AdmissionConfig, RedisSetting
+from headway.config.section import Section
 from headway.config.webhooks import WebhooksConfig
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerConfig(_Section):
+class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     workers: Annotated[int, Field(ge=1, le=64)] = 1
@@ -52,7 +48,7 @@ class ServerConfig(_Section):
     max_connections: Annotated[int, Field(ge=1, description="Open connections per process; more get 503.")] = 4096
 
 
-class EntraConfig(_Section):
+class EntraConfig(Section):
     """Azure: Microsoft Entra ID client-credential tokens instead of an ``api-key``."""
 
     tenant_id: str
@@ -67,7 +63,7 @@ class EntraConfig(_Section):
 ProviderType = Literal["openai", "anthropic", "azure", "bedrock", "gemini", "vertex"]
 
 
-class ProviderConfig(_Section):
+class ProviderConfig(Section):
     type: ProviderType
     base_url: str = Field(description="Optional for bedrock, gemini and vertex (their public endpoints).")
     api_key: SecretStr | None = None
@@ -132,7 +128,7 @@ class ProviderConfig(_Section):
         return self
 
 
-class TimeoutConfig(_Section):
+class TimeoutConfig(Section):
     """Seconds. ``first_token`` bounds the wait for the response head or first stream chunk."""
 
     connect: Annotated[float, Field(gt=0)] | None = 5.0
@@ -141,7 +137,7 @@ class TimeoutConfig(_Section):
     total: Annotated[float, Field(gt=0)] | None = 120.0
 
 
-class DeploymentConfig(_Section):
+class DeploymentConfig(Section):
     provider: str
     model: str
     weight: Annotated[float, Field(gt=0)] = 1.0
@@ -150,7 +146,7 @@ class DeploymentConfig(_Section):
     data_classes: list[str] | None = Field(None, description="Data classes this deployment is approved for.")
 
 
-class PriceConfig(_Section):
+class PriceConfig(Section):
     """USD per million tokens."""
 
     input: Annotated[float, Field(ge=0)]
@@ -172,19 +168,19 @@ class ModelConfig(ModelResilience):
     )
 
 
-class RequestLogConfig(_Section):
+class RequestLogConfig(Section):
     buffer_size: Annotated[int, Field(ge=10)] = 50_000
     flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = 200
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     spill_dir: str = ".headway/spill"
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
 
 
-class HeadwayConfig(_Section):
+class HeadwayConfig(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: str = "sqlite:///./headway.db"
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)

@@ -10,21 +10,16 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from headway.config.section import Section
 from headway.config.webhooks import SignedWebhookConfig
-
-
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
 
 # Seconds. Gateway latency spans a few ms (cache hits) to minutes (long generations).
 DEFAULT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(Section):
     enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics and count every request.")
     latency_buckets: Annotated[list[float], Field(min_length=1)] = Field(
         default_factory=lambda: list(DEFAULT_LATENCY_BUCKETS),
@@ -39,7 +34,7 @@ class MetricsConfig(_Section):
         return value
 
 
-class TracingConfig(_Section):
+class TracingConfig(Section):
     enabled: Literal["auto", "on", "off"] = Field(
         "auto",
         description="auto: trace when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.",
@@ -53,7 +48,7 @@ class TracingConfig(_Section):
     )
 
 
-class LogsConfig(_Section):
+class LogsConfig(Section):
     request_lines: bool = Field(True, description="One structured log line per finished request.")
 
 
@@ -67,7 +62,7 @@ AlertKind = Literal[
 ]
 
 
-class AlertRuleConfig(_Section):
+class AlertRuleConfig(Section):
     """Fires when the measured value is above ``threshold`` over the last ``window_s`` seconds."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
@@ -88,7 +83,7 @@ class AlertRuleConfig(_Section):
     severity: Literal["info", "warning", "critical"] = "warning"
 
 
-class AlertsConfig(_Section):
+class AlertsConfig(Section):
     interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(30.0, description="Seconds between evaluations.")
     rules: list[AlertRuleConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
@@ -102,7 +97,7 @@ class AlertsConfig(_Section):
         return self
 
 
-class RetentionConfig(_Section):
+class RetentionConfig(Section):
     requests_days: Annotated[float, Field(gt=0)] = Field(30.0, description="Request records older than this are deleted.")
     feedback_days: Annotated[float, Field(gt=0)] = Field(365.0, description="Feedback older than this is deleted.")
     alerts_days: Annotated[float, Field(gt=0)] = Field(90.0, description="Resolved alert incidents older than this.")
@@ -110,7 +105,7 @@ class RetentionConfig(_Section):
     batch_size: Annotated[int, Field(ge=100, le=100_000)] = 5000
 
 
-class ConsoleConfig(_Section):
+class ConsoleConfig(Section):
     enabled: bool = Field(True, description="Serve the web console at /console.")
     session_secret: SecretStr | None = Field(
         None,
@@ -120,7 +115,7 @@ class ConsoleConfig(_Section):
     session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
 
 
-class ObserveConfig(_Section):
+class ObserveConfig(Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from headway.config.section import Section
 
 FieldType = Literal["string", "integer", "number", "boolean", "datetime"]
 Policy = Literal["evolve", "quarantine", "fail"]
@@ -24,12 +26,7 @@ DEFAULT_MISSING_VALUES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FolderSource(_Section):
+class FolderSource(Section):
     type: Literal["folder"]
     path: str
     include: list[str] = Field(
@@ -37,7 +34,7 @@ class FolderSource(_Section):
     )
 
 
-class CsvSource(_Section):
+class CsvSource(Section):
     type: Literal["csv"]
     path: str
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
@@ -52,7 +49,7 @@ class CsvSource(_Section):
     )
 
 
-class JsonlSource(_Section):
+class JsonlSource(Section):
     type: Literal["jsonl"]
     path: str
     key: KeySpec | None = Field(
@@ -60,7 +57,7 @@ class JsonlSource(_Section):
     )
 
 
-class SqlSource(_Section):
+class SqlSource(Section):
     type: Literal["sql"]
     url: str = Field(description="SQLAlchemy URL; put credentials in ${VAR}.")
     query: str = Field(description="A SELECT; its columns are the record's fields.")
@@ -74,7 +71,7 @@ class SqlSource(_Section):
 SourceConfig = Annotated[FolderSource | CsvSource | JsonlSource | SqlSource, Field(discriminator="type")]
 
 
-class FieldRule(_Section):
+class FieldRule(Section):
     type: FieldType = "string"
     required: bool = False
     unique: bool = False
@@ -96,7 +93,7 @@ class FieldRule(_Section):
         return value
 
 
-class SchemaPolicy(_Section):
+class SchemaPolicy(Section):
     """What a run does when the source's columns differ from the accepted schema."""
 
     new_column: Policy = "evolve"
@@ -104,14 +101,14 @@ class SchemaPolicy(_Section):
     type_change: Policy = "quarantine"
 
 
-class DataContractConfig(_Section):
+class DataContractConfig(Section):
     """A pipeline's data contract (``contract:``): the rule per field, and what a schema change does."""
 
     fields: dict[str, FieldRule] = Field(default_factory=dict)
     on_schema_change: SchemaPolicy = Field(default_factory=SchemaPolicy)
 
 
-class CheckConfig(_Section):
+class CheckConfig(Section):
     """One quality check; ``warn``/``fail`` are thresholds in the check's own unit.
 
     completeness, uniqueness, validity: the ratio of good values (0–1); below a threshold trips it.
@@ -134,7 +131,7 @@ class CheckConfig(_Section):
         return self
 
 
-class IndexConfig(_Section):
+class IndexConfig(Section):
     collection: str | None = Field(
         None, description="Collection to publish into; default: the pipeline's name."
     )
@@ -166,7 +163,7 @@ class IndexConfig(_Section):
         return self
 
 
-class ScheduleConfig(_Section):
+class ScheduleConfig(Section):
     every_s: Annotated[float, Field(ge=1)] | None = Field(None, description="Interval cadence in seconds.")
     cron: str | None = Field(None, description="Cron cadence, e.g. '*/15 * * * *' (UTC).")
 
@@ -182,12 +179,12 @@ class ScheduleConfig(_Section):
         return self
 
 
-class RetryConfig(_Section):
+class RetryConfig(Section):
     attempts: Annotated[int, Field(ge=1, le=20)] = 3
     backoff_s: Annotated[float, Field(ge=0)] = 30.0
 
 
-class SafetyConfig(_Section):
+class SafetyConfig(Section):
     """Limits past which a run is ``degraded`` and publishes nothing: the last good index keeps serving."""
 
     max_loss_share: Annotated[float, Field(ge=0, le=1)] = Field(
@@ -202,7 +199,7 @@ class SafetyConfig(_Section):
     )
 
 
-class PipelineConfig(_Section):
+class PipelineConfig(Section):
     source: SourceConfig
     contract: DataContractConfig = Field(default_factory=DataContractConfig)
     checks: list[CheckConfig] = Field(default_factory=list)
@@ -213,7 +210,7 @@ class PipelineConfig(_Section):
     description: str | None = None
 
 
-class AlertsConfig(_Section):
+class AlertsConfig(Section):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC key (${VAR}); 'whsec_' + base64 or plain text."
@@ -228,7 +225,7 @@ class AlertsConfig(_Section):
         return value
 
 
-class SchedulerConfig(_Section):
+class SchedulerConfig(Section):
     enabled: bool = True
     poll_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     workers: Annotated[int, Field(ge=0, le=16)] = Field(
@@ -237,7 +234,7 @@ class SchedulerConfig(_Section):
     lease_s: Annotated[float, Field(ge=5)] = 120.0
 
 
-class PipelinesConfig(_Section):
+class PipelinesConfig(Section):
     definitions: dict[str, PipelineConfig] = Field(default_factory=dict)
     alerts: AlertsConfig = Field(default_factory=lambda: AlertsConfig.model_validate({}))
     scheduler: SchedulerConfig = Field(default_factory=lambda: SchedulerConfig.model_validate({}))

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from headway.config.section import Section
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RouteReadiness(_Section):
+class RouteReadiness(Section):
     """One route (a model name apps call) as the readiness gate judges it."""
 
     consequential: bool = Field(False, description="Answers act on people (credit, health, employment): a hold policy must cover the route.")
@@ -36,14 +33,14 @@ class RouteReadiness(_Section):
     eval_set: str | None = Field(None, description="The evaluation set (JSONL) `headway eval` runs against this route.")
 
 
-class ExternalSource(_Section):
+class ExternalSource(Section):
     """A source Headway does not run: its contract, and the profile `headway pipeline profile --json` wrote of it."""
 
     contract: str = Field(description="The source's contract (YAML, e.g. from `headway pipeline profile --contract`), relative to the config file.")
     profile: str = Field(description="The latest profile (`headway pipeline profile --json`), relative to the config file.")
 
 
-class Waiver(_Section):
+class Waiver(Section):
     """A section or check the deployment does not need, said out loud."""
 
     check: Name = Field(description="A section (`pipelines`) or a check id (`review.sla`).")
@@ -51,7 +48,7 @@ class Waiver(_Section):
     owner: Name = Field(description="Who accepted the risk (a person or team).")
 
 
-class ReadinessConfig(_Section):
+class ReadinessConfig(Section):
     routes: dict[str, RouteReadiness] = Field(default_factory=dict, description="Every route apps call, declared (model name -> readiness).")
     sources: dict[str, ExternalSource] = Field(default_factory=dict, description="Sources run outside Headway, with their contract and profile.")
     waivers: list[Waiver] = Field(default_factory=list)

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from headway.config.section import Section
 
 if TYPE_CHECKING:
     from headway.config.models import HeadwayConfig
@@ -35,9 +37,8 @@ RetryableKind = Literal["rate_limit", "server_error", "timeout", "connection", "
 RETRYABLE: tuple[RetryableKind, ...] = ("rate_limit", "server_error", "timeout", "connection", "bad_response", "stream_cut")
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class _Section(Section):
+    model_config = ConfigDict(populate_by_name=True)  # keys may also be written by their aliases
 
 
 class RetryConfig(_Section):

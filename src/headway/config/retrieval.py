@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from headway.config.section import Section
 
 RetrievalMode = Literal["lexical", "vector", "hybrid"]
 
 
-class RetrievalConfig(_Section):
+class RetrievalConfig(Section):
     timeout_s: Annotated[float, Field(gt=0, le=120)] = Field(
         2.0, description="Budget for one retrieval; past it a chat request answers without context, flagged."
     )
@@ -71,7 +68,7 @@ class RetrievalConfig(_Section):
     max_context_chars: Annotated[int, Field(ge=200, le=200_000)] = 6000
 
 
-class ModelRetrievalConfig(_Section):
+class ModelRetrievalConfig(Section):
     """``models.X.retrieval``: every request to model X is augmented from these collections."""
 
     collections: Annotated[list[str], Field(min_length=1)]

@@ -11,8 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from headway.config.section import Section
 from headway.config.webhooks import SignedWebhookConfig
 
 ReviewAction = Literal["hold", "audit"]
@@ -22,12 +23,7 @@ MetadataValue = str | bool | int | float
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ReviewerConfig(_Section):
+class ReviewerConfig(Section):
     """Who may see and decide a policy's items: a team (any when unset) and one of the roles."""
 
     team: str | None = Field(None, description="Team whose reviewers see the items; unset: reviewers of any team.")
@@ -47,7 +43,7 @@ class EscalationConfig(ReviewerConfig):
     )
 
 
-class ToolCallMatchConfig(_Section):
+class ToolCallMatchConfig(Section):
     """A tool call the model asked for: its name (glob) and conditions over its arguments (all must hold)."""
 
     name: str = Field(description="Tool (function) name, a glob pattern: issue_refund, payments.*.")
@@ -58,7 +54,7 @@ ClassifierInput = Literal["input", "output"]
 ClassifierFailure = Literal["hold", "release"]
 
 
-class ClassifierConfig(_Section):
+class ClassifierConfig(Section):
     """A model served by this gateway that reads the request or the answer and names a label.
 
     The policy matches when the label is one of ``hold_when``. The call goes through the
@@ -98,7 +94,7 @@ class ClassifierConfig(_Section):
         return self
 
 
-class MatchConfig(_Section):
+class MatchConfig(Section):
     """Conditions on one request; all that are given must hold. An empty ``match`` matches every request."""
 
     models: list[str] | None = Field(None, description="Model (route) names, glob patterns (gpt-*).")
@@ -143,7 +139,7 @@ class MatchConfig(_Section):
         )
 
 
-class PolicyConfig(_Section):
+class PolicyConfig(Section):
     match: MatchConfig = Field(default_factory=MatchConfig)
     action: ReviewAction = Field("hold", description="hold: released after a decision; audit: released now, reviewed later.")
     sla_s: Annotated[float, Field(gt=0)] = Field(3600.0, description="Time to a decision before escalation or the default action.")
@@ -153,7 +149,7 @@ class PolicyConfig(_Section):
     webhook: ReviewWebhookConfig | None = Field(None, description="Signed webhook on every decision of this policy.")
 
 
-class ReviewConfig(_Section):
+class ReviewConfig(Section):
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
     lease_s: Annotated[float, Field(gt=0, le=86_400)] = Field(300.0, description="How long a claim holds an item.")
     sweep_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(

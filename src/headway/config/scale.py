@@ -12,19 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from headway.config.section import Section
 
 BudgetPeriod = Literal["day", "week", "month", "total"]
 # The name under ``keys:``/``teams:`` that sets the default for every key or team not listed.
 EVERYONE = "*"
 
 
-class _Section(BaseModel):
-    # Unknown keys are errors: a typo in an operator's file must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RedisConfig(_Section):
+class RedisConfig(Section):
     url: str = Field(description="redis://[:password@]host:port/db or rediss:// for TLS; password as ${VAR}.")
     key_prefix: str = Field("headway:", description="Prefix of every key Headway writes, so replicas of one deployment share them.")
     timeout_ms: Annotated[int, Field(ge=10, le=10_000)] = Field(
@@ -61,7 +58,7 @@ def redis_section(value: Any) -> Any:
 RedisSetting = Annotated[RedisConfig | None, BeforeValidator(redis_section)]
 
 
-class RateLimitConfig(_Section):
+class RateLimitConfig(Section):
     """Per minute, over a sliding window of the last 60 seconds."""
 
     requests_per_minute: Annotated[int, Field(ge=1)] | None = None
@@ -70,12 +67,12 @@ class RateLimitConfig(_Section):
     )
 
 
-class BudgetConfig(_Section):
+class BudgetConfig(Section):
     usd: Annotated[float, Field(gt=0)] = Field(description="Spend cap in USD over one period.")
     period: BudgetPeriod = Field("month", description="Calendar period in UTC after which spend starts again at zero.")
 
 
-class LimitsConfig(_Section):
+class LimitsConfig(Section):
     """Rate limits by scope. Each key and team counts separately; ``"*"`` sets the default for those not listed."""
 
     keys: dict[str, RateLimitConfig] = Field(default_factory=dict, description="By caller (API key name).")
@@ -83,7 +80,7 @@ class LimitsConfig(_Section):
     models: dict[str, RateLimitConfig] = Field(default_factory=dict, description="By model (route), over all callers.")
 
 
-class BudgetsConfig(_Section):
+class BudgetsConfig(Section):
     keys: dict[str, BudgetConfig] = Field(default_factory=dict)
     teams: dict[str, BudgetConfig] = Field(default_factory=dict)
     default_output_tokens: Annotated[int, Field(ge=1)] = Field(
@@ -94,7 +91,7 @@ class BudgetsConfig(_Section):
     )
 
 
-class DeploymentAdmissionConfig(_Section):
+class DeploymentAdmissionConfig(Section):
     max_in_flight: Annotated[int, Field(ge=1)] = Field(description="Requests one replica sends to this deployment at once.")
     max_queue: Annotated[int, Field(ge=0)] | None = Field(None, description="Requests waiting for a slot; beyond it, 503.")
     queue_timeout_ms: Annotated[int, Field(ge=1)] | None = Field(
@@ -106,7 +103,7 @@ class DeploymentAdmissionConfig(_Section):
     min_in_flight: Annotated[int, Field(ge=1)] = 1
 
 
-class PriorityConfig(_Section):
+class PriorityConfig(Section):
     """Higher is served first from a deployment's queue; a key's setting wins over its team's, a team's over the model's."""
 
     default: int = 0
@@ -115,7 +112,7 @@ class PriorityConfig(_Section):
     models: dict[str, int] = Field(default_factory=dict)
 
 
-class AdmissionConfig(_Section):
+class AdmissionConfig(Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     deployments: dict[str, DeploymentAdmissionConfig] = Field(

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
+
+from headway.config.section import Section
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SignedWebhookConfig(_Section):
+class SignedWebhookConfig(Section):
     """A receiver: where to send, and the secret the Standard Webhooks signature uses."""
 
     url: str
@@ -34,7 +32,7 @@ class SignedWebhookConfig(_Section):
         return value
 
 
-class RetryOverride(_Section):
+class RetryOverride(Section):
     backoff_base_s: Annotated[float, Field(gt=0)] | None = None
     backoff_max_s: Annotated[float, Field(gt=0)] | None = None
     jitter: Annotated[float, Field(ge=0, le=1)] | None = None
@@ -42,7 +40,7 @@ class RetryOverride(_Section):
     timeout_s: Annotated[float, Field(gt=0, le=120)] | None = None
 
 
-class RetrySchedule(_Section):
+class RetrySchedule(Section):
     backoff_base_s: Annotated[float, Field(gt=0)] = Field(5.0, description="Delay before the first retry.")
     backoff_max_s: Annotated[float, Field(gt=0)] = Field(3600.0, description="Longest delay between two attempts.")
     jitter: Annotated[float, Field(ge=0, le=1)] = Field(0.2, description="Each delay varies by ± this fraction.")
