@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from headway.config.loader import interpolate, load_config, parse_config
 from headway.config.models import HeadwayConfig
+from headway.config.pipelines import FieldRule
+from headway.config.review import MatchConfig
 from headway.errors import ConfigError
 
 MINIMAL = {
@@ -120,3 +123,10 @@ def test_bundled_demo_config_is_valid() -> None:
     config = load_config(demo, env={"HEADWAY_AUDIT_SECRET": "demo-audit-secret-for-tests-0123456789"})
     assert isinstance(config, HeadwayConfig)
     assert {"chat-default", "claude", "sim-hash-embeddings"} <= set(config.models)
+
+
+@pytest.mark.parametrize(("model", "field"), [(FieldRule, "pattern"), (MatchConfig, "output_regex")])
+def test_a_regular_expression_that_does_not_compile_is_refused_at_load(model: type[BaseModel], field: str) -> None:
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        model(**{field: "(unclosed"})
+    assert getattr(model(**{field: "^a+$"}), field) == "^a+$"

@@ -7,12 +7,11 @@ pipeline is independent; ``alerts`` and ``scheduler`` are shared by all of them.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from headway.config.section import Section
+from headway.config.section import Regex, Section
 
 FieldType = Literal["string", "integer", "number", "boolean", "datetime"]
 Policy = Literal["evolve", "quarantine", "fail"]
@@ -79,18 +78,8 @@ class FieldRule(Section):
         None, description="Lower bound: a number, or an ISO date for datetime fields."
     )
     max: float | str | None = None
-    pattern: str | None = Field(None, description="Regular expression the whole value must match.")
+    pattern: Regex | None = Field(None, description="Regular expression the whole value must match.")
     allowed: list[str | int | float | bool] | None = None
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
 
 
 class SchemaPolicy(Section):

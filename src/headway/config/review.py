@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from headway.config.section import Section
+from headway.config.section import Regex, Section
 from headway.config.webhooks import SignedWebhookConfig
 
 ReviewAction = Literal["hold", "audit"]
@@ -109,7 +109,7 @@ class MatchConfig(Section):
     sample_rate: Annotated[float, Field(ge=0, le=1)] | None = Field(
         None, description="Share of the otherwise matching requests to review, chosen by request id."
     )
-    output_regex: str | None = Field(None, description="A regular expression found in the answer's text.")
+    output_regex: Regex | None = Field(None, description="A regular expression found in the answer's text.")
     output_json: list[str] | None = Field(
         None, description="Conditions over the answer parsed as JSON, all must hold: ['$.amount > 500']."
     )
@@ -119,16 +119,6 @@ class MatchConfig(Section):
     classifier: ClassifierConfig | None = Field(
         None, description="A classifier model's verdict on the request or the answer (checked last, once the rest holds)."
     )
-
-    @field_validator("output_regex")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"output_regex does not compile: {exc}") from None
-        return value
 
     @property
     def on_output(self) -> bool:
