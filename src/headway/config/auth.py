@@ -7,14 +7,14 @@ explicitly, which the readiness gate reports as a failure.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from headway.config.section import Section
 
 Role = Literal["admin", "operator", "developer", "reviewer", "app"]
-ROLES: tuple[Role, ...] = ("admin", "operator", "developer", "reviewer", "app")
+ROLES: tuple[Role, ...] = get_args(Role)
 
 # Least to most sensitive. A deployment approved for a class is approved for every class below it.
 DEFAULT_DATA_CLASSES = ("public", "internal", "confidential", "restricted")

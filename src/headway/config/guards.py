@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
 from headway.config.section import Section
 
 PiiKind = Literal["email", "phone", "payment_card", "us_ssn", "au_tfn", "uk_nino", "secret"]
-PII_KINDS: tuple[PiiKind, ...] = ("email", "phone", "payment_card", "us_ssn", "au_tfn", "uk_nino", "secret")
+PII_KINDS: tuple[PiiKind, ...] = get_args(PiiKind)
 
 
 class LimitsConfig(Section):

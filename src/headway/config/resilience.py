@@ -21,7 +21,7 @@ semantic settings. Every knob is described in ``docs/resilience.md``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from headway.config.models import HeadwayConfig
 
 FallbackCause = Literal["timeout", "rate_limit", "context_window", "content_filter", "error"]
-FALLBACK_CAUSES: tuple[FallbackCause, ...] = ("timeout", "rate_limit", "context_window", "content_filter", "error")
+FALLBACK_CAUSES: tuple[FallbackCause, ...] = get_args(FallbackCause)
 Balancing = Literal["weighted", "least_busy", "latency"]
 RetryableKind = Literal["rate_limit", "server_error", "timeout", "connection", "bad_response", "stream_cut"]
-RETRYABLE: tuple[RetryableKind, ...] = ("rate_limit", "server_error", "timeout", "connection", "bad_response", "stream_cut")
+RETRYABLE: tuple[RetryableKind, ...] = get_args(RetryableKind)
 
 
 class _Section(Section):

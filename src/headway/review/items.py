@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from headway.types import JSON
 
@@ -25,7 +25,7 @@ OPEN: frozenset[str] = frozenset({"pending", "claimed", "escalated"})
 CLAIMABLE: frozenset[str] = frozenset({"pending", "escalated"})
 FINAL: frozenset[str] = frozenset({"approved", "edited", "rejected", "expired"})
 RELEASED: frozenset[str] = frozenset({"approved", "edited"})  # the caller gets an answer
-STATUSES: tuple[str, ...] = ("pending", "claimed", "escalated", "approved", "edited", "rejected", "expired")
+STATUSES: tuple[str, ...] = get_args(Status)
 # The one meaning of a status filter for the API, the CLI and the console: a group or a status,
 # comma-separated; "all" (or no filter) is every status.
 STATUS_GROUPS: dict[str, tuple[str, ...]] = {"open": tuple(sorted(OPEN)), "final": tuple(sorted(FINAL)), "all": ()}
