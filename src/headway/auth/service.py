@@ -9,7 +9,6 @@ redaction). The runtime exposes ``runtime.auth``, ``runtime.audit``,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from headway.auth.residency import Residency, no_eligible_deployment
 from headway.config import HeadwayConfig
 from headway.errors import APIError, ConfigError, InvalidRequestError, PermissionDeniedError
 from headway.guards import Guards, LogRedaction
+from headway.observe import BackgroundTask
 from headway.store import Store
 from headway.types import Attempt
 
@@ -77,7 +77,7 @@ class AuthService:
         self.authenticator = Authenticator(self.config, keys=self.keys, oidc=OidcVerifier(self.config, self._fetch_json))
         self.anonymous = anonymous(self.config.data_classes)
         self._log_redaction = LogRedaction(self.guards.redactor)
-        self._poller: asyncio.Task[None] | None = None
+        self._poller = BackgroundTask("headway-key-revocations")
         self._config_digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
 
     @property
@@ -91,13 +91,10 @@ class AuthService:
             AuditEvent("config.loaded", "system", detail={"config_sha256": self._config_digest, "auth_mode": self.config.mode})
         )
         if self.enabled:
-            self._poller = asyncio.create_task(self.authenticator.run_revocation_poll(), name="headway-key-revocations")
+            self._poller.start(self.authenticator.run_revocation_poll)
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        await self._poller.close()
         await self.audit.close()
         if self._session is not None:
             await self._session.close()
