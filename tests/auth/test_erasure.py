@@ -190,13 +190,17 @@ async def test_records_spilled_before_an_erasure_are_not_replayed_into_the_store
     assert store.erased_dropped == 3  # counted, not silent
 
 
-def test_a_record_made_after_the_erasure_is_new_data_and_kept(store: SqlStore, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_record_made_after_the_erasure_is_new_data_and_kept(
+    store: SqlStore, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = record("r-before", SUBJECT)  # in another worker's buffer while the erasure runs
     request_log_hook(store.database)(ANN)
     request_log_hook(store.database)(ANN)  # erasing twice moves the tombstone forward, nothing else
     after = record("r-after", SUBJECT)
+    others = [record(f"r-other-{n}", f"caller-{n}") for n in range(5)]
+    monkeypatch.setattr(tombstones, "_MAX_PARAMETERS", 1)  # a batch with more identifiers than a statement takes
     with caplog.at_level(logging.WARNING, logger="headway.store"):
-        assert store.write_requests([before, after, record("r-other", "cara")]) == 2
+        assert store.write_requests([*others[:2], before, after, *others[2:], record("r-other", "cara")]) == 7
     assert store.get_request("r-before") is None
     assert store.get_request("r-after") is not None and store.get_request("r-other") is not None
     assert store.erased_dropped == 1

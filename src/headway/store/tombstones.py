@@ -18,19 +18,16 @@ erasure's tombstones. Writes do not wait on each other; they wait for an erasure
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from headway.store.database import lock_table, upsert
 from headway.store.tables import erased_subjects
 from headway.types import RequestRecord
 
 _SUBJECT_KEYS = ("subject", "user")  # the metadata keys an erasure matches, as well as the caller
-
-_READ = select(erased_subjects.c.digest, erased_subjects.c.erased_at).where(
-    erased_subjects.c.digest.in_(bindparam("digests", expanding=True))
-)
+_MAX_PARAMETERS = 10_000  # SQLite takes 32,766 bound parameters, PostgreSQL 65,535
 
 
 def digest(identifier: str) -> str:
@@ -50,28 +47,37 @@ def record_erasure(connection: Connection, identifiers: Iterable[str], *, erased
     connection.execute(upsert(connection, erased_subjects, key=["digest"], update=["erased_at"]), rows)
 
 
-def _identifiers(record: RequestRecord) -> Iterator[str]:
-    yield record.caller
+def _identifiers(record: RequestRecord) -> list[str]:
+    names = [record.caller]
     metadata = record.metadata
     if isinstance(metadata, dict):
         for key in _SUBJECT_KEYS:
             value = metadata.get(key)
-            if isinstance(value, str):
-                yield value
+            if value.__class__ is str:
+                names.append(value)
+    return names
 
 
 def erased_positions(connection: Connection, records: Sequence[RequestRecord]) -> set[int]:
     """Positions in ``records`` of records of an erased subject made at or before its erasure.
 
-    First thing in the write's transaction: one small ``SELECT`` of the batch's distinct
-    identifiers' tombstones (usually none), under the shared lock.
+    First thing in the write's transaction: one small ``SELECT`` of the tombstones of the
+    batch's distinct identifiers (usually none), under the shared lock.
     """
     lock_table(connection, erased_subjects.name, exclusive=False)
     names = {name for record in records for name in _identifiers(record)}
     if not names:
         return set()
     digests = {digest(name): name for name in names}
-    erased_at = {digests[row.digest]: row.erased_at for row in connection.execute(_READ, {"digests": list(digests)})}
+    wanted = list(digests)
+    # The driver's own statement: SQLAlchemy's expanding IN cost ~2x this per batch. One
+    # statement per batch unless it has more distinct identifiers than a statement takes.
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    erased_at: dict[str, float] = {}
+    for start in range(0, len(wanted), _MAX_PARAMETERS):
+        chunk = wanted[start : start + _MAX_PARAMETERS]
+        statement = f"SELECT digest, erased_at FROM {erased_subjects.name} WHERE digest IN ({', '.join([mark] * len(chunk))})"
+        erased_at.update((digests[found], at) for found, at in connection.exec_driver_sql(statement, tuple(chunk)))
     if not erased_at:
         return set()
     return {
@@ -79,4 +85,3 @@ def erased_positions(connection: Connection, records: Sequence[RequestRecord]) -
         for position, record in enumerate(records)
         if any(erased_at.get(name, float("-inf")) >= record.created_at for name in _identifiers(record))
     }
-
