@@ -35,6 +35,7 @@ from headway.config import HeadwayConfig, ModelConfig
 from headway.errors import HeadwayError
 from headway.gate.evidence import Deployment
 from headway.gate.profile import DrillSettings
+from headway.gate.results import FlatRecord
 
 STEPS = ("retry", "fallback", "degraded", "breaker")
 EXPECTED = {
@@ -54,20 +55,13 @@ class DrillError(HeadwayError):
 
 
 @dataclass(frozen=True, slots=True)
-class DrillStep:
+class DrillStep(FlatRecord):
     name: str
     passed: bool | None  # None: not applicable to this route
     expected: str
     request_id: str | None = None
     observed: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DrillStep:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(slots=True)

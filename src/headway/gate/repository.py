@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import Table, select
 
 from headway.gate.drill import DrillRecord
-from headway.gate.results import GateReport
+from headway.gate.results import FlatRecord, GateReport
 from headway.gate.tables import gate_drills, gate_reports
 from headway.store import SqlRepository
 
 
 @dataclass(frozen=True, slots=True)
-class ReportSummary:
+class ReportSummary(FlatRecord):
     """One row of the history: enough to list and chart without loading every report."""
 
     id: str
@@ -30,9 +30,6 @@ class ReportSummary:
     exit_code: int
     score: float | None
     failing: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 class GateRepository(SqlRepository):

@@ -12,7 +12,7 @@ as ``waived`` at half marks, never as full marks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 Status = Literal["pass", "warn", "fail", "unknown", "waived"]
 Verdict = Literal["pass", "warn", "fail", "unknown"]
@@ -28,6 +28,21 @@ VERDICT_LABELS: dict[str, str] = {
 }
 CONFIG_CAP = 0.5  # the most a check read from config can score
 WAIVED_SCORE = 0.5  # a waiver is accepted risk, never full marks
+
+
+class FlatRecord:
+    """A dataclass of plain JSON values, stored field by field: ``from_dict`` ignores keys it
+    does not know (a newer writer's) and leaves missing ones at their defaults (an older one's)."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +91,7 @@ def unknown(summary: str, *, fix: str | None = None, **evidence: Any) -> Finding
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(FlatRecord):
     id: str
     section: str
     title: str
@@ -90,16 +105,9 @@ class CheckResult:
     basis: Basis = "measured"
     waiver: dict[str, str] | None = None  # {reason, owner} when the check (or its section) is waived
 
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
-
 
 @dataclass(frozen=True, slots=True)
-class SectionResult:
+class SectionResult(FlatRecord):
     id: str
     title: str
     score: float  # its share of the points, 0-1 (unknown counts 0, waived 0.5)
@@ -107,13 +115,6 @@ class SectionResult:
     minimum: float  # the profile's pass mark, as a share 0-1
     passed: bool
     waived: bool = False  # every check of the section is waived
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SectionResult:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(slots=True)
