@@ -111,3 +111,16 @@ def test_close_writes_a_held_head_first() -> None:
 
     transport = asyncio.run(run())
     assert transport.writes == [b"head"] and transport.closed
+
+
+def test_a_held_head_is_dropped_when_the_connection_closed_meanwhile() -> None:
+    async def run() -> RecordingTransport:
+        transport = RecordingTransport()
+        wrapper = HeadWithBody(transport, asyncio.get_running_loop())
+        wrapper.write(b"head")
+        transport.closed = True  # the client went away before the end of the step
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return transport
+
+    assert asyncio.run(run()).writes == []

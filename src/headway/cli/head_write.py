@@ -42,7 +42,8 @@ class HeadWithBody:
         held = self._held
         if held:
             self._held = []
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+            if not self._transport.is_closing():  # the client left within the step: nothing to send
+                self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def close(self) -> None:
         self.flush()
