@@ -7,6 +7,7 @@ failure names the offending parameter the way OpenAI does (``messages[2].role``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from headway.errors import InvalidRequestError
@@ -40,14 +41,12 @@ def _expect(body: dict[str, Any], key: str, types: tuple[type, ...], label: str)
     return value
 
 
-def _number_in(body: dict[str, Any], key: str, low: float, high: float) -> None:
-    value = _expect(body, key, (int, float), "a number")
-    if value is not None and not low <= value <= high:
-        raise _fail(f"'{key}' must be between {low:g} and {high:g}, got {value}", key)
-
-
 def _check_depth(body: dict[str, Any]) -> None:
     # Also here, not only at parse: stored jobs and batch lines reach serving without the API.
+    # One walk of the whole body (its values are one level down); the key is looked for only
+    # when it is too deep.
+    if not json_depth_exceeds(body, MAX_JSON_DEPTH):
+        return
     for key, value in body.items():
         if json_depth_exceeds(value, MAX_JSON_DEPTH - 1):
             raise _fail(f"'{key}' nests objects and arrays deeper than {MAX_JSON_DEPTH} levels", str(key), "too_deep")
@@ -161,34 +160,85 @@ def validate_chat_request(body: dict[str, Any], *, translated: bool = False) -> 
                 raise _fail(f"'{key}' is not a request parameter", key, "unknown_parameter")
     model = validate_model(body)
     validate_messages(body.get("messages"))
-    _expect(body, "stream", (bool,), "a boolean")
-    options = _expect(body, "stream_options", (dict,), "an object")
-    if options is not None and not isinstance(options.get("include_usage", False), bool):
-        raise _fail("'stream_options.include_usage' must be a boolean", "stream_options.include_usage", "invalid_type")
-    n = _expect(body, "n", (int,), "an integer")
-    if n is not None and not 1 <= n <= _MAX_N:
-        raise _fail(f"'n' must be between 1 and {_MAX_N}, got {n}", "n")
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = _expect(body, key, (int,), "an integer")
-        if value is not None and value < 1:
-            raise _fail(f"'{key}' must be at least 1, got {value}", key)
-    _number_in(body, "temperature", 0, 2)
-    _number_in(body, "top_p", 0, 1)
-    _number_in(body, "presence_penalty", -2, 2)
-    _number_in(body, "frequency_penalty", -2, 2)
-    stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str) and not (
-        isinstance(stop, list) and all(isinstance(s, str) for s in stop)
-    ):
-        raise _fail("'stop' must be a string or an array of strings", "stop", "invalid_type")
-    _validate_tools(body.get("tools"))
-    tool_choice = body.get("tool_choice")
-    if tool_choice is not None and not isinstance(tool_choice, str | dict):
-        raise _fail("'tool_choice' must be a string or an object", "tool_choice", "invalid_type")
-    _validate_response_format(body.get("response_format"))
-    _expect(body, "metadata", (dict,), "an object")
-    _expect(body, "user", (str,), "a string")
+    get = body.get
+    # Each optional parameter in a fixed order (the first wrong one is the one reported); a
+    # body usually carries two or three of them, so an absent one costs one lookup, not a call.
+    for key, check in _CHAT_OPTIONAL:
+        value = get(key)
+        if value is not None:
+            check(key, value)
     return model
+
+
+def _is(types: tuple[type, ...], label: str) -> Callable[[str, Any], Any]:
+    """``_expect`` for a value known to be present."""
+
+    def check(key: str, value: Any) -> Any:
+        if isinstance(value, bool) and bool not in types:
+            raise _fail(f"'{key}' must be {label}, got boolean", key, "invalid_type")
+        if not isinstance(value, types):
+            raise _fail(f"'{key}' must be {label}, got {_type_name(value)}", key, "invalid_type")
+        return value
+
+    return check
+
+
+_boolean, _object, _integer, _number, _string = (
+    _is((bool,), "a boolean"), _is((dict,), "an object"), _is((int,), "an integer"), _is((int, float), "a number"), _is((str,), "a string"),
+)
+
+
+def _stream_options(key: str, value: Any) -> None:
+    _object(key, value)
+    if not isinstance(value.get("include_usage", False), bool):
+        raise _fail("'stream_options.include_usage' must be a boolean", "stream_options.include_usage", "invalid_type")
+
+
+def _n(key: str, value: Any) -> None:
+    if not 1 <= _integer(key, value) <= _MAX_N:
+        raise _fail(f"'n' must be between 1 and {_MAX_N}, got {value}", "n")
+
+
+def _at_least_one(key: str, value: Any) -> None:
+    if _integer(key, value) < 1:
+        raise _fail(f"'{key}' must be at least 1, got {value}", key)
+
+
+def _between(low: float, high: float) -> Callable[[str, Any], None]:
+    def check(key: str, value: Any) -> None:
+        if not low <= _number(key, value) <= high:
+            raise _fail(f"'{key}' must be between {low:g} and {high:g}, got {value}", key)
+
+    return check
+
+
+def _stop(key: str, value: Any) -> None:
+    if not isinstance(value, str) and not (isinstance(value, list) and all(isinstance(s, str) for s in value)):
+        raise _fail("'stop' must be a string or an array of strings", "stop", "invalid_type")
+
+
+def _tool_choice(key: str, value: Any) -> None:
+    if not isinstance(value, str | dict):
+        raise _fail("'tool_choice' must be a string or an object", "tool_choice", "invalid_type")
+
+
+_CHAT_OPTIONAL: tuple[tuple[str, Callable[[str, Any], Any]], ...] = (
+    ("stream", _boolean),
+    ("stream_options", _stream_options),
+    ("n", _n),
+    ("max_tokens", _at_least_one),
+    ("max_completion_tokens", _at_least_one),
+    ("temperature", _between(0, 2)),
+    ("top_p", _between(0, 1)),
+    ("presence_penalty", _between(-2, 2)),
+    ("frequency_penalty", _between(-2, 2)),
+    ("stop", _stop),
+    ("tools", lambda _key, value: _validate_tools(value)),
+    ("tool_choice", _tool_choice),
+    ("response_format", lambda _key, value: _validate_response_format(value)),
+    ("metadata", _object),
+    ("user", _string),
+)
 
 
 def validate_embeddings_request(body: dict[str, Any]) -> str:
