@@ -4,7 +4,7 @@
 
 No HTTP server and no load generator: a minimal ASGI driver posts the same body N times
 (one at a time) into ``build_app(config)``; the upstream is nginx returning a fixed
-``chat.completion`` (``_harness.nginx_upstream``), reached over aiohttp as in production.
+``chat.completion`` (``_harness.nginx_upstream``), reached through the providers' client as in production.
 Prints CPU µs and wall µs per request for each round. With the generator and the server
 out of the picture, two source trees compare fairly on one busy machine: run it with
 ``PYTHONPATH=<other tree>/src`` as well, interleaved.
