@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from headway.jobs.batch_throttle import BatchThrottle
 from headway.jobs.execute import Answer, Execute
 from headway.jobs.file_store import FileStore
 from headway.jobs.job_store import JobStore
-from headway.jobs.models import Batch, ItemResult, Job
+from headway.jobs.models import Batch, FileObject, ItemResult, Job
 from headway.store.sql import SqlStore
 
 
@@ -159,3 +160,29 @@ async def test_stopping_leaves_lines_pending_and_writes_no_files(database: Any, 
     stored = batches.get("batch_4")
     assert stored is not None and stored.status == "in_progress" and stored.output_file_id is None
     assert len(batches.pending("batch_4", after_line=0, limit=10)) == 3
+
+
+def test_a_caller_lists_only_its_own_files_batches_and_jobs_newest_first_a_page_at_a_time(database: Any) -> None:
+    files, batch_store, job_store = FileStore(database), BatchStore(database), JobStore(database)
+    owners = [("alice", None), ("alice", "red"), ("bob", None)]  # same caller in another team is someone else
+    for n in range(5):
+        for caller, team in owners:
+            suffix = f"{caller}-{team}-{n}"
+            files.put(FileObject(f"file-{suffix}", "batch", "in.jsonl", 1, caller, team, 1000.0 + n // 2), b"x")
+            batch, _ = a_batch(f"batch_{suffix}", 0)
+            batch_store.create(replace(batch, caller=caller, team=team, created_at=1000.0 + n // 2), [])
+            job_store.insert(replace(a_job(f"job_{suffix}"), caller=caller, team=team, created_at=1000.0 + n // 2))
+    # Two rows share each created_at: the id breaks the tie, so no page repeats or skips one.
+    expected = [f"alice-None-{n}" for n in (4, 3, 2, 1, 0)]
+    for listed, prefix in ((files.list_owned, "file-"), (batch_store.list_owned, "batch_")):
+        pages: list[str] = []
+        after = None
+        while True:
+            page = listed("alice", None, after=after, limit=2)
+            if not page:
+                break
+            pages += [row.id.removeprefix(prefix) for row in page]
+            after = page[-1].id
+        assert pages == expected, prefix
+    assert [j.id.removeprefix("job_") for j in job_store.list_owned("alice", None, limit=3)] == expected[:3]
+    assert [j.id for j in job_store.list_owned("alice", "red", limit=10)] == [f"job_alice-red-{n}" for n in (4, 3, 2, 1, 0)]

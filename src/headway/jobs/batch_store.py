@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from headway.jobs.models import BATCH_ACTIVE, BATCH_TERMINAL, Batch, ItemResult, PendingItem
+from headway.jobs.pages import owned_page
 from headway.jobs.tables import batch_items, batches
 from headway.store import Database, Outbox, QueueShape, SqlRepository, WebhookMessage, WorkQueue
 from headway.types import JSON
@@ -66,16 +67,9 @@ class BatchStore(SqlRepository):
 
     def list_owned(self, caller: str, team: str | None, *, after: str | None = None, limit: int = 20) -> list[Batch]:
         """Newest first; ``after`` is the id of the last batch of the previous page."""
-        statement = select(batches).where(b.caller == caller, b.team.is_(None) if team is None else b.team == team)
         with self.transaction("list batches") as connection:
-            if after is not None:
-                cursor = connection.execute(select(b.created_at).where(b.id == after)).first()
-                if cursor is not None:
-                    statement = statement.where(
-                        or_(b.created_at < cursor.created_at, and_(b.created_at == cursor.created_at, b.id < after))
-                    )
-            statement = statement.order_by(b.created_at.desc(), b.id.desc()).limit(limit)
-            return [Batch.from_row(row._mapping) for row in connection.execute(statement)]
+            page = owned_page(connection, batches, select(batches), caller=caller, team=team, after=after, limit=limit)
+            return [Batch.from_row(row._mapping) for row in page]
 
     def list_all(self, *, status: str | None = None, limit: int = 50) -> list[Batch]:
         """Every caller's batches, newest first (operators' CLI)."""

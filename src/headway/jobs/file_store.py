@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import delete, insert, select
 
 from headway.jobs.models import FileObject
+from headway.jobs.pages import owned_page
 from headway.jobs.tables import file_blobs, files
 from headway.store import SqlRepository
 
@@ -40,18 +41,12 @@ class FileStore(SqlRepository):
     def list_owned(
         self, caller: str, team: str | None, *, purpose: str | None = None, after: str | None = None, limit: int = 20
     ) -> list[FileObject]:
-        statement = select(files).where(f.caller == caller, f.team.is_(None) if team is None else f.team == team)
+        statement = select(files)
         if purpose is not None:
             statement = statement.where(f.purpose == purpose)
         with self.transaction("list files") as connection:
-            if after is not None:
-                cursor = connection.execute(select(f.created_at).where(f.id == after)).first()
-                if cursor is not None:
-                    statement = statement.where(
-                        or_(f.created_at < cursor.created_at, and_(f.created_at == cursor.created_at, f.id < after))
-                    )
-            statement = statement.order_by(f.created_at.desc(), f.id.desc()).limit(limit)
-            return [FileObject.from_row(row._mapping) for row in connection.execute(statement)]
+            page = owned_page(connection, files, statement, caller=caller, team=team, after=after, limit=limit)
+            return [FileObject.from_row(row._mapping) for row in page]
 
     def delete(self, file_id: str) -> bool:
         with self.transaction("delete a file") as connection:

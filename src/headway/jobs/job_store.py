@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from headway.jobs.models import Job
+from headway.jobs.pages import owned_page
 from headway.jobs.tables import jobs
 from headway.jobs.webhooks import webhook_id
 from headway.store import (
@@ -68,12 +69,12 @@ class JobStore(SqlRepository):
         return self._with_webhooks([Job.from_row(row._mapping)])[0] if row is not None else None
 
     def list_owned(self, caller: str, team: str | None, *, limit: int = 20, status: str | None = None) -> list[Job]:
-        statement = select(jobs).where(c.caller == caller).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
-        statement = statement.where(c.team.is_(None) if team is None else c.team == team)
+        statement = select(jobs)
         if status is not None:
             statement = statement.where(c.status == status)
         with self.transaction("list jobs") as connection:
-            found = [Job.from_row(row._mapping) for row in connection.execute(statement)]
+            page = owned_page(connection, jobs, statement, caller=caller, team=team, after=None, limit=limit)
+            found = [Job.from_row(row._mapping) for row in page]
         return self._with_webhooks(found)
 
     def list_all(self, *, status: str | None = None, limit: int = 50) -> list[Job]:
