@@ -44,6 +44,9 @@ CALLBACK_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "headway_request_log_spilled_records": ("Request records in the spill journal awaiting replay.", ()),
     "headway_request_log_overflowed_records": ("Records that found the buffer full and went to the journal.", ()),
     "headway_request_log_store_up": ("1 when the last write to the store succeeded.", ()),
+    "headway_request_log_erased_dropped_records": (
+        "Records refused since start: their data subject was erased after they were made.", ()
+    ),
     "headway_alert_firing": ("1 while an alert rule is firing.", ("rule", "severity")),
 }
 

@@ -180,6 +180,8 @@ class Observability:
             ("headway_request_log_store_up", "store_ok"),
         ):
             self.metrics.watch(name, log_gauge(field))
+        store = runtime.store
+        self.metrics.watch("headway_request_log_erased_dropped_records", lambda: [((), float(store.erased_dropped))])
         self.metrics.watch("headway_deployment_in_flight_requests", lambda: _in_flight(runtime))
         executor = getattr(runtime, "executor", None)
         if executor is not None:
