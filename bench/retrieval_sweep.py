@@ -8,10 +8,12 @@ both fused by ``fuse``, folded into documents and scored by ``evaluation``'s fun
 Embeddings are cached per text under ``--cache`` (one model pass per distinct text, ever).
 
 Only the tuning and development sets may choose settings (``data/README.md``): this
-script refuses any other question file.
+script loads no other question file.
 
     .venv/bin/python bench/retrieval_sweep.py                      # the default grid
-    .venv/bin/python bench/retrieval_sweep.py --embedding head --embedding window-mean
+    .venv/bin/python bench/retrieval_sweep.py --embedding head --embedding window-wmean --misses
+    (embeddings: head, window-mean, window-wmean, window-max, each with @N word pieces per
+    window and/or +titleA: plus A x the heading path's own vector; --fusion chunk, doc, mixed)
 """
 
 from __future__ import annotations
@@ -165,6 +167,12 @@ def windows_by_tokens(encoder: Encoder, title: str, text: str, limit: int) -> li
 
 def chunk_vectors(encoder: Encoder, corpus: Corpus, embedding: str) -> list[np.ndarray]:
     """Per chunk, a (windows, 384) matrix: one row for every scheme but ``window-max``'s many."""
+    if "+title" in embedding:  # the chunk's vector plus alpha x its heading path's own vector
+        base, alpha = embedding.split("+title")
+        per_chunk = chunk_vectors(encoder, corpus, base)
+        titles = encoder.vectors([t or x[:200] for t, x in zip(corpus.titles, corpus.texts, strict=True)])
+        weight = float(alpha or 1)
+        return [_unit(m + weight * t[None, :]) for m, t in zip(per_chunk, titles, strict=True)]
     inputs = [f"{t}\n{x}" if t else x for t, x in zip(corpus.titles, corpus.texts, strict=True)]
     if embedding == "head":
         return [row[None, :] for row in encoder.vectors(inputs)]
