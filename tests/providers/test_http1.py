@@ -572,3 +572,209 @@ async def test_an_error_status_keeps_its_headers_for_retry_after() -> None:
         with pytest.raises(UpstreamError) as caught:
             await _post(url)
     assert (caught.value.kind, caught.value.status, caught.value.retry_after, caught.value.message) == ("rate_limit", 429, 7.0, "slow")
+
+
+# --- streamed mode ------------------------------------------------------------------------
+
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def stream(pool: Http1Pool, url: str) -> Any:
+    return await pool.stream("POST", url, body=b"{}", headers={"content-type": "application/json"}, connect_timeout=LONG)
+
+
+async def gone(reader: asyncio.StreamReader) -> None:
+    """Until the client closes the connection (its unread bytes may turn the close into a reset)."""
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(65536):
+            pass
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for ``condition`` (a bound on the wait, not on speed: the test fails by assertion after)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+
+
+async def test_a_streamed_body_arrives_as_it_is_sent_and_the_connection_is_reused() -> None:
+    go_on = asyncio.Event()
+    connections = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        for _ in range(2):
+            await read_request(reader)
+            writer.write(CHUNKED_HEAD + b"\r\n" + chunk(b"data: one\n\n"))
+            await writer.drain()
+            await go_on.wait()  # the second piece only once the first was read by the client
+            go_on.clear()
+            writer.write(chunk(b"data: two\n\n") + b"0\r\n\r\n")
+            await writer.drain()
+        await reader.read()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        for _ in range(2):
+            answer = await asyncio.wait_for(stream(pool, url), LONG)  # the head, before the body's end
+            assert answer.status == 200 and answer.headers["content-type"] == "text/event-stream"
+            assert await answer.read() == b"data: one\n\n"
+            go_on.set()
+            assert await answer.read() == b"data: two\n\n"
+            assert await answer.read() == b""
+        await pool.close()
+    assert len(connections) == 1
+
+
+async def test_a_slow_reader_does_not_make_the_stream_buffer_grow_past_its_bound() -> None:
+    from headway.providers._http1 import STREAM_BUFFER_BYTES
+
+    size, piece = 10 * 1024 * 1024, b"x" * 65536
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK_HEAD + b"Content-Length: %d\r\n\r\n" % size)
+        for _ in range(size // len(piece)):
+            writer.write(piece)
+            await writer.drain()
+        await reader.read()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        answer = await stream(pool, url)
+        conn = answer._conn
+        peak = 0
+        for _ in range(100):  # the server pushes while nobody reads
+            await asyncio.sleep(0.005)
+            peak = max(peak, conn.buffered)
+        # One read of the socket may land past the bound before reading pauses: 256 KiB at most.
+        assert 0 < peak <= STREAM_BUFFER_BYTES + 256 * 1024
+        received = 0
+        while data := await answer.read():  # reading resumes: all of it arrives, unharmed
+            received += len(data)
+            assert data == b"x" * len(data)
+        assert received == size
+        await pool.close()
+
+
+async def test_an_abandoned_stream_closes_its_connection() -> None:
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + b"\r\n" + chunk(b"data: one\n\n"))
+        await writer.drain()
+        await gone(reader)
+        closed.set()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        answer = await stream(pool, url)
+        assert await answer.read() == b"data: one\n\n"
+        answer.close()
+        await asyncio.wait_for(closed.wait(), LONG)
+        assert not pool._idle and not pool._busy
+        await pool.close()
+
+
+@pytest.mark.parametrize("terminator", [b"0\r\n\r\n", b"1\r\nx\r\n0\r\n\r\n"])
+async def test_a_stream_released_at_its_last_event_is_pooled_when_its_terminator_comes(terminator: bytes) -> None:
+    released = asyncio.Event()
+    connections = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + b"\r\n" + chunk(b"data: [DONE]\n\n"))
+        await writer.drain()
+        await released.wait()  # the chunked terminator comes after the client is done with the stream
+        writer.write(terminator)
+        await writer.drain()
+        await read_request(reader)
+        writer.write(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        await reader.read()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        answer = await stream(pool, url)
+        assert await answer.read() == b"data: [DONE]\n\n"
+        answer.release()
+        released.set()
+        await until(lambda: bool(pool._idle))
+        assert (await call(pool, url)).body == b"{}"
+        await pool.close()
+    assert len(connections) == 1
+
+
+async def test_a_released_stream_that_goes_on_is_closed_not_pooled() -> None:
+    from headway.providers._http1 import DRAIN_BYTES
+
+    released = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + b"\r\n" + chunk(b"data: one\n\n"))
+        await writer.drain()
+        await released.wait()
+        with contextlib.suppress(ConnectionError):
+            for _ in range(4):
+                writer.write(chunk(b"y" * DRAIN_BYTES))
+                await writer.drain()
+        await gone(reader)
+        closed.set()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        answer = await stream(pool, url)
+        assert await answer.read() == b"data: one\n\n"
+        answer.release()
+        released.set()
+        await asyncio.wait_for(closed.wait(), LONG)
+        assert not pool._idle and not pool._busy
+        await pool.close()
+
+
+async def test_a_gzip_stream_is_decoded_as_it_arrives() -> None:
+    go_on = asyncio.Event()
+    text = b"data: " + b"token " * 5000 + b"\n\n"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        encoder = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+        first = encoder.compress(text) + encoder.flush(zlib.Z_SYNC_FLUSH)
+        writer.write(CHUNKED_HEAD + b"Content-Encoding: gzip\r\n\r\n" + chunk(first))
+        await writer.drain()
+        await go_on.wait()
+        writer.write(chunk(encoder.compress(b"data: end\n\n") + encoder.flush()) + b"0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with raw_server(serve) as url:
+        pool = Http1Pool()
+        answer = await stream(pool, url)
+        got = await answer.read()
+        assert got and text.startswith(got)
+        while len(got) < len(text):
+            got += await answer.read()
+        assert got == text
+        go_on.set()
+        assert await answer.read_all() == b"data: end\n\n"
+        await pool.close()
+
+
+async def test_a_stream_cut_mid_body_is_a_broken_body() -> None:
+    async with raw_server(answering(CHUNKED_HEAD + b"\r\n" + chunk(b"data: one\n\n"), then="close")) as url:
+        pool = Http1Pool()
+        answer = await stream(pool, url)
+        assert await answer.read() == b"data: one\n\n"
+        with pytest.raises(BrokenBody):
+            await answer.read()
+        answer.close()
+        await pool.close()

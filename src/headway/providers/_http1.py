@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 client for whole (non-streamed) upstream calls: asyncio protocols + httptools.
+"""A lean HTTP/1.1 client for upstream calls, whole or streamed: asyncio protocols + httptools.
 
 aiohttp's client costs ~90 µs of CPU per call more than a bare protocol on the same socket
 (bench/upstream_client.py; docs/benchmarks.md, stop 13): request and response objects,
@@ -21,17 +21,26 @@ origin, with what the providers rely on and no more:
 
 Failures are raised as the exception classes below (or ``TimeoutError``, ``ConnectionError``);
 ``_http.upstream_error_from_exception`` maps them onto the same ``UpstreamError`` kinds
-and words as aiohttp's exceptions. Streams stay on aiohttp (``_stream.py``).
+and words as aiohttp's exceptions.
+
+Streamed mode (``Http1Pool.stream``, used by ``_stream.open_stream``): the head is returned
+as soon as it is parsed and the decoded body is read piece by piece as it arrives. At most
+``STREAM_BUFFER_BYTES`` of unread body are held: past that the transport stops reading
+(the kernel's window then slows the upstream), so a slow reader never makes Headway buffer
+a stream without bound. A stream read to its end returns its connection to the pool; one
+released at its last event drains the few bytes left (the chunked terminator) in the
+background before reuse; one abandoned is closed, never pooled half-read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import re
 import ssl
 import sys
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -43,6 +52,10 @@ MAX_FIELD_BYTES = 8190  # aiohttp's max_line_size / max_field_size
 MAX_HEADERS = 128  # aiohttp's max_headers
 MAX_HEAD_BYTES = 64 * 1024
 KEEPALIVE_SECONDS = 30.0  # aiohttp's keepalive_timeout as new_session sets it
+STREAM_BUFFER_BYTES = 256 * 1024  # unread streamed body held before the transport stops reading
+_PIECE_BYTES = 64 * 1024  # most decoded bytes one read returns from a compressed body
+DRAIN_BYTES = 64 * 1024  # most body a released stream may still carry to be reused
+DRAIN_SECONDS = 1.0  # how long a released stream may take to finish to be reused
 _USER_AGENT_LINE = f"User-Agent: Python/{sys.version_info[0]}.{sys.version_info[1]} headway\r\n"
 _UNSAFE_IN_TARGET = re.compile(r"[^\x21-\x7e]")
 
@@ -95,13 +108,24 @@ class _Connection(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._total_deadline: float | None = None
         self._last_data = 0.0
+        # Streamed mode: the head resolves the exchange; the body is queued for ``next_body``.
+        self._streaming = False
+        self.in_body = False  # a streamed body is being received
+        self._body: collections.deque[bytes] = collections.deque()
+        self.buffered = 0  # unread streamed body bytes held
+        self._paused = False
+        self._body_done = False
+        self._body_error: BaseException | None = None
+        self._reader: asyncio.Future[None] | None = None
+        self._drained: Callable[[_Connection], None] | None = None
+        self._drain_left = 0
 
     # --- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:  # bytes while idle: the connection's state is unknown now
+        if self._waiter is None and not self.in_body:  # bytes while idle: the connection's state is unknown now
             self._lose(None)
             return
         self._last_data = self._loop.time()
@@ -126,7 +150,7 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks ----------------------------------------------------------
     def on_message_begin(self) -> None:
-        if self._waiter is None:  # a second answer nobody asked for, in the first one's bytes
+        if self._waiter is None and not self.in_body:  # a second answer nobody asked for, in the first one's bytes
             self._headers, self._chunks = [], []  # not into the answer already taken
             self.close()
 
@@ -141,11 +165,34 @@ class _Connection(asyncio.Protocol):
             self._head_done = True
             # Asked here: once the message is complete the parser already reads the next one.
             self._keep_alive = self._parser.should_keep_alive()
+            if self._streaming:  # the head is the answer; the body follows through next_body
+                self.in_body = True
+                self._result = (self._status, self._headers, [])
+                self._finish(None)
 
     def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
+        if not self.in_body:
+            self._chunks.append(body)
+        elif self._drained is not None:  # released at its last event: only the framing's end may follow
+            self._drain_left -= len(body)
+            if self._drain_left < 0:
+                self.close()
+        else:
+            self._body.append(body)
+            self.buffered += len(body)
+            if self.buffered > STREAM_BUFFER_BYTES and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
+            self._wake()
 
     def on_message_complete(self) -> None:
+        if self.in_body:
+            self.in_body = False
+            self.complete = True
+            self._body_done = True
+            self._wake()
+            self._drain_over()
+            return
         if self._waiter is None:
             return
         if self._status < 200:  # an interim answer (103 Early Hints, 100 Continue): the real one follows
@@ -157,9 +204,16 @@ class _Connection(asyncio.Protocol):
         self._finish(None)
 
     # --- one exchange -----------------------------------------------------------------
-    def send(self, data: bytes, read_timeout: float | None, total_deadline: float | None) -> asyncio.Future[None]:
-        assert self.transport is not None and self._waiter is None
+    def send(
+        self, data: bytes, read_timeout: float | None, total_deadline: float | None, *, streaming: bool = False
+    ) -> asyncio.Future[None]:
+        assert self.transport is not None and self._waiter is None and not self.in_body
         self._waiter = waiter = self._loop.create_future()
+        self._streaming = streaming
+        self._body.clear()
+        self.buffered = 0
+        self._body_done = False
+        self._body_error = None
         self._headers = []
         self._chunks = []
         self._head_bytes = 0
@@ -179,10 +233,55 @@ class _Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         return self.complete and self._keep_alive and not self.closed
 
+    async def next_body(self) -> bytes:
+        """The streamed body bytes received and not yet read (b"" at its end); raises if it broke."""
+        while not self._body:
+            if self._body_error is not None:
+                raise self._body_error
+            if self._body_done:
+                return b""
+            self._reader = self._loop.create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        data = self._body.popleft() if len(self._body) == 1 else b"".join(self._body)
+        self._body.clear()
+        self.buffered = 0
+        if self._paused and not self.closed and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    def drain(self, done: Callable[[_Connection], None]) -> None:
+        """Released before its end: read on in the background, ``done`` at the end if it comes soon and small."""
+        self._body.clear()
+        self.buffered = 0
+        self._drained = done
+        self._drain_left = DRAIN_BYTES
+        self._timer = self._loop.call_later(DRAIN_SECONDS, self.close)
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def _wake(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._reader.set_result(None)
+
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+        self._drain_over()
+
+    def _drain_over(self) -> None:
+        """A drain ended (whole, too long, too big or lost): hand the connection back to be pooled or closed."""
+        drained, self._drained = self._drained, None
+        if drained is not None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            drained(self)
 
     # --- internals --------------------------------------------------------------------
     def _arm(self, now: float) -> None:
@@ -218,10 +317,25 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, exc: BaseException) -> None:
         self.close()
+        if self.in_body:
+            self._end_body(exc)
         self._finish(exc)
+
+    def _end_body(self, exc: BaseException | None) -> None:
+        self.in_body = False
+        if exc is None:
+            self.complete = True
+            self._body_done = True
+        else:
+            self._body_error = exc
+        self._wake()
 
     def _lose(self, exc: Exception | None) -> None:
         was_closed, self.closed = self.closed, True
+        if self.in_body:
+            self._end_body(None if self._until_close() else BrokenBody())
+            self._drain_over()
+            return
         if self._waiter is None:
             if not was_closed and self.transport is not None:
                 self.transport.close()
@@ -292,6 +406,37 @@ class Http1Pool:
         if encoding is not None and data:
             data = _decoded(data, encoding)
         return Http1Response(status, response_headers, data)
+
+    async def stream(
+        self, method: str, url: str, *, body: bytes, headers: Mapping[str, str], connect_timeout: float | None
+    ) -> Http1Stream:
+        """Send one request and return as soon as its response head is parsed; the body is read from the result.
+
+        No read or total timeout here: the caller bounds the wait for the head and for each read.
+        """
+        loop = asyncio.get_running_loop()
+        target = self._target(url)
+        head = _head(method, target, headers, len(body))
+        conn = self._idle_connection(target.origin, loop.time())
+        if conn is None:
+            conn = await self._connect(loop, target.origin, connect_timeout, None)
+        self._busy.add(conn)
+        try:
+            await conn.send(head + body if body else head, None, None, streaming=True)
+        except BaseException:
+            self._busy.discard(conn)
+            conn.close()  # cancelled or failed before the head: its state is unknown
+            raise
+        status, raw_headers, _ = conn.response()
+        return Http1Stream(self, target.origin, conn, status, CIMultiDictProxy(CIMultiDict(raw_headers)))
+
+    def _settle(self, origin: tuple[str, str, int], conn: _Connection) -> None:
+        """A streamed exchange is over: pool its connection if its body was whole and it may be kept."""
+        self._busy.discard(conn)
+        if conn.reusable() and not self.closed:
+            self._release(origin, conn, asyncio.get_running_loop())
+        else:
+            conn.close()
 
     async def close(self) -> None:
         self.closed = True
@@ -374,6 +519,85 @@ class Http1Pool:
                 del self._idle[origin]
         if self._idle:
             self._sweeper = loop.call_later(self._keepalive, self._sweep, loop)
+
+
+class Http1Stream:
+    """One streamed response: its head, then ``read()`` until b""; ``release()`` or ``close()`` when done."""
+
+    __slots__ = ("_conn", "_decoder", "_origin", "_pool", "_settled", "headers", "status")
+
+    def __init__(
+        self, pool: Http1Pool, origin: tuple[str, str, int], conn: _Connection, status: int, headers: CIMultiDictProxy[str]
+    ) -> None:
+        self._pool = pool
+        self._origin = origin
+        self._conn = conn
+        self.status = status
+        self.headers = headers
+        self._settled = False
+        coding = (headers.get("content-encoding") or "").strip().lower()
+        self._decoder: Any = None
+        if coding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            self._decoder = coding  # zlib-wrapped or raw: told by the first byte
+
+    async def read(self) -> bytes:
+        """The next decoded body bytes as they arrive; b"" at the end (the connection then goes back to the pool)."""
+        while True:
+            decoder = self._decoder
+            if decoder is not None and not isinstance(decoder, str) and decoder.unconsumed_tail:
+                out = self._decompress(decoder.unconsumed_tail)
+                if out:
+                    return out
+            raw = await self._conn.next_body()
+            if not raw:
+                if decoder is not None and not isinstance(decoder, str) and not decoder.eof:
+                    raise BrokenBody()
+                self._settle()
+                return b""
+            if decoder is None:
+                return raw
+            if isinstance(decoder, str):
+                self._decoder = zlib.decompressobj(wbits=zlib.MAX_WBITS if raw[0] & 0x0F == 8 else -zlib.MAX_WBITS)
+            out = self._decompress(raw)
+            if out:
+                return out
+
+    async def read_all(self) -> bytes:
+        pieces = []
+        while piece := await self.read():
+            pieces.append(piece)
+        return b"".join(pieces)
+
+    def _decompress(self, data: bytes) -> bytes:
+        try:
+            return bytes(self._decoder.decompress(data, _PIECE_BYTES))  # bounded: a small body may inflate hugely
+        except zlib.error:
+            self.close()
+            raise BrokenBody() from None
+
+    def release(self) -> None:
+        """Done at its last event: the connection is pooled once its body has ended (read or drained)."""
+        if self._settled:
+            return
+        conn = self._conn
+        if conn.in_body and not conn.closed and conn._keep_alive:
+            self._settled = True
+            conn.drain(lambda c: self._pool._settle(self._origin, c))
+        else:
+            self._settle()
+
+    def close(self) -> None:
+        """Abandoned: the connection is closed, never pooled half-read."""
+        if not self._settled:
+            self._conn.close()
+            self._settle()
+
+    def _settle(self) -> None:
+        if not self._settled:
+            self._settled = True
+            self._pool._settle(self._origin, self._conn)
 
 
 def _closing(conn: _Connection) -> bool:
