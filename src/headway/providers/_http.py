@@ -37,9 +37,10 @@ def new_session(*, max_connections: int = 0) -> aiohttp.ClientSession:
 class PooledSession:
     """A provider's keep-alive pools, opened on first use (inside the event loop), reopened after close.
 
-    Two pools: whole JSON calls (``post_json_object``) go through the lean HTTP/1.1 client
-    (``_http1``, ~130 µs less CPU per call than aiohttp's); streams, token fetches and
-    anything else a provider sends take the aiohttp session from ``get()``.
+    Two pools: whole JSON calls (``post_json_object``) and streams (``_stream.open_stream``)
+    go through the lean HTTP/1.1 client (``_http1``, ~130 µs less CPU per call than
+    aiohttp's); token fetches and anything else a provider sends take the aiohttp session
+    from ``get()``.
     """
 
     __slots__ = ("_lean", "_session")

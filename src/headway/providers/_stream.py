@@ -12,6 +12,11 @@ and record why.
 Deadlines: an absolute first-token deadline covers the response head and every frame up
 to the first content (keep-alives do not stretch it); once the adapter calls
 ``content_started()`` each frame must arrive within ``idle``; ``total`` bounds it all.
+
+Transport: the pool's lean HTTP/1.1 client in streamed mode (``_http1.Http1Pool.stream``),
+which holds at most a bounded amount of unread body (backpressure on a slow reader). A
+stream left at its last event hands its connection back for reuse; one left for any other
+reason (an error, a cancelled caller) closes it.
 """
 
 from __future__ import annotations
@@ -22,15 +27,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
-import aiohttp
 from yarl import URL
 
 from headway.errors import UpstreamError
-from headway.providers._http import client_timeout, upstream_error_from_exception
+from headway.providers._http import PooledSession, upstream_error_from_exception
+from headway.providers._http1 import BrokenBody, Http1Stream
 from headway.providers.base import Timeouts
 
 FrameT = TypeVar("FrameT")
-_READ_BYTES = 64 * 1024
 
 
 class FrameDecoder(Protocol[FrameT]):
@@ -51,7 +55,7 @@ class FrameDecoder(Protocol[FrameT]):
 class UpstreamStream(Generic[FrameT]):
     """The frames of one streamed response; iterate it, and call ``content_started`` at the first content."""
 
-    def __init__(self, response: aiohttp.ClientResponse, decoder: FrameDecoder[FrameT], timeouts: Timeouts, started: float):
+    def __init__(self, response: Http1Stream, decoder: FrameDecoder[FrameT], timeouts: Timeouts, started: float):
         self._response = response
         self._decoder = decoder
         self._idle = timeouts.idle
@@ -84,10 +88,10 @@ class UpstreamStream(Generic[FrameT]):
                 raise StopAsyncIteration
             try:
                 async with asyncio.timeout_at(_loop_time(self._next_deadline())):
-                    chunk = await self._response.content.read(_READ_BYTES)
+                    chunk = await self._response.read()
             except UpstreamError:
                 raise
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            except (BrokenBody, TimeoutError, OSError, ValueError) as exc:
                 raise upstream_error_from_exception(exc, phase=self.phase) from None
             self._ready = self._decoder.feed(chunk) if chunk else self._decoder.finish()
             self.ended = not chunk
@@ -107,7 +111,7 @@ class UpstreamStream(Generic[FrameT]):
 
 @asynccontextmanager
 async def open_stream(
-    session: aiohttp.ClientSession,
+    pool: PooledSession,
     url: str | URL,
     *,
     data: bytes,
@@ -122,28 +126,30 @@ async def open_stream(
         started + timeouts.first_token if timeouts.first_token is not None else None,
         started + timeouts.total if timeouts.total is not None else None,
     )
-    context = session.post(url, data=data, headers=headers, timeout=client_timeout(timeouts.connect, None, None))
     try:
         async with asyncio.timeout_at(_loop_time(head_deadline)):
-            response = await context.__aenter__()
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            response = await pool.lean().stream(
+                "POST", str(url), body=data, headers=headers, connect_timeout=timeouts.connect
+            )
+    except (BrokenBody, TimeoutError, OSError, ValueError) as exc:
         raise upstream_error_from_exception(exc, phase="first token") from None
-    stream: UpstreamStream[FrameT] | None = None
     try:
         if response.status >= 400:
             try:
                 async with asyncio.timeout_at(_loop_time(head_deadline)):
-                    raw = await response.read()
-            except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+                    raw = await response.read_all()
+            except (BrokenBody, TimeoutError, OSError, ValueError):
                 raw = b""
+            response.release()  # read whole (or closed by the failed read): pooled if it may be
             raise error_from_response(response.status, response.headers, raw)
-        stream = UpstreamStream(response, decoder, timeouts, started)
-        yield stream
-    finally:
-        if stream is None or not stream.ended:
-            # Abandoned mid-body: close rather than drain, so the connection is not reused half-read.
-            response.close()
-        await context.__aexit__(None, None, None)
+        yield UpstreamStream(response, decoder, timeouts, started)
+    except BaseException:
+        # Abandoned (an error, a cancelled caller): close, so the connection is not reused half-read.
+        response.close()
+        raise
+    else:
+        # Left at its last event (or read to its end): pooled once the body's framing has ended.
+        response.release()
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

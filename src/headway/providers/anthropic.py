@@ -82,7 +82,7 @@ class AnthropicProvider:
     async def chat_stream(self, request: JSON, *, model: str, timeouts: Timeouts) -> AsyncIterator[StreamEvent]:
         translator = StreamTranslator(created=int(time.time()))
         async with open_stream(
-            self._http(),
+            self._pool,
             self._url,
             data=orjson.dumps({**self._payload(request, model), "stream": True}),
             headers=self._headers,

@@ -123,7 +123,7 @@ class BedrockProvider:
         body = orjson.dumps(request_to_converse(request))
         translator = StreamTranslator(created=int(time.time()))
         async with open_stream(
-            self._http(),
+            self._pool,
             url,
             data=body,
             headers=self._signed(url, body, "application/vnd.amazon.eventstream"),

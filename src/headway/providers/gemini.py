@@ -104,7 +104,7 @@ class GeminiProvider:
         payload = request_to_gemini(request)
         translator = GeminiStreamTranslator(model=model, created=int(time.time()))
         async with open_stream(
-            self._http(),
+            self._shared_pool or self._pool,
             self._url(model, "streamGenerateContent") + "?alt=sse",
             data=orjson.dumps(payload),
             headers=await self._request_headers(),

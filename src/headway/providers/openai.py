@@ -113,7 +113,7 @@ class OpenAIProvider:
         payload.pop(NATIVE_REQUEST, None)
         payload["stream_options"] = {**(request.get("stream_options") or {}), "include_usage": True}
         async with open_stream(
-            self._http(),
+            self._pool,
             self._url("chat/completions", model),
             data=orjson.dumps(payload),
             headers=await self._request_headers(),
@@ -134,7 +134,7 @@ class OpenAIProvider:
         """The provider's Responses events as chat chunks, each event riding on its last chunk."""
         translator = NativeStream(model)
         async with open_stream(
-            self._http(),
+            self._pool,
             self._url("responses", model),
             data=orjson.dumps(native_request(request, model, stream=True)),
             headers=await self._request_headers(),

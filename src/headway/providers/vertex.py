@@ -130,7 +130,7 @@ class VertexProvider:
             return
         translator = StreamTranslator(created=int(time.time()))
         async with open_stream(
-            self._http(),
+            self._pool,
             self._claude_url(model, "streamRawPredict"),
             data=orjson.dumps({**self._claude_payload(request, model), "stream": True}),
             headers=await self._claude_headers(),
