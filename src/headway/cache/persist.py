@@ -31,7 +31,9 @@ class CacheRepository(SqlRepository):
         rows = list({entry.key: _row(entry) for entry in entries}.values())
         upsert = self.database.upsert(cache_entries, key=["key"], update=[name for name in _COLUMNS if name != "key"])
         with self.transaction("write cache entries") as connection:
-            connection.execute(upsert.values(rows))
+            # executemany of one compiled statement: a multi-row VALUES is compiled anew for
+            # every batch (rows x columns bind parameters), ~150 µs of CPU per entry.
+            connection.execute(upsert, rows)
 
     def load(self, now: float, limit: int) -> list[CacheEntry]:
         """The newest ``limit`` entries still usable at ``now``, oldest first (LRU order)."""
