@@ -778,3 +778,54 @@ async def test_a_stream_cut_mid_body_is_a_broken_body() -> None:
             await answer.read()
         answer.close()
         await pool.close()
+
+
+async def test_an_adapter_stream_ended_at_its_terminal_event_reuses_its_connection() -> None:
+    from headway.providers.openai import OpenAIProvider
+
+    connections = []
+    frame = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        for _ in range(2):
+            await read_request(reader)
+            writer.write(CHUNKED_HEAD + b"\r\n" + chunk(frame) + chunk(b"data: [DONE]\n\n"))
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the terminator comes after the adapter has stopped at [DONE]
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        await gone(reader)
+
+    async with raw_server(serve) as url:
+        provider = OpenAIProvider("p", base_url=url.removesuffix("/x"), api_key="k")
+        for _ in range(2):
+            chunks = [event.chunk async for event in provider.chat_stream({"messages": []}, model="m", timeouts=Timeouts())]
+            assert chunks[0]["choices"][0]["delta"] == {"content": "hi"}
+            await until(lambda: bool(provider._pool.lean()._idle))
+        await provider.close()
+    assert len(connections) == 1
+
+
+async def test_an_adapter_stream_abandoned_mid_body_closes_its_connection() -> None:
+    from headway.providers.openai import OpenAIProvider
+
+    closed = asyncio.Event()
+    frame = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(CHUNKED_HEAD + b"\r\n" + chunk(frame))
+        await writer.drain()
+        await gone(reader)
+        closed.set()
+
+    async with raw_server(serve) as url:
+        provider = OpenAIProvider("p", base_url=url.removesuffix("/x"), api_key="k")
+        events: Any = provider.chat_stream({"messages": []}, model="m", timeouts=Timeouts())  # an async generator
+        assert (await events.__anext__()).chunk["choices"][0]["delta"] == {"content": "hi"}
+        await events.aclose()  # the client went away
+        await asyncio.wait_for(closed.wait(), LONG)
+        lean = provider._pool.lean()
+        assert not lean._idle and not lean._busy
+        await provider.close()
