@@ -12,6 +12,7 @@ import pytest
 
 from headway.config.loader import parse_config
 from headway.config.models import HeadwayConfig
+from headway.store import SqlStore
 from headway.testing import GatewayThread
 
 
@@ -101,6 +102,15 @@ def store_url(tmp_path: Path, postgres_template: str | None) -> Iterator[str]:
 
     with scratch_database(POSTGRES_SERVER, prefix="hw_test_", template=postgres_template) as url:
         yield url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlStore]:
+    """A migrated store on the test's store URL (SQLite, or PostgreSQL under HEADWAY_TEST_STORE)."""
+    opened = SqlStore(store_url)
+    opened.migrate()
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +128,6 @@ def test_cli_erases_from_the_store(tmp_path: Path) -> None:
 
 PSEUDONYM = "pseudonym-of-ann"  # what guards.pii.Pseudonyms would make of SUBJECT in metadata
 ANN = Subject(SUBJECT, PSEUDONYM)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlStore]:
-    store = SqlStore(store_url)
-    store.migrate()
-    yield store
-    store.close()
 
 
 def record(request_id: str, caller: str, **fields: Any) -> RequestRecord:

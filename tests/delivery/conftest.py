@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from headway.observe.webhooks import verify
-from headway.store.sql import SqlStore
 from headway.testing import free_port
 
 SECRET = "whsec_" + "ZGVsaXZlcnktdGVzdHMtc2VjcmV0LTAxMjM0NTY3ODk="
@@ -89,11 +88,3 @@ def receiver() -> Iterator[Receiver]:
     made.start()
     yield made
     made.stop()
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlStore]:
-    opened = SqlStore(store_url)
-    opened.migrate()
-    yield opened
-    opened.close()

@@ -26,6 +26,7 @@ from headway.errors import UpstreamError
 from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
 from headway.providers._http1 import BrokenBody, CannotConnect, Http1Pool, UnreadableResponse
 from headway.providers.base import Timeouts
+from tests.providers.upstreams import read_request
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 LONG = 30.0
@@ -70,16 +71,6 @@ async def raw_server(serve: Serve, *, tls: ssl.SSLContext | None = None) -> Asyn
         server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 1)
-
-
-async def read_request(reader: asyncio.StreamReader) -> bytes:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return head + await reader.readexactly(length)
 
 
 def reset(writer: asyncio.StreamWriter) -> None:

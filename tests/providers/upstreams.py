@@ -84,6 +84,17 @@ def answer_stream(payload: bytes, *, piece: int = 7, content_type: str = "text/e
     return handler
 
 
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request's head and Content-Length body, as bytes."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return head + await reader.readexactly(length)
+
+
 @contextlib.asynccontextmanager
 async def raw_http(reply: bytes | list[bytes], *, ending: str = "close") -> AsyncIterator[str]:
     """A TCP server answering every connection with ``reply`` verbatim, then ``close`` (FIN) or ``reset`` (RST).
@@ -94,14 +105,7 @@ async def raw_http(reply: bytes | list[bytes], *, ending: str = "close") -> Asyn
     parts = reply if isinstance(reply, list) else [reply]
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # Read the request head and body (the adapters always send Content-Length).
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n"):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
+        await read_request(reader)  # the adapters always send Content-Length
         for index, part in enumerate(parts):
             if index:
                 await asyncio.sleep(0.1)

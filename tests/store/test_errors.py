@@ -28,14 +28,6 @@ def record(request_id: str) -> RequestRecord:
     return RequestRecord(request_id=request_id, created_at=time.time(), endpoint="chat", model="chat", status_code=200)
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[SqlStore]:
-    opened = SqlStore(store_url)
-    opened.migrate()
-    yield opened
-    opened.close()
-
-
 @contextmanager
 def outage(store: SqlStore) -> Iterator[None]:
     """Take the store away for real, then bring it back."""
