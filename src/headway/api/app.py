@@ -46,15 +46,15 @@ from headway.api.routes import pipelines as pipeline_routes
 from headway.api.routes import responses as response_routes
 from headway.api.routes import retrieval as retrieval_routes
 from headway.api.routes import reviews as review_routes
-from headway.auth.permissions import PUBLIC
-from headway.config.models import HeadwayConfig
-from headway.console.app import console_routes
+from headway.auth import PUBLIC
+from headway.config import HeadwayConfig
+from headway.console import console_routes
 from headway.errors import APIError
-from headway.gate.console import console_pages as gate_console_pages
-from headway.observe.middleware import ObserveMiddleware
-from headway.review.console import console_pages as review_console_pages
+from headway.gate import console_pages as gate_console_pages
+from headway.observe import ObserveMiddleware
+from headway.review import console_pages as review_console_pages
 from headway.serving import Runtime
-from headway.store.base import Store
+from headway.store import Store
 
 
 def route_table() -> RouteTable:

@@ -18,13 +18,19 @@ from typing import Any
 
 from headway.dialects import (
     NativeRelay,
+    ResponseEvents,
     ResponseStore,
     StoredResponse,
+    TranslatedResponsesRequest,
     adopt_native,
+    chat_to_response,
     native_answer,
+    new_object_id,
+    response_event_sse,
+    response_output_messages,
+    responses_to_chat,
     subject_of,
 )
-from headway.dialects import responses as dialect
 from headway.errors import InvalidRequestError, NotFoundError, StoreUnavailableError
 from headway.providers import NATIVE_EVENT, NATIVE_REQUEST, PASSED_THROUGH
 from headway.serving.chat import Reply, StreamReply, serve_chat
@@ -53,11 +59,11 @@ async def serve_response(
     if not isinstance(store, bool):
         raise InvalidRequestError("'store' must be a boolean", param="store", code="invalid_type")
     translated = await translate(stored, ctx, body)
-    response_id = queued.response_id if queued is not None else dialect.new_id("resp")
+    response_id = queued.response_id if queued is not None else new_object_id("resp")
     reply = await serve_chat(runtime, ctx, translated.chat, endpoint="responses")
     keep = _Keeper(stored, ctx.caller, translated, subject_of(body), replaces=queued is not None) if store else None
     if isinstance(reply, StreamReply):
-        events = dialect.ResponseEvents(body, response_id)
+        events = ResponseEvents(body, response_id)
         reply.chunks = _events(reply.chunks, events, keep)
         return reply
     if reply.status != 200:  # a held answer (202) or a reviewer's decision: its own shape
@@ -67,14 +73,14 @@ async def serve_response(
     if native is not None:  # a native deployment answered: its own Response, with Headway's id
         response = adopt_native(native, body, response_id, created_at)
     else:
-        response = dialect.to_response(body, reply.body, response_id, created_at)
+        response = chat_to_response(body, reply.body, response_id, created_at)
     if keep is not None:
         await keep.save(response)
     reply.body = response
     return reply
 
 
-async def translate(stored: ResponseStore, ctx: CallContext, body: JSON) -> dialect.Translated:
+async def translate(stored: ResponseStore, ctx: CallContext, body: JSON) -> TranslatedResponsesRequest:
     """The request as chat, continuing the stored conversation ``previous_response_id`` names."""
     history: list[JSON] = []
     previous_id = body.get("previous_response_id")
@@ -87,7 +93,7 @@ async def translate(stored: ResponseStore, ctx: CallContext, body: JSON) -> dial
                 f"Previous response with id {previous_id!r} not found.", param="previous_response_id", code="previous_response_not_found"
             )
         history = previous.conversation
-    translated = dialect.to_chat(body, history)
+    translated = responses_to_chat(body, history)
     # Deployments that speak Responses natively send these as the client did; others ignore them.
     translated.chat[NATIVE_REQUEST] = {key: body[key] for key in PASSED_THROUGH if body.get(key) is not None}
     return translated
@@ -97,14 +103,14 @@ class _Keeper:
     """Stores a finished Response with the conversation ``previous_response_id`` continues."""
 
     def __init__(
-        self, stored: ResponseStore, caller: str, translated: dialect.Translated, subject: str | None, *, replaces: bool = False
+        self, stored: ResponseStore, caller: str, translated: TranslatedResponsesRequest, subject: str | None, *, replaces: bool = False
     ) -> None:
         self.stored, self.caller, self.translated, self.subject = stored, caller, translated, subject
         self.replaces = replaces  # a background Response: its queued row is replaced (unless cancelled meanwhile)
 
     async def save(self, response: JSON) -> None:
         """Store it; in an outage the answer (already paid for) still goes out, marked ``store: false``."""
-        conversation = [*self.translated.messages, *dialect.output_messages(response)]
+        conversation = [*self.translated.messages, *response_output_messages(response)]
         entry = StoredResponse(response["id"], self.caller, response, self.translated.input_items, conversation)
         try:
             if self.replaces:
@@ -118,7 +124,7 @@ class _Keeper:
             response["store"] = False
 
 
-async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, keep: _Keeper | None) -> AsyncIterator[bytes]:
+async def _events(chunks: AsyncIterator[bytes], events: ResponseEvents, keep: _Keeper | None) -> AsyncIterator[bytes]:
     """The chat stream as Responses events; closing this closes the chat stream (which ends the record).
 
     When the first chunk carries a native deployment's own event, the provider's events are
@@ -135,25 +141,25 @@ async def _events(chunks: AsyncIterator[bytes], events: dialect.ResponseEvents, 
                         relay = NativeRelay(events)
                     else:
                         for event in events.start():
-                            yield dialect.sse(event)
+                            yield response_event_sse(event)
                 error = chunk.get("error")
                 if isinstance(error, dict):  # the chat stream broke after it started
                     for event in events.failed(str(error.get("code") or "stream_interrupted"), str(error.get("message"))):
-                        yield dialect.sse(event)
+                        yield response_event_sse(event)
                     return
                 if relay is not None:
                     # A chunk without an event: a cut stream continued on another deployment (as chat).
                     for event in relay.event(native) if isinstance(native, dict) else relay.translated(chunk):
-                        yield dialect.sse(event)
+                        yield response_event_sse(event)
                     continue
                 for event in events.chunk(chunk):
-                    yield dialect.sse(event)
+                    yield response_event_sse(event)
     if not started:
         for event in events.start():
-            yield dialect.sse(event)
+            yield response_event_sse(event)
     # The last closing event carries the finished Response.
     closing_events = list(relay.finish() if relay is not None else events.finish())
     if keep is not None and events.response is not None:
         await keep.save(events.response)  # before response.completed, so it says whether it was stored
     for event in closing_events:
-        yield dialect.sse(event)
+        yield response_event_sse(event)
