@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from _harness import free_port
+
 SERVER = r"""
 import sys
 from aiohttp import web
@@ -44,11 +46,6 @@ app.router.add_post("/v1/chat/completions", handle)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run(port: int, streams: int, rounds: int) -> None:

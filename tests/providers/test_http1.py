@@ -259,8 +259,8 @@ async def test_a_cancelled_call_does_not_leave_its_connection_in_the_pool() -> N
     assert len(set(peers)) == 2
 
 
-async def test_close_closes_idle_connections() -> None:
-    closed = asyncio.Event()
+def answer_then_watch_close(closed: asyncio.Event) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """A server that answers one request, then sets ``closed`` when the client closes the connection."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
@@ -269,7 +269,12 @@ async def test_close_closes_idle_connections() -> None:
         if await reader.read() == b"":
             closed.set()
 
-    async with raw_server(serve) as url:
+    return serve
+
+
+async def test_close_closes_idle_connections() -> None:
+    closed = asyncio.Event()
+    async with raw_server(answer_then_watch_close(closed)) as url:
         pool = Http1Pool()
         await call(pool, url)
         await pool.close()
@@ -278,15 +283,7 @@ async def test_close_closes_idle_connections() -> None:
 
 async def test_idle_connections_are_closed_after_the_keep_alive_time() -> None:
     closed = asyncio.Event()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(OK_HEAD + b"Content-Length: 2\r\n\r\n{}")
-        await writer.drain()
-        if await reader.read() == b"":
-            closed.set()
-
-    async with raw_server(serve) as url:
+    async with raw_server(answer_then_watch_close(closed)) as url:
         pool = Http1Pool(keepalive=0.2)
         await call(pool, url)
         await asyncio.wait_for(closed.wait(), 2)
