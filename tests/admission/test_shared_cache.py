@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import numpy as np
+import orjson
 import pytest
 
 from headway.backends import FailoverBackend, RedisBackend
@@ -27,7 +28,7 @@ def entry(key: str, caller: str, vector: bytes | None = None, ttl: float = 60) -
     now = time.time()
     return CacheEntry(
         key=key, scope=f"caller:{caller}", params="p", model="chat", caller=caller, team=None,
-        body={"id": key, "choices": []}, created_at=now, expires_at=now + ttl, stale_until=now + 2 * ttl, vector=vector,
+        body=orjson.dumps({"id": key, "choices": []}), created_at=now, expires_at=now + ttl, stale_until=now + 2 * ttl, vector=vector,
     )
 
 
@@ -40,6 +41,16 @@ async def written(cache: SharedCache) -> None:
         await asyncio.wait(set(cache._writes))
 
 
+def test_an_entry_written_with_its_body_as_an_object_is_still_read() -> None:
+    from headway.cache.shared_cache import _dump, _load
+
+    current = entry("k1", "alice")
+    assert _load(_dump(current)) == current
+    older = orjson.loads(_dump(current))
+    older["body"] = {"id": "k1", "choices": []}  # how entries were kept before the body stayed encoded
+    assert _load(orjson.dumps(older)).answer() == {"id": "k1", "choices": []}
+
+
 async def test_an_answer_cached_by_one_replica_serves_the_others() -> None:
     with redis_prefix() as prefix:
         a, b = replica(prefix), replica(prefix)
@@ -50,7 +61,7 @@ async def test_an_answer_cached_by_one_replica_serves_the_others() -> None:
         await written(a)
         now = time.time()
         got = await b.get("k1", now)
-        assert got is not None and got.body == {"id": "k1", "choices": []}
+        assert got is not None and got.answer() == {"id": "k1", "choices": []}
         assert await b.local.get("k1", now) is not None  # kept locally from now on
         hit = await b.nearest("caller:alice", "p", unit(0.99, 0.1, 0), 0.9, now)
         assert hit is not None and hit.entry.key == "k2" and hit.kind == "semantic" and hit.similarity > 0.9

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
+
 from headway.auth.erasure import Subject
 from headway.cache.base import CacheEntry
 from headway.cache.embedded import EmbeddedCache
@@ -21,7 +23,7 @@ def store(url: str) -> SqlStore:
 
 
 def entry(key: str, caller: str, *, now: float = 1e12, vector: bytes | None = None) -> CacheEntry:
-    return CacheEntry(key, f"caller:{caller}", "p", "chat", caller, None, {"id": key}, now, now + 60, now + 120, vector)
+    return CacheEntry(key, f"caller:{caller}", "p", "chat", caller, None, orjson.dumps({"id": key}), now, now + 60, now + 120, vector)
 
 
 def backend(sql: SqlStore) -> EmbeddedCache:
@@ -38,9 +40,25 @@ async def test_entries_written_behind_are_loaded_by_the_next_process(store_url: 
     second = backend(sql)
     await second.start()
     loaded = await second.get("k2", 1e12)
-    assert loaded is not None and loaded.body == {"id": "k2"} and loaded.vector == b"\x00\x00\x80?"
+    assert loaded is not None and loaded.answer() == {"id": "k2"} and loaded.vector == b"\x00\x00\x80?"
     assert await second.get("k1", 1e12) is not None
     await second.close()
+
+
+async def test_a_key_written_again_in_a_later_batch_holds_the_newer_answer(store_url: str) -> None:
+    sql = store(store_url)
+    first = backend(sql)
+    await first.start()
+    await first.put(entry("k1", "alice"))
+    await first.flush()
+    newer = entry("k1", "alice", now=2e12)
+    newer.body = orjson.dumps({"id": "k1", "choices": [{"message": {"content": "newer"}}]})
+    await first.put(newer)
+    await first.close()
+    rows = CacheRepository(sql.database).load(0.0, 10)
+    assert [(row.key, row.created_at, row.answer()["choices"]) for row in rows] == [
+        ("k1", 2e12, [{"message": {"content": "newer"}}])
+    ]
 
 
 async def test_expired_entries_are_purged_at_start(store_url: str) -> None:

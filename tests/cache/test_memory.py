@@ -14,7 +14,7 @@ def vector(*values: float) -> bytes:
 
 
 def entry(key: str, *, expires: float = 100.0, stale: float = 200.0, vec: bytes | None = None, params: str = "p") -> CacheEntry:
-    return CacheEntry(key, "global", params, "chat", "c", None, {"id": key}, 0.0, expires, stale, vec)
+    return CacheEntry(key, "global", params, "chat", "c", None, b'{"id": "%s"}' % key.encode(), 0.0, expires, stale, vec)
 
 
 def test_entries_are_usable_until_stale_until_then_gone() -> None:

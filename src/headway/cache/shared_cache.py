@@ -47,6 +47,7 @@ def _group_id(scope: str, params: str) -> str:
 
 def _dump(entry: CacheEntry) -> bytes:
     data = asdict(entry)
+    data["body"] = entry.body.decode()
     data["vector"] = base64.b64encode(entry.vector).decode() if entry.vector is not None else None
     return orjson.dumps(data)
 
@@ -55,6 +56,9 @@ def _load(raw: bytes) -> CacheEntry:
     data: dict[str, Any] = orjson.loads(raw)
     vector = data.get("vector")
     data["vector"] = base64.b64decode(vector) if vector else None
+    body = data["body"]
+    # Entries written before the body was kept encoded hold it as an object: still readable.
+    data["body"] = body.encode() if isinstance(body, str) else orjson.dumps(body)
     return CacheEntry(**data)
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
 from headway.cache.embedded import EmbeddedCache
 from headway.cache.keys import exact_key, output_fields, params_key, prompt_text, scope_of
@@ -79,7 +81,7 @@ class Lookup:
     def served(self) -> Served | None:
         if self.hit is None:
             return None
-        return Served(None, ChatResult(self.hit.entry.body, Usage()), "cache")
+        return Served(None, ChatResult(self.hit.entry.answer(), Usage()), "cache")
 
     def quality(self) -> JSON:
         if self.hit is None:
@@ -97,7 +99,7 @@ class Lookup:
         entry = self.stale_entry or await self.stage.backend_get(self.key, now)
         if entry is None or entry.stale_until <= now:
             return None
-        return entry.body
+        return entry.answer()
 
 
 
@@ -245,7 +247,7 @@ class CacheStage:
                 model=str(lookup.fields.get("model")),
                 caller=lookup.caller,
                 team=lookup.team,
-                body=body,
+                body=orjson.dumps(body),
                 created_at=now,
                 expires_at=now + ttl,
                 stale_until=now + ttl + self.config.stale_ttl_s,

@@ -401,7 +401,7 @@ def _cached_reply(runtime: ServingParts, call: RecordedCall, body: dict[str, Any
     """A cache hit: no upstream attempt, no cost; streams get the answer replayed as chunks."""
     assert lookup.hit is not None
     record = call.record
-    cached = lookup.hit.entry.body
+    cached = lookup.hit.entry.answer()
     record.quality["cache"] = lookup.quality()
     record.served_by, record.cost_usd = "cache", 0.0
     if body.get("stream"):

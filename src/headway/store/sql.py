@@ -143,13 +143,7 @@ class SqlStore:
         self.database = Database(self._engine)
         self.erased_dropped = 0  # request records refused because their subject was erased after they were made
         self._counting = threading.Lock()  # writes run in several worker threads
-        columns = ", ".join(_REQUEST_COLUMNS)
-        if self._engine.dialect.name == "postgresql":
-            marks = ", ".join(["%s"] * len(_REQUEST_COLUMNS))
-            self._insert_requests_sql = f"INSERT INTO requests ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
-        else:
-            marks = ", ".join(["?"] * len(_REQUEST_COLUMNS))
-            self._insert_requests_sql = f"INSERT OR IGNORE INTO requests ({columns}) VALUES ({marks})"
+        self._insert_requests_sql = self.database.bulk_insert_sql(requests)
 
     def migrate(self) -> None:
         with translate_errors("migrate the store"):
