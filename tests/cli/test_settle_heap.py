@@ -1,8 +1,10 @@
-"""``headway serve`` freezes the start-up heap and raises the young threshold once it has started."""
+"""``headway serve`` freezes the start-up heap, raises the young threshold and shortens the GIL
+switch interval once it has started."""
 
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -14,12 +16,13 @@ from headway.cli import serve
 
 @pytest.fixture
 def restored_gc() -> Iterator[None]:
-    threshold = gc.get_threshold()
+    threshold, switch = gc.get_threshold(), sys.getswitchinterval()
     try:
         yield
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+        sys.setswitchinterval(switch)
 
 
 def test_settle_heap_freezes_what_exists_and_sets_the_young_threshold(restored_gc: None) -> None:
@@ -51,6 +54,9 @@ def test_on_started_settles_the_heap_after_the_signal_handlers(
     assert order == ["signals", "settle"]
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold()[0] == serve.GC_YOUNG_THRESHOLD
+    # A writer thread encoding a batch may keep the event loop waiting this long, not 5 ms.
+    assert serve.SWITCH_INTERVAL_S < 0.005  # CPython's default
+    assert sys.getswitchinterval() == pytest.approx(serve.SWITCH_INTERVAL_S)
 
 
 class _Node:
