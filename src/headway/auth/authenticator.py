@@ -27,6 +27,7 @@ from headway.auth.oidc import OidcVerifier
 from headway.auth.principal import Grant, Principal, build_principal
 from headway.config import AuthConfig
 from headway.errors import AuthenticationError, ServiceUnavailableError, StoreUnavailableError
+from headway.observe import every
 
 log = logging.getLogger("headway.auth")
 
@@ -174,9 +175,13 @@ class Authenticator:
         return len(changed)
 
     async def run_revocation_poll(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.revocation_poll_s)
+        """Poll until cancelled. A failed poll (a store outage, or anything else) is logged and
+        the next one runs on time: a loop that died would keep revoked keys cached for good."""
+
+        async def poll() -> None:
             try:
                 await self.poll_revocations()
-            except StoreUnavailableError as exc:
+            except StoreUnavailableError as exc:  # expected in an outage: one line, no traceback
                 log.warning("cannot poll for revoked keys: %s", exc)
+
+        await every(self.config.revocation_poll_s, poll, name="the revoked-key poll", logger=log)
