@@ -1,6 +1,7 @@
 """What resilience, a cache miss and a review policy that does not match add to a request, in process.
 
     .venv/bin/python bench/features_overhead.py [--requests 2000] [--rounds 5]
+    .venv/bin/python bench/features_overhead.py --served [--seconds 6] [--rounds 3] [--server-cpus 1 --client-cpus 0]
 
 Issue 19 asks that "resilience (retries, breakers, fallbacks configured but not firing), a
 cache miss and a review policy that does not match add ≤ 10 % together". Two configs, both
@@ -19,6 +20,12 @@ reports the serving thread's CPU µs per request (``time.thread_time``) and the 
 (all threads: the request-log writer too). Both send unique prompts, so the bodies cost the
 same. A sanity pass first checks that the features config really caches (a repeated prompt
 is answered from the cache) and that the default config does not.
+
+``--served`` measures the same two configs through ``headway serve`` instead: wrk at C=10
+(a Lua script making every prompt unique), the process's CPU per request from /proc (all
+threads, the HTTP server's work included) and req/s, alternating configs round by round,
+each round a fresh server with a 2 s warm-up. That is what a request costs a deployment;
+the in-process figure leaves out the server's share, so it reads higher.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _harness import keyed_gateway_config, nginx_upstream
+from _harness import cpu_seconds, headway_server, keyed_gateway_config, nginx_upstream, run_wrk
 
 FEATURES = """
 models:
@@ -94,6 +101,65 @@ async def drive(config: Path, key: str, requests: int, warmup: int, sanity: bool
     return {"thread_us": thread / requests * 1e6, "process_us": process / requests * 1e6}
 
 
+def unique_prompts_script(directory: Path, key: str) -> Path:
+    """A wrk script posting chat requests whose prompts never repeat (every one a cache miss):
+    a salt of its own (the cache persists across rounds), the wrk thread's id, a counter."""
+    salt = uuid.uuid4().hex[:12]
+    script = directory / f"unique-{salt}.lua"
+    script.write_text(
+        "counter = 0\n"
+        "threads = 0\n"
+        "setup = function(thread)\n  threads = threads + 1\n  thread:set(\"id\", threads)\nend\n"
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+        "request = function()\n"
+        "  counter = counter + 1\n"
+        f"  local body = '{{\"model\":\"chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi {salt} ' .. id .. "
+        "'-' .. counter .. '\"}],\"max_tokens\":5}'\n"
+        "  return wrk.format(nil, nil, nil, body)\n"
+        "end\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("JSON {\\"p50\\": %d, \\"p90\\": %d, \\"p99\\": %d, \\"requests\\": %d, \\"errors\\": %d}\\n",\n'
+        "    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,\n"
+        "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\n"
+        "end\n"
+    )
+    return script
+
+
+def served_round(config: Path, key: str, seconds: int, server_cpus: str | None, client_cpus: str | None) -> dict[str, Any]:
+    with headway_server(config, cpus=server_cpus) as (port, proc):
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        run_wrk(url, unique_prompts_script(config.parent, key), connections=10, seconds=2, cpus=client_cpus)  # warm-up
+        before = cpu_seconds(proc.pid)
+        result = run_wrk(url, unique_prompts_script(config.parent, key), connections=10, seconds=seconds, cpus=client_cpus)
+        used = cpu_seconds(proc.pid) - before
+    if result["errors"] or not result["requests"]:
+        raise RuntimeError(f"{config.name}: {result}")
+    return {"cpu_us": used / result["requests"] * 1e6, "rps": result["rps"], "p99_ms": result["p99_ms"]}
+
+
+def served(configs: dict[str, Path], key: str, args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    loads = [os.getloadavg()[0]]
+    for round_ in range(args.rounds):
+        for name in (configs if round_ % 2 == 0 else reversed(list(configs))):
+            results[name].append(served_round(configs[name], key, args.seconds, args.server_cpus, args.client_cpus))
+            loads.append(os.getloadavg()[0])
+    summary: dict[str, Any] = {
+        name: {
+            measure: {"median": round(statistics.median(r[measure] for r in runs), 1), "runs": [round(r[measure], 1) for r in runs]}
+            for measure in ("cpu_us", "rps", "p99_ms")
+        }
+        for name, runs in results.items()
+    }
+    base, more = summary["default"]["cpu_us"]["median"], summary["features"]["cpu_us"]["median"]
+    summary["added_cpu_us"] = {"us": round(more - base, 1), "percent": round((more - base) / base * 100, 1)}
+    summary["load_average"] = {"min": round(min(loads), 2), "max": round(max(loads), 2)}
+    return summary
+
+
 def child(config: Path, key: str, requests: int, warmup: int, sanity: bool = False) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(config), key, "--requests", str(requests), "--warmup", str(warmup),
@@ -110,6 +176,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--served", action="store_true", help="through headway serve and wrk at C=10")
+    parser.add_argument("--seconds", type=int, default=6, help="--served: measured seconds per round")
+    parser.add_argument("--server-cpus", default=None, help="--served: taskset CPU list for headway (e.g. 1)")
+    parser.add_argument("--client-cpus", default=None, help="--served: taskset CPU list for wrk (e.g. 0)")
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "KEY"), help=argparse.SUPPRESS)
     parser.add_argument("--sanity", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,6 +195,9 @@ def main() -> None:
         models_at = text.index("models:")
         features.write_text(text[:models_at].replace("/spill}", "/spill-features}") + FEATURES)
         configs = {"default": default, "features": features}
+        if args.served:
+            print(json.dumps(served(configs, key, args), indent=1))
+            return
         sanity = {name: child(config, key, 0, 0, sanity=True)["second_served_by"] for name, config in configs.items()}
         assert sanity == {"default": "primary", "features": "cache"}, sanity
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
