@@ -227,3 +227,21 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
     return total
+
+
+def memory_trend(
+    url: str, script: Path, pid: int, total: int, *, connections: int = 50, slice_s: int = 2, cpus: str | None = None
+) -> dict[str, object]:
+    """RSS of ``pid`` (and its workers) sampled as ``total`` requests are sent, about ten
+    samples; wrk has no request-count bound, so it runs ``slice_s`` slices and counts them."""
+    samples = [{"requests": 0, "rss_mb": round(rss_mb(pid), 1)}]
+    sent = 0
+    step = max(1, total // 10)
+    while sent < total:
+        result = run_wrk(url, script, connections=connections, seconds=slice_s, cpus=cpus)
+        if not result["requests"]:
+            raise RuntimeError(f"no requests served in a {slice_s} s slice: {result}")
+        sent += int(result["requests"])
+        if sent >= step * len(samples) or sent >= total:
+            samples.append({"requests": sent, "rss_mb": round(rss_mb(pid), 1)})
+    return {"requests": sent, "connections": connections, "samples": samples}

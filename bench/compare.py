@@ -42,6 +42,7 @@ from _harness import (
     free_port,
     headway_server,
     keyed_gateway_config,
+    memory_trend,
     nginx_upstream,
     rss_mb,
     run_wrk,
@@ -104,6 +105,8 @@ def main() -> None:
                         help="LiteLLM proxy command (skipped if not found; bench/peers.sh installs it)")
     parser.add_argument("--portkey", default=_installed(peers / "portkey/node_modules/.bin/gateway", "portkey-gateway"),
                         help="Portkey gateway command (skipped if not found; bench/peers.sh installs it)")
+    parser.add_argument("--rss-requests", type=int, default=0,
+                        help="after its levels, keep one-worker Headway at C=10 until this many requests, sampling RSS")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     levels = [int(c) for c in args.levels.split(",")]
@@ -119,6 +122,10 @@ def main() -> None:
             with headway_server(config, workers=workers, cpus=args.server_cpus) as (port, proc):
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
                 results[f"headway_w{workers}"] = measure(url, script, levels, args.seconds, proc.pid, args.client_cpus)
+                if workers == 1 and args.rss_requests:
+                    results["headway_w1"]["memory"] = memory_trend(
+                        url, script, proc.pid, args.rss_requests, connections=10, slice_s=20, cpus=args.client_cpus
+                    )
 
         litellm = shutil.which(shlex.split(args.litellm)[0])
         if litellm:
@@ -185,6 +192,10 @@ def print_table(results: dict[str, Any], levels: list[int]) -> None:
                 if "levels" in results.get(peer, {}):
                     ratios.append(f"{peer} ×{level['rps'] / max(results[peer]['levels'][c]['rps'], 1e-9):.1f}")
             print(f"{name} C={c}: " + ", ".join(ratios))
+        if "memory" in value:
+            trend = value["memory"]["samples"]
+            print(f"{name} RSS over {value['memory']['requests']:,} requests at C=10: "
+                  + ", ".join(f"{s['rss_mb']} MB @ {s['requests']:,}" for s in trend))
 
 
 if __name__ == "__main__":

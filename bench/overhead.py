@@ -14,7 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import cpu_seconds, gateway_config, headway_server, nginx_upstream, rss_mb, run_wrk, wrk_script
+from _harness import (
+    cpu_seconds,
+    gateway_config,
+    headway_server,
+    memory_trend,
+    nginx_upstream,
+    run_wrk,
+    wrk_script,
+)
 
 CONCURRENCY = (1, 10, 50, 200)
 
@@ -52,20 +60,6 @@ def main() -> None:
         print_table(results)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
-
-
-def memory_trend(url: str, script: Path, pid: int, total: int) -> dict[str, object]:
-    """RSS sampled after each tenth of ``total`` requests, at C=50."""
-    samples = [round(rss_mb(pid), 1)]
-    sent = 0
-    step = total // 10
-    while sent < total:
-        # wrk has no request-count bound; run short slices and count what they sent.
-        result = run_wrk(url, script, connections=50, seconds=2)
-        sent += int(result["requests"])
-        if sent >= step * (len(samples)):
-            samples.append(round(rss_mb(pid), 1))
-    return {"requests": sent, "rss_mb_samples": samples}
 
 
 def print_table(results: dict[str, object]) -> None:
