@@ -78,12 +78,14 @@ async def drive(config: Path, key: str, requests: int, warmup: int, sanity: bool
     from inprocess_path import post
 
     from headway.api.app import build_app
+    from headway.cli.serve import settle_heap
     from headway.config.loader import load_config
 
     app = build_app(load_config(str(config)))
     headers = [(b"authorization", b"Bearer " + key.encode())]
     served: list[str | None] = []
     async with app.router.lifespan_context(app):
+        settle_heap()  # as `headway serve` does once started: start-up objects frozen, young threshold 5,000
         app.state.runtime.request_log.add_observer(lambda record: served.append(record.served_by))
         if sanity:  # the same prompt twice: the second is a cache hit where the cache is on
             for _ in range(2):

@@ -89,6 +89,7 @@ async def drive(
     config: Path, key: str, requests: int, warmup: int, stream: bool, counted: bool, unique: bool = False
 ) -> dict[str, Any]:
     from headway.api.app import build_app
+    from headway.cli.serve import settle_heap
     from headway.config.loader import load_config
 
     app = build_app(load_config(str(config)))
@@ -97,6 +98,7 @@ async def drive(
     # --features: every prompt its own, so a cache misses (and stores) on each one.
     bodies = [unique_body(i) if unique else body for i in range(warmup + requests)]
     async with app.router.lifespan_context(app):
+        settle_heap()  # as `headway serve` does once started: start-up objects frozen, young threshold 5,000
         request_log = app.state.runtime.request_log
         for i in range(warmup):
             assert await post(app, headers=headers, body=bodies[i]) == 200

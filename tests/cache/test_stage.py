@@ -86,3 +86,14 @@ async def test_a_failing_embeddings_model_leaves_exact_caching_working() -> None
     await cache.remember(lookup, served(routes))
     again = await cache.lookup(ctx("alice"), routes["chat"], BODY)
     assert again is not None and again.hit is not None and again.hit.kind == "exact"
+
+
+def test_a_header_is_read_from_starlette_headers_and_from_a_plain_mapping() -> None:
+    from starlette.datastructures import Headers
+
+    from headway.cache.stage import header
+
+    sent = Headers(scope={"type": "http", "headers": [(b"host", b"h"), (b"cache-control", b"no-store"), (b"cache-control", b"x")]})
+    assert header(sent, "cache-control") == sent.get("cache-control") == "no-store"  # the first, as Starlette reads it
+    assert header(sent, "prefer") is None
+    assert header({"cache-control": "no-cache"}, "cache-control") == "no-cache"
