@@ -155,7 +155,9 @@ async def chart_once(ctx: RunContext[None], tool: ToolDefinition) -> ToolDefinit
 
 
 @pytest.mark.parametrize(
-    ("model", "deployment"), [("pictures", PICTURES), ("pictures-claude", PICTURES_CLAUDE)]
+    ("model", "deployment"),
+    [("pictures", PICTURES), ("pictures-claude", PICTURES_CLAUDE)],
+    ids=["pictures", "pictures-claude"],  # stable ids: the deployment names are random per process (xdist workers must agree)
 )
 async def test_a_tool_that_returns_an_image(gw: GatewayThread, sim: Any, model: str, deployment: str) -> None:
     # pydantic-ai sends the tool's file as `output` parts; chat carries a tool's text only,
