@@ -145,17 +145,26 @@ def headway_server(
         stop_group(proc)
 
 
-def wrk_script(directory: Path, body: str = REQUEST_BODY) -> Path:
-    script = directory / "post.lua"
+# What every wrk script ends with: one JSON line of latency percentiles and counts for run_wrk.
+WRK_REPORT = (
+    "done = function(summary, latency, requests)\n"
+    '  io.write(string.format("JSON {\\"p50\\": %d, \\"p90\\": %d, \\"p99\\": %d, \\"requests\\": %d, \\"errors\\": %d}\\n",\n'
+    "    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,\n"
+    "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\n"
+    "end\n"
+)
+
+
+def wrk_script(
+    directory: Path, body: str = REQUEST_BODY, *, headers: dict[str, str] | None = None, name: str = "post"
+) -> Path:
+    """A wrk script POSTing ``body`` as JSON with ``headers`` (an Authorization, say)."""
+    script = directory / f"{name}.lua"
+    extra = "".join(f'wrk.headers["{key}"] = "{value}"\n' for key, value in (headers or {}).items())
     script.write_text(
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(body)}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("JSON {\\"p50\\": %d, \\"p90\\": %d, \\"p99\\": %d, \\"requests\\": %d, \\"errors\\": %d}\\n",\n'
-        "    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,\n"
-        "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\n"
-        "end\n"
+        'wrk.headers["Content-Type"] = "application/json"\n' + extra + WRK_REPORT
     )
     return script
 

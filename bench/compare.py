@@ -53,10 +53,7 @@ from _harness import (
 
 
 def keyed_script(directory: Path, name: str, headers: dict[str, str]) -> Path:
-    script = wrk_script(directory)
-    target = directory / f"{name}.lua"
-    target.write_text("".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items()) + script.read_text())
-    return target
+    return wrk_script(directory, headers=headers, name=name)
 
 
 def _installed(path: Path, fallback: str) -> str:

@@ -43,7 +43,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _harness import cpu_seconds, headway_server, keyed_gateway_config, nginx_upstream, run_wrk
+from _harness import WRK_REPORT, cpu_seconds, headway_server, keyed_gateway_config, nginx_upstream, run_wrk
 
 FEATURES = """
 models:
@@ -120,12 +120,7 @@ def unique_prompts_script(directory: Path, key: str) -> Path:
         f"  local body = '{{\"model\":\"chat\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi {salt} ' .. id .. "
         "'-' .. counter .. '\"}],\"max_tokens\":5}'\n"
         "  return wrk.format(nil, nil, nil, body)\n"
-        "end\n"
-        "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("JSON {\\"p50\\": %d, \\"p90\\": %d, \\"p99\\": %d, \\"requests\\": %d, \\"errors\\": %d}\\n",\n'
-        "    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,\n"
-        "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\n"
-        "end\n"
+        "end\n" + WRK_REPORT
     )
     return script
 

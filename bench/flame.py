@@ -29,9 +29,7 @@ PROFILES = ROOT / "bench" / "profiles"
 
 
 def lua_with_key(directory: Path, key: str) -> Path:
-    script = wrk_script(directory)
-    script.write_text(f'wrk.headers["Authorization"] = "Bearer {key}"\n' + script.read_text())
-    return script
+    return wrk_script(directory, headers={"Authorization": f"Bearer {key}"})
 
 
 def summarise(collapsed: Path, top: int) -> dict[str, object]:

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from _harness import REQUEST_BODY, ROOT, headway_server, nginx_upstream, run_wrk
+from _harness import wrk_script as harness_wrk_script
 
 COMMON = """
 server: {{host: 127.0.0.1, port: 0}}
@@ -93,22 +94,7 @@ def variants(port: int, directory: Path) -> dict[str, str]:
 
 
 def wrk_script(directory: Path, name: str, headers: dict[str, str]) -> Path:
-    script = directory / f"{name}.lua"
-    lines = [
-        'wrk.method = "POST"',
-        f"wrk.body = {json.dumps(REQUEST_BODY)}",
-        'wrk.headers["Content-Type"] = "application/json"',
-    ]
-    lines += [f'wrk.headers["{key}"] = "{value}"' for key, value in headers.items()]
-    lines += [
-        "done = function(summary, latency, requests)",
-        '  io.write(string.format("JSON {\\"p50\\": %d, \\"p90\\": %d, \\"p99\\": %d, \\"requests\\": %d, \\"errors\\": %d}\\n",',
-        "    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,",
-        "    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))",
-        "end",
-    ]
-    script.write_text("\n".join(lines) + "\n")
-    return script
+    return harness_wrk_script(directory, REQUEST_BODY, headers=headers, name=name)
 
 
 @contextmanager
