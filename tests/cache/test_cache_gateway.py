@@ -124,3 +124,31 @@ def test_stale_cache_is_served_and_marked_when_every_path_fails(gw: GatewayThrea
     finally:
         cache.clock = real_clock
     assert received(sim.url, U["stale"]) == 3
+
+
+@pytest.mark.parametrize("flush_interval_ms", [50, 60_000])
+def test_cached_answers_reach_the_store_at_the_configured_interval(
+    sim: Any, tmp_path: Any, flush_interval_ms: int
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    model = unique(f"flush-{flush_interval_ms}")
+    models = {"flushed": {"deployments": [{"provider": "sim", "model": model}], "cache": {"enabled": True}}}
+    store = f"sqlite:///{tmp_path}/hw.db"
+    config = parse_config(
+        base_config(sim.url, store, tmp_path / "spill", models=models, cache={"flush_interval_ms": flush_interval_ms})
+    )
+    engine = create_engine(store)
+
+    def stored() -> int:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM cache_entries")).scalar_one())
+
+    with GatewayThread(config) as gateway:
+        assert sdk(gateway).chat.completions.create(model="flushed", messages=[{"role": "user", "content": "keep me"}])
+        deadline = time.monotonic() + (5 if flush_interval_ms < 1000 else 1)
+        while time.monotonic() < deadline and not stored():
+            time.sleep(0.05)
+        # 50 ms: written well within the wait; 60 s: still only in memory a second later.
+        assert stored() == (1 if flush_interval_ms < 1000 else 0)
+    engine.dispose()

@@ -155,7 +155,10 @@ class CacheStage:
             return cls(section, None, {})
         repository = CacheRepository(store.database) if section.persist else None
         backend: CacheBackend | None = EmbeddedCache(
-            max_entries=section.max_entries, max_candidates=section.semantic.max_candidates, repository=repository
+            max_entries=section.max_entries,
+            max_candidates=section.semantic.max_candidates,
+            repository=repository,
+            flush_interval=section.flush_interval_ms / 1000,
         )
         if shared is not None:
             backend = shared_cache(backend, shared, max_candidates=section.semantic.max_candidates)

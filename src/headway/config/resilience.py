@@ -183,6 +183,9 @@ class CacheConfig(_Section):
         "caller", description="Who shares entries: each caller, each team (callers without one: per caller), or everyone."
     )
     persist: bool = Field(True, description="Keep entries in the store so they survive restarts.")
+    flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = Field(
+        500, description="How often new entries are written to the store, in one batch (persist: true)."
+    )
     semantic: SemanticCacheConfig = Field(default_factory=SemanticCacheConfig)
 
 
