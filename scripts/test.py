@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Set up once, start the services the suite needs, then lint, type-check and run the tests.
 
-Extra arguments go to pytest (``python3 scripts/test.py tests/api -x``).
+Extra arguments go to pytest (``python3 scripts/test.py tests/api -x``), which then runs them in one
+process. Without arguments both passes (SQLite, then PostgreSQL) run on pytest-xdist workers:
+``HEADWAY_TEST_WORKERS`` sets how many (``0``: one process, as with arguments).
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ def ensure_debian_packages() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=False, env=env, stdout=subprocess.DEVNULL)
 
 
+def parallel_args() -> list[str]:
+    """pytest-xdist options for the full passes: the tests mostly wait (sockets, subprocesses, deadlines),
+    so two workers per core, at most 8; each test module stays on one worker (its module fixtures once)."""
+    wanted = os.environ.get("HEADWAY_TEST_WORKERS", "").strip()
+    workers = int(wanted) if wanted else min(8, 2 * (os.cpu_count() or 1))
+    return ["-n", str(workers), "--dist", "loadscope", "--no-loadscope-reorder"] if workers > 1 else []
+
+
 def main() -> int:
     bin_dir = ensure_venv(extras="dev")
     ensure_services()
@@ -65,13 +75,16 @@ def main() -> int:
     steps: list[tuple[dict[str, str], list[str]]] = [
         ({}, [str(bin_dir / "ruff"), "check", "src", "tests", "bench", "scripts"]),
         ({}, [str(bin_dir / "mypy")]),
-        ({}, [str(bin_dir / "pytest"), *(sys.argv[1:] or ["-q"])]),
+        ({}, [str(bin_dir / "pytest"), *(sys.argv[1:] or ["-q", *parallel_args()])]),
     ]
     if not sys.argv[1:]:
         # Every test that touches the store again, on PostgreSQL (one cloned database per test);
         # the slow fuzzing and process-level tests run once, on the SQLite pass, to keep CI short.
         steps.append(
-            ({"HEADWAY_TEST_STORE": "postgresql"}, [str(bin_dir / "pytest"), "-q", "-m", "store and not slow"])
+            (
+                {"HEADWAY_TEST_STORE": "postgresql"},
+                [str(bin_dir / "pytest"), "-q", *parallel_args(), "-m", "store and not slow"],
+            )
         )
     for env, step in steps:
         shown = " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in step)

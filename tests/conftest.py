@@ -67,10 +67,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "store: uses the store through make_config (rerun on PostgreSQL by scripts/test.py)")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if STORE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.store)
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker (scripts/test.py: -n N --dist loadscope)
+        heavy_first(items)
+
+
+# Modules that take long without a slow-marked test (subprocesses, migrations up and down on two
+# stores): measured, started first like the slow ones. Scheduling only: a stale entry costs nothing.
+LONG_MODULES = frozenset({"tests/store/test_migrations.py", "tests/ops/test_reload.py"})
+
+
+def heavy_first(items: list[pytest.Item]) -> None:
+    """Order modules for xdist's loadscope (run with --no-loadscope-reorder): those holding a slow
+    test (or in LONG_MODULES) first, then by test count; a long module started last would leave the
+    other workers idle. The order only schedules: every worker sorts the same collection the same way."""
+    slow: dict[str, bool] = {}
+    count: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        slow[module] = slow.get(module, module in LONG_MODULES) or item.get_closest_marker("slow") is not None
+        count[module] = count.get(module, 0) + 1
+    items.sort(key=lambda item: (not slow[m := item.nodeid.split("::", 1)[0]], -count[m]))
 
 
 @pytest.fixture(scope="session")
