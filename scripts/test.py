@@ -9,6 +9,7 @@ process. Without arguments both passes (SQLite, then PostgreSQL) run on pytest-x
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -67,30 +68,44 @@ def parallel_args() -> list[str]:
     return ["-n", str(workers), "--dist", "loadscope", "--no-loadscope-reorder"] if workers > 1 else []
 
 
+# (environment, pytest command, whether "no tests collected" (exit 5) is fine)
+Step = tuple[dict[str, str], list[str], bool]
+
+
+def test_passes(pytest: str) -> list[Step]:
+    """The SQLite pass (every test), then every test that touches the store again on PostgreSQL (one
+    cloned database per test; the slow fuzzing and process-level tests run once, on SQLite, to keep CI
+    short). On xdist workers each pass is followed by its ``serial`` tests, run alone."""
+    parallel = parallel_args()
+    steps: list[Step] = []
+    for env, selected in (({}, ""), ({"HEADWAY_TEST_STORE": "postgresql"}, "store and not slow")):
+        if not parallel:
+            steps.append((env, [pytest, "-q", *(["-m", selected] if selected else [])], False))
+            continue
+        within = f"{selected} and " if selected else ""
+        steps.append((env, [pytest, "-q", *parallel, "-m", f"{within}not serial"], False))
+        steps.append((env, [pytest, "-q", "-m", f"{within}serial"], True))
+    return steps
+
+
 def main() -> int:
     bin_dir = ensure_venv(extras="dev")
     ensure_services()
     ensure_debian_packages()
     os.chdir(ROOT)
-    steps: list[tuple[dict[str, str], list[str]]] = [
-        ({}, [str(bin_dir / "ruff"), "check", "src", "tests", "bench", "scripts"]),
-        ({}, [str(bin_dir / "mypy")]),
-        ({}, [str(bin_dir / "pytest"), *(sys.argv[1:] or ["-q", *parallel_args()])]),
+    steps: list[Step] = [
+        ({}, [str(bin_dir / "ruff"), "check", "src", "tests", "bench", "scripts"], False),
+        ({}, [str(bin_dir / "mypy")], False),
     ]
-    if not sys.argv[1:]:
-        # Every test that touches the store again, on PostgreSQL (one cloned database per test);
-        # the slow fuzzing and process-level tests run once, on the SQLite pass, to keep CI short.
-        steps.append(
-            (
-                {"HEADWAY_TEST_STORE": "postgresql"},
-                [str(bin_dir / "pytest"), "-q", *parallel_args(), "-m", "store and not slow"],
-            )
-        )
-    for env, step in steps:
-        shown = " ".join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in step)
+    if sys.argv[1:]:
+        steps.append(({}, [str(bin_dir / "pytest"), *sys.argv[1:]], False))
+    else:
+        steps.extend(test_passes(str(bin_dir / "pytest")))
+    for env, step, empty_ok in steps:
+        shown = shlex.join(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a for a in step)
         print("$", *(f"{k}={v}" for k, v in env.items()), shown, flush=True)
         code = subprocess.run(step, check=False, env={**os.environ, **env}).returncode
-        if code != 0:
+        if code != 0 and not (empty_ok and code == 5):
             return code
     return 0
 

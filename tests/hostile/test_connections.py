@@ -21,6 +21,10 @@ from headway.config.models import HeadwayConfig
 from headway.testing import GatewayThread
 from tests.http import post_json, request
 
+# Run alone, after the parallel pass (scripts/test.py): the server's 1-2 s deadlines under this module's
+# own load are what is measured. Sharing two cores with three other xdist workers, the slowloris test
+# once got a connection reset where a 408 was due (ConnectionResetError in the client; not reproduced since).
+pytestmark = pytest.mark.serial
 STALLED = 1000
 LIMITS = {"header_timeout_s": 2.0, "body_timeout_s": 2.0, "keep_alive_timeout_s": 1.0, "max_header_bytes": 16384}
 # Long enough for a shared, busy machine; the point is that the server closes them at all.
