@@ -189,6 +189,9 @@ def main() -> None:
             "features": more,
             "added_instructions": more - base,
             "added_percent": round((more - base) / base * 100, 1),
+            "measured_and_background": {
+                name: [counts[name]["instructions_measured"], counts[name]["background_subtracted"]] for name in counts
+            },
             "load_average": os.getloadavg()[0],
         }))
 
