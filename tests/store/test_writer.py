@@ -18,7 +18,7 @@ import pytest
 
 from headway.errors import StoreUnavailableError
 from headway.store.journal import Journal
-from headway.store.writer import WRITER_NICENESS, WriteBehind, WriterPolicy
+from headway.store.writer import WriteBehind, WriterPolicy
 
 
 class TextCodec:
@@ -358,41 +358,18 @@ async def test_a_retiring_segment_is_fsynced_before_its_items_reach_the_store_in
 
     monkeypatch.setattr(writer._journal, "sync", sync)
     hops: list[str] = []
-    real_in_thread = writer._in_thread
+    real_to_thread = asyncio.to_thread
 
     async def counted(func: Any, /, *args: Any) -> Any:
         hops.append(getattr(func, "__name__", "?"))
-        return await real_in_thread(func, *args)
+        return await real_to_thread(func, *args)
 
     for name in ("item-a", "item-b", "item-c"):
         writer.submit(name)
-    monkeypatch.setattr(writer, "_in_thread", counted)
+    monkeypatch.setattr(asyncio, "to_thread", counted)
     await writer.flush()
     assert [kind for kind, _ in events] == ["sync", "sink", "sink"]  # fsync first, then two batches
     assert events[0][1] == events[1][1] != threading.get_ident()  # off the loop
     assert len(hops) == 2  # the fsync rides with the first batch: two hand-offs for two batches, not three
     assert table.rows == ["item-a", "item-b", "item-c"]
     await writer.close()
-
-
-async def test_batches_are_written_on_lower_priority_threads_of_the_writers_own(tmp_path: Path) -> None:
-    """A flush of hundreds of rows must slow the writer, not the event loop serving requests."""
-    seen: list[tuple[int, str]] = []
-
-    def sink(batch: Sequence[int]) -> None:
-        seen.append((os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.current_thread().name))
-
-    writer: WriteBehind[int] = WriteBehind(sink, WriterPolicy(name="nice", flush_interval=3600))
-    await writer.start()
-    writer.submit(1)
-    await writer.flush()
-    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    await writer.close()
-    assert len(seen) == 1
-    niceness, thread = seen[0]
-    assert niceness == min(19, loop_niceness + WRITER_NICENESS) > loop_niceness
-    assert thread.startswith("headway-writer-nice")
-    # close() let its threads go; a flush after it (tests, shutdown paths) still works
-    writer.submit(2)
-    await writer.flush()
-    assert len(seen) == 2

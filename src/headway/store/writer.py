@@ -16,23 +16,16 @@ store in batches. The request log, the audit trail and the cache persistence are
   once and against a machine crash once the segment is fsynced at its rotation, every
   ``flush_interval``. Segments of a dead process are replayed at the next start, or
   within ``recover_interval`` by any live sibling sharing the folder.
-- Its thread work (encoding and writing batches, fsyncs, replays) runs on the writer's own
-  threads at a lower CPU priority (nice +10) than the event loop's: on a busy core, a
-  flush of hundreds of rows then slows the writer, not the requests in flight beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, Protocol, TypeVar
@@ -43,12 +36,6 @@ from headway.store.journal import Journal, Segment
 log = logging.getLogger("headway.writer")
 
 T = TypeVar("T")
-R = TypeVar("R")
-
-# How much lower than the serving thread a writer's threads run (Linux nice values are per
-# thread). On CFS a nice-10 thread gets ~1/10 of a core the event loop also wants; the
-# request log needs a few percent of one at thousands of requests per second.
-WRITER_NICENESS = 10
 
 OnFull = Literal["spill", "keep", "drop"]
 OnUnavailable = Literal["spill", "retain", "drop"]
@@ -94,12 +81,6 @@ class WriterHealth:
     last_error: str | None
 
 
-def _lower_priority() -> None:
-    """Thread initializer: this thread (not the process) yields the CPU to the event loop."""
-    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: run as is
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + WRITER_NICENESS)
-
-
 class WriteBehind(Generic[T]):
     def __init__(
         self,
@@ -132,16 +113,6 @@ class WriteBehind(Generic[T]):
         # user can hold it so nothing is written meanwhile (the cache's erasure).
         self._draining = asyncio.Lock()
         self._closing = False
-        self._executor: ThreadPoolExecutor | None = None
-
-    async def _in_thread(self, function: Callable[..., R], *args: object) -> R:
-        """``asyncio.to_thread`` on the writer's own low-priority threads (two: a replay never
-        waits for a drain, nor a drain for a replay)."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=2, thread_name_prefix=f"headway-writer-{self.policy.name}", initializer=_lower_priority
-            )
-        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(function, *args))
 
     # -- hot path ---------------------------------------------------------------------
     def submit(self, item: T) -> None:
@@ -188,9 +159,9 @@ class WriteBehind(Generic[T]):
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
         if self._journal is not None:
-            await self._in_thread(self._recover)
+            await asyncio.to_thread(self._recover)
             if self.policy.crash_safe:
-                self._segment = await self._in_thread(self._journal.open_segment)
+                self._segment = await asyncio.to_thread(self._journal.open_segment)
         self._task = asyncio.create_task(self._run(), name=f"headway-writer-{self.policy.name}")
 
     async def close(self) -> None:
@@ -204,9 +175,6 @@ class WriteBehind(Generic[T]):
         if self._segment is not None and self._journal is not None:
             segment, self._segment = self._segment, None
             (self._journal.retire if not self._buffer else self._journal.abandon)(segment)
-        if self._executor is not None:  # idle by now; a later flush makes a new one
-            executor, self._executor = self._executor, None
-            executor.shutdown(wait=False)
 
     async def flush(self, *, raise_errors: bool = False) -> None:
         """Write everything buffered so far, including a batch already on its way (tests, shutdown, admin)."""
@@ -242,10 +210,10 @@ class WriteBehind(Generic[T]):
             try:
                 if now >= next_recover:  # a sibling that died (SIGKILL, OOM) left segments: adopt them
                     next_recover = now + self.policy.recover_interval
-                    await self._in_thread(self._recover)
+                    await asyncio.to_thread(self._recover)
                 if self._spilled_pending and now >= next_replay:
                     next_replay = now + 1.0
-                    await self._in_thread(self._replay)
+                    await asyncio.to_thread(self._replay)
                     if self._store_ok:
                         next_replay = now
             except Exception:  # a bug, not an outage: say so loudly, keep the files, keep writing
@@ -295,20 +263,20 @@ class WriteBehind(Generic[T]):
 
         ``sync_first``: a segment to fsync before the first batch is written (same thread hop)."""
         if sync_first is not None and not (count > 0 and self._buffer):
-            await self._in_thread(self._sync, sync_first)
+            await asyncio.to_thread(self._sync, sync_first)
         while count > 0 and self._buffer:
             batch = [self._buffer.popleft() for _ in range(min(count, self.policy.batch_size, len(self._buffer)))]
             count -= len(batch)
             segment, sync_first = sync_first, None
             try:
-                await self._in_thread(self._sync_then_sink, segment, batch)
+                await asyncio.to_thread(self._sync_then_sink, segment, batch)
             except StoreUnavailableError as exc:
                 if self._store_ok:
                     log.warning("%s: store unavailable (%s); %s", self.policy.name, exc, self._outage_words())
                 self._store_ok = False
                 self._last_error = str(exc)
                 if self.policy.on_unavailable == "spill":
-                    if not await self._in_thread(self._spill, batch):
+                    if not await asyncio.to_thread(self._spill, batch):
                         return False
                 elif self.policy.on_unavailable == "retain":
                     self._buffer.extendleft(reversed(batch))
@@ -323,7 +291,7 @@ class WriteBehind(Generic[T]):
                 log.exception("%s: writing a batch of %d failed", self.policy.name, len(batch))
                 self._last_error = f"{exc.__class__.__name__}: {exc}"
                 if self.policy.on_unavailable == "spill":
-                    if not await self._in_thread(self._spill, batch):
+                    if not await asyncio.to_thread(self._spill, batch):
                         return False
                 else:
                     self._dropped += len(batch)
