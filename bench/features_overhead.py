@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,15 @@ review:
       match: {metadata: {consequential: true}}
       action: hold
 """
+
+
+def features_config(default: Path, extra: str = "") -> Path:
+    """``default`` (the bench config) with FEATURES for its models, its own spill folder, and
+    ``extra`` top-level YAML, written beside it."""
+    text = default.read_text()
+    features = default.with_name("features.yaml")
+    features.write_text(text[: text.index("models:")].replace("/spill}", "/spill-features}") + extra + FEATURES)
+    return features
 
 
 # Unique per process too: the cache persists in the store, so a later round would hit.
@@ -137,22 +147,28 @@ def served_round(config: Path, key: str, seconds: int, server_cpus: str | None, 
     return {"cpu_us": used / result["requests"] * 1e6, "rps": result["rps"], "p99_ms": result["p99_ms"]}
 
 
-def served(configs: dict[str, Path], key: str, args: argparse.Namespace) -> dict[str, Any]:
+def alternating(
+    configs: dict[str, Path], rounds: int, measure: Callable[[Path], dict[str, Any]], compared: Sequence[str]
+) -> dict[str, Any]:
+    """``measure`` each config once per round, their order reversed every other round so a busy
+    machine's drift hits both alike; medians and runs of every measure, what ``features`` adds to
+    ``default`` for each ``compared`` one, and the load average seen."""
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
     loads = [os.getloadavg()[0]]
-    for round_ in range(args.rounds):
+    for round_ in range(rounds):
         for name in (configs if round_ % 2 == 0 else reversed(list(configs))):
-            results[name].append(served_round(configs[name], key, args.seconds, args.server_cpus, args.client_cpus))
+            results[name].append(measure(configs[name]))
             loads.append(os.getloadavg()[0])
     summary: dict[str, Any] = {
         name: {
-            measure: {"median": round(statistics.median(r[measure] for r in runs), 1), "runs": [round(r[measure], 1) for r in runs]}
-            for measure in ("cpu_us", "rps", "p99_ms")
+            key: {"median": round(statistics.median(r[key] for r in runs), 1), "runs": [round(r[key], 1) for r in runs]}
+            for key in runs[0]
         }
         for name, runs in results.items()
     }
-    base, more = summary["default"]["cpu_us"]["median"], summary["features"]["cpu_us"]["median"]
-    summary["added_cpu_us"] = {"us": round(more - base, 1), "percent": round((more - base) / base * 100, 1)}
+    for key in compared:
+        base, more = summary["default"][key]["median"], summary["features"][key]["median"]
+        summary[f"added_{key}"] = {"us": round(more - base, 1), "percent": round((more - base) / base * 100, 1)}
     summary["load_average"] = {"min": round(min(loads), 2), "max": round(max(loads), 2)}
     return summary
 
@@ -187,36 +203,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hw-features-") as tmp, nginx_upstream() as upstream:
         directory = Path(tmp)
         default, key = keyed_gateway_config(upstream, directory)
-        text = default.read_text()
-        features = directory / "features.yaml"
-        models_at = text.index("models:")
-        features.write_text(text[:models_at].replace("/spill}", "/spill-features}") + FEATURES)
-        configs = {"default": default, "features": features}
+        configs = {"default": default, "features": features_config(default)}
         if args.served:
-            print(json.dumps(served(configs, key, args), indent=1))
+            print(json.dumps(alternating(
+                configs, args.rounds,
+                lambda config: served_round(config, key, args.seconds, args.server_cpus, args.client_cpus),
+                compared=("cpu_us",),
+            ), indent=1))
             return
         sanity = {name: child(config, key, 0, 0, sanity=True)["second_served_by"] for name, config in configs.items()}
         assert sanity == {"default": "primary", "features": "cache"}, sanity
-        results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
-        loads = [os.getloadavg()[0]]
-        for round_ in range(args.rounds):
-            for name in (configs if round_ % 2 == 0 else reversed(list(configs))):
-                results[name].append(child(configs[name], key, args.requests, args.warmup))
-                loads.append(os.getloadavg()[0])
-        summary: dict[str, Any] = {}
-        for name, runs in results.items():
-            summary[name] = {
-                measure: {
-                    "median": round(statistics.median(r[measure] for r in runs), 1),
-                    "runs": [round(r[measure], 1) for r in runs],
-                }
-                for measure in ("thread_us", "process_us")
-            }
-        for measure in ("thread_us", "process_us"):
-            base, more = summary["default"][measure]["median"], summary["features"][measure]["median"]
-            summary[f"added_{measure}"] = {"us": round(more - base, 1), "percent": round((more - base) / base * 100, 1)}
+        summary = alternating(
+            configs, args.rounds, lambda config: child(config, key, args.requests, args.warmup),
+            compared=("thread_us", "process_us"),
+        )
         summary["requests_per_round"] = args.requests
-        summary["load_average"] = {"min": round(min(loads), 2), "max": round(max(loads), 2)}
         print(json.dumps(summary, indent=1))
 
 

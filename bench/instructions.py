@@ -168,16 +168,11 @@ def main() -> None:
         if not args.features:
             print(json.dumps(count(args, config, key, Path(args.out) if args.out else Path(tmp))))
             return
-        from features_overhead import FEATURES
+        from features_overhead import features_config
 
-        text = config.read_text()
-        features = Path(tmp) / "features.yaml"
         # The cache's rows, like the request log's, in one batch per measured run, not one per
         # 500 ms of valgrind's ~50x slower clock (at a served rate a batch holds hundreds).
-        features.write_text(
-            text[: text.index("models:")].replace("/spill}", "/spill-features}")
-            + "cache: {flush_interval_ms: 60000}\n" + FEATURES
-        )
+        features = features_config(config, extra="cache: {flush_interval_ms: 60000}\n")
         counts = {
             name: count(args, path, key, Path(tmp) / name, unique=True)
             for name, path in (("default", config), ("features", features))
