@@ -130,7 +130,8 @@ def test_stale_cache_is_served_and_marked_when_every_path_fails(gw: GatewayThrea
 def test_cached_answers_reach_the_store_at_the_configured_interval(
     sim: Any, tmp_path: Any, flush_interval_ms: int
 ) -> None:
-    from sqlalchemy import create_engine, text
+    from headway.cache.persist import CacheRepository
+    from headway.store import SqlStore
 
     model = unique(f"flush-{flush_interval_ms}")
     models = {"flushed": {"deployments": [{"provider": "sim", "model": model}], "cache": {"enabled": True}}}
@@ -138,11 +139,10 @@ def test_cached_answers_reach_the_store_at_the_configured_interval(
     config = parse_config(
         base_config(sim.url, store, tmp_path / "spill", models=models, cache={"flush_interval_ms": flush_interval_ms})
     )
-    engine = create_engine(store)
+    sql = SqlStore(store)
 
     def stored() -> int:
-        with engine.connect() as connection:
-            return int(connection.execute(text("SELECT count(*) FROM cache_entries")).scalar_one())
+        return len(CacheRepository(sql.database).load(0.0, 10))
 
     with GatewayThread(config) as gateway:
         assert sdk(gateway).chat.completions.create(model="flushed", messages=[{"role": "user", "content": "keep me"}])
@@ -151,4 +151,4 @@ def test_cached_answers_reach_the_store_at_the_configured_interval(
             time.sleep(0.05)
         # 50 ms: written well within the wait; 60 s: still only in memory a second later.
         assert stored() == (1 if flush_interval_ms < 1000 else 0)
-    engine.dispose()
+    sql.close()
