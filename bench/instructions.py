@@ -174,7 +174,7 @@ def main() -> None:
         # 500 ms of valgrind's ~50x slower clock (at a served rate a batch holds hundreds).
         features = features_config(config, extra="cache: {flush_interval_ms: 60000}\n")
         counts = {
-            name: count(args, path, key, Path(tmp) / name, unique=True)
+            name: count(args, path, key, (Path(args.out) if args.out else Path(tmp)) / name, unique=True)
             for name, path in (("default", config), ("features", features))
         }
         base, more = (counts[name]["instructions_per_request"] for name in ("default", "features"))

@@ -90,3 +90,55 @@ async def test_erasure_hook_removes_a_subjects_entries_everywhere(store_url: str
     await stage.close()
     callers = {e.caller for e in CacheRepository(sql.database).load(0.0, 10)}
     assert callers == {"bob"}  # nothing of alice's reached or stayed in the store
+
+
+async def test_only_what_memory_still_holds_at_a_drain_is_written(store_url: str) -> None:
+    """A cache churning faster than it can hold (every prompt new) writes what it holds, not every miss."""
+    sql = store(store_url)
+    repository = CacheRepository(sql.database)
+    written: list[int] = []
+    put_many = repository.put_many
+    repository.put_many = lambda entries: (written.append(len(entries)), put_many(entries))[1]  # type: ignore[method-assign]
+    small = EmbeddedCache(max_entries=3, max_candidates=10, repository=repository, flush_interval=3600)
+    await small.start()
+    for i in range(10):  # k0..k6 are evicted before the drain
+        await small.put(entry(f"k{i}", "alice", now=1e12 + i))
+    await small.flush()
+    assert written == [3]
+    assert [row.key for row in repository.load(0.0, 100)] == ["k7", "k8", "k9"]
+    await small.put(entry("k10", "alice", now=1e12 + 10))  # evicts k7, already in the store
+    await small.flush()
+    assert written == [3, 1]
+    await small.close()
+
+
+async def test_the_table_keeps_only_the_newest_entries_a_start_would_load(store_url: str) -> None:
+    sql = store(store_url)
+    repository = CacheRepository(sql.database)
+    first = EmbeddedCache(max_entries=3, max_candidates=10, repository=repository, flush_interval=3600)
+    await first.start()
+    for batch in range(3):  # three drains of two entries each: six rows written, three kept
+        for i in range(2):
+            await first.put(entry(f"b{batch}-{i}", "alice", now=1e12 + batch * 10 + i))
+        await first.flush()
+    await first.close()
+    assert [row.key for row in repository.load(0.0, 100)] == ["b1-1", "b2-0", "b2-1"]
+    second = EmbeddedCache(max_entries=3, max_candidates=10, repository=repository, flush_interval=3600)
+    await second.start()
+    assert [key for key in ("b1-1", "b2-0", "b2-1") if await second.get(key, 1e12) is not None] == ["b1-1", "b2-0", "b2-1"]
+    await second.close()
+
+
+async def test_an_entry_replaced_or_erased_before_the_drain_is_written_as_it_stands(store_url: str) -> None:
+    sql = store(store_url)
+    repository = CacheRepository(sql.database)
+    cache = backend(sql)
+    await cache.start()
+    await cache.put(entry("k1", "alice"))
+    newer = entry("k1", "alice", now=2e12)
+    newer.body = orjson.dumps({"id": "newer"})
+    await cache.put(newer)
+    await cache.put(entry("k2", "bob"))
+    assert await cache.erase(["bob"]) == 1
+    await cache.close()
+    assert [(row.key, row.answer()) for row in repository.load(0.0, 100)] == [("k1", {"id": "newer"})]

@@ -1,10 +1,18 @@
 """The embedded cache backend: lookups from process memory, durability in the store.
 
-Reads never leave the process: the LRU (``memory.py``) answers every lookup. New
-entries are queued and written to the ``cache_entries`` table in batches by a
-background task (``persist.py``), and the newest ones are loaded back at start, so a
-restart keeps the cache warm — and keeps stale answers for stale-if-error. With
-several workers, each keeps its own memory and they share the table; the shared
+Reads never leave the process: the LRU (``memory.py``) answers every lookup. The table
+(``persist.py``) is the warm start: the newest ``max_entries`` rows are loaded back at
+start, so a restart keeps the cache warm — and keeps stale answers for stale-if-error.
+
+What reaches the table is what memory still holds when the writer drains (every
+``flush_interval``; and at shutdown): new entries are only *marked* unsaved on the hot
+path, and one the LRU evicted (or that was replaced or erased) before the drain is never
+written. So the store's work is bounded by what the cache can hold, not by the miss rate:
+a cache churning faster than ``max_entries`` per interval (every prompt new) writes at
+most ``max_entries`` rows per interval instead of one per miss, and the table is trimmed
+to the newest ``max_entries`` rows after each batch (older ones would never be loaded).
+A crash (SIGKILL) loses at most one interval of entries — a cache is an optimisation.
+With several workers, each keeps its own memory and they share the table; the shared
 (Redis) backend is the one for many replicas.
 """
 
@@ -23,8 +31,7 @@ from headway.store import WriteBehind, WriterPolicy
 
 log = logging.getLogger("headway.cache")
 
-FLUSH_INTERVAL_S = 0.5
-MAX_PENDING = 10_000  # unwritten entries beyond this are kept in memory only
+FLUSH_INTERVAL_S = 5.0
 
 
 class EmbeddedCache:
@@ -36,17 +43,20 @@ class EmbeddedCache:
         repository: CacheRepository | None = None,
         flush_interval: float = FLUSH_INTERVAL_S,
     ) -> None:
-        self.memory = MemoryCache(max_entries=max_entries, max_candidates=max_candidates)
+        # Keys put since the last drain that memory still holds (insertion-ordered, so a batch is
+        # written oldest first); the LRU removes a key here when it lets the entry go.
+        self._unsaved: dict[str, None] = {}
+        self.memory = MemoryCache(max_entries=max_entries, max_candidates=max_candidates, on_drop=self._forget)
         self._repository = repository
         self._max_entries = max_entries
-        # The cache is an optimisation: entries that cannot be written (a full queue, a store
-        # outage) stay in memory only, and the store catches up with new ones.
+        # The cache is an optimisation: entries that cannot be written (a store outage) stay in
+        # memory only, and the store catches up with new ones.
         policy = WriterPolicy(
-            name="cache", capacity=MAX_PENDING, batch_size=MAX_PENDING, flush_interval=flush_interval,
+            name="cache", capacity=max_entries, batch_size=max_entries, flush_interval=flush_interval,
             on_full="drop", on_unavailable="drop",
         )
         self._writer: WriteBehind[CacheEntry] | None = (
-            WriteBehind(repository.put_many, policy) if repository is not None else None
+            WriteBehind(self._write, policy, before_drain=self._hand_over) if repository is not None else None
         )
 
     # -- CacheBackend -------------------------------------------------------------------
@@ -59,7 +69,7 @@ class EmbeddedCache:
     async def put(self, entry: CacheEntry) -> None:
         self.memory.put(entry)
         if self._writer is not None:
-            self._writer.submit(entry)
+            self._unsaved[entry.key] = None
 
     async def erase(self, callers: Sequence[str]) -> int:
         wanted = set(callers)
@@ -74,6 +84,25 @@ class EmbeddedCache:
             async with self._writer.exclusive():  # a batch already on its way lands first, then goes
                 stored = await asyncio.to_thread(self._repository.erase, sorted(wanted))
         return max(len(erased), stored)
+
+    def _forget(self, key: str) -> None:
+        self._unsaved.pop(key, None)
+
+    def _hand_over(self) -> None:
+        """Before each drain, on the event loop: the entries still held that the store lacks."""
+        if not self._unsaved or self._writer is None:
+            return
+        keys, self._unsaved = self._unsaved, {}
+        for key in keys:
+            entry = self.memory.peek(key)
+            if entry is not None:
+                self._writer.submit(entry)
+
+    def _write(self, entries: Sequence[CacheEntry]) -> None:
+        """The writer's sink, in a worker thread: the batch, then the table cut to what a start loads."""
+        assert self._repository is not None
+        self._repository.put_many(entries)
+        self._repository.trim(self._max_entries)
 
     async def start(self) -> None:
         if self._repository is None or self._writer is None:

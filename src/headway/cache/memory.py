@@ -61,11 +61,14 @@ def as_vector(blob: bytes) -> np.ndarray:
 
 
 class MemoryCache:
-    def __init__(self, *, max_entries: int, max_candidates: int) -> None:
+    def __init__(
+        self, *, max_entries: int, max_candidates: int, on_drop: Callable[[str], object] | None = None
+    ) -> None:
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
         self._groups: dict[str, _Group] = {}
         self._max_entries = max_entries
         self._max_candidates = max_candidates
+        self._on_drop = on_drop  # told the key of every entry evicted, expired, replaced or erased
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,6 +82,10 @@ class MemoryCache:
             return None
         self._entries.move_to_end(key)
         return entry
+
+    def peek(self, key: str) -> CacheEntry | None:
+        """The entry under ``key`` as held, whatever its age, without touching its LRU place."""
+        return self._entries.get(key)
 
     def nearest(self, scope: str, params: str, vector: bytes, threshold: float, now: float) -> CacheHit | None:
         group = self._groups.get(f"{scope}\x00{params}")
@@ -116,6 +123,8 @@ class MemoryCache:
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
+        if entry is not None and self._on_drop is not None:
+            self._on_drop(key)
         if entry is None or entry.vector is None:
             return
         group_key = f"{entry.scope}\x00{entry.params}"

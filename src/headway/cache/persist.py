@@ -58,6 +58,17 @@ class CacheRepository(SqlRepository):
             rows = connection.execute(statement).all()
         return [_entry(row) for row in reversed(rows)]
 
+    def trim(self, keep: int) -> int:
+        """Delete all but the ``keep`` newest entries: a start loads no more than those."""
+        newest = (
+            select(cache_entries.c.created_at)
+            .order_by(cache_entries.c.created_at.desc())
+            .offset(keep - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        return self._delete(cache_entries.c.created_at < newest)
+
     def purge(self, now: float) -> int:
         """Delete entries no longer usable even as stale."""
         return self._delete(cache_entries.c.stale_until <= now)

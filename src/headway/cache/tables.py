@@ -23,4 +23,5 @@ cache_entries = Table(
     Index("ix_cache_entries_stale_until", "stale_until"),
     Index("ix_cache_entries_caller", "caller"),
     Index("ix_cache_entries_team", "team"),
+    Index("ix_cache_entries_created_at", "created_at"),  # trim to the newest; load newest first
 )

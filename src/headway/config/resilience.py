@@ -184,7 +184,11 @@ class CacheConfig(_Section):
     )
     persist: bool = Field(True, description="Keep entries in the store so they survive restarts.")
     flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = Field(
-        500, description="How often new entries are written to the store, in one batch (persist: true)."
+        5_000,
+        description=(
+            "How often the entries memory still holds that the store lacks are written, in one batch"
+            " (persist: true); a crash loses at most this much."
+        ),
     )
     semantic: SemanticCacheConfig = Field(default_factory=SemanticCacheConfig)
 
