@@ -3,6 +3,7 @@ modes per collection; the data plane's /metrics series."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,15 @@ async def test_data_plane_metrics_reach_the_scrape(data_plane: Any, tmp_path: Pa
     assert degraded.status == "degraded"
     await plane.runtime.retrieval.retrieve("kb", "subject3", 3, mode="hybrid")
     await plane.runtime.retrieval.retrieve("kb", "nothing-matches-this-zzz", 3, mode="lexical")
+    lexical = plane.runtime.retrieval.lexical
+    assert lexical is not None  # on by default
+    await asyncio.to_thread(lexical.refresh, "kb")  # what the background refresh does after a publish
     text = plane.runtime.observability.metrics.render().decode()
+    assert 'headway_retrieval_lexical_version{collection="kb"} 1.0' in text
+    # The lexical index holds the chunks the vector index holds: the last good version's.
+    vectors = next(line for line in text.splitlines() if line.startswith('headway_retrieval_ann_vectors{collection="kb"}'))
+    assert f'headway_retrieval_lexical_chunks{{collection="kb"}} {vectors.split()[-1]}' in text
+    assert float(vectors.split()[-1]) >= 60
     assert 'headway_pipeline_runs_total{pipeline="docs",status="ok"} 1.0' in text
     assert 'headway_pipeline_runs_total{pipeline="docs",status="degraded"} 1.0' in text
     assert 'headway_pipeline_records_total{change="new",pipeline="docs"} 60.0' in text

@@ -6,6 +6,9 @@
 - ``headway_retrieval_ann_version{collection}`` / ``headway_retrieval_ann_vectors``: the
   version this process's vector index reflects (behind the published one while it catches
   up) and how many vectors it holds;
+- ``headway_retrieval_lexical_version{collection}`` / ``headway_retrieval_lexical_chunks``: the
+  same for this process's lexical (BM25) index; absent until its first build (the store's
+  full text answers meanwhile);
 - ``headway_retrieval_queries_total{mode,outcome}``: queries by the mode that answered
   and outcome (hit, miss), plus ``fallback`` under the mode asked for when the vector
   half could not answer;
@@ -94,12 +97,28 @@ class DataPlaneMetrics(Collector):
             "Vectors in this process's index per collection.",
             labels=["collection"],
         )
+        lexical_versions = GaugeMetricFamily(
+            "headway_retrieval_lexical_version",
+            "Index version this process's lexical index reflects (lags the published one while it catches up).",
+            labels=["collection"],
+        )
+        lexical_chunks = GaugeMetricFamily(
+            "headway_retrieval_lexical_chunks",
+            "Chunks in this process's lexical index per collection.",
+            labels=["collection"],
+        )
         for collection in collections:
             versions.add_metric([collection.name], collection.active_version)
             ann = self.retriever.ann.current(collection.name) if self.retriever.ann is not None else None
             if ann is not None:
                 ann_versions.add_metric([collection.name], ann.version)
                 ann_vectors.add_metric([collection.name], ann.size)
+            lexical = self.retriever.lexical.current(collection.name) if self.retriever.lexical is not None else None
+            if lexical is not None:
+                lexical_versions.add_metric([collection.name], lexical.version)
+                lexical_chunks.add_metric([collection.name], lexical.size)
         yield versions
         yield ann_versions
         yield ann_vectors
+        yield lexical_versions
+        yield lexical_chunks
