@@ -31,16 +31,18 @@ class RetrievalConfig(Section):
         description="Default ranking for collections with vectors (a collection's index.mode and a query's "
         "'mode' override it); collections without vectors are always lexical.",
     )
-    vector_weight: Annotated[float, Field(ge=0, le=10)] = Field(
-        1.5,
-        description="Weight of the vector ranking against the lexical one (1.0) in hybrid fusion; tuned on "
-        "the bundled development questions (docs/benchmarks.md).",
+    vector_weight: Annotated[float, Field(ge=0, le=10)] | None = Field(
+        None,
+        description="Weight of the vector ranking against the lexical one (1.0) in hybrid fusion; default: the "
+        "value tuned for the collection's local embeddings model on the bundled development questions "
+        "(all-minilm-l6-v2 1.5, all-mpnet-base-v2 2.0; others 1.5; docs/benchmarks.md).",
     )
-    doc_prior: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.02,
+    doc_prior: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
         description="Vector matches rank by cosine similarity minus doc_prior × ln(chunks of their document), "
-        "so long documents do not crowd short ones out by their number of chunks alone; tuned on the "
-        "bundled development questions (docs/benchmarks.md). 0 turns it off.",
+        "so long documents do not crowd short ones out by their number of chunks alone; default: tuned per "
+        "local embeddings model like vector_weight (all-minilm-l6-v2 0.02, all-mpnet-base-v2 0.05; others "
+        "0.02). 0 turns it off.",
     )
     lexical_index: bool = Field(
         True,

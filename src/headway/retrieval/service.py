@@ -40,6 +40,7 @@ from headway.retrieval.ann import AnnSettings, AnnStore
 from headway.retrieval.embedder import Embedder, EmbeddingError, LocalEmbedder, build_embedder
 from headway.retrieval.index import Collection, get_collection, list_collections
 from headway.retrieval.lexical import LexicalStore
+from headway.retrieval.local_models import fusion_for
 from headway.retrieval.search import (
     Passage,
     document_sizes,
@@ -280,20 +281,21 @@ class Retriever:
         finally:
             if lexical_future is not None and not lexical_future.done():
                 lexical_future.cancel()
+        vector_weight, doc_prior = self.fusion(current)
         vector_ids = [chunk_id for chunk_id, _ in vector or []]
         passages, sizes = await asyncio.to_thread(
-            self._fetch, current, [*lexical, *vector_ids], vector_ids if self.config.doc_prior > 0 else []
+            self._fetch, current, [*lexical, *vector_ids], vector_ids if doc_prior > 0 else []
         )
         rankings: dict[str, list[int]] = {}
         if vector is not None:
-            ranked = prior_ranking(vector, passages, sizes, self.config.doc_prior)
+            ranked = prior_ranking(vector, passages, sizes, doc_prior)
             rankings["vector"] = [i for i in ranked if _passes(passages[i], wanted)][:depth]
             self._forget_retired(current, vector_ids, passages)
         if chosen_mode != "vector":
             rankings["lexical"] = [i for i in lexical if i in passages and _passes(passages[i], wanted)][
                 :depth
             ]
-        weights = {"vector": self.config.vector_weight, "lexical": 1.0}
+        weights = {"vector": vector_weight, "lexical": 1.0}
         chosen: list[Passage] = []
         for chunk_id, score, ranks in fuse(rankings, self.config.rrf_k, weights)[:k]:
             passage = passages[chunk_id]
@@ -303,6 +305,12 @@ class Retriever:
         result = RetrievalResult(current.name, current.active_version, chosen, chosen_mode, served, fallback)
         self.stats.record(result, time.perf_counter() - started)
         return result
+
+    def fusion(self, current: Collection) -> tuple[float, float]:
+        """(vector_weight, doc_prior) for a collection: the config's, else its embeddings model's tuned pair."""
+        tuned_weight, tuned_prior = fusion_for(current.embedding_model)
+        weight, prior = self.config.vector_weight, self.config.doc_prior
+        return (tuned_weight if weight is None else weight, tuned_prior if prior is None else prior)
 
     def _lexical(self, current: Collection, query: str, limit: int) -> list[int]:
         index = (
