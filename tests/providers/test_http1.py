@@ -23,7 +23,13 @@ import pytest
 from aiohttp import web
 
 from headway.errors import UpstreamError
-from headway.providers._http import PooledSession, post_json_object, upstream_error_from_response
+from headway.providers import _http1
+from headway.providers._http import (
+    PooledSession,
+    post_json_object,
+    upstream_error_from_exception,
+    upstream_error_from_response,
+)
 from headway.providers._http1 import BrokenBody, CannotConnect, Http1Pool, UnreadableResponse
 from headway.providers.base import Timeouts
 from tests.providers.upstreams import read_request
@@ -182,6 +188,53 @@ async def test_a_broken_gzip_body_is_a_broken_body() -> None:
         with pytest.raises(BrokenBody):
             await call(pool, url)
         await pool.close()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "until-close"])
+async def test_a_body_past_the_limit_is_refused_not_buffered(framing: str, monkeypatch: Any) -> None:
+    monkeypatch.setattr(_http1, "MAX_BODY_BYTES", 64 * 1024)
+    body = b"x" * (256 * 1024)
+    if framing == "content-length":
+        reply = OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    elif framing == "chunked":
+        reply = OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(
+            b"%x\r\n%s\r\n" % (len(part), part) for part in (body[i : i + 8192] for i in range(0, len(body), 8192))
+        ) + b"0\r\n\r\n"
+    else:
+        reply = OK_HEAD + b"Connection: close\r\n\r\n" + body
+    async with raw_server(answering(reply)) as url:
+        pool = Http1Pool()
+        with pytest.raises(UnreadableResponse, match="too large"):
+            await call(pool, url)
+        assert not any(pool._idle.values())  # the connection is closed, never pooled half-read
+        await pool.close()
+    limit = 64 * 1024
+    async with raw_server(answering(OK_HEAD + b"Content-Length: %d\r\n\r\n" % limit + b"y" * limit)) as url:
+        pool = Http1Pool()
+        assert len((await call(pool, url)).body) == limit  # exactly the limit is fine
+        await pool.close()
+
+
+async def test_a_gzip_bomb_stops_at_the_limit(monkeypatch: Any) -> None:
+    import tracemalloc
+
+    monkeypatch.setattr(_http1, "MAX_BODY_BYTES", 1024 * 1024)
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # 64 MiB inflated, ~64 KB on the wire
+    assert len(bomb) < 256 * 1024
+    reply = OK_HEAD + b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb
+    async with raw_server(answering(reply)) as url:
+        pool = Http1Pool()
+        tracemalloc.start()
+        try:
+            with pytest.raises(UnreadableResponse, match="once decoded"):
+                await call(pool, url)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        await pool.close()
+    assert peak < 8 * 1024 * 1024  # inflating stopped near the limit, not at 64 MiB
+    error = upstream_error_from_exception(UnreadableResponse("response body too large"), phase="the response")
+    assert error.kind == "bad_response"
 
 
 async def test_an_interim_103_answer_is_skipped() -> None:

@@ -14,7 +14,9 @@ origin, with what the providers rely on and no more:
   wait for the next bytes once the request is sent), ``total`` (the whole call);
 - aiohttp's limits against a hostile upstream: each header field 8,190 bytes, 128 fields;
   and the whole head (status line included) ≤ 64 KiB, so it is never buffered unbounded;
-  no limit on the body (aiohttp had none);
+  a whole response's body ≤ ``MAX_BODY_BYTES`` (256 MiB) as received and again once
+  decoded, so neither an endless body nor a gzip bomb exhausts memory (aiohttp had no
+  limit; 2,048 inputs of 3,072-dimension embeddings as JSON floats are ~130 MB);
 - response headers as a case-insensitive ``CIMultiDictProxy``; no cookies, no redirects,
   no proxies (the aiohttp session had no jar, no ``trust_env``, and posts are not redirected
   by these providers' APIs).
@@ -51,6 +53,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 MAX_FIELD_BYTES = 8190  # aiohttp's max_line_size / max_field_size
 MAX_HEADERS = 128  # aiohttp's max_headers
 MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 256 * 1024 * 1024  # a whole response's body, as received and as decoded
 KEEPALIVE_SECONDS = 30.0  # aiohttp's keepalive_timeout as new_session sets it
 STREAM_BUFFER_BYTES = 256 * 1024  # unread streamed body held before the transport stops reading
 _PIECE_BYTES = 64 * 1024  # most decoded bytes one read returns from a compressed body
@@ -98,6 +101,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._headers: list[tuple[str, str]] = []
         self._chunks: list[bytes] = []
+        self._body_bytes = 0  # of a whole response, against MAX_BODY_BYTES
         self._head_bytes = 0
         self._head_done = False
         self.complete = False
@@ -137,7 +141,10 @@ class _Connection(asyncio.Protocol):
             self._fail(exc)
             return
         except Exception as exc:  # httptools.HttpParserError: not HTTP, bad chunking, ...
-            self._fail(BrokenBody() if self._head_done else UnreadableResponse(type(exc).__name__))
+            if isinstance(exc.__context__, UnreadableResponse):  # a limit raised in a callback, wrapped by httptools
+                self._fail(exc.__context__)
+            else:
+                self._fail(BrokenBody() if self._head_done else UnreadableResponse(type(exc).__name__))
             return
         if not self._head_done and self._head_bytes > MAX_HEAD_BYTES:
             self._fail(UnreadableResponse("response head too large"))
@@ -172,6 +179,9 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if not self.in_body:
+            self._body_bytes += len(body)
+            if self._body_bytes > MAX_BODY_BYTES:
+                raise UnreadableResponse("response body too large")
             self._chunks.append(body)
         elif self._drained is not None:  # released at its last event: only the framing's end may follow
             self._drain_left -= len(body)
@@ -216,6 +226,7 @@ class _Connection(asyncio.Protocol):
         self._body_error = None
         self._headers = []
         self._chunks = []
+        self._body_bytes = 0
         self._head_bytes = 0
         self._head_done = False
         self.complete = False
@@ -659,9 +670,16 @@ def _decoded(data: bytes, encoding: str) -> bytes:
         return data
     decoder: Any = zlib.decompressobj(wbits=wbits)
     try:
-        out = decoder.decompress(data) + decoder.flush()
+        # At most one byte past the limit is inflated: a small body that inflates to gigabytes
+        # stops there instead of taking the memory.
+        out = decoder.decompress(data, MAX_BODY_BYTES + 1)
+        if len(out) > MAX_BODY_BYTES or decoder.unconsumed_tail:
+            raise UnreadableResponse("response body too large once decoded")
+        out += decoder.flush()
     except zlib.error:
         raise BrokenBody() from None
     if not decoder.eof:
         raise BrokenBody()
+    if len(out) > MAX_BODY_BYTES:
+        raise UnreadableResponse("response body too large once decoded")
     return bytes(out)
