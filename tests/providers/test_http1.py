@@ -215,6 +215,19 @@ async def test_a_body_past_the_limit_is_refused_not_buffered(framing: str, monke
         await pool.close()
 
 
+async def test_a_streamed_error_body_is_read_only_up_to_its_limit() -> None:
+    """An error answer on the streaming path is read whole to report it: never past the limit."""
+    endless = b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    async with raw_server(answering(endless, *[b"2000\r\n" + b"e" * 8192 + b"\r\n"] * 64, then="keep")) as url:
+        pool = Http1Pool()
+        stream = await pool.stream("POST", url, body=b"{}", headers={}, connect_timeout=LONG)
+        assert stream.status == 500
+        with pytest.raises(UnreadableResponse, match="too large"):
+            await stream.read_all(64 * 1024)
+        assert not any(pool._idle.values())
+        await pool.close()
+
+
 async def test_a_gzip_bomb_stops_at_the_limit(monkeypatch: Any) -> None:
     import tracemalloc
 

@@ -575,9 +575,14 @@ class Http1Stream:
             if out:
                 return out
 
-    async def read_all(self) -> bytes:
-        pieces = []
+    async def read_all(self, limit: int = MAX_BODY_BYTES) -> bytes:
+        """The rest of the body, decoded; past ``limit`` bytes it is refused (the stream is closed)."""
+        pieces, size = [], 0
         while piece := await self.read():
+            size += len(piece)
+            if size > limit:
+                self.close()
+                raise UnreadableResponse("response body too large")
             pieces.append(piece)
         return b"".join(pieces)
 

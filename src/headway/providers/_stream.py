@@ -35,6 +35,9 @@ from headway.providers._http1 import BrokenBody, Http1Stream
 from headway.providers.base import Timeouts
 
 FrameT = TypeVar("FrameT")
+# An error answer's body is read whole to report it; a provider's is a few KB. Past this the
+# error is reported without its body (an endless one would otherwise be buffered until the deadline).
+ERROR_BODY_BYTES = 1024 * 1024
 
 
 class FrameDecoder(Protocol[FrameT]):
@@ -137,7 +140,7 @@ async def open_stream(
         if response.status >= 400:
             try:
                 async with asyncio.timeout_at(_loop_time(head_deadline)):
-                    raw = await response.read_all()
+                    raw = await response.read_all(ERROR_BODY_BYTES)
             except (BrokenBody, TimeoutError, OSError, ValueError):
                 raw = b""
             response.release()  # read whole (or closed by the failed read): pooled if it may be
