@@ -191,6 +191,20 @@ def test_header_just_under_the_cap_is_served(guarded: GatewayThread) -> None:
     assert b'"code":"request_header_fields_too_large"' in received
 
 
+def test_a_refusal_reaches_a_client_that_is_still_sending(guarded: GatewayThread) -> None:
+    """Closed with the client's bytes unread, the socket would send a reset that can destroy the
+    431 before the client reads it; the refused connection is drained and half-closed instead."""
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", guarded.port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (512 * 1024))
+            received = b""
+            while chunk := sock.recv(65536):  # to the server's FIN: the refusal, whole
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 431 "), received[:200]
+        assert received.endswith(b'"code":"request_header_fields_too_large"}}')
+    assert served(guarded)
+
+
 def test_idle_keep_alive_connections_are_closed(guarded: GatewayThread) -> None:
     with socket.create_connection(("127.0.0.1", guarded.port), timeout=30) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

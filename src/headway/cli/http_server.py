@@ -4,7 +4,11 @@ httptools reads headers of any size for as long as the client likes: a 200 MB he
 buffered whole, and a connection that never finishes its headers (or its body) is held
 forever. uvicorn has an idle keep-alive timeout but no header-size cap, header timeout or
 body timeout for httptools (h11 has only a size cap), so the protocol below adds them and a
-cap on open connections per process. Refusals are answered in the OpenAI error shape.
+cap on open connections per process. Refusals are answered in the OpenAI error shape and
+closed lingering, as nginx does: a socket closed while the client's bytes are still arriving
+sends a reset, which can destroy the refusal before the client reads it, so the server stops
+sending, reads and drops what still comes (up to ``LINGER_BYTES``, for up to ``LINGER_S``),
+and closes when the client does.
 Each response's head leaves in one write with its first body bytes (``head_write.py``).
 
 ``headway serve`` and ``headway.testing.GatewayThread`` both build their server through
@@ -58,6 +62,10 @@ def server_config(app: Any, server: ServerConfig, **kwargs: Any) -> GuardedConfi
     return GuardedConfig(app, limits=ConnectionLimits.from_config(server), **kwargs)
 
 
+LINGER_S = 2.0  # how long a refused connection is drained before it is closed
+LINGER_BYTES = 1024 * 1024  # how much a refused client may still send before the close (then a reset)
+
+
 def _refusal(status: int, message: str, code: str) -> bytes:
     body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}})
     phrase = HTTPStatus(status).phrase
@@ -84,6 +92,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_bytes = 0  # read while the headers are incomplete
         self._header_size = 0  # of the request line and headers parsed so far
         self._deadline: asyncio.TimerHandle | None = None
+        self._lingering = False  # refused: draining what the client still sends, then closing
+        self._drained = 0
+
+    @property
+    def _refused(self) -> bool:
+        return self._lingering or self.transport.is_closing()
 
     # Deadlines -----------------------------------------------------------------------------
 
@@ -101,12 +115,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._refuse(status, message, code)
 
     def _refuse(self, status: int, message: str, code: str) -> None:
-        if self.transport.is_closing():
+        if self._refused:
             return
         # Once the app has started answering, the status line is gone: only closing is left.
-        if self.cycle is None or not self.cycle.response_started:
-            self.transport.write(_refusal(status, message, code))
-        self.transport.close()
+        if (self.cycle is not None and self.cycle.response_started) or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write(_refusal(status, message, code))
+        self._lingering = True
+        self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:  # as connection_lost would: the app
+            cycle.disconnected = True  # gets http.disconnect and writes nothing more
+            cycle.message_event.set()
+        self.transport.write_eof()  # the refusal, then FIN: the client reads it and closes
+        self._deadline = self.loop.call_later(LINGER_S, self.transport.close)
 
     # Connection and parser callbacks -------------------------------------------------------
 
@@ -123,6 +146,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm(self.limits.header_timeout_s, 408, "request headers not received in time", "header_timeout")
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:  # refused: dropped unread, until the client closes or sends too much
+            self._drained += len(data)
+            if self._drained > LINGER_BYTES:
+                self.transport.close()
+            return
         if self.transport.is_closing():
             return
         if self._reading_headers:
@@ -162,10 +190,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.cycle.transport = HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
-        if not self.transport.is_closing():  # a refused request's body is not the app's
+        if not self._refused:  # a refused request's body is not the app's
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        if self._lingering:
+            return
         self._disarm()
         if not self.transport.is_closing():
             super().on_message_complete()
