@@ -248,3 +248,68 @@ async def test_after_a_publish_the_previous_index_answers_until_it_catches_up(st
     after = await reader.retrieve("kb", "penguins flippers", 10, mode="lexical")
     assert new_id in {p.chunk_id for p in after.passages}
     assert reader.lexical.usable("kb", 1) is None, "an index from ahead of the reader's version is not used"
+
+
+QUERIES = ("penguins flippers", "colony shore", "volcanic vineyards", "emperor huddle winter", "nothing-zzz")
+
+
+def test_a_start_reads_the_index_back_from_its_file_and_catches_up(store: SqlStore, tmp_path: Any, monkeypatch: Any) -> None:
+    database = store.database
+    load_first(database)
+    first = LexicalStore(database, tmp_path)
+    built = first.refresh("kb")
+    assert built is not None and (path := first.file_of("kb")) is not None and path.exists()
+
+    def no_build(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("rebuilt from the store instead of read from the file")
+
+    # A second process: the same index, read from the file, without tokenising a chunk.
+    with monkeypatch.context() as patched:
+        patched.setattr(LexicalStore, "_build", no_build)
+        again = LexicalStore(database, tmp_path).refresh("kb")
+    assert again is not None and again is not built and again.version == 1
+    assert [again.search(q, 10) for q in QUERIES] == [built.search(q, 10) for q in QUERIES]
+    assert (again.size, again.total_length, again.sizes(ids_of(database))) == (built.size, built.total_length, built.sizes(ids_of(database)))
+
+    with database.transaction() as connection:  # version 2, while no process was running
+        second = index.begin(connection, "kb", embedding_model=None, dimensions=None)
+        index.retire_documents(connection, "kb", second, ["gone"])
+        index.add_chunks(connection, [chunk("kb", "new", "Emperor penguins huddle in winter.", second)])
+        index.publish(connection, "kb", second, embedding_model=None, dimensions=None)
+    with monkeypatch.context() as patched:
+        patched.setattr(LexicalStore, "_build", no_build)
+        caught_up = LexicalStore(database, tmp_path).refresh("kb")  # from the file's version 1
+    assert caught_up is not None and caught_up.version == 2
+    current = LexicalStore(database).refresh("kb")  # no file: built from the store
+    assert current is not None
+    assert [caught_up.search(q, 10) for q in QUERIES] == [current.search(q, 10) for q in QUERIES]
+    assert ids_of(database)["new"] in caught_up.search("emperor huddle", 3)
+
+
+def test_an_unreadable_or_foreign_file_is_rebuilt_from_the_store(store: SqlStore, tmp_path: Any) -> None:
+    database = store.database
+    load_first(database)
+    built = LexicalStore(database, tmp_path).refresh("kb")
+    assert built is not None
+    reference = [built.search(q, 10) for q in QUERIES]
+    store_ = LexicalStore(database, tmp_path)
+    path = store_.file_of("kb")
+    assert path is not None
+    whole = path.read_bytes()
+    for broken in (whole[: len(whole) // 2], b"not an index", whole + b"\x00"):
+        path.write_bytes(broken)
+        rebuilt = LexicalStore(database, tmp_path).refresh("kb")
+        assert rebuilt is not None and [rebuilt.search(q, 10) for q in QUERIES] == reference
+        assert path.read_bytes() == whole  # and written whole again
+    # A file for the same collection name of another store is never read: names carry the store.
+    other = SqlStore(f"sqlite:///{tmp_path / 'other.db'}")
+    other.migrate()
+    assert LexicalStore(other.database, tmp_path).file_of("kb") != path
+    other.close()
+    assert LexicalStore(database).file_of("kb") is None  # no folder: nothing kept
+
+
+def test_the_retriever_keeps_its_lexical_files_beside_the_ann_files(store: SqlStore, tmp_path: Any) -> None:
+    reader = retriever(store.database, ann_dir=str(tmp_path))
+    assert reader.lexical is not None and reader.ann is not None
+    assert reader.lexical.directory == reader.ann.directory == tmp_path

@@ -15,13 +15,17 @@ they are never ranked. When dead chunks pass ``REBUILD_DEAD_SHARE`` it is rebuil
 chunks still count in document frequencies until then). While a collection's index is
 being built, ``Retriever`` ranks with the store's full text instead; while it catches up
 after a publish, with the previous version's index (``LexicalStore.usable``) — readers
-never wait for it. Held in memory per process, rebuilt from the store at start-up
-(in the background); nothing is persisted, nothing needs a database extension, and SQLite
-and PostgreSQL stores get the same ranking.
+never wait for it. Held in memory per process and, where the ANN index keeps its files
+(``retrieval.ann_dir``, or beside a SQLite database), saved after each refresh
+(``lexical_file.py``): a start reads it back and catches up from its version instead of
+re-reading every chunk; without a folder it is rebuilt from the store at start-up (in the
+background). Nothing needs a database extension, and SQLite and PostgreSQL stores get the
+same ranking.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -30,6 +34,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -200,8 +205,10 @@ class LexicalIndex:
 class LexicalStore:
     """This process's lexical indexes, by collection; built and kept current off the request path."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, directory: Path | None = None) -> None:
         self.database = database
+        self.directory = directory  # where each collection's index file is kept; None: not kept
+        self._store_id = hashlib.sha256(database.identity.encode()).hexdigest()[:12]
         self._indexes: dict[str, LexicalIndex] = {}
         self._refresher: CollectionRefresher[LexicalIndex] = CollectionRefresher("lexical", self._refresh)
         self.on_refreshed: Callable[[str, int, float], None] | None = None  # (collection, version, seconds)
@@ -248,7 +255,12 @@ class LexicalStore:
             found = self._indexes.get(collection)
             if found is not None and found.version == version:
                 return found
-            if found is None or found.version > version:
+            if found is None:
+                found = self._load(collection)
+                if found is not None and found.version == version:  # read back, already current
+                    self._indexes[collection] = found
+                    return found
+            if found is None or found.version > version:  # none, or a file from before a store reset
                 found = self._build(connection, collection, version)
             else:
                 visible = self._visible_ids(connection, collection, version)
@@ -258,9 +270,40 @@ class LexicalStore:
                     found = self._build(connection, collection, version)
                 found.version = version
         self._indexes[collection] = found
+        self._save(found)
         if self.on_refreshed is not None:
             self.on_refreshed(collection, found.version, time.perf_counter() - started)
         return found
+
+    # --- the file ---------------------------------------------------------------------------
+    def file_of(self, collection: str) -> Path | None:
+        """Where this store's index of ``collection`` is kept (None: not kept)."""
+        if self.directory is None:
+            return None
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in collection)
+        return self.directory / f"{self._store_id}-{safe}.lexical"
+
+    def _load(self, collection: str) -> LexicalIndex | None:
+        from headway.retrieval import lexical_file  # it builds LexicalIndex objects: imported late
+
+        path = self.file_of(collection)
+        if path is None or not path.exists():
+            return None
+        found = lexical_file.load(path, collection)
+        if found is None:
+            log.warning("lexical index file unreadable; rebuilding from the store", extra={"collection": collection})
+        return found
+
+    def _save(self, found: LexicalIndex) -> None:
+        from headway.retrieval import lexical_file
+
+        path = self.file_of(found.collection)
+        if path is None:
+            return
+        try:
+            lexical_file.save(found, path)
+        except OSError as exc:  # a full or read-only disk: the index still serves from memory
+            log.warning("lexical index file not written: %s", exc, extra={"collection": found.collection})
 
     def _build(self, connection: Connection, collection: str, version: int) -> LexicalIndex:
         built = LexicalIndex(collection)

@@ -113,14 +113,13 @@ class Retriever:
     _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        directory = _ann_directory(self.database, self.config.ann_dir)
         if self.ann is None:
             self.ann = AnnStore(
-                self.database,
-                _ann_directory(self.database, self.config.ann_dir),
-                AnnSettings(ivf_from=self.config.ann_ivf_from, nprobe=self.config.ann_nprobe),
+                self.database, directory, AnnSettings(ivf_from=self.config.ann_ivf_from, nprobe=self.config.ann_nprobe)
             )
         if self.lexical is None and self.config.lexical_index:
-            self.lexical = LexicalStore(self.database)
+            self.lexical = LexicalStore(self.database, directory)  # its files beside the ANN index's
 
     def embedder(self, model: str, dimensions: int | None) -> Embedder:
         key = (model, dimensions)
