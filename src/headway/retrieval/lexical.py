@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
+from headway.retrieval import lexical_file
 from headway.retrieval.index import get_collection, visible_at
 from headway.retrieval.refresher import CollectionRefresher
 from headway.retrieval.search import STOPWORDS
@@ -284,8 +285,6 @@ class LexicalStore:
         return self.directory / f"{self._store_id}-{safe}.lexical"
 
     def _load(self, collection: str) -> LexicalIndex | None:
-        from headway.retrieval import lexical_file  # it builds LexicalIndex objects: imported late
-
         path = self.file_of(collection)
         if path is None or not path.exists():
             return None
@@ -295,8 +294,6 @@ class LexicalStore:
         return found
 
     def _save(self, found: LexicalIndex) -> None:
-        from headway.retrieval import lexical_file
-
         path = self.file_of(found.collection)
         if path is None:
             return

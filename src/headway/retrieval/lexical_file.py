@@ -21,8 +21,10 @@ import struct
 import sys
 from array import array
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from headway.retrieval.lexical import LexicalIndex
+if TYPE_CHECKING:  # lexical.py imports this module: the class is looked up when a file is read
+    from headway.retrieval.lexical import LexicalIndex
 
 FORMAT = 1
 
@@ -63,6 +65,8 @@ def save(found: LexicalIndex, path: Path) -> None:
 
 def load(path: Path, collection: str) -> LexicalIndex | None:
     """The index kept in ``path``, or None when there is none or it cannot be read whole."""
+    from headway.retrieval.lexical import LexicalIndex  # already loaded: no import in a refresh thread
+
     try:
         with path.open("rb") as source:
             size = os.fstat(source.fileno()).st_size
