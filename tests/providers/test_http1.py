@@ -424,12 +424,18 @@ async def test_read_timeout_when_no_answer_comes() -> None:
 
 
 async def test_read_timeout_is_a_gap_between_bytes_not_a_deadline() -> None:
-    parts = [OK_HEAD + b"Content-Length: 7\r\n\r\n", b"{", b'"a', b'":', b"1", b"}"]
+    body = b'{"ab":12345}'
+    parts = [OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(body), *(body[i : i + 1] for i in range(len(body)))]
     async with raw_server(answering(*parts, pause=0.1)) as url:
         pool = Http1Pool()
-        reply = await call(pool, url, read_timeout=0.35)  # 0.5 s in all, never 0.35 s silent
+        started = asyncio.get_running_loop().time()
+        # ~1.2 s in all, never silent for 0.6 s: a 0.5 s margin for a busy host's scheduling
+        # (0.1 s gaps against 0.35 s once timed out under four test workers on two cores).
+        reply = await call(pool, url, read_timeout=0.6)
+        elapsed = asyncio.get_running_loop().time() - started
         await pool.close()
-    assert reply.body == b'{"a":1}'
+    assert reply.body == body
+    assert elapsed > 0.6  # the whole read outlasted the read timeout: it is a gap, not a deadline
 
 
 async def test_read_timeout_on_a_gap_mid_body() -> None:
