@@ -313,3 +313,15 @@ def test_the_retriever_keeps_its_lexical_files_beside_the_ann_files(store: SqlSt
     reader = retriever(store.database, ann_dir=str(tmp_path))
     assert reader.lexical is not None and reader.ann is not None
     assert reader.lexical.directory == reader.ann.directory == tmp_path
+
+
+def test_collections_whose_names_differ_after_a_dot_keep_their_own_files(store: SqlStore, tmp_path: Any) -> None:
+    """Both indexes name their files by one rule (``refresher.replica_file``): the suffix is
+    appended, so "kb.v1" and "kb.v2" never share the ANN file ``with_suffix`` used to make."""
+    from headway.retrieval.ann import AnnStore
+
+    ann, lexical = AnnStore(store.database, tmp_path), LexicalStore(store.database, tmp_path)
+    first, second = ann.file_of("kb.v1"), ann.file_of("kb.v2")
+    assert first is not None and second is not None and first != second
+    assert first.parent == tmp_path and first.name.endswith("-kb.v1.faiss")
+    assert lexical.file_of("kb.v1") == first.with_name(first.name.removesuffix(".faiss") + ".lexical")

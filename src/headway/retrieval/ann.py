@@ -21,7 +21,6 @@ own file, built from the store; nothing needs a database extension.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -36,7 +35,7 @@ from sqlalchemy import Connection, func, select
 
 from headway.retrieval.embedder import from_blob
 from headway.retrieval.index import get_collection, visible_at
-from headway.retrieval.refresher import CollectionRefresher
+from headway.retrieval.refresher import CollectionRefresher, replica_file
 from headway.retrieval.tables import retrieval_chunks
 from headway.store import Database
 
@@ -142,7 +141,6 @@ class AnnStore:
         self._threads_set = False  # faiss's OpenMP threads, set when faiss is first needed
         self._indexes: dict[str, AnnIndex] = {}
         self._refresher: CollectionRefresher[AnnIndex] = CollectionRefresher("ann", self._refresh)
-        self._store_id = hashlib.sha256(database.identity.encode()).hexdigest()[:12]
         self.on_refreshed: Callable[[str, int, float], None] | None = None  # (collection, version, seconds)
 
     def current(self, collection: str) -> AnnIndex | None:
@@ -264,11 +262,8 @@ class AnnStore:
         return None if paths is None else paths[0]
 
     def _paths(self, collection: str) -> tuple[Path, Path] | None:
-        if self.directory is None:
-            return None
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in collection)
-        base = self.directory / f"{self._store_id}-{safe}"
-        return base.with_suffix(".faiss"), base.with_suffix(".json")
+        data = replica_file(self.directory, self.database, collection, ".faiss")
+        return None if data is None else (data, data.with_name(data.name.removesuffix(".faiss") + ".json"))
 
     def _save(self, found: AnnIndex) -> None:
         paths = self._paths(found.collection)

@@ -25,7 +25,6 @@ same ranking.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
@@ -41,7 +40,7 @@ from sqlalchemy import Connection, select
 
 from headway.retrieval import lexical_file
 from headway.retrieval.index import get_collection, visible_at
-from headway.retrieval.refresher import CollectionRefresher
+from headway.retrieval.refresher import CollectionRefresher, replica_file
 from headway.retrieval.search import STOPWORDS
 from headway.retrieval.tables import retrieval_chunks
 from headway.store import Database
@@ -209,7 +208,6 @@ class LexicalStore:
     def __init__(self, database: Database, directory: Path | None = None) -> None:
         self.database = database
         self.directory = directory  # where each collection's index file is kept; None: not kept
-        self._store_id = hashlib.sha256(database.identity.encode()).hexdigest()[:12]
         self._indexes: dict[str, LexicalIndex] = {}
         self._refresher: CollectionRefresher[LexicalIndex] = CollectionRefresher("lexical", self._refresh)
         self.on_refreshed: Callable[[str, int, float], None] | None = None  # (collection, version, seconds)
@@ -279,10 +277,7 @@ class LexicalStore:
     # --- the file ---------------------------------------------------------------------------
     def file_of(self, collection: str) -> Path | None:
         """Where this store's index of ``collection`` is kept (None: not kept)."""
-        if self.directory is None:
-            return None
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in collection)
-        return self.directory / f"{self._store_id}-{safe}.lexical"
+        return replica_file(self.directory, self.database, collection, ".lexical")
 
     def _load(self, collection: str) -> LexicalIndex | None:
         path = self.file_of(collection)

@@ -4,19 +4,36 @@ The ANN and lexical indexes are both rebuilt or caught up by a refresh that may 
 seconds; readers must never wait on it, concurrent readers must share one, and two
 refreshes of one collection must never run at once. ``CollectionRefresher`` is that rule,
 once: ``in_background`` starts at most one thread per collection, ``now`` refreshes in
-the caller's thread, one at a time per collection.
+the caller's thread, one at a time per collection. ``replica_file`` is the other rule both
+share: where a replica keeps a collection's index file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, TypeVar
+
+from headway.store import Database
 
 log = logging.getLogger("headway.retrieval")
 
 T = TypeVar("T")
+
+
+def replica_file(directory: Path | None, database: Database, collection: str, suffix: str) -> Path | None:
+    """Where this replica keeps its ``suffix`` file of ``collection`` (None: no folder, not kept).
+
+    Named by the store (another store's collection of the same name never matches) and by the
+    collection, with the suffix appended: a dotted name keeps its whole self."""
+    if directory is None:
+        return None
+    store = hashlib.sha256(database.identity.encode()).hexdigest()[:12]
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in collection)
+    return directory / f"{store}-{safe}{suffix}"
 
 
 class CollectionRefresher(Generic[T]):
