@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import ROOT, free_port, keyed_gateway_config, nginx_upstream, wait_port
-from inprocess_path import BODY, post
+from inprocess_path import BODY, flush_writes, post
 
 IDLE_SECONDS = 20.0
 STREAM_CHUNKS = 20
@@ -99,20 +99,17 @@ async def drive(
     bodies = [unique_body(i) if unique else body for i in range(warmup + requests)]
     async with app.router.lifespan_context(app):
         settle_heap()  # as `headway serve` does once started: start-up objects frozen, young threshold 5,000
-        request_log = app.state.runtime.request_log
         for i in range(warmup):
             assert await post(app, headers=headers, body=bodies[i]) == 200
-        await request_log.flush()
+        await flush_writes(app)  # the warm-up's rows, the cache's too, are written outside the count
         if counted:
             callgrind("-z")
         cpu, wall = time.process_time(), time.perf_counter()
         statuses = [await post(app, headers=headers, body=bodies[warmup + i]) for i in range(requests)]
-        # Records are written behind; the bench config's flush interval is long, so the
-        # measured requests' records reach the store here, as one batch, and are counted.
-        await request_log.flush()
-        flush_cache = getattr(app.state.runtime.cache.backend, "flush", None)  # --features: its rows too
-        if flush_cache is not None:
-            await flush_cache()
+        # Records (and, with --features, the cache's rows) are written behind; the bench config's
+        # flush intervals are long, so the measured requests' rows reach the store here, as one
+        # batch, and are counted.
+        await flush_writes(app)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         if counted:
             callgrind("-d", "measured")
