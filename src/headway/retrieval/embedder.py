@@ -4,7 +4,7 @@
 gateway uses, so retries, fallbacks and deployments apply to indexing too.
 ``LocalEmbedder`` runs a sentence-transformers model in process from weights an installed
 package carries (``local_models.py``): all-MiniLM-L6-v2 by default, offline, with no
-per-request load; all-mpnet-base-v2 with the ``mpnet`` extra.
+per-request load; all-mpnet-base-v2 once its weight packages are installed.
 Every embedder counts its calls and texts so tests and benchmarks can see the work done.
 """
 

@@ -90,10 +90,10 @@ def load(path: Path, collection: str) -> LexicalIndex | None:
             doc_keys = [str(key) for key in header["doc_keys"]]
             if len(found.alive) != chunks or len(doc_keys) != chunks:
                 return None
-            for term, size in zip(header["terms"], header["postings"], strict=True):
+            for term, postings in zip(header["terms"], header["postings"], strict=True):
                 positions, counts = array("i"), array("i")
-                positions.fromfile(source, size)
-                counts.fromfile(source, size)
+                positions.fromfile(source, postings)
+                counts.fromfile(source, postings)
                 found.postings[term] = (positions, counts)
     except (OSError, EOFError, ValueError, KeyError, TypeError, struct.error):
         return None
