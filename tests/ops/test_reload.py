@@ -324,3 +324,33 @@ def test_the_api_reload_reaches_every_worker_and_an_unchanged_file_is_a_no_op(si
     assert all(chat(gw.url, "chat-v2").status == 200 for _ in range(20))  # a new connection each: either worker
     ok = [e for e in audit_reloads(gw.url) if e["outcome"] == "ok"]
     assert len(ok) == 2, ok  # one switch per worker; the sender's own relayed SIGHUP found nothing to do
+
+
+def test_only_a_reload_that_switched_relays_to_the_other_workers(sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged file must not SIGHUP the siblings: the signal could land after the file's
+    next edit, apply it unasked, and make the caller's next reload read "unchanged" (CI saw it)."""
+    import asyncio
+
+    from headway.api.reload import ServedApp
+    from headway.config import load_config
+
+    store = f"sqlite:///{tmp_path}/headway.db"
+    config = write_config(tmp_path / "headway.yaml", sim.url, store)
+    relayed: list[int] = []
+
+    async def scenario() -> list[str]:
+        served = ServedApp(str(config), load_config(config), relay=lambda: relayed.append(1))
+        await served.runtime.start()
+        try:
+            statuses = [(await served.reload(actor="test", relay=True)).status]
+            write_config(config, sim.url, store, models={"chat-v2": {"deployments": [{"provider": "sim", "model": "gpt-4o-mini"}]}})
+            statuses.append((await served.reload(actor="test", relay=True)).status)
+            statuses.append((await served.reload(actor="test", relay=True)).status)
+            return statuses
+        finally:
+            await asyncio.gather(*served._retiring)  # the replaced runtimes, closed
+            await served.runtime.close()
+
+    monkeypatch.setenv("HW_TEST_RELOAD_ADMIN", ADMIN_KEY)
+    assert asyncio.run(scenario()) == ["unchanged", "reloaded", "unchanged"]
+    assert relayed == [1]  # the one switch, not the two no-ops

@@ -178,9 +178,12 @@ class ServedApp:
     async def reload(self, *, actor: str, request_id: str | None = None, relay: bool = False) -> ReloadResult:
         """Validate the file, build and start a runtime from it, switch; raise ``ReloadRefusedError`` on any failure.
 
-        ``relay``: afterwards, have the other worker processes of this server reload as well."""
+        ``relay``: afterwards, have the other worker processes of this server reload as well —
+        only when this one switched. An unchanged file asks nothing of them: a relayed SIGHUP
+        arriving after the file's next edit would apply that edit unasked, and the caller's
+        next reload would then read "unchanged" for a file that did change."""
         result = await self._reload(actor, request_id)
-        if relay and self._relay is not None:
+        if relay and self._relay is not None and result.status == "reloaded":
             self._relay()
         return result
 
