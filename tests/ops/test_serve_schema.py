@@ -19,7 +19,7 @@ def test_serve_refuses_an_unknown_schema_in_one_line_that_names_the_command(tmp_
     try:
         migrate.upgrade(engine)
         with engine.begin() as connection:
-            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'zz_next' WHERE version_num = 'cache_0002'"))
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'zz_next' WHERE version_num = 'cache_0003'"))
     finally:
         engine.dispose()
     config = tmp_path / "headway.yaml"

@@ -100,13 +100,13 @@ def test_every_migration_goes_up_and_down_with_data_in_the_tables(engine: Engine
     assert full["requests"] == 1  # the root's row survived every later migration
     assert all(n == 1 for n in full.values()) and len(full) > 10
     assert all(b.up_to_date for b in migrate.status(engine))
-    # Each branch's last downgrade() drops exactly what its step made (tables, rows and all, or
-    # indexes); every other table keeps its row.
+    # Each branch's last downgrade() undoes exactly what its step did (drops the tables, rows and
+    # all, or indexes it made; puts back the indexes it dropped); every other table keeps its row.
     for branch in migrate.status(engine):
         before, tables_before = schema(engine), set(counts(engine))
         migrate.downgrade(engine, f"{branch.branch}@-1" if branch.branch != migrate.ROOT_BRANCH else "base")
-        gone = before - schema(engine)
-        assert gone, f"downgrading {branch.branch} dropped nothing"
+        undone = before ^ schema(engine)
+        assert undone, f"downgrading {branch.branch} changed nothing"
         assert all(n == 1 for n in counts(engine).values())
         assert set(counts(engine)) <= tables_before
         assert next(b for b in migrate.status(engine) if b.branch == branch.branch).current != branch.head
@@ -149,14 +149,14 @@ def test_headway_migrate_status_upgrade_downgrade_and_sql(empty_store: str) -> N
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["up_to_date"]
     status = headway("migrate", "status", "--store", empty_store)
-    assert status.returncode == 0 and "cache_0002" in status.stdout and "up to date" in status.stdout
+    assert status.returncode == 0 and "cache_0003" in status.stdout and "up to date" in status.stdout
     undo = headway("migrate", "downgrade", "--store", empty_store, "--to", "cache@-1", "--sql")
-    assert undo.returncode == 0 and "DROP INDEX ix_cache_entries_created_at" in undo.stdout
+    assert undo.returncode == 0 and "CREATE INDEX ix_cache_entries_caller" in undo.stdout
     assert headway("migrate", "status", "--store", empty_store).returncode == 0
     back = headway("migrate", "downgrade", "--store", empty_store, "--to", "cache@-1", "--json")
     assert back.returncode == 0, back.stderr
     cache = next(b for b in json.loads(back.stdout)["branches"] if b["branch"] == "cache")
-    assert cache["current"] == "cache_0001" and cache["head"] == "cache_0002"
+    assert cache["current"] == "cache_0002" and cache["head"] == "cache_0003"
     assert headway("migrate", "downgrade", "--store", empty_store).returncode == 2  # --to is required
 
 
@@ -165,7 +165,7 @@ def test_serve_refuses_a_schema_it_does_not_know_and_names_the_fix(empty_store: 
     try:
         migrate.upgrade(engine)
         with engine.begin() as connection:
-            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'zz_next' WHERE version_num = 'cache_0002'"))
+            connection.execute(sa.text("UPDATE alembic_version SET version_num = 'zz_next' WHERE version_num = 'cache_0003'"))
     finally:
         engine.dispose()
     config = tmp_path / "headway.yaml"

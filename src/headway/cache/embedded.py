@@ -6,8 +6,9 @@ start, so a restart keeps the cache warm — and keeps stale answers for stale-i
 
 What reaches the table is what memory still holds when the writer drains (every
 ``flush_interval``; and at shutdown): new entries are only *marked* unsaved on the hot
-path, and one the LRU evicted (or that was replaced or erased) before the drain is never
-written. So the store's work is bounded by what the cache can hold, not by the miss rate:
+path, the drain hands the writer those keys as one batch (no per-entry work on the event
+loop), and the writer's thread looks each up in memory as it writes — one the LRU evicted
+(or that was replaced or erased) by then is never written. So the store's work is bounded by what the cache can hold, not by the miss rate:
 a cache churning faster than ``max_entries`` per interval (every prompt new) writes at
 most ``max_entries`` rows per interval instead of one per miss, and the table is trimmed
 to the newest ``max_entries`` rows after each batch (older ones would never be loaded).
@@ -32,6 +33,7 @@ from headway.store import WriteBehind, WriterPolicy
 log = logging.getLogger("headway.cache")
 
 FLUSH_INTERVAL_S = 5.0
+_MAX_PENDING_BATCHES = 8  # key batches (one per drain) the writer keeps while the store is slow
 
 
 class EmbeddedCache:
@@ -49,13 +51,14 @@ class EmbeddedCache:
         self.memory = MemoryCache(max_entries=max_entries, max_candidates=max_candidates, on_drop=self._forget)
         self._repository = repository
         self._max_entries = max_entries
-        # The cache is an optimisation: entries that cannot be written (a store outage) stay in
-        # memory only, and the store catches up with new ones.
+        # The writer's items are key batches, one per drain. The cache is an optimisation: a batch
+        # that cannot be written (a store outage) stays in memory only, and the store catches up
+        # with new ones; a writer stuck that long keeps at most a few batches.
         policy = WriterPolicy(
-            name="cache", capacity=max_entries, batch_size=max_entries, flush_interval=flush_interval,
+            name="cache", capacity=_MAX_PENDING_BATCHES, batch_size=_MAX_PENDING_BATCHES, flush_interval=flush_interval,
             on_full="drop", on_unavailable="drop",
         )
-        self._writer: WriteBehind[CacheEntry] | None = (
+        self._writer: WriteBehind[dict[str, None]] | None = (
             WriteBehind(self._write, policy, before_drain=self._hand_over) if repository is not None else None
         )
 
@@ -76,12 +79,11 @@ class EmbeddedCache:
         if not wanted:
             return 0
         erased = self.memory.erase(lambda entry: entry.caller in wanted)
-        gone = set(erased)
         stored = 0
         if self._repository is not None and self._writer is not None:
-            # Entries still queued for the store must not reach it.
-            self._writer.discard(lambda entry: entry.key in gone or entry.caller in wanted)
-            async with self._writer.exclusive():  # a batch already on its way lands first, then goes
+            # Queued keys need no discarding: the writer looks entries up in memory as it
+            # writes, and these are gone from it. A batch already on its way lands first, then goes.
+            async with self._writer.exclusive():
                 stored = await asyncio.to_thread(self._repository.erase, sorted(wanted))
         return max(len(erased), stored)
 
@@ -89,20 +91,22 @@ class EmbeddedCache:
         self._unsaved.pop(key, None)
 
     def _hand_over(self) -> None:
-        """Before each drain, on the event loop: the entries still held that the store lacks."""
+        """Before each drain, on the event loop: the keys put since the last one, as one batch."""
         if not self._unsaved or self._writer is None:
             return
         keys, self._unsaved = self._unsaved, {}
-        for key in keys:
-            entry = self.memory.peek(key)
-            if entry is not None:
-                self._writer.submit(entry)
+        self._writer.submit(keys)
 
-    def _write(self, entries: Sequence[CacheEntry]) -> None:
-        """The writer's sink, in a worker thread: the batch, then the table cut to what a start loads."""
+    def _write(self, batches: Sequence[dict[str, None]]) -> None:
+        """The writer's sink, in a worker thread: the entries memory still holds under the batches'
+        keys, then the table cut to what a start loads. ``peek`` is one dict read of the LRU,
+        atomic under the GIL while the event loop changes it."""
         assert self._repository is not None
-        self._repository.put_many(entries)
-        self._repository.trim(self._max_entries)
+        peek = self.memory.peek
+        entries = [entry for keys in batches for key in keys if (entry := peek(key)) is not None]
+        if entries:
+            self._repository.put_many(entries)
+            self._repository.trim(self._max_entries)
 
     async def start(self) -> None:
         if self._repository is None or self._writer is None:
