@@ -66,10 +66,13 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+_NO_DIRECTIVES: frozenset[str] = frozenset()
+
+
 def cache_control(value: str | None) -> frozenset[str]:
     """The directive names of a ``Cache-Control`` header, lower-cased (``no-cache``, ``no-store``...)."""
     if not value:
-        return frozenset()
+        return _NO_DIRECTIVES
     return frozenset(part.split("=", 1)[0].strip().lower() for part in value.split(","))
 
 

@@ -34,9 +34,12 @@ GUARD_POLICY = "guard-requested"
 REVIEW_REQUESTED = "requested"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Facts:
-    """What a policy may look at; ``quality`` grows as the request moves along the path."""
+    """What a policy may look at; ``quality`` grows as the request moves along the path.
+
+    Not frozen: built twice per request (screen, then judge), and a frozen dataclass sets each
+    field through ``object.__setattr__``. Nothing changes one once built (``replace`` copies)."""
 
     request_id: str
     model: str
@@ -260,6 +263,7 @@ class Policies:
     def __init__(self, config: ReviewConfig) -> None:
         self._compiled = [_Compiled(name, policy) for name, policy in config.policies.items()]
         self._guard = _Compiled(GUARD_POLICY, PolicyConfig(match=MatchConfig(review_requested=True)))
+        self._classifying = any(p.classifier is not None for p in self._compiled)  # fixed per config
 
     @property
     def configured(self) -> bool:
@@ -284,7 +288,7 @@ class Policies:
     def to_classify(self, facts: Facts) -> list[tuple[str, ClassifierConfig]]:
         """The policies whose classifier must be asked before ``match`` can decide: every other
         condition holds, and no policy written before them already holds without a classifier."""
-        if not any(p.classifier is not None for p in self._compiled):
+        if not self._classifying:
             return []
         asking: list[tuple[str, ClassifierConfig]] = []
         for policy in self._compiled:
