@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,13 +103,17 @@ def test_an_embedder_still_loading_answers_from_lexical_flagged(demo_rag: Gatewa
     encoder, embedder._encoder = embedder._encoder, None
     embedder._lock.acquire()  # a load in progress: whoever waits for it would wait here
     try:
-        reply = post_json(
-            f"{demo_rag.url}/v1/retrieve",
-            {"collection": "knowledge", "query": "refund original payment method"},
-        )
+        reply, *more = [
+            post_json(f"{demo_rag.url}/v1/retrieve", {"collection": "knowledge", "query": "refund original payment method"})
+            for _ in range(4)
+        ]
+        # Every query during the load answered lexically; one background load between them.
+        loaders = [t for t in threading.enumerate() if t.name == "headway-embedder-load" and t.is_alive()]
     finally:
         embedder._encoder = encoder
         embedder._lock.release()
+    assert len(loaders) == 1, loaders
+    assert all(r.status == 200 and r.json()["served_mode"] == "lexical" for r in more)
     assert reply.status == 200
     body = reply.json()
     assert body["served_mode"] == "lexical" and "still loading" in body["fallback"]

@@ -58,6 +58,7 @@ log = logging.getLogger("headway.retrieval")
 MODES = ("lexical", "vector", "hybrid")
 ANN_OVERSAMPLE = 2  # ANN candidates per wanted one: room for retired chunks and filters
 VECTOR_BUDGET_SHARE = 0.5
+LOAD_RETRY_S = 30.0  # a local model that failed to load in the background is tried again after this
 
 
 @dataclass(slots=True)
@@ -111,6 +112,10 @@ class Retriever:
     lexical: LexicalStore | None = None  # None with retrieval.lexical_index false: the store's full text
     _embedders: dict[tuple[str, int | None], Embedder] = field(default_factory=dict)
     _embedders_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Background loads of local models asked for by queries: one at a time per model, and a
+    # failed one is retried no sooner than LOAD_RETRY_S (every query during a load used to
+    # start a thread of its own, each logging the same failure).
+    _loads: dict[str, tuple[threading.Thread, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         directory = _ann_directory(self.database, self.config.ann_dir)
@@ -353,7 +358,14 @@ class Retriever:
             except HeadwayError as exc:
                 log.error("local embeddings model not loaded: %s", exc)
 
-        threading.Thread(target=load, name="headway-embedder-load", daemon=True).start()
+        now = time.monotonic()
+        with self._embedders_lock:
+            running = self._loads.get(embedder.model)
+            if running is not None and (running[0].is_alive() or now - running[1] < LOAD_RETRY_S):
+                return
+            thread = threading.Thread(target=load, name="headway-embedder-load", daemon=True)
+            self._loads[embedder.model] = (thread, now)
+        thread.start()
 
     def _forget_retired(
         self, current: Collection, vector: list[int], passages: Mapping[int, Passage]
