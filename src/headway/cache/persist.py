@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from headway.cache.base import CacheEntry
 from headway.cache.tables import cache_entries
-from headway.store import SqlRepository
+from headway.store import BulkInsert, SqlRepository
 
 _COLUMNS = tuple(c.name for c in cache_entries.columns)
 _BODY = _COLUMNS.index("body")
@@ -38,10 +38,10 @@ def _entry(row: Any) -> CacheEntry:
 
 class CacheRepository(SqlRepository):
     @cached_property
-    def _upsert_sql(self) -> str:
-        # Driver-level executemany with the bodies already encoded: through Core, bind processing
-        # (the JSON column's serialiser above all) cost the writer thread more than the insert.
-        return self.database.bulk_insert_sql(cache_entries, key=["key"], update=[n for n in _COLUMNS if n != "key"])
+    def _upsert(self) -> BulkInsert:
+        # Driver-level, the bodies already encoded: through Core, bind processing (the JSON
+        # column's serialiser above all) cost the writer thread more than the insert.
+        return self.database.bulk_insert(cache_entries, key=["key"], update=[n for n in _COLUMNS if n != "key"])
 
     def put_many(self, entries: Sequence[CacheEntry]) -> None:
         if not entries:
@@ -49,7 +49,7 @@ class CacheRepository(SqlRepository):
         # One row per key: the newest write of a batch wins.
         rows = list({entry.key: _row(entry) for entry in entries}.values())
         with self.transaction("write cache entries") as connection:
-            connection.exec_driver_sql(self._upsert_sql, rows)
+            self._upsert.execute(connection, rows)
 
     def load(self, now: float, limit: int) -> list[CacheEntry]:
         """The newest ``limit`` entries still usable at ``now``, oldest first (LRU order)."""

@@ -6,6 +6,7 @@ from headway.errors import StoreUnavailableError
 from headway.store.backup import backup as backup_store
 from headway.store.backup import restore as restore_store
 from headway.store.base import RequestQuery, Store
+from headway.store.bulk_insert import BulkInsert
 from headway.store.database import Database, full_text_ranking, refresh_statistics
 from headway.store.errors import is_outage, translate_errors
 from headway.store.journal import Journal, Segment
@@ -26,6 +27,7 @@ from headway.store.writer import WriteBehind, WriterHealth, WriterPolicy
 
 __all__ = [
     "BranchStatus",
+    "BulkInsert",
     "Database",
     "DeliveryState",
     "Journal",

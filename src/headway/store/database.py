@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Select, Table, TextClause, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from headway.store.bulk_insert import BulkInsert
 from headway.store.errors import translate_errors
 
 
@@ -30,27 +31,6 @@ def insert_ignoring_conflicts(bind: Engine | Connection, table: Table, *, key: S
     statement = _dialect_of(bind).insert(table)
     result: Insert = statement.on_conflict_do_nothing(index_elements=list(key) if key else None)
     return result
-
-
-def bulk_insert_sql(
-    bind: Engine | Connection, table: Table, *, key: Sequence[str] | None = None, update: Iterable[str] = ()
-) -> str:
-    """Driver-level ``INSERT`` of every column of ``table``, for ``exec_driver_sql`` with one tuple per row.
-
-    Bulk writers (the request log, the cache) use it instead of a Core statement: SQLAlchemy's
-    per-row bind processing costs several times the insert itself. Rows carry JSON columns
-    already encoded. A row whose ``key`` (default: primary key) exists is skipped, or, with
-    ``update``, overwrites those columns. Both dialects read ``ON CONFLICT`` alike (SQLite ≥ 3.24).
-    """
-    columns = [column.name for column in table.columns]
-    mark = "%s" if bind.dialect.name == "postgresql" else "?"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    updated = list(update)
-    if not updated:
-        return f"{sql} ON CONFLICT DO NOTHING"
-    target = ", ".join(key or [column.name for column in table.primary_key.columns])
-    assignments = ", ".join(f"{name} = excluded.{name}" for name in updated)
-    return f"{sql} ON CONFLICT ({target}) DO UPDATE SET {assignments}"
 
 
 def upsert(bind: Engine | Connection, table: Table, *, key: Sequence[str], update: Iterable[str]) -> Insert:
@@ -154,8 +134,8 @@ class Database:
     def upsert(self, table: Table, *, key: Sequence[str], update: Iterable[str]) -> Insert:
         return upsert(self._engine, table, key=key, update=update)
 
-    def bulk_insert_sql(self, table: Table, *, key: Sequence[str] | None = None, update: Iterable[str] = ()) -> str:
-        return bulk_insert_sql(self._engine, table, key=key, update=update)
+    def bulk_insert(self, table: Table, *, key: Sequence[str] | None = None, update: Iterable[str] = ()) -> BulkInsert:
+        return BulkInsert(self._engine, table, key=key, update=update)
 
     def claim(self, statement: Select[Any]) -> Select[Any]:
         return claim(self._engine, statement)

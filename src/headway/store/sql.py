@@ -143,7 +143,7 @@ class SqlStore:
         self.database = Database(self._engine)
         self.erased_dropped = 0  # request records refused because their subject was erased after they were made
         self._counting = threading.Lock()  # writes run in several worker threads
-        self._insert_requests_sql = self.database.bulk_insert_sql(requests)
+        self._insert_requests = self.database.bulk_insert(requests)
 
     def migrate(self) -> None:
         with translate_errors("migrate the store"):
@@ -156,7 +156,7 @@ class SqlStore:
     def write_requests(self, records: Sequence[RequestRecord]) -> int:
         if not records:
             return 0
-        # The request log's bulk path goes straight to the driver's executemany: SQLAlchemy's
+        # The request log's bulk path goes straight to the driver (``BulkInsert``): SQLAlchemy's
         # per-row bind processing cost ~10x more than the insert itself.
         rows = [_record_to_params(r) for r in records]
         with self.database.transaction("write request records") as connection:
@@ -165,8 +165,7 @@ class SqlStore:
             erased = tombstones.erased_positions(connection, records)
             if erased:
                 rows = [row for position, row in enumerate(rows) if position not in erased]
-            result = connection.exec_driver_sql(self._insert_requests_sql, rows) if rows else None
-            written = max(int(result.rowcount or 0), 0) if result is not None else 0
+            written = self._insert_requests.execute(connection, rows)
         if erased:
             with self._counting:
                 self.erased_dropped += len(erased)
