@@ -68,6 +68,28 @@ def test_hold_wins_over_audit_and_a_guard_request_is_never_let_through() -> None
     assert Policies(ReviewConfig()).match(facts()) is None
 
 
+@pytest.mark.parametrize(
+    ("match", "decided"),
+    [
+        ({"models": ["chat"], "metadata": {"consequential": True}, "teams": ["risk"], "tags": ["x"], "sample_rate": 0.5}, True),
+        ({"findings": ["injection"]}, False),  # guards add findings after the screen (output guards)
+        ({"review_requested": True}, False),
+        ({"contract_failed": True}, False),
+        ({"output_regex": "refund"}, False),
+        ({"output_json": ["$.amount > 500"]}, False),
+        ({"tool_calls": [{"name": "pay"}]}, False),
+        ({"classifier": {"model": "chat", "labels": ["ok", "bad"], "hold_when": ["bad"]}}, False),
+    ],
+)
+def test_the_screen_decides_only_policies_that_read_the_request_alone(match: dict[str, Any], decided: bool) -> None:
+    """``decided_by_request`` lets an unmatched screen skip the second look after the answer
+    (the per-request cost of an unmatched policy); any condition that can change after the
+    screen must keep the second look, or a held answer would be let through."""
+    assert policies(one={"match": match}).decided_by_request is decided
+    assert policies(one={"match": {"models": ["chat"]}}, two={"match": match}).decided_by_request is decided
+    assert policies().decided_by_request  # none configured: only a guard's request can hold, and it is checked
+
+
 def test_sampling_is_a_stable_share_of_request_ids() -> None:
     p = policies(sample={"match": {"sample_rate": 0.25}, "action": "audit"})
     chosen = [p.match(facts(request_id=f"req_{i}")) is not None for i in range(4000)]

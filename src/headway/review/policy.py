@@ -97,6 +97,12 @@ def findings_of(quality: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def _reads_request_only(match: MatchConfig) -> bool:
+    """Conditions on the request alone (model, team, metadata, tags, sample): the same at the
+    screen and after the answer."""
+    return not match.on_output and match.findings is None and match.review_requested is None and match.contract_failed is None
+
+
 def review_requested(quality: Mapping[str, Any]) -> bool:
     return quality.get("review") == REVIEW_REQUESTED
 
@@ -264,6 +270,10 @@ class Policies:
         self._compiled = [_Compiled(name, policy) for name, policy in config.policies.items()]
         self._guard = _Compiled(GUARD_POLICY, PolicyConfig(match=MatchConfig(review_requested=True)))
         self._classifying = any(p.classifier is not None for p in self._compiled)  # fixed per config
+        # Whether the screen before the model call decides every policy: none reads the answer
+        # or what the guards and the output contract add to ``quality`` after the screen. Then
+        # an unmatched screen needs no second look once the answer is in (unless a guard asks).
+        self.decided_by_request = all(_reads_request_only(p.config.match) for p in self._compiled)
 
     @property
     def configured(self) -> bool:

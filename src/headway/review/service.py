@@ -154,6 +154,11 @@ class ReviewService:
         """The policy now that the answer (its text, JSON, tool calls and output contract's outcome) is known."""
         return self.policies.match(facts_of(record.request_id, record.model, record.team, body, record.quality, answer))
 
+    def settled_at_screen(self, screening: Screening, record: RequestRecord) -> bool:
+        """No policy matched at the screen, and none can after the answer: each reads only the
+        request, and no guard has asked for review since. ``judge`` would find nothing."""
+        return screening.match is None and self.policies.decided_by_request and not review_requested(record.quality)
+
     async def judge(self, ctx: CallContext, record: RequestRecord, body: JSON, answer: JSON | None = None) -> Match | None:
         """``rescreen``, after asking the classifiers of the policies that need one (concurrently).
 

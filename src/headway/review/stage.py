@@ -72,7 +72,7 @@ async def review_answer(
 ) -> Answer | None:
     """The caller's answer when the request is held; None when the answer goes out now."""
     service = runtime.review
-    if service is None or ctx.origin == CLASSIFIER_ORIGIN:
+    if service is None or ctx.origin == CLASSIFIER_ORIGIN or service.settled_at_screen(screening, record):
         return None
     match = await service.judge(ctx, record, body, result)  # classifiers asked here, when a policy needs one
     held_before = screening.match
