@@ -98,7 +98,7 @@ def _patch_stage(monkeypatch: pytest.MonkeyPatch, gw: GatewayThread, stage: str)
         "executor": (runtime.executor, "complete", aboom),
         "executor (stream open)": (runtime.executor, "open", aboom),
         "output contract": (runtime.executor.contracts, "for_request", boom),
-        "review answer": (runtime.review, "judge", aboom),  # where the answer is judged (classifiers asked there)
+        "review answer": (runtime.review, "settled_at_screen", boom),  # the answer stage's first call (judge follows)
         "cache remember": (runtime.cache, "remember", aboom),
     }
     owner, name, fault = targets[stage]
