@@ -6,7 +6,7 @@ The request log's and the cache's writers run in a worker thread beside the serv
 SQLite's module releases the GIL around each step of a statement, so ``executemany`` hands
 the GIL back and forth once per row; with the serving thread busy, every row waits out much
 of a switch interval (``headway serve`` sets 0.5 ms). ``BulkInsert`` (``store/bulk_insert.py``)
-sends up to 256 rows per statement: one step, one hand-off. This script writes the same
+sends up to 64 rows per statement: one step, one hand-off. This script writes the same
 request-log batches (100–500 realistic records each, into a fresh SQLite store) both ways,
 with nothing else running and with a thread spinning in Python (the stand-in for a busy event
 loop), and prints the writer thread's CPU and wall time per row.
