@@ -96,9 +96,13 @@ def test_a_decision_is_a_quality_signal_and_an_evaluation_row(gateway: GatewayTh
     quality = eventually(lambda: (q := record_quality(gateway, request_id))["review"].get("outcome") and q)
     assert quality["review"]["outcome"] == "edited" and quality["review"]["reviewer"] == "anonymous"
     assert quality["review"]["time_to_decision_s"] >= 0
-    export = request("GET", gateway.url + "/admin/feedback/export?label=review:edited")
-    rows = [json.loads(line) for line in export.body.splitlines() if line.strip()]
-    row = next(r for r in rows if r["request_id"] == request_id)
+    # The record's quality is written first, the feedback row in a second transaction just after.
+    def exported() -> dict[str, Any] | None:
+        export = request("GET", gateway.url + "/admin/feedback/export?label=review:edited")
+        rows = [json.loads(line) for line in export.body.splitlines() if line.strip()]
+        return next((r for r in rows if r["request_id"] == request_id), None)
+
+    row = eventually(exported, what="the feedback row")
     assert row["score"] == 0.5 and row["comment"] == "tone"
     assert row["metadata"]["final"] == "better answer" and row["metadata"]["input"] == [{"role": "user", "content": "judge me"}]
     assert row["metadata"]["original"] == item(gateway, review_id)["original"]["choices"][0]["message"]["content"]
