@@ -325,6 +325,29 @@ async def test_a_missed_load_slo_says_where_the_time_went(site: Site, production
     assert abs(parts - breakdown["mean_ms"]) <= 0.5
 
 
+async def test_where_the_time_went_reads_the_whole_run_not_the_newest_page(
+    site: Site, production: Production, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's records are read by its time window, page after page: traffic after the run
+    (other tests here, an operator's) used to push its older records off the one page read,
+    and the breakdown then spoke for part of the run without saying so."""
+    from headway.gate import context as gate_context
+
+    report = latest_run(production.loadtest_dir)
+    assert report is not None
+    report.steps = [dataclasses.replace(s, error_rate=0.2, errors={"http_500": s.sent // 5}) for s in report.steps]
+    folder = site.root / "runs-paged"
+    save_run(report, folder)
+    monkeypatch.setattr(gate_context, "RECENT_LIMIT", 20)  # pages of 20: the run spans several
+    async with context(site, production.gateway, production.config_path, loadtest_dir=folder) as ctx:
+        whole = (await run_check("load.slo", ctx)).evidence["where_time_went"]
+    assert whole["complete"] is True and whole["records"] >= 100  # every page of the run, not 20
+    monkeypatch.setattr(gate_context, "WINDOW_PAGES", 2)
+    async with context(site, production.gateway, production.config_path, loadtest_dir=folder) as ctx:
+        partial = (await run_check("load.slo", ctx)).evidence["where_time_went"]
+    assert partial["complete"] is False and partial["records"] == 40  # says it is partial
+
+
 def test_history_says_what_changed_in_the_config_since_the_last_report(site: Site) -> None:
     with staging(site) as (gateway, path):
         def gate(config: Path) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -24,6 +25,7 @@ from headway.gate.profile import Profile
 from headway.loadtest import LoadReport
 
 RECENT_LIMIT = 1000  # the request log API's largest page
+WINDOW_PAGES = 20  # pages read for one time window (a load run): 20,000 records
 
 
 @dataclass
@@ -115,6 +117,24 @@ class GateContext:
                 raise EvidenceUnavailable("GET /admin/requests did not answer a list")
             self._recent = [r for r in rows if isinstance(r, dict) and float(r.get("created_at") or 0) >= since]
         return self._recent
+
+    async def requests_between(self, model: str | None, since: float, until: float) -> tuple[list[dict[str, Any]], bool]:
+        """Every request record of ``model`` made in ``[since, until)``, page by page, up to
+        ``WINDOW_PAGES`` pages; and whether that was all of them. A run's own records, however
+        much traffic came after it (the newest page alone missed a run's older records)."""
+        query = urlencode({"since": f"{since:.6f}", "until": f"{until:.6f}", "limit": RECENT_LIMIT, **({"model": model} if model else {})})
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(WINDOW_PAGES):
+            data = await self.api(f"/admin/requests?{query}" + (f"&{urlencode({'cursor': cursor})}" if cursor else ""))
+            page = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(page, list):
+                raise EvidenceUnavailable("GET /admin/requests did not answer a list")
+            rows.extend(r for r in page if isinstance(r, dict))
+            cursor = data.get("next_cursor") if data.get("has_more") else None
+            if not cursor:
+                return rows, True
+        return rows, False
 
     # -- the drill ---------------------------------------------------------------------------
     async def latest_drill(self) -> tuple[DrillRecord | None, list[str]]:

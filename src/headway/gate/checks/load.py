@@ -90,17 +90,15 @@ def _no_run(ctx: GateContext, refused: list[dict[str, Any]]) -> Finding:
 
 async def where_time_went(ctx: GateContext, report: LoadReport) -> dict[str, Any]:
     """From the run's own records in the gateway's request log: queue and overhead, upstream, retries and fallbacks."""
+    model = report.config.get("model")
     try:
-        records = await ctx.recent_requests()
+        mine, complete = await ctx.requests_between(
+            str(model) if model else None, report.started_at - 1, report.finished_at + 1
+        )
     except EvidenceUnavailable as exc:
         return {"unavailable": str(exc)}
-    model = report.config.get("model")
-    mine = [
-        r for r in records
-        if r.get("model") == model and report.started_at - 1 <= float(r.get("created_at") or 0) <= report.finished_at + 1
-    ]
     if not mine:
-        return {"records": 0, "note": "the run's requests are not in the request log (older than its page, or another gateway)"}
+        return {"records": 0, "note": "the run's requests are not in the request log (purged, or another gateway)"}
     total = upstream = wasted = 0.0
     retried = fell_back = 0
     for r in mine:
@@ -123,6 +121,7 @@ async def where_time_went(ctx: GateContext, report: LoadReport) -> dict[str, Any
         "retried": retried,
         "fell_back": fell_back,
         "errors": sum(1 for r in mine if not 200 <= int(r.get("status_code") or 0) < 300),
+        "complete": complete,  # False: the run had more records than the pages read; these are its newest
     }
 
 
