@@ -110,13 +110,19 @@ class GateContext:
     async def recent_requests(self) -> list[dict[str, Any]]:
         """Request records of the evidence window, newest first (at most ``RECENT_LIMIT``)."""
         if self._recent is None:
-            data = await self.api(f"/admin/requests?limit={RECENT_LIMIT}")
+            rows, _ = await self._requests_page(f"limit={RECENT_LIMIT}")
             since = self.now - self.profile.evidence.window_days * 86_400
-            rows = data.get("data") if isinstance(data, dict) else None
-            if not isinstance(rows, list):
-                raise EvidenceUnavailable("GET /admin/requests did not answer a list")
-            self._recent = [r for r in rows if isinstance(r, dict) and float(r.get("created_at") or 0) >= since]
+            self._recent = [r for r in rows if float(r.get("created_at") or 0) >= since]
         return self._recent
+
+    async def _requests_page(self, query: str) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ``GET /admin/requests?{query}``: its records, and the cursor of the next page (None: last)."""
+        data = await self.api(f"/admin/requests?{query}")
+        page = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(page, list):
+            raise EvidenceUnavailable("GET /admin/requests did not answer a list")
+        cursor = data.get("next_cursor") if data.get("has_more") else None
+        return [r for r in page if isinstance(r, dict)], str(cursor) if cursor else None
 
     async def requests_between(self, model: str | None, since: float, until: float) -> tuple[list[dict[str, Any]], bool]:
         """Every request record of ``model`` made in ``[since, until)``, page by page, up to
@@ -126,13 +132,9 @@ class GateContext:
         rows: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(WINDOW_PAGES):
-            data = await self.api(f"/admin/requests?{query}" + (f"&{urlencode({'cursor': cursor})}" if cursor else ""))
-            page = data.get("data") if isinstance(data, dict) else None
-            if not isinstance(page, list):
-                raise EvidenceUnavailable("GET /admin/requests did not answer a list")
-            rows.extend(r for r in page if isinstance(r, dict))
-            cursor = data.get("next_cursor") if data.get("has_more") else None
-            if not cursor:
+            page, cursor = await self._requests_page(query + (f"&{urlencode({'cursor': cursor})}" if cursor else ""))
+            rows.extend(page)
+            if cursor is None:
                 return rows, True
         return rows, False
 

@@ -3,9 +3,10 @@
 The request log and the cache write thousands of rows a second from a worker thread while
 the event loop serves. Through the driver's ``executemany``, SQLite's module releases the
 GIL around every row's step and must take it back from the busy event loop each time:
-with a serving thread holding it, every row waited out most of a switch interval, and a
-10,000-row batch measured 36 µs of CPU and 429 µs of wall per row (5.5 µs and 6.4 µs
-when nothing else ran; ``docs/benchmarks.md``, stop 17). On SQLite the rows therefore go
+with a serving thread holding it, every row waited out much of a switch interval
+(``bench/writer_gil.py``, request-log batches beside a thread spinning in Python: 35.5 µs
+of CPU and 453.6 µs of wall per row, against 8.7 and 9.8 when nothing else ran;
+``docs/benchmarks.md``, stop 17). On SQLite the rows therefore go
 as multi-row ``INSERT … VALUES (…), (…)`` statements — one step, one hand-off, per up to
 ``MAX_ROWS_PER_STATEMENT`` rows, within the connection's bound-variable limit. PostgreSQL
 keeps ``executemany`` (psycopg pipelines it; the GIL is released for the network, not per row).

@@ -145,13 +145,6 @@ class WriteBehind(Generic[T]):
         if len(self._buffer) >= policy.batch_size:
             self._wake.set()
 
-    def discard(self, unwanted: Callable[[T], bool]) -> int:
-        """Remove queued items (they must not reach the store); returns how many."""
-        kept = [item for item in self._buffer if not unwanted(item)]
-        removed = len(self._buffer) - len(kept)
-        self._buffer = deque(kept)
-        return removed
-
     def exclusive(self) -> asyncio.Lock:
         """``async with writer.exclusive():`` — no batch is on its way to the store meanwhile."""
         return self._draining
