@@ -426,16 +426,18 @@ async def test_read_timeout_when_no_answer_comes() -> None:
 async def test_read_timeout_is_a_gap_between_bytes_not_a_deadline() -> None:
     body = b'{"ab":12345}'
     parts = [OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(body), *(body[i : i + 1] for i in range(len(body)))]
-    async with raw_server(answering(*parts, pause=0.1)) as url:
+    async with raw_server(answering(*parts, pause=0.2)) as url:
         pool = Http1Pool()
         started = asyncio.get_running_loop().time()
-        # ~1.2 s in all, never silent for 0.6 s: a 0.5 s margin for a busy host's scheduling
-        # (0.1 s gaps against 0.35 s once timed out under four test workers on two cores).
-        reply = await call(pool, url, read_timeout=0.6)
+        # ~2.4 s in all, never silent for 1.5 s. Server and client share this test's event loop, so
+        # one stall of the whole process (a busy CI host) delays the server's next write and the
+        # client's reading of it alike, and the timer may be seen first: the margin is 1.3 s
+        # (0.1 s gaps against 0.6 s once timed out under four test workers on two cores).
+        reply = await call(pool, url, read_timeout=1.5)
         elapsed = asyncio.get_running_loop().time() - started
         await pool.close()
     assert reply.body == body
-    assert elapsed > 0.6  # the whole read outlasted the read timeout: it is a gap, not a deadline
+    assert elapsed > 1.5  # the whole read outlasted the read timeout: it is a gap, not a deadline
 
 
 async def test_read_timeout_on_a_gap_mid_body() -> None:
