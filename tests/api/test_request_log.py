@@ -147,3 +147,36 @@ def test_records_survive_a_store_outage_and_a_restart(sim: object, tmp_path: Pat
         _wait_for(lambda: gw.runtime.store.get_request(ids[-1]) is not None)
     assert {r.request_id for r in store.list_requests(RequestQuery(limit=100))} == set(ids)
     assert not list((tmp_path / "spill").glob("*.jsonl")) and not list((tmp_path / "spill").glob("*.replaying"))
+
+
+def test_request_ids_are_ordered_by_time_so_the_log_index_grows_at_its_end(gateway: GatewayThread) -> None:
+    from headway.types import time_ordered_request_id
+
+    # The time decides the order, whatever the random part: ms 1 with the largest random bits sorts first.
+    assert time_ordered_request_id(2**80 - 1, now_ns=1_000_000) < time_ordered_request_id(0, now_ns=2_000_000)
+    ids = []
+    for _ in range(3):
+        body = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}).encode()
+        reply = request("POST", f"{gateway.url}/v1/chat/completions", body, {"content-type": "application/json"})
+        assert reply.status == 200
+        ids.append(reply.headers["x-request-id"])
+        time.sleep(0.002)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    for request_id in ids:
+        assert request_id.startswith("req_") and len(request_id) == 36 and int(request_id[4:], 16) >= 0
+        assert abs(int(request_id[4:16], 16) / 1000 - time.time()) < 60  # the first 12 digits are the time
+
+
+def test_records_reach_the_store_once_drain_at_of_them_wait_without_a_flush(sim: object, tmp_path: Path) -> None:
+    """The interval is a minute here: only ``drain_at`` waiting records can start the write."""
+    raw = base_config(sim.url, f"sqlite:///{tmp_path}/headway.db", tmp_path / "spill")  # type: ignore[attr-defined]
+    raw["request_log"].update(flush_interval_ms=60_000, drain_at=3)
+    with GatewayThread(parse_config(raw)) as gw:
+        client = sdk(gw)
+        ids = [client.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": f"n{n}"}])
+               .headers["x-request-id"] for n in range(2)]
+        time.sleep(0.3)
+        assert not any(gw.runtime.store.get_request(i) for i in ids)  # two waiting: still buffered
+        ids.append(client.chat.completions.with_raw_response.create(model="chat", messages=[{"role": "user", "content": "n2"}])
+                   .headers["x-request-id"])
+        _wait_for(lambda: all(gw.runtime.store.get_request(i) for i in ids))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headway.errors import APIError
-from headway.types import JSON, CallContext, RequestRecord
+from headway.types import JSON, CallContext, RequestRecord, time_ordered_request_id
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -25,7 +25,7 @@ _RETRY_STATUS = frozenset({429, 503})
 
 
 def new_request_id() -> str:
-    return f"req_{secrets.token_hex(16)}"
+    return time_ordered_request_id(secrets.randbits(80))
 
 
 @dataclass(frozen=True, slots=True)

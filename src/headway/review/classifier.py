@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from headway.config import ClassifierConfig
-from headway.types import JSON, CallContext
+from headway.types import JSON, CallContext, time_ordered_request_id
 
 ORIGIN = "review-classifier"  # the classifier's own calls: never screened for review themselves
 CALLER = "review-classifier"
@@ -147,7 +147,7 @@ class Classifier:
         self, policy: str, config: ClassifierConfig, parent: CallContext, body: JSON, answer: JSON | None
     ) -> Verdict:
         text = input_text(body) if config.reads == "input" else output_text(answer)
-        request_id = f"req_{secrets.token_hex(16)}"
+        request_id = time_ordered_request_id(secrets.randbits(80))
         if self.serve is None:
             return Verdict(None, "no classifier is wired into this process", None)
         # The gateway's own call on the caller's behalf: the caller's team pays, the caller's residency holds;

@@ -85,6 +85,7 @@ class Runtime:
             guards=auth.guards,
             capacity=log_config.buffer_size,
             batch_size=log_config.batch_size,
+            drain_at=log_config.drain_at,
             flush_interval=log_config.flush_interval_ms / 1000,
             spill_dir=log_config.spill_dir,
         )

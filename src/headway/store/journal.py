@@ -5,7 +5,7 @@ One folder, two kinds of file, both one encoded item per line:
 - ``<name>-<id>.wal`` — a *crash segment*. A crash-safe writer appends every item here
   (one ``write()`` to an ``O_APPEND`` file, no fsync) before handing it over, so a
   SIGKILL loses nothing: the data is in the OS page cache. A segment is fsynced when it
-  is rotated out (every flush interval) and deleted once its items reached the store or
+  is rotated out (at most once per flush interval) and deleted once its items reached the store or
   the spill journal. Its owner holds an exclusive ``flock`` on it for its whole life.
 - ``<name>-<id>.jsonl`` — the *spill journal*: batches the store would not take,
   fsynced on every append and replayed, idempotently, when the store answers again.
@@ -22,9 +22,10 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger("headway.journal")
@@ -81,6 +82,9 @@ class Segment:
     fd: int
     items: int = 0
     torn: bool = False  # the last append failed part-way
+    opened: float = field(default_factory=time.monotonic)
+    # Some of its items reached neither the store nor the spill journal: keep the file for recovery.
+    unsettled: bool = False
 
 
 @dataclass(slots=True)

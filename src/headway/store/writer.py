@@ -55,6 +55,10 @@ class WriterPolicy:
     capacity: int = 10_000
     batch_size: int = 500
     flush_interval: float = 0.2
+    # Items buffered that start a drain before the interval ends (None: ``batch_size``). Small,
+    # frequent batches keep the writer thread's share of the GIL in short slices: one large
+    # batch every interval stalls the event loop for its whole length (the tail under load).
+    drain_at: int | None = None
     on_full: OnFull = "drop"
     on_unavailable: OnUnavailable = "drop"
     crash_safe: bool = False
@@ -100,6 +104,7 @@ class WriteBehind(Generic[T]):
         if self._journal is not None and codec is None:
             raise ValueError(f"writer {policy.name!r}: a journal needs a codec")
         self._buffer: deque[T] = deque()
+        self._drain_at = policy.drain_at or policy.batch_size
         self._segment: Segment | None = None
         self._spilled_pending = 0
         self._overflowed = 0
@@ -142,7 +147,7 @@ class WriteBehind(Generic[T]):
             else:
                 self._journal_errors = 0
         self._buffer.append(item)
-        if len(self._buffer) >= policy.batch_size:
+        if len(self._buffer) >= self._drain_at:
             self._wake.set()
 
     def exclusive(self) -> asyncio.Lock:
@@ -167,7 +172,7 @@ class WriteBehind(Generic[T]):
         await self.flush()
         if self._segment is not None and self._journal is not None:
             segment, self._segment = self._segment, None
-            (self._journal.retire if not self._buffer else self._journal.abandon)(segment)
+            (self._journal.retire if not self._buffer and not segment.unsettled else self._journal.abandon)(segment)
 
     async def flush(self, *, raise_errors: bool = False) -> None:
         """Write everything buffered so far, including a batch already on its way (tests, shutdown, admin)."""
@@ -219,17 +224,23 @@ class WriteBehind(Generic[T]):
             while self._buffer:
                 # Items submitted from here on go to a new segment; the old one goes once its
                 # items are in the store or the spill journal.
-                retiring = self._rotate()
+                retiring = self._rotate(force=everything)
                 # The retiring segment is fsynced before its items go to the store, in the same
                 # worker-thread hop as the first batch: one hand-off per drain, not two.
                 settled = await self._write_items(len(self._buffer), raise_errors=raise_errors, sync_first=retiring)
                 if retiring is not None and self._journal is not None:
-                    (self._journal.retire if settled else self._journal.abandon)(retiring)
+                    (self._journal.retire if settled and not retiring.unsettled else self._journal.abandon)(retiring)
+                elif not settled and self._segment is not None:
+                    self._segment.unsettled = True  # a later drain's success must not retire it
                 if not settled or not everything:
                     return
 
-    def _rotate(self) -> Segment | None:
+    def _rotate(self, *, force: bool) -> Segment | None:
+        """Start a new crash segment and hand back the old one, at most once per flush interval
+        (``force``: now); between rotations, batches go to the store from the live segment."""
         if self._segment is None or self._segment.items == 0 or self._journal is None:
+            return None
+        if not force and time.monotonic() - self._segment.opened < self.policy.flush_interval:
             return None
         retiring = self._segment
         try:

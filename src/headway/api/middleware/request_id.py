@@ -8,6 +8,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from headway.types import time_ordered_request_id
+
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
@@ -18,7 +20,7 @@ class RequestIdMiddleware:
         self._random = random.Random()
 
     def new_request_id(self) -> str:
-        return f"req_{self._random.getrandbits(128):032x}"
+        return time_ordered_request_id(self._random.getrandbits(80))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
