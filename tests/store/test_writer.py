@@ -383,7 +383,7 @@ async def test_small_drains_go_to_the_store_between_rotations_of_the_crash_segme
     for name in ("item-a", "item-b", "item-c", "item-d"):
         writer.submit(name)
         await asyncio.sleep(0)
-    for _ in range(200):  # two items waiting start a drain; the 60 s interval never ends here
+    for _ in range(1000):  # two items waiting start a drain; the 60 s interval never ends here
         if len(table.rows) == 4:
             break
         await asyncio.sleep(0.01)
@@ -412,7 +412,7 @@ async def test_a_segment_with_a_lost_batch_is_kept_though_later_drains_succeed(t
     writer._journal.spill = broken_spill  # type: ignore[method-assign]
     table.down = True
     writer.submit("item-a")  # the store is away and the spill journal cannot be written: only the segment has it
-    for _ in range(200):
+    for _ in range(1000):
         if writer.health().last_error and "spill journal" in writer.health().last_error:  # type: ignore[operator]
             break
         await asyncio.sleep(0.01)
@@ -426,7 +426,7 @@ async def test_a_segment_with_a_lost_batch_is_kept_though_later_drains_succeed(t
     assert [line for data in segments(tmp_path) for line in data.split()] == [b"item-a", b"item-b"]
     second: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await second.start()  # recovers the kept segment; replays it (insert-or-ignore: item-b again is harmless)
-    for _ in range(200):
+    for _ in range(1000):
         if "item-a" in table.rows:
             break
         await asyncio.sleep(0.01)

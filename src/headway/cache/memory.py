@@ -110,7 +110,7 @@ class MemoryCache:
                 group = self._groups[group_key] = _Group()
             group.add(entry.key, as_vector(entry.vector), self._max_candidates)
         while len(self._entries) > self._max_entries:
-            self._drop(next(iter(self._entries)))
+            self._evict_oldest()
 
     def erase(self, match: Callable[[CacheEntry], bool]) -> list[str]:
         keys = [key for key, entry in self._entries.items() if match(entry)]
@@ -121,11 +121,19 @@ class MemoryCache:
     def entries(self) -> Iterable[CacheEntry]:
         return self._entries.values()
 
+    def _evict_oldest(self) -> None:
+        key, entry = self._entries.popitem(last=False)
+        self._dropped(key, entry)
+
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
-        if entry is not None and self._on_drop is not None:
+        if entry is not None:
+            self._dropped(key, entry)
+
+    def _dropped(self, key: str, entry: CacheEntry) -> None:
+        if self._on_drop is not None:
             self._on_drop(key)
-        if entry is None or entry.vector is None:
+        if entry.vector is None:
             return
         group_key = f"{entry.scope}\x00{entry.params}"
         group = self._groups.get(group_key)

@@ -18,13 +18,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
 from headway.cache.embedded import EmbeddedCache
-from headway.cache.keys import exact_key, output_fields, params_key, prompt_text, scope_of
+from headway.cache.keys import NOT_OUTPUT_FIELDS, exact_key, output_fields, params_key, prompt_text, scope_of
 from headway.cache.persist import CacheRepository
 from headway.cache.shared_cache import shared_cache
 from headway.config import CacheConfig, HeadwayConfig
@@ -84,11 +84,12 @@ class Lookup:
     settings: ModelCache
     key: str
     scope: str
-    fields: dict[str, Any]
     caller: str
     team: str | None
     read: bool
     write: bool
+    model: str = ""
+    params: str = ""  # ``params_key``, for a semantic cache only: the group its entry joins
     hit: CacheHit | None = None
     stale_entry: CacheEntry | None = None
     vector: bytes | None = None
@@ -218,22 +219,29 @@ class CacheStage:
         settings = self._models.get(route.name)
         if settings is None or self.backend is None:
             return None
-        directives = cache_control(header(ctx.headers, "cache-control"))
-        read, write = "no-cache" not in directives, "no-store" not in directives
-        if not read and not write:
-            return None
+        control = header(ctx.headers, "cache-control")
+        read = write = True
+        if control is not None:
+            directives = cache_control(control)
+            read, write = "no-cache" not in directives, "no-store" not in directives
+            if not read and not write:
+                return None
         scope = scope_of(self.config.scope, ctx.caller, ctx.team)
         # Answers are shared only within one residency partition (region set and data class):
         # a caller held to a stricter class never receives an answer cached for a looser one.
         residency = ctx.attributes.get("residency")
         if residency is not None:
             scope = f"{scope}|{residency.partition_key()}"
-        fields = output_fields(body, route.name)
-        lookup = Lookup(self, settings, exact_key(scope, fields), scope, fields, ctx.caller, ctx.team, read, write)
+        model = route.name
+        # The request itself when nothing in it is left out of the key (the common case): no copy.
+        fields = body if body.get("model") == model and NOT_OUTPUT_FIELDS.isdisjoint(body) else output_fields(body, model)
+        key = exact_key(scope, fields)
+        params = params_key(scope, fields) if settings.semantic else ""
+        lookup = Lookup(self, settings, key, scope, ctx.caller, ctx.team, read, write, model, params)
         if not read:
             return lookup
         now = self.clock()
-        entry = await self.backend.get(lookup.key, now)
+        entry = await self.backend.get(key, now)
         if entry is not None:
             if now < entry.expires_at:
                 lookup.hit = CacheHit(entry, "exact")
@@ -242,7 +250,6 @@ class CacheStage:
         if settings.semantic:
             lookup.vector = await self._embed(prompt_text(body.get("messages")))
             if lookup.vector is not None:
-                params = params_key(scope, fields)
                 threshold = self.config.semantic.threshold
                 lookup.hit = await self.backend.nearest(scope, params, lookup.vector, threshold, now)
         return lookup
@@ -262,8 +269,8 @@ class CacheStage:
             CacheEntry(
                 key=lookup.key,
                 scope=lookup.scope,
-                params=params_key(lookup.scope, lookup.fields) if lookup.vector is not None else "",
-                model=str(lookup.fields.get("model")),
+                params=lookup.params if lookup.vector is not None else "",
+                model=lookup.model,
                 caller=lookup.caller,
                 team=lookup.team,
                 body=orjson.dumps(body),
