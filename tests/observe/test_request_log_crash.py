@@ -68,7 +68,7 @@ def missing_rows(store_url: str, ids: list[str], timeout: float) -> list[str]:
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_sigkill_under_load_loses_no_acknowledged_record(sim: Any, tmp_path: Path, kind: str) -> None:
     with store_for(kind, tmp_path) as store_url:
-        config = replica_config(sim.url, store_url, request_log={"flush_interval_ms": 2000, "batch_size": 10_000})
+        config = replica_config(sim.url, store_url, request_log={"flush_interval_ms": 2000, "batch_size": 10_000, "drain_at": 10_000})
         with ReplicaSet(config, replicas=1, workdir=tmp_path) as replicas:
             url = replicas.replica_url(0)
             acknowledged: list[str] = []
@@ -97,6 +97,8 @@ def test_sigkill_under_load_loses_no_acknowledged_record(sim: Any, tmp_path: Pat
             assert len(acknowledged) >= 150
             # Before the restart, the dead process's records sit in its crash segment, not the store.
             assert any(p.stat().st_size for p in (tmp_path / "spill-0").glob("requests-*.wal"))
+            # ...and not all in the store: what the restart brings back came from the segment.
+            assert missing_rows(store_url, acknowledged, timeout=0.5)
             replicas.start_replica(0)
             missing = missing_rows(store_url, acknowledged, timeout=30)
             assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged requests have no record"
