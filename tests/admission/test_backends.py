@@ -13,6 +13,18 @@ from tests.admission.conftest import FakeClock
 from tests.scale.services import redis_prefix
 
 
+async def subscribed(backend: Any, *channels: str, within_s: float = 10.0) -> None:
+    """Until Redis counts a subscriber on each channel (the local backend delivers at once)."""
+    client = getattr(backend, "client", None)
+    if client is None:
+        return
+    names = [f"{backend.prefix}c:{channel}" for channel in channels]
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not all(count >= 1 for _, count in await client.pubsub_numsub(*names)):
+        assert asyncio.get_running_loop().time() < deadline, f"no subscriber on {channels} within {within_s} s"
+        await asyncio.sleep(0.02)
+
+
 async def test_a_window_admits_up_to_its_limit_then_says_when_to_retry(backend: Any) -> None:
     charge = WindowCharge("rl:key:a:requests", limit=3, window_s=60, cost=1)
     decisions = [await backend.take_window([charge], f"m{i}") for i in range(5)]
@@ -53,7 +65,9 @@ async def test_adjusting_a_charge_replaces_the_estimate_with_the_actual(backend:
 
 @pytest.mark.parametrize("kind", ["local", pytest.param("redis", marks=pytest.mark.redis)])
 async def test_requests_leave_the_window_after_it_passes(kind: str, clock: FakeClock) -> None:
-    charge = WindowCharge("rl:key:e:requests", limit=2, window_s=0.3, cost=1)
+    # A 1 s window: "c" is refused only while "a" and "b" are still in it, and a stall of a busy
+    # host between those calls must not age them out (Redis keeps its own clock).
+    charge = WindowCharge("rl:key:e:requests", limit=2, window_s=1.0, cost=1)
     with redis_prefix() as prefix:
         if kind == "local":
             backend: Any = LocalBackend(clock=clock)
@@ -65,9 +79,9 @@ async def test_requests_leave_the_window_after_it_passes(kind: str, clock: FakeC
             assert (await backend.take_window([charge], name)).admitted
         assert not (await backend.take_window([charge], "c")).admitted
         if kind == "local":
-            clock.advance(0.31)
+            clock.advance(1.01)
         else:
-            await asyncio.sleep(0.6)  # Redis keeps its own clock
+            await asyncio.sleep(1.3)  # Redis keeps its own clock
         again = await backend.take_window([charge], "d")
         assert again.admitted and again.states[0].used == 1
         await backend.close()
@@ -93,16 +107,17 @@ async def test_budgets_reserve_then_settle_and_refuse_past_the_cap(backend: Any)
 async def test_a_reservation_nobody_settles_lapses(backend: Any) -> None:
     charge = BudgetCharge("budget:key:g:total", cap=100, amount=100, expires_at=None)
     await backend.seed_budget(charge.key, 0, None)
-    assert (await backend.reserve_budget([charge], "crashed", 0.2)).admitted
-    assert not (await backend.reserve_budget([charge], "next", 0.2)).admitted
-    await asyncio.sleep(0.4)
+    # A 1 s lease: "next" is refused only while it holds, whatever a busy host's stall in between.
+    assert (await backend.reserve_budget([charge], "crashed", 1.0)).admitted
+    assert not (await backend.reserve_budget([charge], "next", 1.0)).admitted
+    await asyncio.sleep(1.2)
     assert (await backend.reserve_budget([charge], "next", 60)).admitted
 
 
 async def test_messages_reach_subscribers_until_they_close(backend: Any) -> None:
     subscription = backend.subscribe("reviews")
     other = backend.subscribe("elsewhere")
-    await asyncio.sleep(0.3)  # Redis subscribes in the background
+    await subscribed(backend, "reviews", "elsewhere")  # Redis subscribes in the background
     await backend.publish("reviews", b"decided:1")
     assert await asyncio.wait_for(subscription.get(), 5) == b"decided:1"
     subscription.close()
@@ -113,10 +128,10 @@ async def test_messages_reach_subscribers_until_they_close(backend: Any) -> None
 
 
 async def test_keys_expire_and_counters_add(backend: Any) -> None:
-    await backend.set("breaker:x", b"open", ttl_s=0.2)
+    await backend.set("breaker:x", b"open", ttl_s=1.0)  # read back at once: a stall must not outlast it
     assert await backend.get("breaker:x") == b"open"
     assert [await backend.incr("hits", 2, ttl_s=60) for _ in range(3)] == [2, 4, 6]
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.2)
     assert await backend.get("breaker:x") is None
     await backend.delete("hits")
     assert await backend.get("hits") is None

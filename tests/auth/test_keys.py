@@ -103,9 +103,11 @@ def test_rotation_grace_keeps_the_old_key_working_for_a_while(secure_gateway: Ga
 
 
 def test_expired_keys_are_refused(secure_gateway: GatewayThread) -> None:
-    _, token = create_key(secure_gateway, principal="brief", roles=["app"], expires_in_s=0.5)
+    # 2 s of life: the first call must land inside it even when a busy host stalls this process.
+    _, token = create_key(secure_gateway, principal="brief", roles=["app"], expires_in_s=2.0)
+    created = time.monotonic()  # the key's clock started before this
     assert chat(secure_gateway, token).status == 200
-    time.sleep(0.6)  # the cache entry never outlives the key's own expiry
+    time.sleep(max(0.0, created + 2.1 - time.monotonic()))  # the cache entry never outlives the key's own expiry
     refused = chat(secure_gateway, token)
     assert refused.status == 401 and "expired" in refused.json()["error"]["message"]
 

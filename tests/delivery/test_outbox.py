@@ -180,7 +180,7 @@ async def test_closing_hands_back_a_delivery_in_flight(outbox: Outbox, clock: Cl
         outbox.enqueue([WebhookMessage("slow.1", "job", "job.completed", "job_1", "hooks", url, {"x": 1})])
         delivery = worker(outbox, clock)
         sending = asyncio.create_task(delivery.run_once())
-        for _ in range(200):
+        for _ in range(2000):  # until the delivery is under way (a bound, not a speed)
             await asyncio.sleep(0.01)
             if entries(outbox, DeliveryState.SENDING):
                 break

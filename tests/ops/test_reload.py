@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,11 +146,15 @@ def test_reload_under_load_with_open_streams_drops_nothing_and_new_requests_see_
     gw = serve(config)
     assert chat(gw.url, "chat-v2").status == 404  # not configured yet
 
-    streams, results = open_streams(gw.url, count=4, itl_ms=120)
+    # ~16 tokens 250 ms apart: each stream stays open about 4 s, room for the reload below to finish
+    # inside it on a busy host (at 120 ms, 2 s in all, a slow reload could outlast the streams).
+    streams, results = open_streams(gw.url, count=4, itl_ms=250)
     stop = threading.Event()
     load, statuses = steady_load(gw.url, stop)
-    deadline = time.monotonic() + 10
-    while sum(r["chunks"] for r in results) < 8 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (  # every stream under way, not just most of them
+        len(results) == 4 and all(r["chunks"] > 0 for r in results) and sum(r["chunks"] for r in results) >= 8
+    ):
         time.sleep(0.05)
     assert all(r["chunks"] > 0 and r["finish"] is None for r in results), results  # open, mid-stream
 
@@ -258,25 +263,38 @@ def test_sigterm_drains_not_ready_first_in_flight_finish_late_callers_get_a_json
     sim: Any, tmp_path: Path, serve: Any, store_url: str
 ) -> None:
     store = store_url
+    # A 3 s notice: long enough that the not-ready answer is seen inside it on a busy host.
     config = write_config(tmp_path / "headway.yaml", sim.url, store,
-                          server={"drain_timeout_s": 2.0, "drain_notice_s": 1.5})
+                          server={"drain_timeout_s": 2.0, "drain_notice_s": 3.0})
     gw = serve(config)
     replies: dict[str, Reply | BaseException] = {}
 
+    marker = uuid.uuid4().hex
+
     def call(name: str, latency_ms: int) -> None:
         try:
-            replies[name] = chat(gw.url, content=f"[sim:latency_ms={latency_ms}] {name}")
+            replies[name] = chat(gw.url, content=f"[sim:latency_ms={latency_ms}] {name} {marker}")
         except BaseException as exc:
             replies[name] = exc
+
+    def reached_the_simulator() -> set[str]:
+        log = request("GET", f"{sim.url}/sim/requests?limit=200").json()["requests"]
+        texts = [str(((entry.get("body") or {}).get("messages") or [{}])[-1].get("content")) for entry in log]
+        return {name for name in ("short", "long") for text in texts if f"{name} {marker}" in text}
 
     threads = [threading.Thread(target=call, args=("short", 1500)), threading.Thread(target=call, args=("long", 30000))]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)  # both in flight
+    deadline = time.monotonic() + 30
+    while reached_the_simulator() != {"short", "long"}:  # both in flight
+        assert time.monotonic() < deadline, "the two calls never reached the simulator"
+        time.sleep(0.05)
     signalled = time.monotonic()
     gw.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    ready = request("GET", gw.url + "/readyz", timeout=5)  # inside the notice period: still accepted
+    deadline = time.monotonic() + 10  # the notice period ends first (a closed listener fails the request)
+    while (ready := request("GET", gw.url + "/readyz", timeout=5)).status == 200 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the process has not handled the signal yet
+    # Inside the notice period: still accepted, not ready.
     assert ready.status == 503, ready.body
     assert ready.json()["checks"]["draining"]["ok"] is False
     assert any(r.startswith("draining:") for r in ready.json()["reasons"])

@@ -307,19 +307,27 @@ async def test_connection_close_is_not_kept() -> None:
 
 
 async def test_a_cancelled_call_does_not_leave_its_connection_in_the_pool() -> None:
-    delays = [0.5, 0.0]
+    # Events, not timers: server and client share this loop, so a stall of the process could let a
+    # 0.1 s timer cancel the call before its request was sent, or a 0.5 s one answer it before the cancel.
+    arrived, cancelled = asyncio.Event(), asyncio.Event()
+    calls = 0
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(delays.pop(0))
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            arrived.set()
+            await asyncio.wait_for(cancelled.wait(), LONG)  # answers only once the call was cancelled
         return web.json_response({})
 
     async with app_server(handler) as (url, peers):
         pool = Http1Pool()
         task = asyncio.ensure_future(call(pool, url))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(arrived.wait(), LONG)  # in flight: the server holds the request
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        cancelled.set()  # the first call's late answer is on its way now
         await call(pool, url)  # the late answer of the first call must not be read as this one's
         await pool.close()
     assert len(set(peers)) == 2
@@ -352,7 +360,7 @@ async def test_idle_connections_are_closed_after_the_keep_alive_time() -> None:
     async with raw_server(answer_then_watch_close(closed)) as url:
         pool = Http1Pool(keepalive=0.2)
         await call(pool, url)
-        await asyncio.wait_for(closed.wait(), 2)
+        await asyncio.wait_for(closed.wait(), LONG)  # a bound, not a speed: about 0.2 s when not stalled
         await pool.close()
 
 

@@ -34,7 +34,7 @@ async def cloud_sim(start_sim: Any) -> SimServer:
     return await start_sim(
         Scenario(
             require_api_key="the-key",
-            cloud_auth=CloudAuth(oauth_clients={"app": "app-secret"}, service_accounts={EMAIL: PUBLIC}, aws_keys={AWS.access_key_id: AWS.secret_access_key}, token_ttl_s=0.5),
+            cloud_auth=CloudAuth(oauth_clients={"app": "app-secret"}, service_accounts={EMAIL: PUBLIC}, aws_keys={AWS.access_key_id: AWS.secret_access_key}, token_ttl_s=2.0),
         )
     )
 
@@ -132,7 +132,9 @@ async def test_entra_tokens_are_issued_for_the_right_secret_and_expire(cloud_sim
     request = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     bearer = {"authorization": f"Bearer {body['access_token']}"}
     assert (await post(http, url, request, bearer))[0] == 200
-    await asyncio.sleep(0.6)  # the scenario's tokens live 0.5 s
+    # The scenario's tokens live 2 s: long enough that the first call (above) lands inside the
+    # token's life even when a busy host stalls this process; this call is made after it.
+    await asyncio.sleep(2.1)
     status, _, raw = await post(http, url, request, bearer)
     assert status == 401 and "expired" in orjson.loads(raw)["error"]["message"]
     assert (await post(http, url, request, {"authorization": "Bearer made-up"}))[0] == 401

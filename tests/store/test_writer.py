@@ -140,7 +140,7 @@ async def test_spilled_items_are_replayed_when_the_store_answers(tmp_path: Path)
     assert writer.health().spilled_pending == 25
     assert suffixes(tmp_path) == [".jsonl", ".wal"]  # the journal, and the live segment
     table.down = False
-    for _ in range(200):
+    for _ in range(1500):
         if writer.health().spilled_pending == 0:
             break
         await asyncio.sleep(0.02)
@@ -162,7 +162,7 @@ async def test_a_full_buffer_spills_instead_of_losing(tmp_path: Path) -> None:
     await writer.close()  # drains the buffer; the next start replays the journal
     again: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await again.start()
-    for _ in range(200):
+    for _ in range(1500):
         if len(table.rows) == 12:
             break
         await asyncio.sleep(0.02)
@@ -226,7 +226,7 @@ async def test_items_of_a_sigkilled_process_are_replayed_by_the_next_one(tmp_pat
     writer: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await writer.start()
     assert writer.health().spilled_pending == 40  # adopted at start
-    for _ in range(200):
+    for _ in range(1500):
         if len(table.rows) == 40:
             break
         await asyncio.sleep(0.02)
@@ -242,7 +242,7 @@ async def test_a_live_sibling_adopts_a_dead_ones_segment(tmp_path: Path) -> None
     process = start_crashing_writer(tmp_path, 15)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    for _ in range(300):
+    for _ in range(1500):
         if len(table.rows) == 15:
             break
         await asyncio.sleep(0.02)
@@ -282,7 +282,7 @@ async def test_an_unreadable_line_is_skipped_and_the_rest_replayed(tmp_path: Pat
     table = Table()
     writer: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await writer.start()
-    for _ in range(200):
+    for _ in range(1500):
         if writer.health().spilled_pending == 0:
             break
         await asyncio.sleep(0.02)
@@ -383,7 +383,7 @@ async def test_small_drains_go_to_the_store_between_rotations_of_the_crash_segme
     for name in ("item-a", "item-b", "item-c", "item-d"):
         writer.submit(name)
         await asyncio.sleep(0)
-    for _ in range(1000):  # two items waiting start a drain; the 60 s interval never ends here
+    for _ in range(3000):  # two items waiting start a drain; the 60 s interval never ends here
         if len(table.rows) == 4:
             break
         await asyncio.sleep(0.01)
@@ -412,7 +412,7 @@ async def test_a_segment_with_a_lost_batch_is_kept_though_later_drains_succeed(t
     writer._journal.spill = broken_spill  # type: ignore[method-assign]
     table.down = True
     writer.submit("item-a")  # the store is away and the spill journal cannot be written: only the segment has it
-    for _ in range(1000):
+    for _ in range(3000):
         if writer.health().last_error and "spill journal" in writer.health().last_error:  # type: ignore[operator]
             break
         await asyncio.sleep(0.01)
@@ -426,7 +426,7 @@ async def test_a_segment_with_a_lost_batch_is_kept_though_later_drains_succeed(t
     assert [line for data in segments(tmp_path) for line in data.split()] == [b"item-a", b"item-b"]
     second: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await second.start()  # recovers the kept segment; replays it (insert-or-ignore: item-b again is harmless)
-    for _ in range(1000):
+    for _ in range(3000):
         if "item-a" in table.rows:
             break
         await asyncio.sleep(0.01)
