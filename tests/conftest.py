@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -63,8 +64,25 @@ POSTGRES_SERVER = os.environ.get("HEADWAY_TEST_POSTGRES", "postgresql://postgres
 STORE_FIXTURES = frozenset({"make_config", "gateway", "store_url"})
 
 
+class _CopiedWhenWalked(dict[str, Any]):
+    """logging's registry of loggers, walked as a copy.
+
+    pytest's log capture walks ``loggerDict.values()`` at every test's set-up without
+    logging's lock; a logger created meanwhile by a thread a test left running (a model
+    loader's imports, a gateway winding down) ended that walk with "dictionary changed size
+    during iteration" — an error in the next test's set-up (CI, stop 17's second try).
+    ``list()`` of a dict copies it in C, in one hold of the GIL.
+    """
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "store: uses the store through make_config (rerun on PostgreSQL by scripts/test.py)")
+    manager = logging.Logger.manager
+    if not isinstance(manager.loggerDict, _CopiedWhenWalked):
+        manager.loggerDict = _CopiedWhenWalked(manager.loggerDict)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
