@@ -70,7 +70,7 @@ class _CopiedWhenWalked(dict[str, Any]):
     pytest's log capture walks ``loggerDict.values()`` at every test's set-up without
     logging's lock; a logger created meanwhile by a thread a test left running (a model
     loader's imports, a gateway winding down) ended that walk with "dictionary changed size
-    during iteration" — an error in the next test's set-up (CI, stop 17's second try).
+    during iteration" — an error in the next test's set-up (met once in a fresh-clone CI run, 2026-12-06).
     ``list()`` of a dict copies it in C, in one hold of the GIL.
     """
 
