@@ -8,6 +8,7 @@ What Headway itself produces and consumes is typed here.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -18,17 +19,19 @@ JSON = dict[str, Any]
 Outcome = Literal["ok", "error", "skipped"]
 
 
-
-def time_ordered_request_id(random_bits: int, now_ns: int | None = None) -> str:
+def time_ordered_request_id(random_bits: int | None = None, now_ns: int | None = None) -> str:
     """``req_`` + 32 hex digits: the time in milliseconds (12), then 80 random bits (20).
 
     Ordered by time, as UUIDv7 is: the request log's unique index on the id then grows at
     its end, where random ids touched a random page of it for every row written (the
-    writer's CPU per row nearly halved; docs/benchmarks.md, stop 18). ``random_bits`` is
-    the caller's ``getrandbits(80)``: the serving path's own PRNG, or ``secrets``.
+    writer's CPU per row nearly halved; docs/benchmarks.md, stop 18). ``random_bits``: the
+    serving path passes its own PRNG's ``getrandbits(80)`` (no syscall per request); by
+    default they come from ``secrets``.
     """
+    bits = secrets.randbits(80) if random_bits is None else random_bits
     millis = (time.time_ns() if now_ns is None else now_ns) // 1_000_000
-    return f"req_{millis:012x}{random_bits:020x}"
+    return f"req_{millis:012x}{bits:020x}"
+
 
 @dataclass(slots=True)
 class Usage:

@@ -9,9 +9,10 @@ What reaches the table is what memory still holds when the writer drains (every
 path, the drain hands the writer those keys as one batch (no per-entry work on the event
 loop), and the writer's thread looks each up in memory as it writes — one the LRU evicted
 (or that was replaced or erased) by then is never written. So the store's work is bounded
-by what the cache can hold, not by the miss rate: a cache churning faster than ``max_entries`` per interval (every prompt new) writes at
-most ``max_entries`` rows per interval instead of one per miss, and the table is trimmed
-to the newest ``max_entries`` rows after each batch (older ones would never be loaded).
+by what the cache can hold, not by the miss rate: a cache churning faster than
+``max_entries`` per interval (every prompt new) writes at most ``max_entries`` rows per
+interval instead of one per miss, and the table is trimmed to the newest ``max_entries``
+rows after each batch (older ones would never be loaded).
 A crash (SIGKILL) loses at most one interval of entries — a cache is an optimisation.
 With several workers, each keeps its own memory and they share the table; the shared
 (Redis) backend is the one for many replicas.

@@ -47,6 +47,10 @@ def _digest(scope: str, fields: dict[str, Any]) -> str:
 
 
 def output_fields(body: JSON, model: str) -> dict[str, Any]:
+    """The fields that make the key; ``body`` itself (no copy) when nothing in it is left out
+    and it names ``model`` already (the common case), so callers must not change the result."""
+    if body.get("model") == model and NOT_OUTPUT_FIELDS.isdisjoint(body):
+        return body
     fields = {key: value for key, value in body.items() if key not in NOT_OUTPUT_FIELDS}
     fields["model"] = model
     return fields

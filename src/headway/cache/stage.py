@@ -24,7 +24,7 @@ import orjson
 
 from headway.cache.base import CacheBackend, CacheEntry, CacheHit
 from headway.cache.embedded import EmbeddedCache
-from headway.cache.keys import NOT_OUTPUT_FIELDS, exact_key, output_fields, params_key, prompt_text, scope_of
+from headway.cache.keys import exact_key, output_fields, params_key, prompt_text, scope_of
 from headway.cache.persist import CacheRepository
 from headway.cache.shared_cache import shared_cache
 from headway.config import CacheConfig, HeadwayConfig
@@ -88,8 +88,8 @@ class Lookup:
     team: str | None
     read: bool
     write: bool
-    model: str = ""
-    params: str = ""  # ``params_key``, for a semantic cache only: the group its entry joins
+    model: str
+    params: str  # ``params_key``, for a semantic cache only: the group its entry joins
     hit: CacheHit | None = None
     stale_entry: CacheEntry | None = None
     vector: bytes | None = None
@@ -219,13 +219,10 @@ class CacheStage:
         settings = self._models.get(route.name)
         if settings is None or self.backend is None:
             return None
-        control = header(ctx.headers, "cache-control")
-        read = write = True
-        if control is not None:
-            directives = cache_control(control)
-            read, write = "no-cache" not in directives, "no-store" not in directives
-            if not read and not write:
-                return None
+        directives = cache_control(header(ctx.headers, "cache-control"))
+        read, write = "no-cache" not in directives, "no-store" not in directives
+        if not read and not write:
+            return None
         scope = scope_of(self.config.scope, ctx.caller, ctx.team)
         # Answers are shared only within one residency partition (region set and data class):
         # a caller held to a stricter class never receives an answer cached for a looser one.
@@ -233,8 +230,7 @@ class CacheStage:
         if residency is not None:
             scope = f"{scope}|{residency.partition_key()}"
         model = route.name
-        # The request itself when nothing in it is left out of the key (the common case): no copy.
-        fields = body if body.get("model") == model and NOT_OUTPUT_FIELDS.isdisjoint(body) else output_fields(body, model)
+        fields = output_fields(body, model)
         key = exact_key(scope, fields)
         params = params_key(scope, fields) if settings.semantic else ""
         lookup = Lookup(self, settings, key, scope, ctx.caller, ctx.team, read, write, model, params)

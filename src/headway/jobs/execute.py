@@ -9,7 +9,6 @@ decided here too.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ _RETRY_STATUS = frozenset({429, 503})
 
 
 def new_request_id() -> str:
-    return time_ordered_request_id(secrets.randbits(80))
+    return time_ordered_request_id()
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -147,7 +146,7 @@ class Classifier:
         self, policy: str, config: ClassifierConfig, parent: CallContext, body: JSON, answer: JSON | None
     ) -> Verdict:
         text = input_text(body) if config.reads == "input" else output_text(answer)
-        request_id = time_ordered_request_id(secrets.randbits(80))
+        request_id = time_ordered_request_id()
         if self.serve is None:
             return Verdict(None, "no classifier is wired into this process", None)
         # The gateway's own call on the caller's behalf: the caller's team pays, the caller's residency holds;
