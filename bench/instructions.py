@@ -17,8 +17,9 @@ metrics. The upstream is nginx answering a fixed ``chat.completion``
 How it counts: this script re-runs itself under ``valgrind --tool=callgrind``; after
 start-up and the warm-up the child zeroes callgrind's counters (``callgrind_control -z``),
 drives ``--requests`` requests, flushes the request log (the measured requests' records
-reach SQLite as one batch: the bench config's flush interval is 60 s so that valgrind's
-~50× slower clock does not turn batching into one batch per record), and dumps
+reach SQLite in drains of ``request_log.drain_at``, 64, as at a served rate: the bench
+config's flush interval is 60 s so that valgrind's ~50× slower clock does not turn the
+interval's drains into one per record), and dumps
 (``callgrind_control -d``). Start-up and imports are out; the writer's work for those
 records is in. What the process does by itself (timers, pollers, sweeps) grows with wall
 time, which valgrind stretches, not with requests. The pollers that are not on the request
@@ -163,7 +164,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="hw-instr-") as tmp, upstream_for(args.stream) as upstream:
         config, key = keyed_gateway_config(upstream, Path(tmp))
-        # One batch for the measured requests (flushed explicitly), not one per 200 ms of valgrind's slow clock.
+        # Drains of drain_at records (and the explicit flush), not one per 200 ms of valgrind's slow clock.
         config.write_text(config.read_text().replace("request_log: {spill_dir:", "request_log: {flush_interval_ms: 60000, spill_dir:"))
         # The idle pollers (the review sweep, the job worker's and the webhook outbox's claims), once an
         # hour or a minute: each pass is store work that grows with valgrind's stretched wall time, not with
