@@ -91,7 +91,7 @@ async def test_a_failing_embeddings_model_leaves_exact_caching_working() -> None
 def test_a_header_is_read_from_starlette_headers_and_from_a_plain_mapping() -> None:
     from starlette.datastructures import Headers
 
-    from headway.cache.stage import header
+    from headway.types import header
 
     sent = Headers(scope={"type": "http", "headers": [(b"host", b"h"), (b"cache-control", b"no-store"), (b"cache-control", b"x")]})
     assert header(sent, "cache-control") == sent.get("cache-control") == "no-store"  # the first, as Starlette reads it

@@ -32,7 +32,7 @@ from headway.errors import ConfigError
 from headway.providers import ChatResult
 from headway.routing import Executor, ExhaustedError, Route, Served
 from headway.store import Store
-from headway.types import JSON, Attempt, CallContext, Usage
+from headway.types import JSON, Attempt, CallContext, Usage, header
 
 if TYPE_CHECKING:
     from headway.auth import ErasureRegistry, Subject
@@ -51,19 +51,6 @@ class ModelCache:
 
     ttl_s: float
     semantic: bool
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """One request header by its lower-case name. Starlette's ``Headers`` are read from their raw
-    pairs (ASGI servers send names lower-cased): ``Mapping.get`` costs ~2 µs there, this ~0.2."""
-    raw = getattr(headers, "raw", None)
-    if raw is None:
-        return headers.get(name)
-    wanted = name.encode("latin-1")
-    for key, value in raw:
-        if key == wanted:
-            return str(value.decode("latin-1"))
-    return None
 
 
 _NO_DIRECTIVES: frozenset[str] = frozenset()

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from headway.errors import InvalidRequestError
-from headway.types import JSON
+from headway.types import JSON, header
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ def wants_background(headers: Mapping[str, str], body: JSON) -> bool:
     background = body.pop("background", None)
     if background is not None and not isinstance(background, bool):
         raise InvalidRequestError("'background' must be a boolean", param="background", code="invalid_type")
-    return bool(background) or parse_prefer(headers.get("prefer")).respond_async
+    return bool(background) or parse_prefer(header(headers, "prefer")).respond_async
 
 
 def webhook_of(body: JSON) -> str | None:

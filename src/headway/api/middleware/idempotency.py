@@ -51,6 +51,7 @@ from headway.idempotency import (
     scope_of,
 )
 from headway.review import ID_HEADER, Answer
+from headway.types import header
 
 HEADER = "idempotency-key"
 REPLAYED_HEADER = "idempotent-replayed"
@@ -87,7 +88,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        key = headers.get(HEADER)
+        key = header(headers, HEADER)  # most requests send none: no KeyError raised for it
         if key is None:
             await self._noting_held(scope, receive, send, self.app)
             return

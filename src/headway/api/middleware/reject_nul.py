@@ -13,7 +13,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 def _has_nul(scope: Scope) -> bool:
     query: bytes = scope.get("query_string", b"")
-    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+    # ``bytes in bytes`` first tries the needle as an int and formats the TypeError it raises
+    # (~0.15 µs each); ``find`` goes straight to the search, and most requests have no query.
+    return "\x00" in scope.get("path", "") or (bool(query) and (query.find(b"%00") >= 0 or query.find(b"\x00") >= 0))
 
 
 class RejectNulMiddleware:
