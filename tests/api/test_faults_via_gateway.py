@@ -18,7 +18,10 @@ def fast_timeouts_gateway(make_config: Callable[..., HeadwayConfig]) -> Any:
         models={
             "chat": {
                 "deployments": [{"provider": "sim", "model": "gpt-4o-mini"}],
-                "timeouts": {"connect": 1, "first_token": 0.5, "idle": 0.5, "total": 2},
+                # 2 s, not 0.5: on CI's two shared cores (four workers) the simulator's answer to
+                # the "500" case once took longer than 0.5 s and read as a 504 timeout. Only the
+                # "hang" case waits these out.
+                "timeouts": {"connect": 2, "first_token": 2, "idle": 2, "total": 5},
                 # One attempt: each fault as it is, before retries (a resilience feature). With
                 # retries, a third attempt slower than first_token on a loaded CI host turned
                 # the "cut" case's 502 into the retries' last error, a 504.
