@@ -46,6 +46,7 @@ from headway.api.routes import pipelines as pipeline_routes
 from headway.api.routes import responses as response_routes
 from headway.api.routes import retrieval as retrieval_routes
 from headway.api.routes import reviews as review_routes
+from headway.api.state import AppState
 from headway.auth import PUBLIC
 from headway.config import HeadwayConfig
 from headway.console import console_routes
@@ -128,6 +129,7 @@ def create_app(runtime: Runtime) -> Starlette:
     # An unknown path is a 404 (or a trailing-slash redirect), but only to someone authenticated.
     app.router.redirect_slashes = False
     app.router.default = not_found_guarded(access, app.router)
+    app.state = AppState()  # runtime and openapi read as declared attributes (api/state.py)
     app.state.runtime = runtime
     app.state.openapi = build_openapi(table, version=__version__)
     return app
