@@ -3,6 +3,7 @@
     .venv/bin/python bench/instructions.py [--requests 300] [--warmup 300] [--stream]
     .venv/bin/python bench/instructions.py --cpu-only --requests 3000   # no valgrind: CPU µs/request
     .venv/bin/python bench/instructions.py --features   # default vs features_overhead.py's config
+    .venv/bin/python bench/instructions.py --features --lru 200   # ... with the cache's LRU full, as served
 
 Wall-clock and even CPU time move ±10 % on a shared machine; instruction counts move
 well under 1 %, so each hot-path change is judged by this figure. The set-up is the
@@ -151,6 +152,7 @@ def main() -> None:
     parser.add_argument("--cpu-only", action="store_true", help="no valgrind: CPU µs per request only")
     parser.add_argument("--out", default=None, help="folder to keep the callgrind dump in")
     parser.add_argument("--features", action="store_true", help="default vs features_overhead.py's config, unique prompts")
+    parser.add_argument("--lru", type=int, default=None, help="--features: the cache's max_entries (below --warmup: a full LRU)")
     parser.add_argument("--child", nargs=2, metavar=("CONFIG", "KEY"), help=argparse.SUPPRESS)
     parser.add_argument("--unique", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -183,7 +185,12 @@ def main() -> None:
 
         # The cache's rows, like the request log's, in one batch per measured run, not one per
         # 500 ms of valgrind's ~50x slower clock (at a served rate a batch holds hundreds).
-        features = features_config(config, extra="cache: {flush_interval_ms: 60000}\n")
+        # --lru N: an LRU of N entries, which the warm-up fills, so every measured miss evicts and a
+        # drain writes only what memory still holds, as in a served steady state (at 3,600 misses a
+        # second the default 10,000 fill in ~3 s); without it the LRU never fills and the one trim
+        # of the run walks the whole table for 300 rows.
+        lru = f", max_entries: {args.lru}" if args.lru else ""
+        features = features_config(config, extra=f"cache: {{flush_interval_ms: 60000{lru}}}\n")
         features.write_text(  # its own review section holds the policy: the sweep's interval goes there
             features.read_text().replace(IDLE_REVIEW, "").replace("review:\n", "review:\n  sweep_interval_s: 3600\n", 1)
         )
