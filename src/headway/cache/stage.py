@@ -76,7 +76,7 @@ class Lookup:
     read: bool
     write: bool
     model: str
-    params: str  # ``params_key``, for a semantic cache only: the group its entry joins
+    params: str = ""  # ``params_key`` once a semantic lookup ran: the group its entry joins
     hit: CacheHit | None = None
     stale_entry: CacheEntry | None = None
     vector: bytes | None = None
@@ -219,8 +219,7 @@ class CacheStage:
         model = route.name
         fields = output_fields(body, model)
         key = exact_key(scope, fields)
-        params = params_key(scope, fields) if settings.semantic else ""
-        lookup = Lookup(self, settings, key, scope, ctx.caller, ctx.team, read, write, model, params)
+        lookup = Lookup(self, settings, key, scope, ctx.caller, ctx.team, read, write, model)
         if not read:
             return lookup
         now = self.clock()
@@ -233,8 +232,9 @@ class CacheStage:
         if settings.semantic:
             lookup.vector = await self._embed(prompt_text(body.get("messages")))
             if lookup.vector is not None:
+                lookup.params = params_key(scope, fields)  # only after an exact miss, and only with a vector
                 threshold = self.config.semantic.threshold
-                lookup.hit = await self.backend.nearest(scope, params, lookup.vector, threshold, now)
+                lookup.hit = await self.backend.nearest(scope, lookup.params, lookup.vector, threshold, now)
         return lookup
 
     async def remember(self, lookup: Lookup | None, served: Served) -> None:
@@ -252,7 +252,7 @@ class CacheStage:
             CacheEntry(
                 key=lookup.key,
                 scope=lookup.scope,
-                params=lookup.params if lookup.vector is not None else "",
+                params=lookup.params,
                 model=lookup.model,
                 caller=lookup.caller,
                 team=lookup.team,
