@@ -48,7 +48,7 @@ from headway.errors import RateLimitError, StoreUnavailableError
 from headway.observe import Price
 from headway.routing import Route
 from headway.store import Store
-from headway.types import CallContext, RequestRecord
+from headway.types import CallContext, RequestRecord, header
 
 log = logging.getLogger("headway.admission")
 
@@ -385,7 +385,7 @@ def _window_headers(rules: tuple[RateRule, ...], decision: WindowDecision | None
 
 
 def _client_max_wait(ctx: CallContext) -> float | None:
-    raw = ctx.headers.get(QUEUE_TIMEOUT_HEADER) if ctx.headers else None
+    raw = header(ctx.headers, QUEUE_TIMEOUT_HEADER) if ctx.headers else None
     if raw is None:
         return None
     with contextlib.suppress(ValueError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from headway.errors import PermissionDeniedError
-from headway.types import Attempt
+from headway.types import Attempt, header
 
 REGION_HEADER = "x-headway-region"
 CLASS_HEADER = "x-headway-data-class"
@@ -143,7 +143,7 @@ def narrowed(
 ) -> Residency:
     """The request's residency: the principal's, narrowed by headers. Widening is refused (403)."""
     regions = principal_regions
-    raw_regions = headers.get(REGION_HEADER)
+    raw_regions = header(headers, REGION_HEADER)
     if raw_regions:
         asked = frozenset(r.strip().lower() for r in raw_regions.split(",") if r.strip())
         if principal_regions is not None:
@@ -157,7 +157,7 @@ def narrowed(
                 )
         regions = asked
     data_class = principal_class
-    raw_class = headers.get(CLASS_HEADER)
+    raw_class = header(headers, CLASS_HEADER)
     if raw_class:
         asked_class = raw_class.strip().lower()
         if asked_class not in levels:

@@ -31,7 +31,7 @@ from headway.review.items import ReviewItem
 from headway.review.policy import Match
 from headway.review.release import Answer, answer, as_sse, parse_wait, preference_applied, wants_ticket
 from headway.review.service import NOT_SCREENED, ReviewService, Screening
-from headway.types import JSON, CallContext, RequestRecord
+from headway.types import JSON, CallContext, RequestRecord, header
 
 _STREAM_KEYS = ("stream", "stream_options")
 
@@ -121,11 +121,11 @@ async def _hold(
         ) from None
     record.quality["review"] = item.quality()
     finish_record(202)  # the held request's record is written now, before waiting for a decision
-    wait = parse_wait(ctx.headers.get("prefer"), service.config.max_wait_s)
+    prefer = header(ctx.headers, "prefer")
+    wait = parse_wait(prefer, service.config.max_wait_s)
     current: ReviewItem = item
     if wait:
         current = await service.waiters.wait(item.review_id, wait) or item
-    prefer = ctx.headers.get("prefer")
     try:  # raises ReviewRejectedError when refused, ReviewPendingError while open (unless a ticket was asked for)
         reply = answer(current, as_ticket=wants_ticket(prefer))
     except APIError as error:
