@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,14 @@ import pytest
 from headway.errors import StoreUnavailableError
 from headway.store.journal import Journal
 from headway.store.writer import WriteBehind, WriterPolicy
+
+
+async def until(condition: Callable[[], object]) -> None:
+    """Poll ``condition`` every 10 ms for up to 30 s (a loaded CI host); the assertions after it say what failed."""
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
 
 
 class TextCodec:
@@ -140,10 +148,7 @@ async def test_spilled_items_are_replayed_when_the_store_answers(tmp_path: Path)
     assert writer.health().spilled_pending == 25
     assert suffixes(tmp_path) == [".jsonl", ".wal"]  # the journal, and the live segment
     table.down = False
-    for _ in range(1500):
-        if writer.health().spilled_pending == 0:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: writer.health().spilled_pending == 0)
     await writer.close()
     assert sorted(table.rows) == sorted(f"item-{n}" for n in range(25))
     assert suffixes(tmp_path) == []  # nothing left behind: journal replayed, segments retired
@@ -162,10 +167,7 @@ async def test_a_full_buffer_spills_instead_of_losing(tmp_path: Path) -> None:
     await writer.close()  # drains the buffer; the next start replays the journal
     again: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await again.start()
-    for _ in range(1500):
-        if len(table.rows) == 12:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: len(table.rows) == 12)
     await again.close()
     assert sorted(table.rows) == sorted(f"item-{n}" for n in range(12))
 
@@ -226,10 +228,7 @@ async def test_items_of_a_sigkilled_process_are_replayed_by_the_next_one(tmp_pat
     writer: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await writer.start()
     assert writer.health().spilled_pending == 40  # adopted at start
-    for _ in range(1500):
-        if len(table.rows) == 40:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: len(table.rows) == 40)
     await writer.close()
     assert sorted(table.rows) == sorted(f"item-{n}" for n in range(40))
     assert suffixes(tmp_path) == []
@@ -242,10 +241,7 @@ async def test_a_live_sibling_adopts_a_dead_ones_segment(tmp_path: Path) -> None
     process = start_crashing_writer(tmp_path, 15)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    for _ in range(1500):
-        if len(table.rows) == 15:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: len(table.rows) == 15)
     await writer.close()
     assert sorted(table.rows) == sorted(f"item-{n}" for n in range(15))
 
@@ -282,10 +278,7 @@ async def test_an_unreadable_line_is_skipped_and_the_rest_replayed(tmp_path: Pat
     table = Table()
     writer: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await writer.start()
-    for _ in range(1500):
-        if writer.health().spilled_pending == 0:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: writer.health().spilled_pending == 0)
     await writer.close()
     assert table.rows == ["item-1", "item-2", "item-3-torn-by-a-power-cu"]
 
@@ -383,10 +376,7 @@ async def test_small_drains_go_to_the_store_between_rotations_of_the_crash_segme
     for name in ("item-a", "item-b", "item-c", "item-d"):
         writer.submit(name)
         await asyncio.sleep(0)
-    for _ in range(3000):  # two items waiting start a drain; the 60 s interval never ends here
-        if len(table.rows) == 4:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(table.rows) == 4)  # two items waiting start a drain; the 60 s interval never ends here
     assert table.rows == ["item-a", "item-b", "item-c", "item-d"] and table.batches == [2, 2]
     # The segment is rotated (fsynced, retired) once per interval, not per drain: all four still in it.
     assert segments(tmp_path) == [b"item-a\nitem-b\nitem-c\nitem-d\n"]
@@ -412,10 +402,7 @@ async def test_a_segment_with_a_lost_batch_is_kept_though_later_drains_succeed(t
     writer._journal.spill = broken_spill  # type: ignore[method-assign]
     table.down = True
     writer.submit("item-a")  # the store is away and the spill journal cannot be written: only the segment has it
-    for _ in range(3000):
-        if writer.health().last_error and "spill journal" in writer.health().last_error:  # type: ignore[operator]
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: writer.health().last_error and "spill journal" in writer.health().last_error)  # type: ignore[operator]
     writer._journal.spill = real_spill  # type: ignore[method-assign]
     table.down = False
     writer.submit("item-b")
@@ -426,9 +413,6 @@ async def test_a_segment_with_a_lost_batch_is_kept_though_later_drains_succeed(t
     assert [line for data in segments(tmp_path) for line in data.split()] == [b"item-a", b"item-b"]
     second: WriteBehind[str] = WriteBehind(table, spill_policy(tmp_path), codec=TextCodec())
     await second.start()  # recovers the kept segment; replays it (insert-or-ignore: item-b again is harmless)
-    for _ in range(3000):
-        if "item-a" in table.rows:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: "item-a" in table.rows)
     await second.close()
     assert sorted(table.rows) == ["item-a", "item-b"]
