@@ -10,19 +10,14 @@ import pytest
 
 from headway.backends import BudgetCharge, LocalBackend, WindowCharge
 from tests.admission.conftest import FakeClock
-from tests.scale.services import redis_prefix
+from tests.scale.services import redis_prefix, until_subscribed
 
 
-async def subscribed(backend: Any, *channels: str, within_s: float = 10.0) -> None:
+async def subscribed(backend: Any, *channels: str) -> None:
     """Until Redis counts a subscriber on each channel (the local backend delivers at once)."""
     client = getattr(backend, "client", None)
-    if client is None:
-        return
-    names = [f"{backend.prefix}c:{channel}" for channel in channels]
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not all(count >= 1 for _, count in await client.pubsub_numsub(*names)):
-        assert asyncio.get_running_loop().time() < deadline, f"no subscriber on {channels} within {within_s} s"
-        await asyncio.sleep(0.02)
+    if client is not None:
+        await until_subscribed(client, [f"{backend.prefix}c:{channel}" for channel in channels])
 
 
 async def test_a_window_admits_up_to_its_limit_then_says_when_to_retry(backend: Any) -> None:

@@ -14,7 +14,7 @@ from headway.cache.base import CacheEntry
 from headway.cache.embedded import EmbeddedCache
 from headway.cache.shared_cache import ERASE_CHANNEL, SharedCache
 from headway.cli.replicas import RedisServer
-from tests.scale.services import SHARED_REDIS, redis_prefix
+from tests.scale.services import SHARED_REDIS, redis_prefix, until_subscribed
 
 pytestmark = pytest.mark.redis
 
@@ -75,11 +75,7 @@ async def test_erasing_a_caller_on_one_replica_erases_it_everywhere() -> None:
         a, b = replica(prefix), replica(prefix)
         await a.start()
         await b.start()
-        # Subscriptions are made in the background: until Redis counts both replicas on the channel.
-        channel, deadline = f"{prefix}c:{ERASE_CHANNEL}", time.monotonic() + 10
-        while (await a._client.pubsub_numsub(channel))[0][1] < 2:
-            assert time.monotonic() < deadline, "the replicas never subscribed to the erasure channel"
-            await asyncio.sleep(0.02)
+        await until_subscribed(a._client, [f"{prefix}c:{ERASE_CHANNEL}"], at_least=2)  # both replicas
         await a.put(entry("mine", "bob", vector=unit(0, 0, 1)))
         await a.put(entry("theirs", "carol"))
         await written(a)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 
@@ -42,3 +44,12 @@ def redis_prefix(url: str = SHARED_REDIS) -> Iterator[str]:
         yield prefix
     finally:
         delete_prefix(url, prefix)
+
+
+async def until_subscribed(client: Any, channels: Sequence[str], *, at_least: int = 1, within_s: float = 10.0) -> None:
+    """Until Redis counts ``at_least`` subscribers on each of ``channels`` (full names): subscriptions
+    are made in the background, and a message published before one exists is lost."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not all(count >= at_least for _, count in await client.pubsub_numsub(*channels)):
+        assert asyncio.get_running_loop().time() < deadline, f"fewer than {at_least} subscriber(s) on {channels} within {within_s} s"
+        await asyncio.sleep(0.02)
