@@ -28,9 +28,12 @@ path (the review sweep, the job and webhook claims, the revoked-key poll) are se
 hour or a minute in the bench config: they were ~40 M of the ~160 M instructions counted,
 and their share moved with the machine's load (the same tree read 752k–861k per request).
 What remains is counted over an idle period (up to 20 s) and that rate × the measured wall
-time is subtracted (~3–6 M). Runs of the same tree agree within ~1 %, quiet or beside two
-CPU hogs (2026-12-06: 897k–905k; `--features` +10.9 % quiet, +10.8 % loaded). The dumps are
-kept under ``--out`` for ``callgrind_annotate``.
+time is subtracted (~3–6 M). Runs of the same tree agree within ~1 % on the default path,
+quiet or beside two CPU hogs (2026-12-06: 897k–905k; later 894,356 and 894,496). The
+``--features`` count moves more: what it adds read 87k–102k across four runs of near-identical
+trees (a full garbage collection inside the 300 requests or not, and the cache rows a request
+pays for: see ``--lru`` and ``--requests``). The dumps are kept under ``--out`` for
+``callgrind_annotate``.
 
 ``--features`` counts twice, every prompt unique in both: the default config, then
 bench/features_overhead.py's (resilience configured, the cache on and missing, a review
