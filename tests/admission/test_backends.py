@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from headway.backends import BudgetCharge, LocalBackend, WindowCharge
+from headway.backends import BudgetCharge, LocalBackend, RedisBackend, WindowCharge
 from tests.admission.conftest import FakeClock
-from tests.scale.services import redis_prefix, until_subscribed
+from tests.scale.services import SHARED_REDIS, redis_prefix, until_subscribed
 
 
 async def subscribed(backend: Any, *channels: str) -> None:
@@ -130,3 +130,24 @@ async def test_keys_expire_and_counters_add(backend: Any) -> None:
     assert await backend.get("breaker:x") is None
     await backend.delete("hits")
     assert await backend.get("hits") is None
+
+
+@pytest.mark.redis
+async def test_the_pubsub_listener_ends_when_cancelled_as_its_last_subscriber_leaves() -> None:
+    # The event the idle listener waits on is set (a subscriber leaving) in the same loop pass as
+    # the task is cancelled (a shutdown): the cancellation must end it. asyncio.wait_for on 3.11
+    # returned normally there and the listener looped on for ever (a test teardown hung on it).
+    with redis_prefix() as prefix:
+        backend = RedisBackend(SHARED_REDIS, key_prefix=prefix, timeout_s=2.0)
+        subscription = backend.subscribe("leaving")
+        await subscribed(backend, "leaving")
+        subscription.close()
+        listener = backend._listener
+        assert listener is not None
+        await asyncio.sleep(0.5)  # it unsubscribes and waits for the next channel change
+        backend._channels_changed.set()
+        listener.cancel()
+        backend._closing = True  # so a listener that lost the cancellation ends by itself: a failure, not a hang
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(listener, 5)
+        await backend.close()

@@ -243,8 +243,12 @@ class RedisBackend:
                             await pubsub.unsubscribe(*(prefix + c for c in subscribed - wanted))
                         subscribed = wanted
                     if not subscribed:
+                        # asyncio.timeout, not wait_for: on 3.11 wait_for returns normally when the event
+                        # is set as the task is cancelled (the last subscriber leaving at shutdown), the
+                        # cancellation is lost and the loop never ends (seen: a test teardown hung on it).
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._channels_changed.wait(), 1.0)
+                            async with asyncio.timeout(1.0):
+                                await self._channels_changed.wait()
                         continue
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
                     if message is not None and message.get("type") == "message":
