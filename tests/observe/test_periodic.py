@@ -67,3 +67,23 @@ async def test_a_background_task_starts_once_and_close_cancels_and_awaits_it() -
     assert len(started) == 2
     await background.close()
     assert len(cancelled) == 2
+
+
+async def test_every_ends_when_cancelled_as_it_is_woken() -> None:
+    # A kick (wake.set) in the same loop pass as the close's cancel: the cancellation must end the
+    # loop. With asyncio.wait_for on 3.11 it was lost, the job ran again and the loop went on.
+    runs: list[int] = []
+    wake, ran = asyncio.Event(), asyncio.Event()
+
+    async def job() -> None:
+        runs.append(len(runs))
+        ran.set()
+
+    task = asyncio.create_task(every(60, job, name="kicked", first_delay=0, wake=wake))
+    await asyncio.wait_for(ran.wait(), 5)
+    await asyncio.sleep(0.05)  # now waiting on wake
+    wake.set()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert runs == [0]

@@ -40,8 +40,11 @@ async def every(
         if wake is None:
             await asyncio.sleep(interval)
             continue
+        # asyncio.timeout, not wait_for: on 3.11 wait_for returns normally when ``wake`` is set in
+        # the same loop pass as the task is cancelled, and the loop would run on past its close.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), interval)
+            async with asyncio.timeout(interval):
+                await wake.wait()
         wake.clear()
 
 
