@@ -216,3 +216,22 @@ def test_a_batch_claim_takes_one_head_per_subject(outbox: Outbox, receiver: Rece
     outbox.enqueue([message(receiver, subject, event) for event in range(3) for subject in ("s1", "s2")])
     taken = outbox.claim_many("w", 30, 10, now=START)
     assert sorted(e.webhook_id for e in taken) == ["s1.e0", "s2.e0"], "later events wait for their subject's head"
+
+
+async def test_close_ends_the_loop_when_a_wake_comes_with_it(outbox: Outbox, clock: Clock) -> None:
+    # A sender's wake() in the same loop pass as close()'s cancel: the cancellation must end the
+    # loop. With asyncio.wait_for on 3.11 it was lost and close() waited on a loop that never ended.
+    delivery = worker(outbox, clock)
+    delivery.start()
+    await asyncio.sleep(0.3)  # a pass over an empty outbox, then waiting for a wake-up or the poll
+    loop_task = delivery._task._task
+    assert loop_task is not None
+    delivery.wake()
+    closing = asyncio.create_task(delivery.close())
+    try:
+        await asyncio.wait_for(asyncio.shield(closing), 5)
+    finally:
+        if not closing.done():  # the failure: end the loop anyway, so the test fails rather than hangs
+            loop_task.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
+    assert loop_task.cancelled()

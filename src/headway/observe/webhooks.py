@@ -305,8 +305,11 @@ class WebhookDelivery:
                 sent = 0
             if sent:
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 a wake() in the same loop pass as close()'s cancel
+            # lost the cancellation, and this loop (``while True``) would have kept close() waiting.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.poll_interval_s)
+                async with asyncio.timeout(self.config.poll_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
 
     # -- one pass -------------------------------------------------------------------------
