@@ -83,8 +83,9 @@ class AuditTrail:
         if self.log is not None:  # without a store there is no trail to extend
             self.log.append(events)
 
-    def _report_dropped(self) -> None:
-        """Dropped denied-request events are counted, and the count itself is audited once there is room."""
+    def _report_dropped(self, everything: bool) -> None:
+        """Before every drain, periodic or a flush (``everything``) alike: dropped denied-request
+        events are counted, and the count itself is audited once there is room."""
         dropped = self.dropped
         if dropped > self._dropped_reported:
             count, self._dropped_reported = dropped - self._dropped_reported, dropped

@@ -186,8 +186,8 @@ class CacheConfig(_Section):
     flush_interval_ms: Annotated[int, Field(ge=10, le=60_000)] = Field(
         5_000,
         description=(
-            "How often the entries memory still holds that the store lacks are written, in one batch"
-            " (persist: true); a crash loses at most this much."
+            "How often the store catches up with memory (persist: true): each write, one batch, takes the"
+            " entries memory has held for a whole interval; a crash loses at most two intervals."
         ),
     )
     semantic: SemanticCacheConfig = Field(default_factory=SemanticCacheConfig)

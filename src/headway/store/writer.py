@@ -93,7 +93,7 @@ class WriteBehind(Generic[T]):
         *,
         codec: Codec[T] | None = None,
         droppable: Callable[[T], bool] | None = None,
-        before_drain: Callable[[], None] | None = None,
+        before_drain: Callable[[bool], None] | None = None,
     ) -> None:
         self._sink = sink
         self.policy = policy
@@ -220,7 +220,7 @@ class WriteBehind(Generic[T]):
     async def _drain(self, *, everything: bool, raise_errors: bool) -> None:
         async with self._draining:
             if self._before_drain is not None:
-                self._before_drain()
+                self._before_drain(everything)  # True: a flush or shutdown, which writes everything
             while self._buffer:
                 # Items submitted from here on go to a new segment; the old one goes once its
                 # items are in the store or the spill journal.
