@@ -16,7 +16,7 @@ of its own layer only where the rows below allow it, and any part of a layer fur
              evals | loadtest | sim                                    (tools)
     inner    backends | providers | store
              config
-             types
+             tasks | types
              errors
 
 Every ``import headway…`` counts, at module level, under ``if TYPE_CHECKING:`` or inside a
@@ -59,7 +59,7 @@ LAYERS: tuple[tuple[str, tuple[frozenset[str], ...]], ...] = (
         (
             frozenset({"backends", "providers", "store"}),
             frozenset({"config"}),
-            frozenset({"types"}),
+            frozenset({"types", "tasks"}),
             frozenset({"errors"}),
         ),
     ),

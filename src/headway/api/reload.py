@@ -33,6 +33,7 @@ from headway.config import HeadwayConfig, changed, config_fingerprint, leaves, l
 from headway.errors import ConfigError, InvalidRequestError, ServiceUnavailableError
 from headway.serving import Runtime
 from headway.store import SchemaUnknownError
+from headway.tasks import cancel_and_wait
 
 log = logging.getLogger("headway.reload")
 RETRY_AFTER_S = 1  # another replica (or this one's successor) can take the retry at once
@@ -299,9 +300,6 @@ class ServedApp:
     async def _shutdown(self) -> None:
         if self._drain_timer is not None:
             self._drain_timer.cancel()
-        for task in list(self._retiring):  # replaced runtimes: their requests are over by now
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._retiring)  # replaced runtimes: their requests are over by now
         await self.runtime.close()
 

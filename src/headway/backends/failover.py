@@ -12,7 +12,6 @@ request log every ``refresh_s`` so replicas see one another's spend with that la
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -30,6 +29,7 @@ from headway.backends.base import (
     WindowDecision,
 )
 from headway.backends.local import LocalBackend
+from headway.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from headway.backends.redis import RedisBackend  # loaded with the first Redis backend (open_backend)
@@ -292,10 +292,6 @@ class FailoverBackend:
 
     async def close(self) -> None:
         self._closing = True
-        for task in (self._probe, self._beat, self._confirming):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._probe, self._beat, self._confirming)
         await self.fallback.close()
         await self.primary.close()

@@ -8,11 +8,11 @@ subscription, and on close cancel the reader, wait for it, and close the subscri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from headway.backends.base import Backend, Subscription
+from headway.tasks import cancel_and_wait
 
 
 class ChannelListener:
@@ -29,7 +29,5 @@ class ChannelListener:
         self._task = asyncio.create_task(follow(self.subscription), name=name)
 
     async def close(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self.subscription.close()

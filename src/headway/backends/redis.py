@@ -37,6 +37,7 @@ from headway.backends.base import (
     WindowDecision,
     WindowState,
 )
+from headway.tasks import cancel_and_wait
 
 log = logging.getLogger("headway.backends.redis")
 T = TypeVar("T")
@@ -293,10 +294,7 @@ class RedisBackend:
 
     async def close(self) -> None:
         self._closing = True
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await cancel_and_wait(self._listener)
         for subscribers in list(self._subscribers.values()):
             for subscription in list(subscribers):
                 subscription.close()

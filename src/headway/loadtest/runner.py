@@ -25,6 +25,7 @@ from headway.loadtest.drivers import arrival_offsets, run_closed_loop, run_open_
 from headway.loadtest.recorder import StepRecorder
 from headway.loadtest.report import LoadReport, StepReport, summarise_step
 from headway.loadtest.slo import evaluate_slos
+from headway.tasks import cancel_and_wait
 
 
 async def run_load(config: LoadConfig, progress: bool = False) -> LoadReport:
@@ -85,10 +86,7 @@ async def _run_step(config: LoadConfig, plan: StepPlan, display: Progress | None
             await _drive(config, plan, sender, recorder)
         finally:
             elapsed = perf_counter() - started
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+            await cancel_and_wait(watcher)
         if display is not None and bar is not None:
             live.finish_step(display, bar, recorder, elapsed)
     return summarise_step(

@@ -12,7 +12,6 @@ exactly once. Other parts reach the rest through ``runtime.observability``:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from headway.observe.retention import Retention
 from headway.observe.tracing import Tracing
 from headway.providers import Provider
 from headway.store import Outbox, Store
+from headway.tasks import cancel_and_wait
 from headway.types import RequestRecord
 
 log = logging.getLogger("headway.observe")
@@ -154,11 +154,7 @@ class Observability:
         )
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         await self.webhooks.close()
         await asyncio.to_thread(self.tracing.shutdown)

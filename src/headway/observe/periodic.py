@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from headway.tasks import cancel_and_wait
+
 log = logging.getLogger("headway.observe")
 
 
@@ -67,8 +69,5 @@ class BackgroundTask:
             self._task = asyncio.create_task(run(), name=self.name)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)

@@ -9,7 +9,6 @@ out, any replica (or ``headway pipeline worker``) takes any job.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -25,6 +24,7 @@ from headway.pipelines.repository import PipelineRepository, RunRecord
 from headway.pipelines.run_queue import QueuedRun, RunQueue
 from headway.pipelines.runner import PipelineBusyError, RunnerDeps, run_pipeline
 from headway.pipelines.scheduler import Scheduler
+from headway.tasks import cancel_and_wait
 
 log = logging.getLogger("headway.pipelines")
 
@@ -77,11 +77,7 @@ class PipelineService:
     async def close(self) -> None:
         if self._stopping is not None:
             self._stopping.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
 
     async def _sleep(self, seconds: float) -> bool:
@@ -155,9 +151,7 @@ class PipelineService:
             )
             return None
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await cancel_and_wait(heartbeat)
         self.runs[run.status] += 1
         if run.status == "failed":
             # A policy refusal will refuse again: retrying only helps transient failures.

@@ -7,7 +7,6 @@ are no module globals. ``start()``/``close()`` run in the ASGI lifespan.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -32,6 +31,7 @@ from headway.routing import Executor, Route, build_routes, find_route, shared_br
 from headway.serving.stored import serve_stored
 from headway.serving.validation import validate_chat_request
 from headway.store import Outbox, SchemaUnknownError, Store, open_store
+from headway.tasks import cancel_and_wait
 
 
 @dataclass(slots=True)
@@ -177,10 +177,7 @@ class Runtime:
             delay = min(delay * 2, most)
 
     async def close(self) -> None:
-        if self._migration_task is not None:
-            self._migration_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._migration_task
+        await cancel_and_wait(self._migration_task)
         if self.jobs is not None:  # first: running jobs still need providers and the request log
             await self.jobs.close()
         if self.pipelines is not None:

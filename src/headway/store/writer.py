@@ -32,6 +32,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 
 from headway.errors import StoreUnavailableError
 from headway.store.journal import Journal, Segment
+from headway.tasks import wait_ended
 
 log = logging.getLogger("headway.writer")
 
@@ -166,8 +167,7 @@ class WriteBehind(Generic[T]):
         self._closing = True
         self._wake.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await wait_ended(self._task)
         # Whatever the store would not take goes where the policy says (the journal for the next start).
         await self.flush()
         if self._segment is not None and self._journal is not None:

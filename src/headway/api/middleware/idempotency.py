@@ -51,6 +51,7 @@ from headway.idempotency import (
     scope_of,
 )
 from headway.review import ID_HEADER, Answer
+from headway.tasks import cancel_and_wait
 from headway.types import header
 
 HEADER = "idempotency-key"
@@ -257,9 +258,7 @@ class IdempotencyMiddleware:
         try:
             await self._noting_held(scope, _replaying(body, receive), capture, self.app)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await cancel_and_wait(renewing)
             await asyncio.shield(self._settle(store, entry, status, kept, b"".join(chunks), finished and size <= MAX_STORED_BODY_BYTES))
 
     async def _settle(
