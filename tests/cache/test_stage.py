@@ -97,3 +97,24 @@ def test_a_header_is_read_from_starlette_headers_and_from_a_plain_mapping() -> N
     assert header(sent, "cache-control") == sent.get("cache-control") == "no-store"  # the first, as Starlette reads it
     assert header(sent, "prefer") is None
     assert header({"cache-control": "no-cache"}, "cache-control") == "no-cache"
+
+
+async def test_a_remembered_answer_is_stored_with_each_field_in_its_place() -> None:
+    """The entry is built positionally (one per miss, no keyword dict): every field must land right."""
+    import orjson
+
+    cache, routes, _ = stage(semantic=True)
+    cache.config = CacheConfig.model_validate({"enabled": True, "stale_ttl_s": 500, "semantic": {"embeddings_model": "embed"}})
+    cache.clock = lambda: 1000.0
+    lookup = await cache.lookup(ctx("alice", "red"), routes["chat"], BODY)
+    assert lookup is not None and lookup.vector is not None and lookup.params
+    await cache.remember(lookup, served(routes))
+    assert cache.backend is not None
+    stored = await cache.backend.get(lookup.key, 1000.0)
+    assert stored is not None
+    assert (stored.key, stored.scope, stored.params, stored.model, stored.caller, stored.team) == (
+        lookup.key, "caller:alice", lookup.params, "chat", "alice", "red"
+    )
+    assert orjson.loads(stored.body) == served(routes).result.body
+    assert (stored.created_at, stored.expires_at, stored.stale_until) == (1000.0, 1060.0, 1560.0)
+    assert stored.vector == lookup.vector

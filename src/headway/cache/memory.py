@@ -100,17 +100,19 @@ class MemoryCache:
         return CacheHit(entry, "semantic", round(found[1], 6))
 
     def put(self, entry: CacheEntry) -> None:
-        if entry.key in self._entries:
-            self._drop(entry.key)
-        self._entries[entry.key] = entry
+        entries, key = self._entries, entry.key
+        if key in entries:
+            self._drop(key)
+        entries[key] = entry
         if entry.vector is not None:
             group_key = f"{entry.scope}\x00{entry.params}"
             group = self._groups.get(group_key)
             if group is None:
                 group = self._groups[group_key] = _Group()
-            group.add(entry.key, as_vector(entry.vector), self._max_candidates)
-        while len(self._entries) > self._max_entries:
-            self._evict_oldest()
+            group.add(key, as_vector(entry.vector), self._max_candidates)
+        while len(entries) > self._max_entries:  # full: one out per miss, inline (the hot case)
+            old_key, old = entries.popitem(last=False)
+            self._dropped(old_key, old)
 
     def erase(self, match: Callable[[CacheEntry], bool]) -> list[str]:
         keys = [key for key, entry in self._entries.items() if match(entry)]
@@ -120,10 +122,6 @@ class MemoryCache:
 
     def entries(self) -> Iterable[CacheEntry]:
         return self._entries.values()
-
-    def _evict_oldest(self) -> None:
-        key, entry = self._entries.popitem(last=False)
-        self._dropped(key, entry)
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)

@@ -247,22 +247,14 @@ class CacheStage:
         if not isinstance(body.get("choices"), list):
             return
         now = self.clock()
-        ttl = lookup.settings.ttl_s
-        await self.backend.put(
-            CacheEntry(
-                key=lookup.key,
-                scope=lookup.scope,
-                params=lookup.params,
-                model=lookup.model,
-                caller=lookup.caller,
-                team=lookup.team,
-                body=orjson.dumps(body),
-                created_at=now,
-                expires_at=now + ttl,
-                stale_until=now + ttl + self.config.stale_ttl_s,
-                vector=lookup.vector,
-            )
+        expires_at = now + lookup.settings.ttl_s
+        # Positional, in CacheEntry's field order: CPython 3.11 builds a dict of keyword arguments
+        # for every call, and this runs once per miss (tests/cache/test_stage.py checks each field).
+        entry = CacheEntry(
+            lookup.key, lookup.scope, lookup.params, lookup.model, lookup.caller, lookup.team, orjson.dumps(body),
+            now, expires_at, expires_at + self.config.stale_ttl_s, lookup.vector,
         )
+        await self.backend.put(entry)
 
     async def _embed(self, text: str) -> bytes | None:
         """The prompt's unit-norm embedding; None (no semantic lookup) when the model fails."""
