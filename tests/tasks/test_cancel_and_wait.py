@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -10,8 +12,8 @@ from headway.observe import BackgroundTask
 from headway.tasks import cancel_and_wait, wait_ended
 
 
-def slow_to_stop(release: asyncio.Event, stopping: asyncio.Event) -> asyncio.Task[None]:
-    """A task that, once cancelled, takes until ``release`` to end (a flush on close, say)."""
+def slow_to_stop(release: asyncio.Event, stopping: asyncio.Event) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A task's body that, once cancelled, takes until ``release`` to end (a flush on close, say)."""
 
     async def run() -> None:
         try:
@@ -21,7 +23,7 @@ def slow_to_stop(release: asyncio.Event, stopping: asyncio.Event) -> asyncio.Tas
             await release.wait()
             raise
 
-    return asyncio.create_task(run())
+    return run
 
 
 async def test_the_tasks_own_cancellation_ends_the_wait_quietly() -> None:
@@ -33,7 +35,7 @@ async def test_the_tasks_own_cancellation_ends_the_wait_quietly() -> None:
 
 async def test_a_caller_cancelled_while_it_waits_is_cancelled_not_resumed() -> None:
     release, stopping = asyncio.Event(), asyncio.Event()
-    task = slow_to_stop(release, stopping)
+    task = asyncio.create_task(slow_to_stop(release, stopping)())
     await asyncio.sleep(0)
     resumed: list[bool] = []
 
@@ -87,16 +89,7 @@ async def test_a_task_that_failed_raises_its_error() -> None:
 async def test_a_background_task_closed_by_a_cancelled_caller_passes_the_cancellation_on() -> None:
     release, stopping = asyncio.Event(), asyncio.Event()
     background = BackgroundTask("headway-test-slow-stop")
-
-    async def run() -> None:
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            stopping.set()
-            await release.wait()
-            raise
-
-    background.start(run)
+    background.start(slow_to_stop(release, stopping))
     await asyncio.sleep(0)
     closer = asyncio.create_task(background.close())
     await asyncio.wait_for(stopping.wait(), 5)
