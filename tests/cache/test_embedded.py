@@ -92,32 +92,30 @@ async def test_erasure_hook_removes_a_subjects_entries_everywhere(store_url: str
     assert callers == {"bob"}  # nothing of alice's reached or stayed in the store
 
 
-async def test_only_what_memory_still_holds_at_a_drain_is_written(store_url: str) -> None:
-    """A cache churning faster than it can hold (every prompt new) writes what it holds, not every miss."""
-    sql = store(store_url)
-    repository = CacheRepository(sql.database)
-    written: list[int] = []
-    put_many = repository.put_many
-    repository.put_many = lambda entries: (written.append(len(entries)), put_many(entries))[1]  # type: ignore[method-assign]
-    small = EmbeddedCache(max_entries=3, max_candidates=10, repository=repository, flush_interval=3600)
-    await small.start()
-    for i in range(10):  # k0..k6 are evicted before the drain
-        await small.put(entry(f"k{i}", "alice", now=1e12 + i))
-    await small.flush()
-    assert written == [3]
-    assert [row.key for row in repository.load(0.0, 100)] == ["k7", "k8", "k9"]
-    await small.put(entry("k10", "alice", now=1e12 + 10))  # evicts k7, already in the store
-    await small.flush()
-    assert written == [3, 1]
-    await small.close()
-
-
 def counting(repository: CacheRepository) -> list[list[str]]:
     """The keys of each batch ``put_many`` is given, as the writer gives them."""
     written: list[list[str]] = []
     put_many = repository.put_many
     repository.put_many = lambda entries: (written.append([e.key for e in entries]), put_many(entries))[1]  # type: ignore[method-assign]
     return written
+
+
+async def test_only_what_memory_still_holds_at_a_drain_is_written(store_url: str) -> None:
+    """A cache churning faster than it can hold (every prompt new) writes what it holds, not every miss."""
+    sql = store(store_url)
+    repository = CacheRepository(sql.database)
+    written = counting(repository)
+    small = EmbeddedCache(max_entries=3, max_candidates=10, repository=repository, flush_interval=3600)
+    await small.start()
+    for i in range(10):  # k0..k6 are evicted before the drain
+        await small.put(entry(f"k{i}", "alice", now=1e12 + i))
+    await small.flush()
+    assert written == [["k7", "k8", "k9"]]
+    assert [row.key for row in repository.load(0.0, 100)] == ["k7", "k8", "k9"]
+    await small.put(entry("k10", "alice", now=1e12 + 10))  # evicts k7, already in the store
+    await small.flush()
+    assert written == [["k7", "k8", "k9"], ["k10"]]
+    await small.close()
 
 
 async def periodic_drain(cache: EmbeddedCache) -> None:

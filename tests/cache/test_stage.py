@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from headway.cache.embedded import EmbeddedCache
 from headway.cache.stage import CacheStage, ModelCache
 from headway.config.resilience import CacheConfig
@@ -101,8 +103,6 @@ def test_a_header_is_read_from_starlette_headers_and_from_a_plain_mapping() -> N
 
 async def test_a_remembered_answer_is_stored_with_each_field_in_its_place() -> None:
     """The entry is built positionally (one per miss, no keyword dict): every field must land right."""
-    import orjson
-
     cache, routes, _ = stage(semantic=True)
     cache.config = CacheConfig.model_validate({"enabled": True, "stale_ttl_s": 500, "semantic": {"embeddings_model": "embed"}})
     cache.clock = lambda: 1000.0
