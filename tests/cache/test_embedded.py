@@ -100,13 +100,18 @@ def counting(repository: CacheRepository) -> list[list[str]]:
     return written
 
 
+async def counted_cache(store_url: str, max_entries: int) -> tuple[EmbeddedCache, CacheRepository, list[list[str]]]:
+    """A started cache over the test's store, its writer's batches counted (``counting``)."""
+    repository = CacheRepository(store(store_url).database)
+    written = counting(repository)
+    cache = EmbeddedCache(max_entries=max_entries, max_candidates=10, repository=repository, flush_interval=3600)
+    await cache.start()
+    return cache, repository, written
+
+
 async def test_only_what_memory_still_holds_at_a_drain_is_written(store_url: str) -> None:
     """A cache churning faster than it can hold (every prompt new) writes what it holds, not every miss."""
-    sql = store(store_url)
-    repository = CacheRepository(sql.database)
-    written = counting(repository)
-    small = EmbeddedCache(max_entries=3, max_candidates=10, repository=repository, flush_interval=3600)
-    await small.start()
+    small, repository, written = await counted_cache(store_url, 3)
     for i in range(10):  # k0..k6 are evicted before the drain
         await small.put(entry(f"k{i}", "alice", now=1e12 + i))
     await small.flush()
@@ -125,11 +130,7 @@ async def periodic_drain(cache: EmbeddedCache) -> None:
 
 
 async def test_a_periodic_drain_writes_an_entry_once_memory_has_held_it_a_whole_interval(store_url: str) -> None:
-    sql = store(store_url)
-    repository = CacheRepository(sql.database)
-    written = counting(repository)
-    cache = EmbeddedCache(max_entries=10, max_candidates=10, repository=repository, flush_interval=3600)
-    await cache.start()
+    cache, repository, written = await counted_cache(store_url, 10)
     await cache.put(entry("k1", "alice"))
     await periodic_drain(cache)  # k1 was put during this interval: not yet
     assert written == [] and repository.load(0.0, 10) == []
@@ -145,11 +146,7 @@ async def test_a_periodic_drain_writes_an_entry_once_memory_has_held_it_a_whole_
 async def test_a_cache_churning_within_one_interval_writes_nothing_for_the_churn(store_url: str) -> None:
     """Every prompt new, more than ``max_entries`` per interval: the entries are gone before they
     would be written, so the store does no work for them (it did ~0.55 rows per miss before)."""
-    sql = store(store_url)
-    repository = CacheRepository(sql.database)
-    written = counting(repository)
-    small = EmbeddedCache(max_entries=3, max_candidates=10, repository=repository, flush_interval=3600)
-    await small.start()
+    small, _, written = await counted_cache(store_url, 3)
     for interval in range(3):
         for i in range(10):
             await small.put(entry(f"i{interval}-{i}", "alice", now=1e12 + interval * 10 + i))
